@@ -1,0 +1,455 @@
+//! Streaming anomaly detection for one univariate series (one value per window: p95 latency,
+//! error rate, …). Causal (no look-ahead), bounded memory, deterministic, no per-series tuning.
+//!
+//! Scored on the Numenta Anomaly Benchmark by `cargo bench -p vigil-benches --bench nab`.
+//!
+//! Each point is scored against four cheap views of "normal" behaviour, and every view is
+//! calibrated against its own history so that one global threshold fits every series:
+//!
+//! * **spike**: distance from a slow exponentially-weighted baseline, in units of the
+//!   baseline's mean absolute deviation;
+//! * **shift**: the same distance for a fast exponentially-weighted mean (level shifts,
+//!   sustained drift);
+//! * **season**: distance from the value usually seen at this time of day (48 half-hour
+//!   buckets, each with its own mean and deviation);
+//! * **range**: how far the value lies outside every value seen so far, relative to that range.
+//!
+//! Each raw feature feeds a decayed, log-binned histogram; the score of a point is the
+//! surprise `-log10 P(feature >= current)` of its most surprising feature (Bonferroni-corrected
+//! for the number of features) divided by [`Config::cap`]. Beyond the largest value seen the tail
+//! is extrapolated as a power law, so bigger breaks of a record score higher. Once a season
+//! bucket is mature, spike surprise is capped by seasonal surprise, so that regular daily
+//! spikes (cron jobs) stop firing. After a score reaches [`Config::fire`] the output is held at
+//! zero for [`Config::rest`] points so that one incident produces one alert.
+//!
+//! State is bounded (4 histograms of [`Config::num_bins`] bins plus one small struct per
+//! season bucket), every update is O(bins), and the detector is deterministic: replaying
+//! the same history rebuilds the same state.
+
+pub mod series;
+
+/// Tunable parameters. [`Config::default`] is the configuration evaluated on NAB.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Points observed before feature histograms start learning (baseline settling).
+    pub stat_warmup: u64,
+    /// Points observed before any non-zero score is emitted.
+    pub warmup: u64,
+    /// Rate of the slow exponentially-weighted baseline (mean and absolute deviation).
+    pub slow_rate: f64,
+    /// Rate of the fast exponentially-weighted mean used by the level-shift feature.
+    pub fast_rate: f64,
+    /// Per-point decay of the feature histograms (effective memory `1 / (1 - decay)` points).
+    pub hist_decay: f64,
+    /// Histogram resolution, bins per factor of two.
+    pub bins_per_octave: i32,
+    /// Smallest histogram octave (raw feature values below `2^lowest_octave` share a bin).
+    pub lowest_octave: i32,
+    /// Largest histogram octave.
+    pub highest_octave: i32,
+    /// Power-law exponent of the tail extrapolated beyond the largest value seen.
+    pub beyond_exponent: f64,
+    /// Surprise (`-log10 p`) that maps to score 1.
+    pub cap: f64,
+    /// Points during which output is suppressed after an alert.
+    pub rest: u64,
+    /// Score at which an alert is considered raised (starts the rest period).
+    pub fire: f64,
+    /// Number of time-of-day buckets of the seasonal profile.
+    pub season_buckets: usize,
+    /// Exponential rate inside a mature season bucket.
+    pub season_rate: f64,
+    /// Samples a bucket needs before the seasonal feature uses it.
+    pub season_min: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            stat_warmup: 30,
+            warmup: 150,
+            slow_rate: 0.01,
+            fast_rate: 0.2,
+            hist_decay: 0.9999,
+            bins_per_octave: 4,
+            lowest_octave: -40,
+            highest_octave: 40,
+            beyond_exponent: 2.0,
+            cap: 4.0,
+            rest: 150,
+            fire: 0.5,
+            season_buckets: 48,
+            season_rate: 0.1,
+            season_min: 3,
+        }
+    }
+}
+
+impl Config {
+    /// Number of bins of each feature histogram.
+    pub fn num_bins(&self) -> usize {
+        let octaves = (self.highest_octave - self.lowest_octave).max(0);
+        usize::try_from(octaves * self.bins_per_octave.max(1)).unwrap_or(0) + 2
+    }
+}
+
+/// Result of scoring one point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    /// Anomaly score in `[0, 1]`; compare against one global threshold.
+    pub score: f64,
+    /// Short human-readable explanation (empty when nothing stands out).
+    pub reason: String,
+}
+
+/// Exponentially-weighted mean and mean absolute deviation.
+#[derive(Debug, Clone, Copy, Default)]
+struct EwStats {
+    mean: f64,
+    dev: f64,
+    initialised: bool,
+}
+
+impl EwStats {
+    fn update(&mut self, x: f64, rate: f64) {
+        if self.initialised {
+            let err = x - self.mean;
+            self.mean += rate * err;
+            self.dev += rate * (err.abs() - self.dev);
+        } else {
+            self.mean = x;
+            self.dev = 0.0;
+            self.initialised = true;
+        }
+    }
+}
+
+/// Tail-probability factor applied when a feature that was always zero becomes non-zero.
+const FIRST_MOVE_FACTOR: f64 = 1e-3;
+
+/// Exponentially-decayed, log-binned histogram answering `P(R >= r)`.
+///
+/// Decay is implemented lazily: new samples get a growing weight `gain`, and everything is
+/// rescaled when the weight gets large, so an update touches a single bin.
+#[derive(Debug, Clone)]
+struct TailHistogram {
+    bins: Vec<f64>,
+    gain: f64,
+    total: f64,
+    inv_decay: f64,
+    max_seen: f64,
+    bins_per_octave: i32,
+    lowest_bin: i32,
+    beyond_exponent: f64,
+}
+
+impl TailHistogram {
+    fn new(cfg: &Config) -> Self {
+        Self {
+            bins: vec![0.0; cfg.num_bins()],
+            gain: 1.0,
+            total: 0.0,
+            inv_decay: 1.0 / cfg.hist_decay,
+            max_seen: 0.0,
+            bins_per_octave: cfg.bins_per_octave.max(1),
+            lowest_bin: cfg.lowest_octave * cfg.bins_per_octave.max(1),
+            beyond_exponent: cfg.beyond_exponent,
+        }
+    }
+
+    fn bin(&self, r: f64) -> usize {
+        if r.is_nan() || r <= 0.0 {
+            return 0;
+        }
+        let last = self.bins.len().saturating_sub(1);
+        let raw =
+            (r.log2() * f64::from(self.bins_per_octave)).floor() - f64::from(self.lowest_bin) + 1.0;
+        if raw < 1.0 {
+            1.min(last)
+        } else if raw >= last as f64 {
+            last
+        } else {
+            // In range (1..last), so the conversion is exact.
+            raw as usize
+        }
+    }
+
+    /// Surprise `-log10 P(R >= r)` under the decayed history (0 when empty).
+    fn surprise(&self, r: f64) -> f64 {
+        if self.total <= 0.0 {
+            return 0.0;
+        }
+        let b = self.bin(r);
+        let above: f64 = self.bins[b + 1..].iter().sum::<f64>() + 0.5 * self.bins[b];
+        // One pseudo-observation at +infinity keeps p > 0.
+        let mut p = (above + self.gain) / (self.total + self.gain);
+        if r > self.max_seen && self.max_seen > 0.0 {
+            p *= (self.max_seen / r).powf(self.beyond_exponent);
+        } else if r > 0.0 && self.max_seen <= 0.0 {
+            // The feature has only ever been exactly zero (e.g. a flat line): any movement
+            // is treated as far beyond the record.
+            p *= FIRST_MOVE_FACTOR;
+        }
+        -p.log10()
+    }
+
+    fn add(&mut self, r: f64) {
+        self.gain *= self.inv_decay;
+        let b = self.bin(r);
+        self.bins[b] += self.gain;
+        self.total += self.gain;
+        self.max_seen = (self.max_seen * (1.0 / self.inv_decay)).max(r);
+        if self.gain > 1e50 {
+            let g = self.gain;
+            self.bins.iter_mut().for_each(|x| *x /= g);
+            self.total /= g;
+            self.gain = 1.0;
+        }
+    }
+}
+
+/// The views of normal behaviour a point is compared against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Feature {
+    Spike = 0,
+    Shift = 1,
+    Season = 2,
+    Range = 3,
+}
+
+const FEATURES: [Feature; 4] = [
+    Feature::Spike,
+    Feature::Shift,
+    Feature::Season,
+    Feature::Range,
+];
+
+/// Streaming anomaly detector; feed points in time order with [`Detector::update`].
+#[derive(Debug, Clone)]
+pub struct Detector {
+    cfg: Config,
+    seen: u64,
+    baseline: EwStats,
+    fast: EwStats,
+    lowest: f64,
+    highest: f64,
+    season: Vec<EwStats>,
+    season_count: Vec<u32>,
+    tails: [TailHistogram; 4],
+    since_alert: u64,
+}
+
+impl Detector {
+    /// Creates a detector with an empty history.
+    pub fn new(cfg: Config) -> Self {
+        let buckets = cfg.season_buckets.max(1);
+        let tail = TailHistogram::new(&cfg);
+        Self {
+            seen: 0,
+            baseline: EwStats::default(),
+            fast: EwStats::default(),
+            lowest: f64::INFINITY,
+            highest: f64::NEG_INFINITY,
+            season: vec![EwStats::default(); buckets],
+            season_count: vec![0; buckets],
+            tails: [tail.clone(), tail.clone(), tail.clone(), tail],
+            since_alert: u64::MAX / 2,
+            cfg,
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Number of points processed so far.
+    pub fn points_seen(&self) -> u64 {
+        self.seen
+    }
+
+    fn bucket(&self, timestamp_secs: i64) -> usize {
+        let n = self.season.len() as i64;
+        let idx = timestamp_secs.rem_euclid(86_400) * n / 86_400;
+        usize::try_from(idx).unwrap_or(0)
+    }
+
+    fn epsilon(&self) -> f64 {
+        1e-6 * (self.baseline.mean.abs() + 1.0)
+    }
+
+    fn raw_features(&self, bucket: usize, value: f64) -> [f64; 4] {
+        let eps = self.epsilon();
+        let scale = self.baseline.dev + eps;
+        let spike = (value - self.baseline.mean).abs() / scale;
+        let fast = if self.fast.initialised {
+            self.fast.mean + self.cfg.fast_rate * (value - self.fast.mean)
+        } else {
+            value
+        };
+        let shift = (fast - self.baseline.mean).abs() / scale;
+        let b = &self.season[bucket];
+        let season = if self.season_count[bucket] >= self.cfg.season_min {
+            (value - b.mean).abs() / (b.dev + 0.5 * self.baseline.dev + eps)
+        } else {
+            0.0
+        };
+        let range = if self.seen > 0 {
+            let outside = (value - self.highest).max(self.lowest - value).max(0.0);
+            outside / (self.highest - self.lowest + eps)
+        } else {
+            0.0
+        };
+        [spike, shift, season, range]
+    }
+
+    fn learn(&mut self, bucket: usize, value: f64) {
+        let slow = if self.seen > 20 {
+            self.cfg.slow_rate
+        } else {
+            1.0 / (self.seen as f64 + 1.0)
+        };
+        self.baseline.update(value, slow);
+        self.fast.update(value, self.cfg.fast_rate);
+        self.lowest = self.lowest.min(value);
+        self.highest = self.highest.max(value);
+        let count = self.season_count[bucket];
+        let rate = if count > 5 {
+            self.cfg.season_rate
+        } else {
+            1.0 / (f64::from(count) + 1.0)
+        };
+        self.season[bucket].update(value, rate);
+        self.season_count[bucket] = count.saturating_add(1);
+    }
+
+    fn explain(&self, feature: Feature, bucket: usize, value: f64) -> String {
+        let base = self.baseline.mean;
+        let dev = self.baseline.dev + self.epsilon();
+        let dir = |x: f64, r: f64| if x >= r { "above" } else { "below" };
+        match feature {
+            Feature::Spike => {
+                let k = (value - base).abs() / dev;
+                format!(
+                    "value {value:.4} is {k:.1}x the usual deviation {} its recent baseline {base:.4}",
+                    dir(value, base)
+                )
+            }
+            Feature::Shift => {
+                let level = self.fast.mean + self.cfg.fast_rate * (value - self.fast.mean);
+                let k = (level - base).abs() / dev;
+                format!(
+                    "short-term level {level:.4} shifted {k:.1}x the usual deviation {} baseline {base:.4}",
+                    dir(level, base)
+                )
+            }
+            Feature::Season => {
+                let b = &self.season[bucket];
+                format!(
+                    "value {value:.4} {} the {:.4} typical at this time of day",
+                    dir(value, b.mean),
+                    b.mean
+                )
+            }
+            Feature::Range => format!(
+                "value {value:.4} outside the range seen so far [{:.4}, {:.4}]",
+                self.lowest, self.highest
+            ),
+        }
+    }
+
+    /// Scores one point and then learns from it. Points must arrive in time order;
+    /// non-finite values are ignored (score 0, state unchanged).
+    pub fn update(&mut self, timestamp_secs: i64, value: f64) -> Score {
+        if !value.is_finite() {
+            return Score {
+                score: 0.0,
+                reason: "non-finite value ignored".to_owned(),
+            };
+        }
+        let bucket = self.bucket(timestamp_secs);
+        let raw = self.raw_features(bucket, value);
+        self.seen += 1;
+
+        let mut score = 0.0;
+        let mut winner = None;
+        if self.seen > self.cfg.warmup {
+            let mut surprise = [0.0; 4];
+            for f in FEATURES {
+                surprise[f as usize] = self.tails[f as usize].surprise(raw[f as usize]);
+            }
+            if self.season_count[bucket] >= self.cfg.season_min {
+                let s = Feature::Season as usize;
+                surprise[Feature::Spike as usize] =
+                    surprise[Feature::Spike as usize].min(surprise[s]);
+            }
+            let mut best = 0.0;
+            for f in FEATURES {
+                if surprise[f as usize] > best {
+                    best = surprise[f as usize];
+                    winner = Some(f);
+                }
+            }
+            best -= (FEATURES.len() as f64).log10();
+            score = (best / self.cfg.cap).clamp(0.0, 1.0);
+        }
+        let reason = match winner {
+            Some(f) if score > 0.0 => self.explain(f, bucket, value),
+            _ => String::new(),
+        };
+
+        if self.seen > self.cfg.stat_warmup {
+            for (tail, r) in self.tails.iter_mut().zip(raw) {
+                tail.add(r);
+            }
+        }
+        self.learn(bucket, value);
+
+        self.since_alert = self.since_alert.saturating_add(1);
+        if self.since_alert <= self.cfg.rest {
+            return Score {
+                score: 0.0,
+                reason: String::new(),
+            };
+        }
+        if score >= self.cfg.fire && score > 0.0 {
+            self.since_alert = 0;
+        }
+        Score { score, reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(n: usize, f: impl Fn(usize) -> f64) -> Vec<Score> {
+        let mut d = Detector::new(Config::default());
+        (0..n).map(|i| d.update(i as i64 * 300, f(i))).collect()
+    }
+
+    #[test]
+    fn deterministic_and_bounded() {
+        let f = |i: usize| ((i as f64) * 0.3).sin() + if i == 3000 { 9.0 } else { 0.0 };
+        let a = series(4000, f);
+        let b = series(4000, f);
+        assert_eq!(a, b);
+        assert!(a.iter().all(|s| (0.0..=1.0).contains(&s.score)));
+        assert!(a[3000].score > 0.9, "spike scored {}", a[3000].score);
+        assert!(!a[3000].reason.is_empty());
+    }
+
+    #[test]
+    fn flat_line_that_moves() {
+        let s = series(2000, |i| if i < 1500 { 5.0 } else { 6.0 });
+        assert!(s[1500].score >= 0.99, "jump scored {}", s[1500].score);
+        assert!(s[1400].score == 0.0);
+    }
+
+    #[test]
+    fn non_finite_is_ignored() {
+        let mut d = Detector::new(Config::default());
+        assert_eq!(d.update(0, f64::NAN).score, 0.0);
+        assert_eq!(d.points_seen(), 0);
+    }
+}

@@ -1,0 +1,61 @@
+//! [`AlertTransition`]: an alert rule changing state for one monitor.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Timestamp;
+
+/// An alert rule moved from one state to another. Keyed by rule id on `vigil.alerts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertTransition {
+    /// Deterministic id of this transition (same inputs give the same id, so replays dedupe).
+    pub transition_id: Uuid,
+    /// The rule that changed state.
+    pub rule_id: String,
+    /// The monitor it is about.
+    pub monitor_id: String,
+    /// The region, when the rule is evaluated per region.
+    pub region: Option<String>,
+    /// What kind of rule it is.
+    pub kind: AlertKind,
+    /// State before.
+    pub from: AlertState,
+    /// State after.
+    pub to: AlertState,
+    /// Event time of the window or check that caused the transition.
+    pub at: Timestamp,
+    /// The observed value (p99 in µs, availability ratio, anomaly score, days to expiry, …).
+    pub value: f64,
+    /// The rule's threshold.
+    pub threshold: f64,
+    /// Human-readable summary for notifications.
+    pub message: String,
+}
+
+/// Kinds of alert rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A latency percentile above a threshold.
+    LatencyPercentile,
+    /// A status-code pattern (e.g. more than 5% 5xx).
+    StatusPattern,
+    /// Availability below a target.
+    Availability,
+    /// Anomaly score above a threshold.
+    Anomaly,
+    /// Certificate expiring within a horizon.
+    CertificateExpiry,
+}
+
+/// States of an alert rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// Condition does not hold.
+    Ok,
+    /// Condition holds but not yet for the rule's `for` duration.
+    Pending,
+    /// Condition has held long enough; notifications sent.
+    Firing,
+}

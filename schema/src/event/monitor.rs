@@ -1,0 +1,435 @@
+//! [`MonitorSpec`]: what to check, how often, from where, and what "healthy" means.
+//!
+//! Monitors are configured by writing specs to the compacted `vigil.monitors` topic (key =
+//! monitor id, tombstone = deleted); every service builds its view of monitors from that topic.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Configuration of one monitor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct MonitorSpec {
+    /// Stable identifier, a slug (`checkout-api`); the Kafka key and ClickHouse key.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Free-form tags for grouping and filtering (`team-payments`, `public`).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// URL to check; `${ENV_VAR}` references are expanded at probe time, never stored expanded.
+    pub url: String,
+    /// HTTP method.
+    #[serde(default)]
+    pub method: HttpMethod,
+    /// Request headers; values may reference `${ENV_VAR}`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Request body.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// How the probe authenticates.
+    #[serde(default)]
+    pub auth: Auth,
+    /// Time between checks (at least 1 s).
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Time after which a check fails with `timeout`.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Regions that run this monitor; empty means every region.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Whether redirects are followed (up to 10).
+    #[serde(default = "yes")]
+    pub follow_redirects: bool,
+    /// Whether the server certificate is verified.
+    #[serde(default = "yes")]
+    pub tls_verify: bool,
+    /// Conditions that must hold (`[STATUS] == 200`, `[BODY].status == UP`, …); empty means
+    /// any status below 400.
+    #[serde(default)]
+    pub assertions: Vec<String>,
+    /// Disabled monitors are kept but not run.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// HTTP methods a monitor may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// `GET`
+    #[default]
+    Get,
+    /// `HEAD`
+    Head,
+    /// `POST`
+    Post,
+    /// `PUT`
+    Put,
+    /// `PATCH`
+    Patch,
+    /// `DELETE`
+    Delete,
+    /// `OPTIONS`
+    Options,
+}
+
+impl HttpMethod {
+    /// The method's name on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Head => "HEAD",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Options => "OPTIONS",
+        }
+    }
+}
+
+impl fmt::Display for HttpMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a probe authenticates. Secret values may reference `${ENV_VAR}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Auth {
+    /// No authentication.
+    #[default]
+    None,
+    /// HTTP basic authentication.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// The token.
+        token: String,
+    },
+    /// A static API key in a header or query parameter.
+    ApiKey {
+        /// Header or parameter name.
+        name: String,
+        /// The key.
+        value: String,
+        /// Where the key goes.
+        #[serde(default, rename = "in")]
+        location: ApiKeyLocation,
+    },
+    /// OAuth 2 client-credentials grant; the token is cached until it expires.
+    Oauth2ClientCredentials {
+        /// Token endpoint.
+        token_url: String,
+        /// Client id.
+        client_id: String,
+        /// Client secret.
+        client_secret: String,
+        /// Requested scopes.
+        #[serde(default)]
+        scopes: Vec<String>,
+    },
+}
+
+/// Where an API key is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiKeyLocation {
+    /// As a request header.
+    #[default]
+    Header,
+    /// As a query parameter.
+    Query,
+}
+
+/// A validation failure: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// Path of the field (`interval`, `headers.X-Api-Key`, `auth.token_url`).
+    pub field: String,
+    /// Why it is invalid.
+    pub reason: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The same error with its field path prefixed (`monitors[3]` + `interval`).
+    pub fn within(mut self, prefix: &str) -> Self {
+        self.field = format!("{prefix}.{}", self.field);
+        self
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+/// Longest accepted interval or timeout.
+const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+const MAX_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl MonitorSpec {
+    /// Checks every field and returns all problems found, each naming its field.
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if let Err(reason) = check_slug(&self.id) {
+            errors.push(FieldError::new("id", reason));
+        }
+        if self.name.trim().is_empty() {
+            errors.push(FieldError::new("name", "must not be empty"));
+        } else if self.name.len() > 200 {
+            errors.push(FieldError::new("name", "must be at most 200 bytes"));
+        }
+        for (i, tag) in self.tags.iter().enumerate() {
+            if let Err(reason) = check_slug(tag) {
+                errors.push(FieldError::new(format!("tags[{i}]"), reason));
+            }
+        }
+        if let Err(reason) = check_url(&self.url) {
+            errors.push(FieldError::new("url", reason));
+        }
+        for name in self.headers.keys() {
+            if name.is_empty() || !name.bytes().all(is_token_byte) {
+                errors.push(FieldError::new(
+                    format!("headers.{name}"),
+                    "is not a valid header name",
+                ));
+            }
+        }
+        if self.interval < Duration::from_secs(1) {
+            errors.push(FieldError::new(
+                "interval",
+                format!(
+                    "must be ≥ 1s, got {}",
+                    humantime::format_duration(self.interval)
+                ),
+            ));
+        } else if self.interval > MAX_INTERVAL {
+            errors.push(FieldError::new("interval", "must be ≤ 24h"));
+        }
+        if self.timeout.is_zero() {
+            errors.push(FieldError::new("timeout", "must be > 0s"));
+        } else if self.timeout > MAX_TIMEOUT {
+            errors.push(FieldError::new(
+                "timeout",
+                format!(
+                    "must be ≤ 5m, got {}",
+                    humantime::format_duration(self.timeout)
+                ),
+            ));
+        }
+        for (i, region) in self.regions.iter().enumerate() {
+            if let Err(reason) = check_slug(region) {
+                errors.push(FieldError::new(format!("regions[{i}]"), reason));
+            }
+        }
+        for (i, condition) in self.assertions.iter().enumerate() {
+            if condition.trim().is_empty() {
+                errors.push(FieldError::new(
+                    format!("assertions[{i}]"),
+                    "must not be empty",
+                ));
+            }
+        }
+        if let Err(e) = self.auth.validate() {
+            errors.push(e);
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Whether a probe runner in `region` should run this monitor.
+    pub fn runs_in(&self, region: &str) -> bool {
+        self.regions.is_empty() || self.regions.iter().any(|r| r == region)
+    }
+}
+
+impl Auth {
+    fn validate(&self) -> Result<(), FieldError> {
+        let empty = |field: &str| {
+            Err(FieldError::new(
+                format!("auth.{field}"),
+                "must not be empty",
+            ))
+        };
+        match self {
+            Auth::None => Ok(()),
+            Auth::Basic { username, .. } if username.is_empty() => empty("username"),
+            Auth::Bearer { token } if token.is_empty() => empty("token"),
+            Auth::ApiKey { name, .. } if name.is_empty() => empty("name"),
+            Auth::Oauth2ClientCredentials { token_url, .. } => {
+                check_url(token_url).map_err(|reason| FieldError::new("auth.token_url", reason))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn check_slug(s: &str) -> Result<(), String> {
+    let valid = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be 1–64 characters of a-z, 0-9, '-' or '_', starting with a letter or digit, \
+             got {s:?}"
+        ))
+    }
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("must start with http:// or https://, got {url:?}"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(format!("has no host, got {url:?}"));
+    }
+    if url.chars().any(char::is_whitespace) {
+        return Err(format!("must not contain whitespace, got {url:?}"));
+    }
+    Ok(())
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> MonitorSpec {
+        serde_json::from_value(serde_json::json!({
+            "id": "checkout-api",
+            "name": "Checkout API",
+            "url": "https://api.example.com/health",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let s = spec();
+        assert_eq!(s.method, HttpMethod::Get);
+        assert_eq!(s.interval, Duration::from_secs(60));
+        assert_eq!(s.timeout, Duration::from_secs(10));
+        assert!(s.follow_redirects && s.tls_verify && s.enabled);
+        assert_eq!(s.auth, Auth::None);
+        assert_eq!(s.validate(), Ok(()));
+    }
+
+    #[test]
+    fn validation_names_every_bad_field() {
+        let mut s = spec();
+        s.id = "Checkout API".into();
+        s.interval = Duration::ZERO;
+        s.url = "ftp://x".into();
+        s.headers.insert("Bad Header".into(), "v".into());
+        let errors = s.validate().unwrap_err();
+        let rendered: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(rendered.len(), 4, "{rendered:?}");
+        assert!(rendered[0].starts_with("id: must be 1–64 characters"));
+        assert_eq!(
+            rendered[1],
+            "url: must start with http:// or https://, got \"ftp://x\""
+        );
+        assert_eq!(
+            rendered[2],
+            "headers.Bad Header: is not a valid header name"
+        );
+        assert_eq!(rendered[3], "interval: must be ≥ 1s, got 0s");
+        assert_eq!(
+            errors[3].clone().within("monitors[3]").to_string(),
+            "monitors[3].interval: must be ≥ 1s, got 0s"
+        );
+    }
+
+    #[test]
+    fn yaml_with_auth_and_durations() {
+        let yaml = r#"
+id: orders
+name: Orders
+url: https://orders.internal/${ENV}/health
+method: POST
+interval: 15s
+timeout: 2s 500ms
+regions: [eu-west, us-east]
+auth:
+  type: api_key
+  name: X-Api-Key
+  value: ${ORDERS_KEY}
+  in: query
+assertions:
+  - "[STATUS] == 200"
+"#;
+        let s: MonitorSpec = serde_norway::from_str(yaml).unwrap();
+        assert_eq!(s.interval, Duration::from_secs(15));
+        assert_eq!(s.timeout, Duration::from_millis(2500));
+        assert!(s.runs_in("us-east") && !s.runs_in("ap-south"));
+        assert_eq!(
+            s.auth,
+            Auth::ApiKey {
+                name: "X-Api-Key".into(),
+                value: "${ORDERS_KEY}".into(),
+                location: ApiKeyLocation::Query
+            }
+        );
+        assert_eq!(s.validate(), Ok(()));
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = serde_json::from_value::<MonitorSpec>(serde_json::json!({
+            "id": "a", "name": "a", "url": "http://a", "intervall": "5s"
+        }))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `intervall`"),
+            "{err}"
+        );
+    }
+}

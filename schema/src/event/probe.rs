@@ -1,0 +1,153 @@
+//! [`ProbeResult`]: the measurement of one HTTP check.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Timestamp;
+
+/// One HTTP check of one monitor from one region, as measured by a probe runner or an external
+/// agent. Keyed by monitor id on `vigil.probes`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// Unique id of this check; duplicates (producer retries, agent re-sends) share it.
+    pub event_id: Uuid,
+    /// The monitor checked.
+    pub monitor_id: String,
+    /// Where the check ran from (`eu-west`, `local`, …).
+    pub region: String,
+    /// Which probe runner or agent ran it.
+    pub agent: String,
+    /// When the scheduler meant the check to start.
+    pub scheduled_at: Timestamp,
+    /// When the check started: the event time windows are assigned by.
+    pub event_time: Timestamp,
+    /// HTTP method used.
+    pub method: String,
+    /// URL checked, as configured (secrets referenced as `${VAR}` are not expanded here).
+    pub url: String,
+    /// HTTP status code, when a response was received.
+    pub status_code: Option<u16>,
+    /// Whether the check passed, or the first thing that failed.
+    pub outcome: Outcome,
+    /// Human-readable detail of the failure, if any.
+    pub error: Option<String>,
+    /// Timing breakdown in microseconds.
+    pub timings: Timings,
+    /// Size of the response body in bytes, when read.
+    pub response_size: Option<u64>,
+    /// Every assertion evaluated, in the order configured.
+    pub assertions: Vec<AssertionResult>,
+    /// Expiry of the peer's leaf certificate, for HTTPS checks.
+    pub tls_cert_expiry: Option<Timestamp>,
+}
+
+impl ProbeResult {
+    /// Whether the check counts as available.
+    pub fn is_ok(&self) -> bool {
+        self.outcome == Outcome::Ok
+    }
+}
+
+/// Timing breakdown of one check, in microseconds. A phase that did not happen (no DNS lookup for
+/// an IP literal, no TLS for `http://`, no response after a timeout) is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Timings {
+    /// Name resolution.
+    pub dns_us: Option<u64>,
+    /// TCP connect.
+    pub connect_us: Option<u64>,
+    /// TLS handshake.
+    pub tls_us: Option<u64>,
+    /// From sending the request to the first response byte.
+    pub ttfb_us: Option<u64>,
+    /// Whole check, start to last body byte (or to the failure).
+    pub total_us: u64,
+}
+
+/// Result of one assertion (`[STATUS] == 200`, `[BODY].status == UP`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssertionResult {
+    /// The condition as written.
+    pub condition: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// The value the left-hand side resolved to, when it resolved.
+    pub actual: Option<String>,
+}
+
+/// How a check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every assertion held.
+    Ok,
+    /// Name resolution failed.
+    Dns,
+    /// The TCP connection failed or was refused.
+    Connect,
+    /// The TLS handshake or certificate verification failed.
+    Tls,
+    /// The check exceeded its timeout.
+    Timeout,
+    /// A response came with a failing status and no assertion overrode it.
+    HttpStatus,
+    /// An assertion failed.
+    Assertion,
+    /// The body was larger than the configured cap.
+    BodyTooLarge,
+    /// The URL could not be used (bad syntax, unsupported scheme, unset `${VAR}`).
+    InvalidUrl,
+    /// The peer spoke something other than valid HTTP.
+    Protocol,
+}
+
+impl Outcome {
+    /// Every outcome, `Ok` first.
+    pub const ALL: [Outcome; 10] = [
+        Outcome::Ok,
+        Outcome::Dns,
+        Outcome::Connect,
+        Outcome::Tls,
+        Outcome::Timeout,
+        Outcome::HttpStatus,
+        Outcome::Assertion,
+        Outcome::BodyTooLarge,
+        Outcome::InvalidUrl,
+        Outcome::Protocol,
+    ];
+
+    /// The name used in JSON, ClickHouse and metrics labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Dns => "dns",
+            Outcome::Connect => "connect",
+            Outcome::Tls => "tls",
+            Outcome::Timeout => "timeout",
+            Outcome::HttpStatus => "http_status",
+            Outcome::Assertion => "assertion",
+            Outcome::BodyTooLarge => "body_too_large",
+            Outcome::InvalidUrl => "invalid_url",
+            Outcome::Protocol => "protocol",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_names_match_serde() {
+        for outcome in Outcome::ALL {
+            let json = serde_json::to_string(&outcome).unwrap();
+            assert_eq!(json, format!("\"{}\"", outcome.as_str()));
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Creating Vigil's topics through the Kafka admin API.
+//!
+//! Brokers differ in whether they auto-create topics (tansu and many managed clusters do not),
+//! and auto-created topics get the broker's defaults rather than compaction for monitors. Every
+//! service therefore calls [`ensure_topics`] at start-up.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::ClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::{Error, Result, TopicSpec};
+
+/// Creates every topic in `specs` that the cluster does not have yet. Existing topics are left
+/// as they are (partition counts are never changed behind an operator's back). Returns the names
+/// of the topics it created. `replication_factor` applies to the topics it creates. Safe to call concurrently: losing a creation race is success.
+pub async fn ensure_topics<C: ClientContext>(
+    admin: &AdminClient<C>,
+    specs: &[TopicSpec],
+    timeout: Duration,
+    replication_factor: i32,
+) -> Result<Vec<String>> {
+    let metadata = admin.inner().fetch_metadata(None, timeout)?;
+    let existing: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
+    let missing: Vec<&TopicSpec> = specs
+        .iter()
+        .filter(|s| !existing.contains(&s.name.as_str()))
+        .collect();
+    if missing.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    let new_topics: Vec<NewTopic<'_>> = missing
+        .iter()
+        .map(|spec| {
+            spec.configs.iter().fold(
+                NewTopic::new(
+                    &spec.name,
+                    spec.partitions,
+                    TopicReplication::Fixed(replication_factor),
+                ),
+                |topic, (key, value)| topic.set(key, value),
+            )
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(timeout));
+    let results = admin.create_topics(&new_topics, &options).await?;
+
+    let mut created = Vec::new();
+    for result in results {
+        match result {
+            Ok(name) => {
+                tracing::info!(topic = %name, "Created topic.");
+                created.push(name);
+            }
+            Err((name, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                tracing::debug!(topic = %name, "Topic was created concurrently.");
+            }
+            Err((topic, code)) => {
+                return Err(Error::CreateTopic {
+                    topic,
+                    reason: code.to_string(),
+                });
+            }
+        }
+    }
+    Ok(created)
+}

@@ -1,0 +1,37 @@
+//! Vigil's wire contract, shared by every service.
+//!
+//! Services never call each other: they exchange the events defined here through Kafka topics
+//! and the rows defined here through ClickHouse tables. Keeping the contract in one crate with no
+//! runtime dependencies (the admin and migration helpers sit behind cargo features) means a
+//! change to an event is one change, seen by every producer and consumer at compile time.
+//!
+//! # Layout
+//! - [`event`]: the event types ([`ProbeResult`], [`MonitorSpec`], [`WindowSummary`],
+//!   [`AlertTransition`]) and their parts.
+//! - [`envelope`]: the versioned binary/JSON envelope every Kafka value is wrapped in.
+//! - [`timestamp`]: [`Timestamp`], unix milliseconds with RFC 3339 on human-readable formats.
+//! - [`topic`]: topic names and their defaults (partitions, retention, compaction).
+//! - [`table`]: ClickHouse table names.
+//! - [`migration`]: the numbered DDL files and, with the `clickhouse` feature, the runner.
+//! - [`kafka`] (feature `kafka`): creating missing topics through the admin API.
+//! - [`error`]: the crate's error type.
+#![warn(missing_docs)]
+
+pub mod envelope;
+pub mod error;
+pub mod event;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+pub mod migration;
+pub mod table;
+pub mod timestamp;
+pub mod topic;
+
+pub use envelope::{Codec, DecodeError, Event, EventKind, decode, encode};
+pub use error::{Error, Result};
+pub use event::{
+    AlertKind, AlertState, AlertTransition, AnomalyScores, ApiKeyLocation, AssertionResult, Auth,
+    FieldError, HttpMethod, MonitorSpec, Outcome, ProbeResult, SketchData, Timings, WindowSummary,
+};
+pub use timestamp::Timestamp;
+pub use topic::{TopicNames, TopicSpec};

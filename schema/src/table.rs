@@ -1,0 +1,14 @@
+//! ClickHouse table names. The DDL lives in `schema/ddl/` (see [`crate::migration`]).
+
+/// Raw probe results (one row per check, deduplicated by event id, TTL-limited).
+pub const PROBES: &str = "probes";
+/// One-minute (configurable length) window summaries, `ReplacingMergeTree(version)`.
+pub const WINDOWS_1M: &str = "windows_1m";
+/// Hourly rollups merged from the minute sketches, `ReplacingMergeTree(version)`.
+pub const WINDOWS_1H: &str = "windows_1h";
+/// Alert transitions.
+pub const ALERTS: &str = "alerts";
+/// Latest spec of every monitor, materialized from the monitors topic.
+pub const MONITORS: &str = "monitors";
+/// Applied migrations.
+pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";

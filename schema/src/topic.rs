@@ -1,0 +1,128 @@
+//! Kafka topic names and their defaults.
+//!
+//! Every topic Vigil uses is listed in [`TopicNames::specs`]; services create the missing ones
+//! at start-up (see [`crate::kafka`]), since not every broker auto-creates topics.
+
+/// Monitor specs, compacted: key = monitor id, tombstone = deleted.
+pub const MONITORS: &str = "vigil.monitors";
+/// Probe results, the source of truth: key = monitor id.
+pub const PROBES: &str = "vigil.probes";
+/// Window summaries for live subscribers: key = monitor id.
+pub const WINDOWS: &str = "vigil.windows";
+/// Alert transitions: key = rule id.
+pub const ALERTS: &str = "vigil.alerts";
+/// Undecodable or unprocessable events: the raw bytes plus a `vigil-reason` header.
+pub const DEADLETTER: &str = "vigil.deadletter";
+
+/// Header carrying the reason an event was dead-lettered.
+pub const REASON_HEADER: &str = "vigil-reason";
+/// Header carrying the topic an event was dead-lettered from.
+pub const SOURCE_TOPIC_HEADER: &str = "vigil-source-topic";
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// The names of Vigil's topics. Defaults to the `vigil.` names above; tests and multi-tenant
+/// installs use [`TopicNames::with_prefix`] so that several sets share one cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicNames {
+    /// See [`MONITORS`].
+    pub monitors: String,
+    /// See [`PROBES`].
+    pub probes: String,
+    /// See [`WINDOWS`].
+    pub windows: String,
+    /// See [`ALERTS`].
+    pub alerts: String,
+    /// See [`DEADLETTER`].
+    pub deadletter: String,
+}
+
+impl Default for TopicNames {
+    fn default() -> Self {
+        Self::with_prefix("vigil")
+    }
+}
+
+impl TopicNames {
+    /// Names `{prefix}.monitors`, `{prefix}.probes`, ….
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            monitors: format!("{prefix}.monitors"),
+            probes: format!("{prefix}.probes"),
+            windows: format!("{prefix}.windows"),
+            alerts: format!("{prefix}.alerts"),
+            deadletter: format!("{prefix}.deadletter"),
+        }
+    }
+
+    /// Every topic with its default layout and configuration.
+    pub fn specs(&self) -> Vec<TopicSpec> {
+        vec![
+            TopicSpec {
+                name: self.monitors.clone(),
+                partitions: 1,
+                configs: vec![
+                    ("cleanup.policy", "compact".into()),
+                    ("min.compaction.lag.ms", "0".into()),
+                ],
+            },
+            TopicSpec::retained(&self.probes, 12, 7 * DAY_MS),
+            TopicSpec::retained(&self.windows, 6, 3 * DAY_MS),
+            TopicSpec::retained(&self.alerts, 3, 30 * DAY_MS),
+            TopicSpec::retained(&self.deadletter, 3, 14 * DAY_MS),
+        ]
+    }
+}
+
+/// How a topic is created when missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions; the unit of parallelism of consumers.
+    pub partitions: i32,
+    /// Topic-level configuration (`retention.ms`, `cleanup.policy`, …).
+    pub configs: Vec<(&'static str, String)>,
+}
+
+impl TopicSpec {
+    fn retained(name: &str, partitions: i32, retention_ms: i64) -> Self {
+        Self {
+            name: name.to_owned(),
+            partitions,
+            configs: vec![
+                ("cleanup.policy", "delete".into()),
+                ("retention.ms", retention_ms.to_string()),
+            ],
+        }
+    }
+
+    /// The same topic with another partition count (at least 1).
+    pub fn with_partitions(mut self, partitions: i32) -> Self {
+        self.partitions = partitions.max(1);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_match_constants() {
+        let names = TopicNames::default();
+        let specs = names.specs();
+        let got: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(got, [MONITORS, PROBES, WINDOWS, ALERTS, DEADLETTER]);
+        assert!(
+            specs[0]
+                .configs
+                .contains(&("cleanup.policy", "compact".to_owned()))
+        );
+        assert!(
+            specs[1]
+                .configs
+                .contains(&("retention.ms", "604800000".to_owned()))
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! Configuration: defaults < file (TOML or YAML) < environment < command-line flags.
+//!
+//! Environment variables and flags are the same clap arguments (`--kafka-brokers` /
+//! `VIGIL_KAFKA_BROKERS`), so the precedence between them is clap's: a flag beats its variable.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cli::Cli;
+
+/// Errors loading or validating configuration.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("failed to read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("config file {path} must end in .toml, .yaml or .yml")]
+    Extension { path: String },
+    #[error("invalid config: {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+/// Vigil's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub(crate) struct Config {
+    /// Kafka connection and topics.
+    pub(crate) kafka: KafkaConfig,
+    /// ClickHouse connection.
+    pub(crate) clickhouse: ClickHouseConfig,
+    /// Logging.
+    pub(crate) log: LogConfig,
+}
+
+/// Kafka connection and topics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub(crate) struct KafkaConfig {
+    /// Bootstrap servers, `host:port` separated by commas.
+    pub(crate) brokers: String,
+    /// Topic names are `{topic-prefix}.probes`, `{topic-prefix}.monitors`, ….
+    pub(crate) topic_prefix: String,
+    /// Replication factor of topics Vigil creates.
+    pub(crate) replication_factor: i32,
+    /// Timeout of admin and metadata requests.
+    #[serde(with = "humantime_serde")]
+    pub(crate) request_timeout: Duration,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: "vigil".into(),
+            replication_factor: 1,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// ClickHouse connection (HTTP interface).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub(crate) struct ClickHouseConfig {
+    /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
+    pub(crate) url: String,
+    /// User name.
+    pub(crate) user: String,
+    /// Password.
+    pub(crate) password: String,
+    /// Database holding Vigil's tables (created by `vigil migrate`).
+    pub(crate) database: String,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8123".into(),
+            user: "default".into(),
+            password: String::new(),
+            database: "vigil".into(),
+        }
+    }
+}
+
+impl ClickHouseConfig {
+    /// A client for the server, without a default database.
+    pub(crate) fn client(&self) -> clickhouse::Client {
+        clickhouse::Client::default()
+            .with_url(&self.url)
+            .with_user(&self.user)
+            .with_password(&self.password)
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub(crate) struct LogConfig {
+    /// `text` for people, `json` for log pipelines. The filter comes from `RUST_LOG`.
+    pub(crate) format: LogFormat,
+}
+
+/// Log output formats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Config {
+    /// Merges defaults, the file named by `--config` (if any) and the flag/env overrides, then
+    /// validates the result.
+    pub(crate) fn load(cli: &Cli) -> Result<Self, ConfigError> {
+        let mut config = match &cli.config {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        let overrides = [
+            (&cli.kafka_brokers, &mut config.kafka.brokers),
+            (&cli.topic_prefix, &mut config.kafka.topic_prefix),
+            (&cli.clickhouse_url, &mut config.clickhouse.url),
+            (&cli.clickhouse_user, &mut config.clickhouse.user),
+            (&cli.clickhouse_password, &mut config.clickhouse.password),
+            (&cli.clickhouse_database, &mut config.clickhouse.database),
+        ];
+        for (value, slot) in overrides {
+            if let Some(value) = value {
+                value.clone_into(slot);
+            }
+        }
+        if let Some(format) = cli.log_format {
+            config.log.format = format;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let parse_error = |reason: String| ConfigError::Parse {
+            path: shown.clone(),
+            reason,
+        };
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => toml::from_str(&text).map_err(|e| parse_error(e.to_string())),
+            Some("yaml" | "yml") => {
+                serde_norway::from_str(&text).map_err(|e| parse_error(e.to_string()))
+            }
+            _ => Err(ConfigError::Extension { path: shown }),
+        }
+    }
+
+    /// Rejects values no service could run with.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                reason: reason.into(),
+            })
+        };
+        if self.kafka.brokers.trim().is_empty() {
+            return invalid("kafka.brokers", "must name at least one broker");
+        }
+        if self.kafka.topic_prefix.is_empty()
+            || !self
+                .kafka
+                .topic_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            return invalid(
+                "kafka.topic-prefix",
+                "must be non-empty and use only a-z, 0-9, '.', '_', '-'",
+            );
+        }
+        if self.kafka.replication_factor < 1 {
+            return invalid("kafka.replication-factor", "must be at least 1");
+        }
+        if !(self.clickhouse.url.starts_with("http://")
+            || self.clickhouse.url.starts_with("https://"))
+        {
+            return invalid("clickhouse.url", "must start with http:// or https://");
+        }
+        let db = &self.clickhouse.database;
+        if db.is_empty() || !db.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return invalid(
+                "clickhouse.database",
+                "must be non-empty and use only a-z, 0-9, '_'",
+            );
+        }
+        Ok(())
+    }
+
+    /// Topic names derived from the prefix.
+    pub(crate) fn topics(&self) -> vigil_schema::TopicNames {
+        vigil_schema::TopicNames::with_prefix(&self.kafka.topic_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn load(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec!["vigil"];
+        argv.extend_from_slice(args);
+        argv.push("config");
+        Config::load(&Cli::try_parse_from(argv).unwrap())
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = std::env::temp_dir().join(format!("vigil-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let yaml = dir.join("vigil.yaml");
+        std::fs::write(
+            &yaml,
+            "kafka:\n  brokers: k1:9092\n  request-timeout: 3s\nlog:\n  format: json\n",
+        )
+        .unwrap();
+        let config = load(&[
+            "--config",
+            yaml.to_str().unwrap(),
+            "--clickhouse-database",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(config.kafka.brokers, "k1:9092");
+        assert_eq!(config.kafka.request_timeout, Duration::from_secs(3));
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.clickhouse.database, "x");
+        assert_eq!(config.clickhouse.url, "http://127.0.0.1:8123");
+
+        let toml_path = dir.join("vigil.toml");
+        std::fs::write(&toml_path, "[kafka]\nbrokers = \"k2:9092\"\n").unwrap();
+        let config = load(&[
+            "--config",
+            toml_path.to_str().unwrap(),
+            "--kafka-brokers",
+            "k3:9092",
+        ])
+        .unwrap();
+        assert_eq!(config.kafka.brokers, "k3:9092", "a flag beats the file");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let dir = std::env::temp_dir().join(format!("vigil-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("vigil.toml");
+        std::fs::write(&path, "[kafka]\nbrokerz = \"k\"\n").unwrap();
+        let err = load(&["--config", path.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `brokerz`"), "{err}");
+
+        let err = load(&["--clickhouse-database", "my-db"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "invalid config: clickhouse.database: must be non-empty and use only a-z, 0-9, '_'"
+        );
+    }
+
+    #[test]
+    fn effective_config_round_trips_through_toml() {
+        let config = Config::default();
+        let text = toml::to_string_pretty(&config).unwrap();
+        assert_eq!(toml::from_str::<Config>(&text).unwrap(), config);
+    }
+}

@@ -1,0 +1,32 @@
+//! The `vigil` binary: one executable for every service, the local tools, and the all-in-one mode.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod anomaly;
+mod cli;
+mod config;
+mod migrate;
+mod telemetry;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let config = match config::Config::load(&cli) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log.format);
+    match cli::run(cli.command, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "Command failed.");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Helpers shared by the integration tests: endpoints, clients, unique names.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clickhouse::Client;
+use clickhouse::sql::Identifier;
+use rdkafka::ClientConfig;
+
+/// Kafka bootstrap servers of the local stack.
+pub(crate) fn kafka_brokers() -> String {
+    std::env::var("VIGIL_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// ClickHouse HTTP endpoint of the local stack.
+pub(crate) fn clickhouse_url() -> String {
+    std::env::var("VIGIL_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
+}
+
+/// A name no other test (or earlier run) uses: `{prefix}_{test}_{time}_{n}`, lowercase.
+pub(crate) fn unique_name(prefix: &str, test: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let test: String = test
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{prefix}_{test}_{millis}_{}_{n}", std::process::id())
+}
+
+/// A client with the crate's default settings (LZ4 compression, schema validation).
+pub(crate) fn clickhouse() -> Client {
+    Client::default().with_url(clickhouse_url())
+}
+
+/// A database of this test's own, dropped by [`TestDb::drop_database`].
+#[derive(Debug)]
+pub(crate) struct TestDb {
+    pub(crate) name: String,
+    pub(crate) client: Client,
+}
+
+impl TestDb {
+    /// Creates a fresh, empty database named after the test.
+    pub(crate) async fn new(test: &str) -> Self {
+        let name = unique_name("it", test);
+        clickhouse()
+            .query("CREATE DATABASE ?")
+            .bind(Identifier(&name))
+            .execute()
+            .await
+            .expect("create test database (is the stack up? `scripts/stack up`)");
+        let client = clickhouse().with_database(&name);
+        Self { name, client }
+    }
+
+    /// An unused name for a database that does not exist yet.
+    pub(crate) fn fresh_name(test: &str) -> String {
+        unique_name("it", test)
+    }
+
+    pub(crate) async fn drop_database(self) {
+        drop_database(&self.name).await;
+    }
+}
+
+pub(crate) async fn drop_database(name: &str) {
+    clickhouse()
+        .query("DROP DATABASE IF EXISTS ?")
+        .bind(Identifier(name))
+        .execute()
+        .await
+        .unwrap();
+}
+
+/// Client configuration for the local broker.
+pub(crate) fn kafka_config() -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", kafka_brokers());
+    config
+}

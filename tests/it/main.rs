@@ -1,0 +1,16 @@
+//! Integration tests against the local stack: a real Kafka-protocol broker and a real ClickHouse
+//! engine, started by `scripts/stack up` (endpoints from `VIGIL_KAFKA_BROKERS` and
+//! `VIGIL_CLICKHOUSE_URL`, loopback defaults). Each test works in its own database and topics.
+//!
+//! Run with `cargo test --features integration --test it` (or `scripts/test`).
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] fns fail the test on error too"
+)]
+
+mod cli;
+mod clickhouse_endpoint;
+mod common;
+mod kafka_topics;
+mod migrations;
