@@ -214,15 +214,19 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
+    use clap::{CommandFactory, FromArgMatches};
 
     use super::*;
 
+    /// Parses flags as `main` does, but without the `VIGIL_*` environment of whoever runs the
+    /// tests.
     fn load(args: &[&str]) -> Result<Config, ConfigError> {
         let mut argv = vec!["vigil"];
         argv.extend_from_slice(args);
         argv.push("config");
-        Config::load(&Cli::try_parse_from(argv).unwrap())
+        let command = Cli::command().mut_args(|arg| arg.env(None));
+        let cli = Cli::from_arg_matches(&command.try_get_matches_from(argv).unwrap()).unwrap();
+        Config::load(&cli)
     }
 
     #[test]
