@@ -10,6 +10,7 @@
 //!   [`AlertTransition`]) and their parts.
 //! - [`envelope`]: the versioned binary/JSON envelope every Kafka value is wrapped in.
 //! - [`timestamp`]: [`Timestamp`], unix milliseconds with RFC 3339 on human-readable formats.
+//! - [`sketch`]: the mergeable percentile sketch and its SQL twin.
 //! - [`topic`]: topic names and their defaults (partitions, retention, compaction).
 //! - [`table`]: ClickHouse table names.
 //! - [`migration`]: the numbered DDL files and, with the `clickhouse` feature, the runner.
@@ -23,6 +24,7 @@ pub mod event;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod migration;
+pub mod sketch;
 pub mod table;
 pub mod timestamp;
 pub mod topic;
