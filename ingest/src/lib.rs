@@ -3,4 +3,140 @@
 //! [`vigil_schema::ProbeResult`] to the probes topic.
 //!
 //! # Layout
-//! (Modules are added as the service is built.)
+//! - [`config`]: the service's configuration ([`Config`]) and the Kafka connection.
+//! - [`monitors`]: [`MonitorView`], the monitors as read from the compacted monitors topic.
+//! - [`plan`]: monitors as code (`vigil apply`, `vigil export`).
+//! - [`probe`]: the HTTP checker, assertions, secrets, and the scheduler.
+//! - [`producer`]: the Kafka producer and the scheduler's non-blocking buffer in front of it.
+//! - [`api`]: `POST /v1/events`, `/healthz`, `/readyz`, `/metrics`.
+//! - [`metric`]: metric names.
+//! - [`error`]: the crate's error type.
+//!
+//! [`run`] wires them together: load the monitors, start the producer, the scheduler and the
+//! API, and on shutdown stop the API, then the scheduler, then flush the producer.
+
+pub mod api;
+pub mod config;
+pub mod error;
+mod hash;
+pub mod metric;
+pub mod monitors;
+pub mod plan;
+pub mod probe;
+pub mod producer;
+
+use std::sync::Arc;
+
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{Config, KafkaConnection, Shard};
+pub use error::{Error, Result};
+pub use monitors::MonitorView;
+pub use producer::{ProbeProducer, ProbeSink};
+
+/// Creates the topics the service uses if they are missing.
+pub async fn ensure_topics(kafka: &KafkaConnection, replication_factor: i32) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
+    let specs: Vec<_> = kafka
+        .topics
+        .specs()
+        .into_iter()
+        .filter(|s| s.name == kafka.topics.monitors || s.name == kafka.topics.probes)
+        .collect();
+    vigil_schema::kafka::ensure_topics(&admin, &specs, kafka.request_timeout, replication_factor)
+        .await?;
+    Ok(())
+}
+
+/// Runs the ingest service until `token` is cancelled or a part of it fails.
+pub async fn run(
+    config: Config,
+    kafka: KafkaConnection,
+    render_metrics: Option<api::RenderMetrics>,
+    token: CancellationToken,
+) -> Result<()> {
+    config.validate()?;
+    let view = monitors::load(&kafka, config.runner.load_timeout, token.child_token()).await?;
+    let producer = ProbeProducer::new(&kafka, &config.producer)?;
+
+    let api_token = token.child_token();
+    let api = if config.api.enabled {
+        let listener = tokio::net::TcpListener::bind(config.api.listen)
+            .await
+            .map_err(Error::Serve)?;
+        tracing::info!(listen = %config.api.listen, "Ingestion API listening.");
+        let state = api::ApiState::new(
+            config.api.clone(),
+            producer.clone(),
+            view.clone(),
+            render_metrics,
+        );
+        let token = api_token.clone();
+        let root = token.clone();
+        Some(tokio::spawn(async move {
+            let served = api::serve(listener, state, token).await;
+            root.cancel();
+            served
+        }))
+    } else {
+        None
+    };
+
+    let forwarder_token = CancellationToken::new();
+    let (sink, forwarder) =
+        producer::spawn_forwarder(producer.clone(), &config.producer, forwarder_token.clone());
+    let runner_token = token.child_token();
+    let runner = if config.runner.enabled {
+        let checker = Arc::new(probe::Checker::new(
+            config.checker.clone(),
+            config.region.clone(),
+            config.agent_name(),
+        ));
+        let runner = probe::Runner::new(
+            view.clone(),
+            checker,
+            Arc::new(sink),
+            config.region.clone(),
+            &config.runner,
+            probe::Clock::now(),
+        );
+        tracing::info!(
+            region = config.region,
+            shard = %config.runner.shard,
+            monitors = view.len(),
+            "Probe runner started."
+        );
+        Some(tokio::spawn(runner.run(runner_token.clone())))
+    } else {
+        drop(sink);
+        None
+    };
+
+    token.cancelled().await;
+    tracing::info!("Shutting down: API, then scheduler, then producer.");
+    api_token.cancel();
+    let served = match api {
+        Some(api) => api
+            .await
+            .unwrap_or_else(|e| Err(Error::Serve(std::io::Error::other(e)))),
+        None => Ok(()),
+    };
+    runner_token.cancel();
+    if let Some(runner) = runner {
+        let _stopped = runner.await;
+    }
+    forwarder_token.cancel();
+    let _forwarded = forwarder.await;
+    let flush_timeout = config.producer.flush_timeout;
+    let flushed = tokio::task::spawn_blocking(move || producer.flush(flush_timeout)).await;
+    match flushed {
+        Ok(Ok(())) => tracing::info!("Producer flushed."),
+        Ok(Err(error)) => {
+            tracing::error!(%error, "Probe results still unacknowledged at shutdown were lost.")
+        }
+        Err(error) => tracing::error!(%error, "Producer flush panicked."),
+    }
+    served
+}

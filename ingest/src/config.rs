@@ -1,0 +1,330 @@
+//! Configuration of the ingest service: the probe runner, the HTTP checker, the producer and the
+//! ingestion API. The Kafka connection itself ([`KafkaConnection`]) is shared with the other
+//! services and passed in by the binary.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use vigil_schema::TopicNames;
+
+use crate::{Error, Result};
+
+/// The ingest service's configuration (`[ingest]` in the `vigil` config file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Config {
+    /// Region this runner checks from; it runs the monitors whose `regions` list it (or is
+    /// empty), and stamps every result with it.
+    pub region: String,
+    /// Name of this runner in results (`agent`); defaults to `vigil-{region}-{shard}`.
+    pub agent: Option<String>,
+    /// The probe scheduler.
+    pub runner: RunnerConfig,
+    /// The HTTP checker.
+    pub checker: CheckerConfig,
+    /// The Kafka producer of probe results.
+    pub producer: ProducerConfig,
+    /// The ingestion API for external agents.
+    pub api: ApiConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            region: "local".into(),
+            agent: None,
+            runner: RunnerConfig::default(),
+            checker: CheckerConfig::default(),
+            producer: ProducerConfig::default(),
+            api: ApiConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The agent name results are stamped with.
+    pub fn agent_name(&self) -> String {
+        self.agent.clone().unwrap_or_else(|| {
+            format!(
+                "vigil-{}-{}-of-{}",
+                self.region, self.runner.shard.index, self.runner.shard.count
+            )
+        })
+    }
+
+    /// Rejects values the service cannot run with.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |field, reason: &str| {
+            Err(Error::Config {
+                field,
+                reason: reason.into(),
+            })
+        };
+        if self.region.is_empty()
+            || !self
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return invalid(
+                "region",
+                "must be non-empty and use only a-z, 0-9, '-', '_'",
+            );
+        }
+        if self.runner.max_concurrent_checks == 0 {
+            return invalid("runner.max-concurrent-checks", "must be at least 1");
+        }
+        if self.checker.body_limit == 0 {
+            return invalid("checker.body-limit", "must be at least 1 byte");
+        }
+        if self.producer.buffer == 0 {
+            return invalid("producer.buffer", "must be at least 1");
+        }
+        if self.api.max_batch_events == 0 {
+            return invalid("api.max-batch-events", "must be at least 1");
+        }
+        if self.api.enabled && self.api.api_keys.iter().all(|k| k.trim().is_empty()) {
+            return invalid(
+                "api.api-keys",
+                "must list at least one non-empty key when the api is enabled",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The probe scheduler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct RunnerConfig {
+    /// Whether this process runs probes at all (an API-only process sets `false`).
+    pub enabled: bool,
+    /// Which slice of the region's monitors this runner owns, `index/count` (`0/1` = all).
+    pub shard: Shard,
+    /// Upper bound on checks in flight at once.
+    pub max_concurrent_checks: usize,
+    /// How long start-up waits to read the monitors topic to its end.
+    #[serde(with = "humantime_serde")]
+    pub load_timeout: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            shard: Shard::ALL,
+            max_concurrent_checks: 4096,
+            load_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The HTTP checker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct CheckerConfig {
+    /// Largest response body read, in bytes; a larger body fails with `body_too_large`.
+    pub body_limit: u64,
+    /// `User-Agent` sent with every check (a monitor's own header wins).
+    pub user_agent: String,
+    /// Most redirects followed when a monitor follows redirects.
+    pub max_redirects: u8,
+}
+
+impl Default for CheckerConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 1024 * 1024,
+            user_agent: concat!("vigil/", env!("CARGO_PKG_VERSION")).into(),
+            max_redirects: 10,
+        }
+    }
+}
+
+/// The Kafka producer of probe results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ProducerConfig {
+    /// Results held in memory while Kafka is slow or unreachable; beyond it the newest results
+    /// are dropped (counted on `/metrics`, logged) so the scheduler never blocks.
+    pub buffer: usize,
+    /// How long the producer waits to fill a batch.
+    #[serde(with = "humantime_serde")]
+    pub linger: Duration,
+    /// How long shutdown waits for buffered results to be acknowledged.
+    #[serde(with = "humantime_serde")]
+    pub flush_timeout: Duration,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        Self {
+            buffer: 100_000,
+            linger: Duration::from_millis(5),
+            flush_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The ingestion API for external probe agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ApiConfig {
+    /// Whether to serve the API (`/v1/events`, `/healthz`, `/readyz`, `/metrics`).
+    pub enabled: bool,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Accepted API keys (`Authorization: Bearer <key>` or `X-Api-Key: <key>`).
+    pub api_keys: Vec<String>,
+    /// Most events in one request.
+    pub max_batch_events: usize,
+    /// Largest request body in bytes, compressed or not.
+    pub max_body_bytes: usize,
+    /// How long a request waits for Kafka to acknowledge its events before failing with 503.
+    #[serde(with = "humantime_serde")]
+    pub ack_timeout: Duration,
+    /// How far in the future an event's time may be.
+    #[serde(with = "humantime_serde")]
+    pub max_clock_skew: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            api_keys: Vec::new(),
+            max_batch_events: 10_000,
+            max_body_bytes: 16 * 1024 * 1024,
+            ack_timeout: Duration::from_secs(30),
+            max_clock_skew: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A slice of the monitors, `index/count`: a monitor belongs to shard
+/// `fnv1a(id) % count`, so every runner agrees without coordination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This runner's slice, `0..count`.
+    pub index: u32,
+    /// Number of slices.
+    pub count: u32,
+}
+
+impl Shard {
+    /// One shard holding everything.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    /// Whether the monitor with this id belongs to this shard.
+    pub fn owns(self, monitor_id: &str) -> bool {
+        crate::hash::fnv1a(monitor_id.as_bytes()) % u64::from(self.count) == u64::from(self.index)
+    }
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("expected `index/count` with index < count, got {s:?}");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Serialize for Shard {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Shard {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where Kafka is and what the topics are called; shared with the other services, so the binary
+/// builds it from its own `[kafka]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConnection {
+    /// Bootstrap servers.
+    pub brokers: String,
+    /// Topic names.
+    pub topics: TopicNames,
+    /// Timeout of metadata and admin requests.
+    pub request_timeout: Duration,
+}
+
+impl KafkaConnection {
+    /// Client configuration pointing at the brokers.
+    pub fn client_config(&self) -> rdkafka::ClientConfig {
+        let mut config = rdkafka::ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_parses_and_partitions_ids() {
+        assert_eq!("1/3".parse::<Shard>(), Ok(Shard { index: 1, count: 3 }));
+        for bad in ["3/3", "1", "a/2", "0/0", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+        let shards: Vec<Shard> = (0..3).map(|index| Shard { index, count: 3 }).collect();
+        for i in 0..300 {
+            let id = format!("monitor-{i}");
+            let owners = shards.iter().filter(|s| s.owns(&id)).count();
+            assert_eq!(owners, 1, "{id}");
+        }
+        let per_shard: Vec<usize> = shards
+            .iter()
+            .map(|s| (0..300).filter(|i| s.owns(&format!("monitor-{i}"))).count())
+            .collect();
+        assert!(per_shard.iter().all(|&n| n > 60), "{per_shard:?}");
+    }
+
+    #[test]
+    fn config_round_trips_and_names_bad_fields() {
+        let config = Config::default();
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(serde_json::from_str::<Config>(&json).unwrap(), config);
+        let parsed: Config =
+            serde_json::from_str(r#"{"runner": {"shard": "2/4"}, "region": "eu-west"}"#).unwrap();
+        assert_eq!(parsed.runner.shard, Shard { index: 2, count: 4 });
+        assert_eq!(parsed.agent_name(), "vigil-eu-west-2-of-4");
+
+        let mut bad = Config::default();
+        bad.api.enabled = true;
+        assert_eq!(
+            bad.validate().unwrap_err().to_string(),
+            "invalid ingest config: api.api-keys: must list at least one non-empty key when the \
+             api is enabled"
+        );
+    }
+}

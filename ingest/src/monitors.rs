@@ -1,0 +1,317 @@
+//! The monitors view: every service's picture of the monitors, built by reading the compacted
+//! monitors topic from the beginning and then following it live.
+//!
+//! [`MonitorView`] is a cheap-to-clone handle over a concurrent map (key = monitor id, value =
+//! latest spec; a tombstone removes the entry). [`follow`] feeds it from Kafka; [`load`] starts
+//! that in the background and returns once the topic has been read to its end, so a caller never
+//! acts on a half-loaded picture. Other crates can reuse both.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use vigil_schema::MonitorSpec;
+
+use crate::{Error, KafkaConnection, Result};
+
+/// A live, shared picture of the monitors. Clones share the same map.
+#[derive(Debug, Clone)]
+pub struct MonitorView {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    monitors: DashMap<String, Arc<MonitorSpec>>,
+    /// Bumped on every change; receivers wake up to reconcile.
+    version: watch::Sender<u64>,
+    /// Whether the topic has been read to its end once.
+    ready: watch::Sender<bool>,
+}
+
+impl Default for MonitorView {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MonitorView {
+    /// An empty view, not yet ready.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                monitors: DashMap::new(),
+                version: watch::Sender::new(0),
+                ready: watch::Sender::new(false),
+            }),
+        }
+    }
+
+    /// A ready view holding exactly `specs` (tests, tools that do not read Kafka).
+    pub fn from_specs(specs: impl IntoIterator<Item = MonitorSpec>) -> Self {
+        let view = Self::new();
+        for spec in specs {
+            view.upsert(spec);
+        }
+        view.mark_ready();
+        view
+    }
+
+    /// The latest spec of a monitor.
+    pub fn get(&self, id: &str) -> Option<Arc<MonitorSpec>> {
+        self.inner.monitors.get(id).map(|e| Arc::clone(e.value()))
+    }
+
+    /// Whether a monitor exists.
+    pub fn contains(&self, id: &str) -> bool {
+        self.inner.monitors.contains_key(id)
+    }
+
+    /// Number of monitors.
+    pub fn len(&self) -> usize {
+        self.inner.monitors.len()
+    }
+
+    /// Whether there are no monitors.
+    pub fn is_empty(&self) -> bool {
+        self.inner.monitors.is_empty()
+    }
+
+    /// Every monitor, sorted by id.
+    pub fn snapshot(&self) -> Vec<Arc<MonitorSpec>> {
+        let mut all: Vec<Arc<MonitorSpec>> = self
+            .inner
+            .monitors
+            .iter()
+            .map(|e| Arc::clone(e.value()))
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// Inserts or replaces a spec.
+    pub fn upsert(&self, spec: MonitorSpec) {
+        let spec = Arc::new(spec);
+        let changed = match self
+            .inner
+            .monitors
+            .insert(spec.id.clone(), Arc::clone(&spec))
+        {
+            Some(old) => old != spec,
+            None => true,
+        };
+        if changed {
+            self.inner.version.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// Removes a monitor (a tombstone).
+    pub fn remove(&self, id: &str) {
+        if self.inner.monitors.remove(id).is_some() {
+            self.inner.version.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// Applies one record of the monitors topic: a spec, or a tombstone (`None`). Records that do
+    /// not decode, or whose spec id differs from the key, are skipped with a warning.
+    pub fn apply_record(&self, key: &str, value: Option<&[u8]>) {
+        let Some(bytes) = value.filter(|v| !v.is_empty()) else {
+            self.remove(key);
+            return;
+        };
+        match vigil_schema::decode::<MonitorSpec>(bytes) {
+            Ok(spec) if spec.id == key => self.upsert(spec),
+            Ok(spec) => tracing::warn!(
+                key,
+                spec_id = %spec.id,
+                "Skipped a monitor spec whose id differs from its key."
+            ),
+            Err(error) => tracing::warn!(key, %error, "Skipped an undecodable monitor spec."),
+        }
+    }
+
+    /// A receiver that changes whenever a monitor is added, changed or removed.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.version.subscribe()
+    }
+
+    /// Marks the view as loaded.
+    pub fn mark_ready(&self) {
+        self.inner.ready.send_replace(true);
+    }
+
+    /// Whether the topic has been read to its end once.
+    pub fn is_ready(&self) -> bool {
+        *self.inner.ready.borrow()
+    }
+
+    /// Waits until the view is loaded.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let mut ready = self.inner.ready.subscribe();
+        match tokio::time::timeout(timeout, ready.wait_for(|r| *r)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(Error::MonitorsNotLoaded(timeout)),
+        }
+    }
+}
+
+/// Reads the monitors topic from the beginning into `view`, marks it ready at the end of every
+/// partition, and keeps following it until `token` is cancelled.
+pub async fn follow(
+    view: MonitorView,
+    kafka: &KafkaConnection,
+    token: CancellationToken,
+) -> Result<()> {
+    let topic = kafka.topics.monitors.clone();
+    let consumer: StreamConsumer = kafka
+        .client_config()
+        .set("group.id", "vigil-monitors-view")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    let consumer = Arc::new(consumer);
+    let partitions = {
+        let consumer = Arc::clone(&consumer);
+        let topic = topic.clone();
+        let timeout = kafka.request_timeout;
+        tokio::task::spawn_blocking(move || -> Result<Vec<i32>> {
+            let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+                .collect())
+        })
+        .await
+        .map_err(|e| Error::Serve(std::io::Error::other(e)))??
+    };
+    if partitions.is_empty() {
+        return Err(Error::Kafka(KafkaError::MetadataFetch(
+            rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+        )));
+    }
+    let mut assignment = TopicPartitionList::new();
+    for &p in &partitions {
+        assignment.add_partition_offset(&topic, p, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+
+    let mut at_end: HashSet<i32> = HashSet::new();
+    loop {
+        // Cancel-safe: `recv` holds no state between polls; a cancelled receive loses nothing.
+        let message = tokio::select! {
+            () = token.cancelled() => return Ok(()),
+            message = consumer.recv() => message,
+        };
+        match message {
+            Ok(message) => {
+                let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+                    tracing::warn!(
+                        partition = message.partition(),
+                        offset = message.offset(),
+                        "Skipped a monitor record without a UTF-8 key."
+                    );
+                    continue;
+                };
+                view.apply_record(key, message.payload());
+            }
+            Err(KafkaError::PartitionEOF(p)) => {
+                if at_end.insert(p) && at_end.len() == partitions.len() && !view.is_ready() {
+                    tracing::info!(topic, monitors = view.len(), "Loaded monitors.");
+                    view.mark_ready();
+                }
+            }
+            Err(error) => {
+                tracing::warn!(topic, %error, "Error reading the monitors topic; retrying.");
+            }
+        }
+    }
+}
+
+/// Starts [`follow`] in the background and waits until the topic has been read to its end.
+/// The follower stops when `token` is cancelled; its error, if any, is logged.
+pub async fn load(
+    kafka: &KafkaConnection,
+    timeout: Duration,
+    token: CancellationToken,
+) -> Result<MonitorView> {
+    let view = MonitorView::new();
+    let follower = {
+        let view = view.clone();
+        let kafka = kafka.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            if let Err(error) = follow(view, &kafka, token).await {
+                tracing::error!(%error, "Stopped following the monitors topic.");
+                return Err(error);
+            }
+            Ok(())
+        })
+    };
+    // Cancel-safe: both branches only observe; the follower keeps running in its task.
+    tokio::select! {
+        ready = view.wait_ready(timeout) => ready.map(|()| view),
+        joined = follower => match joined {
+            Ok(Err(error)) => Err(error),
+            _ => Err(Error::MonitorsNotLoaded(timeout)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(id: &str, interval: u64) -> MonitorSpec {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "name": id, "url": "http://127.0.0.1/", "interval": format!("{interval}s"),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn records_upsert_and_tombstones_remove() {
+        let view = MonitorView::new();
+        let mut changes = view.subscribe();
+        let a = vigil_schema::encode(&spec("a", 5)).unwrap();
+        view.apply_record("a", Some(&a));
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        view.apply_record("a", Some(&a));
+        assert!(!changes.has_changed().unwrap(), "same spec is not a change");
+        view.apply_record(
+            "b",
+            Some(b"{\"id\":\"b\",\"name\":\"b\",\"url\":\"http://x/\"}"),
+        );
+        assert_eq!(view.len(), 2);
+        view.apply_record("c", Some(&a));
+        view.apply_record("d", Some(b"garbage"));
+        assert_eq!(view.len(), 2, "mismatched key and garbage are skipped");
+        view.apply_record("a", None);
+        view.apply_record("b", Some(b""));
+        assert!(view.is_empty());
+        assert!(changes.has_changed().unwrap());
+    }
+
+    #[tokio::test]
+    async fn wait_ready_times_out_then_succeeds() {
+        let view = MonitorView::new();
+        let err = view
+            .wait_ready(Duration::from_millis(10))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::MonitorsNotLoaded(_)));
+        view.mark_ready();
+        view.wait_ready(Duration::from_millis(10)).await.unwrap();
+        let snap = MonitorView::from_specs([spec("z", 1), spec("a", 2)]).snapshot();
+        let ids: Vec<&str> = snap.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["a", "z"]);
+    }
+}

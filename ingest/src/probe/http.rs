@@ -1,0 +1,672 @@
+//! The HTTP checker: one check = one fresh connection, measured phase by phase.
+//!
+//! DNS (skipped for IP literals) → TCP connect → TLS handshake (HTTPS; rustls with the webpki
+//! roots, or no verification when the monitor says `tls_verify: false`) → request → first
+//! response byte → body (read up to the configured cap). Every phase is timed in µs from a
+//! monotonic clock; a phase that did not happen stays `None`. The whole check runs under the
+//! monitor's timeout, and the phases completed before a timeout are still reported.
+//! Redirects (when followed) open a fresh connection per hop; the phases reported are those of
+//! the last hop and `total_us` covers all of them.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use url::Url;
+use uuid::Uuid;
+use vigil_schema::Timestamp;
+use vigil_schema::{ApiKeyLocation, Auth, HttpMethod, MonitorSpec, Outcome, ProbeResult, Timings};
+
+use super::auth::{self, TokenCache, TokenKey};
+use super::condition::{Condition, ParseError, Response};
+use crate::config::CheckerConfig;
+
+/// A monitor's assertions, parsed once per spec.
+#[derive(Debug, Clone)]
+pub struct Assertions(Vec<Result<Condition, ParseError>>);
+
+impl Assertions {
+    /// Parses every assertion; unparsable ones fail at each check with their reason.
+    pub fn compile(conditions: &[String]) -> Self {
+        Self(conditions.iter().map(|c| Condition::parse(c)).collect())
+    }
+}
+
+/// Runs checks. Cheap to share (`Arc`); holds the TLS configurations and the OAuth 2 token cache.
+pub struct Checker {
+    config: CheckerConfig,
+    region: String,
+    agent: String,
+    verifying: TlsConnector,
+    insecure: TlsConnector,
+    tokens: TokenCache,
+}
+
+impl std::fmt::Debug for Checker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker")
+            .field("config", &self.config)
+            .field("region", &self.region)
+            .field("agent", &self.agent)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A failed phase: the outcome kind and a message.
+#[derive(Debug)]
+struct Failure {
+    outcome: Outcome,
+    message: String,
+}
+
+impl Failure {
+    fn new(outcome: Outcome, message: impl Into<String>) -> Self {
+        Self {
+            outcome,
+            message: message.into(),
+        }
+    }
+}
+
+/// What one hop measured; filled in as phases complete so a timeout keeps what was done.
+#[derive(Debug, Default)]
+struct Phases {
+    dns_us: Option<u64>,
+    connect_us: Option<u64>,
+    tls_us: Option<u64>,
+    ttfb_us: Option<u64>,
+    cert_expiry: Option<Timestamp>,
+    status: Option<u16>,
+    size: Option<u64>,
+}
+
+/// A completed exchange.
+#[derive(Debug)]
+struct Exchange {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    too_large: bool,
+}
+
+/// A request ready to send (secrets expanded).
+#[derive(Debug, Clone)]
+struct Prepared {
+    method: http::Method,
+    url: Url,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Option<Bytes>,
+    tls_verify: bool,
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+impl Checker {
+    /// A checker stamping results with `region` and `agent`.
+    pub fn new(config: CheckerConfig, region: String, agent: String) -> Self {
+        Self {
+            config,
+            region,
+            agent,
+            verifying: TlsConnector::from(Arc::new(tls_config(true))),
+            insecure: TlsConnector::from(Arc::new(tls_config(false))),
+            tokens: TokenCache::default(),
+        }
+    }
+
+    /// The region results are stamped with.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Runs one check of `spec`, meant to start at `scheduled_at`.
+    pub async fn check(
+        &self,
+        spec: &MonitorSpec,
+        assertions: &Assertions,
+        scheduled_at: Timestamp,
+    ) -> ProbeResult {
+        let event_time = Timestamp::now();
+        let start = Instant::now();
+        let mut phases = Phases::default();
+        let run = self.run(spec, assertions, start, &mut phases);
+        let (outcome, error, results) = match tokio::time::timeout(spec.timeout, run).await {
+            Ok(Ok((outcome, error, results))) => (outcome, error, results),
+            Ok(Err(failure)) => (failure.outcome, Some(failure.message), Vec::new()),
+            Err(_) => (
+                Outcome::Timeout,
+                Some(format!(
+                    "no complete response within {}",
+                    humantime::format_duration(spec.timeout)
+                )),
+                Vec::new(),
+            ),
+        };
+        let total_us = micros(start.elapsed());
+        metrics::counter!(crate::metric::CHECKS, "outcome" => outcome.as_str()).increment(1);
+        metrics::histogram!(crate::metric::CHECK_DURATION).record(total_us as f64 / 1e6);
+        ProbeResult {
+            event_id: Uuid::now_v7(),
+            monitor_id: spec.id.clone(),
+            region: self.region.clone(),
+            agent: self.agent.clone(),
+            scheduled_at,
+            event_time,
+            method: spec.method.as_str().to_owned(),
+            url: spec.url.clone(),
+            status_code: phases.status,
+            outcome,
+            error,
+            timings: Timings {
+                dns_us: phases.dns_us,
+                connect_us: phases.connect_us,
+                tls_us: phases.tls_us,
+                ttfb_us: phases.ttfb_us,
+                total_us,
+            },
+            response_size: phases.size,
+            assertions: results,
+            tls_cert_expiry: phases.cert_expiry,
+        }
+    }
+
+    async fn run(
+        &self,
+        spec: &MonitorSpec,
+        assertions: &Assertions,
+        start: Instant,
+        phases: &mut Phases,
+    ) -> Result<(Outcome, Option<String>, Vec<vigil_schema::AssertionResult>), Failure> {
+        let mut request = self.prepare(spec).await?;
+        let mut hops = 0u8;
+        let exchange = loop {
+            *phases = Phases::default();
+            let exchange = self.exchange(&request, phases).await?;
+            let redirect = spec.follow_redirects
+                && matches!(exchange.status, 301 | 302 | 303 | 307 | 308)
+                && !exchange.too_large;
+            let location = exchange
+                .headers
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok());
+            match location {
+                Some(location) if redirect => {
+                    if hops >= self.config.max_redirects {
+                        return Err(Failure::new(
+                            Outcome::HttpStatus,
+                            format!("more than {} redirects", self.config.max_redirects),
+                        ));
+                    }
+                    hops += 1;
+                    request.url = request.url.join(location).map_err(|e| {
+                        Failure::new(
+                            Outcome::InvalidUrl,
+                            format!("invalid redirect location {location:?}: {e}"),
+                        )
+                    })?;
+                    let becomes_get = exchange.status == 303
+                        || (matches!(exchange.status, 301 | 302)
+                            && request.method == http::Method::POST);
+                    if becomes_get {
+                        request.method = http::Method::GET;
+                        request.body = None;
+                    }
+                }
+                _ => break exchange,
+            }
+        };
+        if exchange.too_large {
+            return Ok((
+                Outcome::BodyTooLarge,
+                Some(format!(
+                    "response body exceeds the {} byte limit",
+                    self.config.body_limit
+                )),
+                Vec::new(),
+            ));
+        }
+        let certificate_expires_in_ms = phases
+            .cert_expiry
+            .map(|e| e.as_millis() - Timestamp::now().as_millis());
+        let response = Response::new(
+            Some(exchange.status),
+            start.elapsed(),
+            &exchange.headers,
+            &exchange.body,
+            certificate_expires_in_ms,
+        );
+        let mut results = Vec::with_capacity(assertions.0.len());
+        let mut first_failure = None;
+        let mut status_checked = false;
+        for (condition, spec_text) in assertions.0.iter().zip(&spec.assertions) {
+            let result = match condition {
+                Ok(condition) => {
+                    status_checked |= condition.checks_status();
+                    condition.evaluate(&response)
+                }
+                Err(e) => vigil_schema::AssertionResult {
+                    condition: spec_text.clone(),
+                    passed: false,
+                    actual: Some(format!("invalid condition: {e}")),
+                },
+            };
+            if !result.passed && first_failure.is_none() {
+                first_failure = Some(format!(
+                    "assertion failed: {} (actual: {})",
+                    result.condition,
+                    result.actual.as_deref().unwrap_or("none")
+                ));
+            }
+            results.push(result);
+        }
+        Ok(match first_failure {
+            Some(message) => (Outcome::Assertion, Some(message), results),
+            None if !status_checked && exchange.status >= 400 => (
+                Outcome::HttpStatus,
+                Some(format!("http status {}", exchange.status)),
+                results,
+            ),
+            None => (Outcome::Ok, None, results),
+        })
+    }
+
+    /// Expands secrets and applies authentication.
+    async fn prepare(&self, spec: &MonitorSpec) -> Result<Prepared, Failure> {
+        let invalid = |m: String| Failure::new(Outcome::InvalidUrl, m);
+        let expanded = auth::expand_env(&spec.url).map_err(|e| invalid(format!("url: {e}")))?;
+        let mut url = Url::parse(&expanded).map_err(|e| invalid(format!("url: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(invalid(format!(
+                "url: only http:// and https:// URLs with a host are supported, got {}",
+                spec.url
+            )));
+        }
+        let mut headers = Vec::with_capacity(spec.headers.len() + 1);
+        for (name, value) in &spec.headers {
+            let value =
+                auth::expand_env(value).map_err(|e| invalid(format!("headers.{name}: {e}")))?;
+            headers.push(header_pair(name, &value).map_err(invalid)?);
+        }
+        let body = match &spec.body {
+            Some(body) => Some(Bytes::from(
+                auth::expand_env(body).map_err(|e| invalid(format!("body: {e}")))?,
+            )),
+            None => None,
+        };
+        let expand = |field: &str, v: &str| {
+            auth::expand_env(v).map_err(|e| invalid(format!("auth.{field}: {e}")))
+        };
+        match &spec.auth {
+            Auth::None => {}
+            Auth::Basic { username, password } => {
+                let value = auth::basic(
+                    &expand("username", username)?,
+                    &expand("password", password)?,
+                );
+                headers.push(header_pair("authorization", &value).map_err(invalid)?);
+            }
+            Auth::Bearer { token } => {
+                let value = format!("Bearer {}", expand("token", token)?);
+                headers.push(header_pair("authorization", &value).map_err(invalid)?);
+            }
+            Auth::ApiKey {
+                name,
+                value,
+                location,
+            } => {
+                let value = expand("value", value)?;
+                match location {
+                    ApiKeyLocation::Header => {
+                        headers.push(header_pair(name, &value).map_err(invalid)?);
+                    }
+                    ApiKeyLocation::Query => {
+                        url.query_pairs_mut().append_pair(name, &value);
+                    }
+                }
+            }
+            Auth::Oauth2ClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+                scopes,
+            } => {
+                let key = TokenKey {
+                    token_url: expand("token_url", token_url)?,
+                    client_id: expand("client_id", client_id)?,
+                    scopes: scopes.clone(),
+                };
+                let token = match self.tokens.get(&key, Instant::now()) {
+                    Some(token) => token,
+                    None => {
+                        let secret = expand("client_secret", client_secret)?;
+                        self.fetch_token(key, &secret).await?
+                    }
+                };
+                let value = format!("Bearer {token}");
+                headers.push(header_pair("authorization", &value).map_err(invalid)?);
+            }
+        }
+        Ok(Prepared {
+            method: method(spec.method),
+            url,
+            headers,
+            body,
+            tls_verify: spec.tls_verify,
+        })
+    }
+
+    /// Client-credentials grant, over a fresh connection like any check.
+    async fn fetch_token(&self, key: TokenKey, secret: &str) -> Result<String, Failure> {
+        let in_token_request =
+            |f: Failure| Failure::new(f.outcome, format!("oauth2 token request: {}", f.message));
+        let url = Url::parse(&key.token_url)
+            .map_err(|e| Failure::new(Outcome::InvalidUrl, format!("auth.token_url: {e}")))?;
+        let body = auth::token_request_body(&key.client_id, secret, &key.scopes);
+        let request = Prepared {
+            method: http::Method::POST,
+            url,
+            headers: vec![
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                ),
+                (header::ACCEPT, HeaderValue::from_static("application/json")),
+            ],
+            body: Some(Bytes::from(body)),
+            tls_verify: true,
+        };
+        let mut phases = Phases::default();
+        let exchange = self
+            .exchange(&request, &mut phases)
+            .await
+            .map_err(in_token_request)?;
+        if !(200..300).contains(&exchange.status) {
+            return Err(Failure::new(
+                Outcome::HttpStatus,
+                format!("oauth2 token request: http status {}", exchange.status),
+            ));
+        }
+        self.tokens
+            .store(key, &exchange.body, Instant::now())
+            .map_err(|m| Failure::new(Outcome::Protocol, format!("oauth2 token request: {m}")))
+    }
+
+    /// One request over one fresh connection.
+    async fn exchange(&self, request: &Prepared, phases: &mut Phases) -> Result<Exchange, Failure> {
+        let url = &request.url;
+        let https = url.scheme() == "https";
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if https { 443 } else { 80 });
+        let host = url
+            .host()
+            .ok_or_else(|| Failure::new(Outcome::InvalidUrl, "url has no host"))?;
+        let (addrs, server_name): (Vec<SocketAddr>, ServerName<'static>) = match host {
+            url::Host::Ipv4(ip) => (
+                vec![SocketAddr::new(IpAddr::V4(ip), port)],
+                ServerName::IpAddress(IpAddr::V4(ip).into()),
+            ),
+            url::Host::Ipv6(ip) => (
+                vec![SocketAddr::new(IpAddr::V6(ip), port)],
+                ServerName::IpAddress(IpAddr::V6(ip).into()),
+            ),
+            url::Host::Domain(name) => {
+                let t = Instant::now();
+                let resolved = tokio::net::lookup_host((name, port)).await;
+                phases.dns_us = Some(micros(t.elapsed()));
+                let addrs: Vec<SocketAddr> = resolved
+                    .map_err(|e| Failure::new(Outcome::Dns, format!("cannot resolve {name}: {e}")))?
+                    .collect();
+                if addrs.is_empty() {
+                    return Err(Failure::new(
+                        Outcome::Dns,
+                        format!("{name} has no addresses"),
+                    ));
+                }
+                let server_name = ServerName::try_from(name.to_owned()).map_err(|e| {
+                    Failure::new(Outcome::InvalidUrl, format!("invalid host {name:?}: {e}"))
+                })?;
+                (addrs, server_name)
+            }
+        };
+
+        let t = Instant::now();
+        let mut last_error = None;
+        let mut tcp = None;
+        for addr in &addrs {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => {
+                    tcp = Some(stream);
+                    break;
+                }
+                Err(e) => last_error = Some(format!("cannot connect to {addr}: {e}")),
+            }
+        }
+        let Some(tcp) = tcp else {
+            return Err(Failure::new(
+                Outcome::Connect,
+                last_error.unwrap_or_else(|| "no address to connect to".into()),
+            ));
+        };
+        phases.connect_us = Some(micros(t.elapsed()));
+        // Nagle would delay the request line; errors here only cost latency.
+        let _ignored = tcp.set_nodelay(true);
+
+        if https {
+            let connector = if request.tls_verify {
+                &self.verifying
+            } else {
+                &self.insecure
+            };
+            let t = Instant::now();
+            let tls = connector
+                .connect(server_name, tcp)
+                .await
+                .map_err(|e| Failure::new(Outcome::Tls, format!("tls handshake failed: {e}")))?;
+            phases.tls_us = Some(micros(t.elapsed()));
+            phases.cert_expiry = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(leaf_expiry);
+            self.send(tls, request, phases).await
+        } else {
+            self.send(tcp, request, phases).await
+        }
+    }
+
+    async fn send<T>(
+        &self,
+        io: T,
+        request: &Prepared,
+        phases: &mut Phases,
+    ) -> Result<Exchange, Failure>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let protocol = |e: hyper::Error| Failure::new(Outcome::Protocol, format!("http: {e}"));
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(protocol)?;
+        // The connection task ends when the exchange does (the request says `Connection: close`),
+        // or when the check is dropped on timeout, which closes the socket.
+        let driver = tokio::spawn(async move {
+            let _closed = connection.await;
+        });
+        let _abort_on_drop = AbortOnDrop(driver);
+
+        let url = &request.url;
+        let target = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let host = match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        };
+        let mut builder = http::Request::builder()
+            .method(request.method.clone())
+            .uri(target)
+            .header(header::HOST, host)
+            .header(header::CONNECTION, "close");
+        let has = |name: &HeaderName| request.headers.iter().any(|(n, _)| n == name);
+        if !has(&header::USER_AGENT) {
+            builder = builder.header(header::USER_AGENT, &self.config.user_agent);
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        let body = request.body.clone().unwrap_or_default();
+        let http_request = builder
+            .body(Full::new(body))
+            .map_err(|e| Failure::new(Outcome::InvalidUrl, format!("invalid request: {e}")))?;
+
+        let t = Instant::now();
+        let response = sender.send_request(http_request).await.map_err(protocol)?;
+        phases.ttfb_us = Some(micros(t.elapsed()));
+        let status = response.status().as_u16();
+        phases.status = Some(status);
+        let (parts, mut body) = response.into_parts();
+        let limit = self.config.body_limit;
+        let mut buf = Vec::new();
+        let mut read: u64 = 0;
+        let mut too_large = false;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(protocol)?;
+            if let Ok(data) = frame.into_data() {
+                read += data.len() as u64;
+                phases.size = Some(read);
+                if read > limit {
+                    too_large = true;
+                    break;
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        phases.size = Some(read);
+        Ok(Exchange {
+            status,
+            headers: parts.headers,
+            body: buf,
+            too_large,
+        })
+    }
+}
+
+/// Aborts the connection task when the exchange ends or is dropped.
+#[derive(Debug)]
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn method(m: HttpMethod) -> http::Method {
+    match m {
+        HttpMethod::Get => http::Method::GET,
+        HttpMethod::Head => http::Method::HEAD,
+        HttpMethod::Post => http::Method::POST,
+        HttpMethod::Put => http::Method::PUT,
+        HttpMethod::Patch => http::Method::PATCH,
+        HttpMethod::Delete => http::Method::DELETE,
+        HttpMethod::Options => http::Method::OPTIONS,
+    }
+}
+
+fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|e| format!("invalid header name {name:?}: {e}"))?;
+    let value = HeaderValue::from_str(value)
+        .map_err(|e| format!("invalid value for header {name}: {e}"))?;
+    Ok((name, value))
+}
+
+fn leaf_expiry(der: &CertificateDer<'_>) -> Option<Timestamp> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let seconds = cert.validity().not_after.timestamp();
+    Some(Timestamp::from_millis(seconds.saturating_mul(1000)))
+}
+
+fn tls_config(verify: bool) -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|_| {
+            rustls::ClientConfig::builder_with_protocol_versions(rustls::DEFAULT_VERSIONS)
+        });
+    let mut config = if verify {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+            .with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
+/// Accepts any certificate (still checking handshake signatures), for `tls_verify: false`.
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
