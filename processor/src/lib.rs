@@ -3,7 +3,30 @@
 //! anomaly scores, and writes window rows to ClickHouse exactly once in effect.
 //!
 //! # Layout
+//! - [`config`]: window length, lateness, correction horizon, batching, memory cap.
+//! - [`window`]: tumbling window assignment, the per-window aggregate, and
+//!   [`window::watermark`].
+//! - [`pipeline`]: the pure core (decode → window → sketch → emit, per partition), with
+//!   commit-offset and eviction rules.
+//! - [`row`]: ClickHouse rows; [`sink`]: inserts, hourly rollups, detector history.
+//! - [`consumer`]: the live Kafka loop with batched writes and offset commits.
+//! - [`replay`]: recomputing windows from the topic.
 //! - [`anomaly`]: the streaming anomaly detector scored on the Numenta Anomaly Benchmark, and
 //!   [`anomaly::series`] for feeding it `timestamp,value` CSV.
+//! - [`error`]: the crate's error type.
 
 pub mod anomaly;
+pub mod config;
+pub mod consumer;
+pub mod error;
+pub mod pipeline;
+pub mod replay;
+pub mod row;
+pub mod sink;
+pub mod window;
+
+pub use config::Config;
+pub use consumer::{Settings, run};
+pub use error::{Error, Result};
+pub use pipeline::{Disposition, EmittedWindow, Output, Pipeline};
+pub use replay::{ReplayProgress, ReplayRequest, replay};

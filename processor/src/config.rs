@@ -1,0 +1,179 @@
+//! Processor configuration: windows, lateness, batching, memory cap.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// How the processor windows, corrects and writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Config {
+    /// Kafka consumer group shared by every processor instance.
+    pub group_id: String,
+    /// Tumbling window length (10s … 1h).
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// How far behind the newest event time the watermark trails: events up to this late
+    /// still land in their window before it is emitted.
+    #[serde(with = "humantime_serde")]
+    pub allowed_lateness: Duration,
+    /// A partition without events for this long advances its watermark with the wall clock,
+    /// so idle monitors do not hold windows open.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Events later than their window's close, but within this horizon, produce a corrected
+    /// version of the window row; later ones go to the dead-letter topic. Windows stay in
+    /// memory (and uncommitted in Kafka) for this long after they end.
+    #[serde(with = "humantime_serde")]
+    pub correction_horizon: Duration,
+    /// Write to ClickHouse when this many window rows or raw probes are pending.
+    pub batch_rows: usize,
+    /// Write to ClickHouse at least this often.
+    #[serde(with = "humantime_serde")]
+    pub batch_interval: Duration,
+    /// Most windows (open or kept for corrections) held in memory; above it consumption
+    /// pauses until windows are evicted.
+    pub max_windows: usize,
+    /// Relative accuracy of the percentile sketches.
+    pub sketch_alpha: f64,
+    /// Also insert every raw probe result into the `probes` table.
+    pub store_probes: bool,
+    /// Events stamped further than this in the future (by the processor's clock) are
+    /// rejected as invalid, so one bad clock cannot push the watermark ahead.
+    #[serde(with = "humantime_serde")]
+    pub max_clock_skew: Duration,
+    /// How much window history seeds the anomaly detectors at start.
+    #[serde(with = "humantime_serde")]
+    pub anomaly_history: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            group_id: "vigil-processor".into(),
+            window: Duration::from_secs(60),
+            allowed_lateness: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            correction_horizon: Duration::from_secs(3600),
+            batch_rows: 10_000,
+            batch_interval: Duration::from_secs(1),
+            max_windows: 1_000_000,
+            sketch_alpha: vigil_schema::sketch::DEFAULT_ALPHA,
+            store_probes: true,
+            max_clock_skew: Duration::from_secs(600),
+            anomaly_history: Duration::from_secs(3 * 24 * 3600),
+        }
+    }
+}
+
+impl Config {
+    /// Rejects values and combinations the processor cannot honour.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, reason: String| Err(Error::Config(format!("{field}: {reason}")));
+        let window = self.window;
+        if window < Duration::from_secs(10) || window > Duration::from_secs(3600) {
+            return bad(
+                "window",
+                format!("must be between 10s and 1h, got {window:?}"),
+            );
+        }
+        if !window.as_millis().is_multiple_of(1000)
+            || !3_600_000u128.is_multiple_of(window.as_millis())
+        {
+            return bad(
+                "window",
+                format!("must divide one hour into whole seconds, got {window:?}"),
+            );
+        }
+        if self.allowed_lateness >= window {
+            return bad(
+                "allowed-lateness",
+                format!(
+                    "must be shorter than the window ({window:?}), got {:?}",
+                    self.allowed_lateness
+                ),
+            );
+        }
+        if self.correction_horizon < self.allowed_lateness {
+            return bad(
+                "correction-horizon",
+                "must be at least the allowed lateness".into(),
+            );
+        }
+        if self.batch_rows == 0 {
+            return bad("batch-rows", "must be at least 1".into());
+        }
+        if self.max_windows == 0 {
+            return bad("max-windows", "must be at least 1".into());
+        }
+        if !(self.sketch_alpha > 0.0 && self.sketch_alpha < 0.5) {
+            return bad(
+                "sketch-alpha",
+                format!("must be in (0, 0.5), got {}", self.sketch_alpha),
+            );
+        }
+        Ok(())
+    }
+
+    pub(crate) fn window_ms(&self) -> i64 {
+        self.window.as_millis() as i64
+    }
+
+    pub(crate) fn lateness_ms(&self) -> i64 {
+        self.allowed_lateness.as_millis() as i64
+    }
+
+    pub(crate) fn horizon_ms(&self) -> i64 {
+        self.correction_horizon.as_millis() as i64
+    }
+
+    pub(crate) fn idle_ms(&self) -> i64 {
+        self.idle_timeout.as_millis() as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_name_the_field() {
+        Config::default().validate().unwrap();
+        let cases = [
+            (
+                Config {
+                    window: Duration::from_secs(5),
+                    ..Config::default()
+                },
+                "window",
+            ),
+            (
+                Config {
+                    window: Duration::from_secs(7 * 60),
+                    ..Config::default()
+                },
+                "window",
+            ),
+            (
+                Config {
+                    allowed_lateness: Duration::from_secs(60),
+                    ..Config::default()
+                },
+                "allowed-lateness",
+            ),
+            (
+                Config {
+                    batch_rows: 0,
+                    ..Config::default()
+                },
+                "batch-rows",
+            ),
+        ];
+        for (config, field) in cases {
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
+    }
+}

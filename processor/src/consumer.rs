@@ -1,0 +1,427 @@
+//! The live processor: consumes `vigil.probes` in the `vigil-processor` group, feeds the
+//! [`Pipeline`], writes its output in batches, and commits offsets only after ClickHouse (and
+//! the dead-letter and windows topics) acknowledged everything before them.
+//!
+//! Order of one flush: corrections and idle windows are emitted → dead letters produced and
+//! acknowledged → raw probes and window rows inserted, hourly rollups rebuilt → summaries
+//! published on `vigil.windows` → windows beyond the correction horizon evicted → offsets
+//! committed. A crash anywhere in between re-reads from the previous commit and writes the
+//! same rows again.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+use vigil_schema::topic::{REASON_HEADER, SOURCE_TOPIC_HEADER};
+use vigil_schema::{TopicNames, encode};
+
+use crate::pipeline::{DeadLetter, EmittedWindow, Output, Pipeline};
+use crate::sink::Sink;
+use crate::{Config, Error, Result};
+
+/// Where the processor reads and writes.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Windowing and batching.
+    pub config: Config,
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Topic names.
+    pub topics: TopicNames,
+    /// ClickHouse client with Vigil's database selected.
+    pub clickhouse: clickhouse::Client,
+}
+
+/// Partitions revoked by the group coordinator, drained by the processing loop.
+#[derive(Debug, Default)]
+struct GroupContext {
+    revoked: Mutex<Vec<i32>>,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                info!(?partitions, "Partitions revoked.");
+                if let Ok(mut revoked) = self.revoked.lock() {
+                    revoked.extend(partitions);
+                }
+            }
+            Rebalance::Assign(tpl) => {
+                let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+                info!(?partitions, "Partitions assigned.");
+            }
+            Rebalance::Error(e) => warn!(error = %e, "Rebalance error."),
+        }
+    }
+
+    fn commit_callback(
+        &self,
+        result: rdkafka::error::KafkaResult<()>,
+        _: &rdkafka::TopicPartitionList,
+    ) {
+        if let Err(e) = result {
+            warn!(error = %e, "Offset commit failed; the next flush commits again.");
+        }
+    }
+}
+
+/// A producer with `acks=all` and idempotence, for dead letters and window summaries.
+pub fn producer(brokers: &str) -> Result<FutureProducer> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "30000")
+        .create()?)
+}
+
+/// Runs the processor until `token` is cancelled, then writes what is complete, commits and
+/// returns.
+pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
+    settings.config.validate()?;
+    let cfg = settings.config.clone();
+    let consumer: StreamConsumer<GroupContext> = ClientConfig::new()
+        .set("bootstrap.servers", &settings.brokers)
+        .set("group.id", &cfg.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000")
+        .create_with_context(GroupContext::default())?;
+    consumer.subscribe(&[&settings.topics.probes])?;
+    let producer = producer(&settings.brokers)?;
+    let sink = Sink::new(settings.clickhouse.clone());
+
+    let mut pipeline = Pipeline::new(cfg.clone());
+    seed_detectors(&sink, &mut pipeline, &cfg).await;
+    let mut worker = Worker {
+        consumer: Arc::new(consumer),
+        producer,
+        sink,
+        topics: settings.topics.clone(),
+        last_commit: Vec::new(),
+        paused: false,
+    };
+    info!(topic = %settings.topics.probes, group = %cfg.group_id, "Processor started.");
+
+    let consumer = Arc::clone(&worker.consumer);
+    let mut tick = tokio::time::interval(cfg.batch_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        worker.apply_revocations(&mut pipeline);
+        let over_cap = pipeline.windows_in_memory() >= cfg.max_windows;
+        worker.set_paused(over_cap, &pipeline);
+        tokio::select! {
+            biased;
+            // Cancellation-safe: nothing is in flight between iterations.
+            () = token.cancelled() => break,
+            _ = tick.tick() => {
+                worker.flush(&mut pipeline, &token).await?;
+            }
+            // `recv` is cancellation-safe: a message not yet returned stays queued.
+            message = consumer.recv() => {
+                match message {
+                    Ok(m) => {
+                        worker.apply_revocations(&mut pipeline);
+                        let disposition = pipeline.process(
+                            m.partition(),
+                            m.offset(),
+                            m.key(),
+                            m.payload(),
+                            now_ms(),
+                        );
+                        metrics::counter!("vigil_processor_events_total", "disposition" => disposition.as_str()).increment(1);
+                    }
+                    Err(e) => warn!(error = %e, "Kafka consumer error."),
+                }
+                if pipeline.pending() >= cfg.batch_rows {
+                    worker.flush(&mut pipeline, &token).await?;
+                }
+            }
+        }
+    }
+    info!("Processor stopping: writing closed windows and committing.");
+    let shutdown = CancellationToken::new();
+    worker.flush(&mut pipeline, &shutdown).await?;
+    worker.commit_sync();
+    Ok(())
+}
+
+/// Replays recent history into the detectors so a restart does not reset them.
+async fn seed_detectors(sink: &Sink, pipeline: &mut Pipeline, cfg: &Config) {
+    let now = now_ms();
+    let since = now - cfg.anomaly_history.as_millis() as i64;
+    match sink.history(since, now).await {
+        Ok(points) => {
+            let n = points.len();
+            for p in points {
+                pipeline.seed_detector(
+                    &p.monitor_id,
+                    &p.region,
+                    p.window_start,
+                    p.p95_us,
+                    1.0 - p.availability,
+                );
+            }
+            info!(points = n, "Anomaly detectors seeded from window history.");
+        }
+        Err(e) => {
+            warn!(error = %e, "Could not read window history; anomaly detectors start empty.")
+        }
+    }
+}
+
+struct Worker {
+    consumer: Arc<StreamConsumer<GroupContext>>,
+    producer: FutureProducer,
+    sink: Sink,
+    topics: TopicNames,
+    last_commit: Vec<(i32, i64)>,
+    paused: bool,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("topics", &self.topics)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    fn apply_revocations(&mut self, pipeline: &mut Pipeline) {
+        let revoked: Vec<i32> = match self.consumer.context().revoked.lock() {
+            Ok(mut r) => std::mem::take(&mut *r),
+            Err(_) => return,
+        };
+        for partition in revoked {
+            pipeline.revoke(partition);
+            self.last_commit.retain(|(p, _)| *p != partition);
+        }
+    }
+
+    /// Pauses fetching while the window cap is reached (back-pressure, nothing is dropped).
+    fn set_paused(&mut self, over_cap: bool, pipeline: &Pipeline) {
+        if over_cap == self.paused {
+            return;
+        }
+        let Ok(assignment) = self.consumer.assignment() else {
+            return;
+        };
+        let result = if over_cap {
+            warn!(
+                windows = pipeline.windows_in_memory(),
+                bytes = pipeline.heap_bytes(),
+                "Window memory cap reached: pausing consumption until windows are evicted."
+            );
+            self.consumer.pause(&assignment)
+        } else {
+            info!("Below the window memory cap again: resuming consumption.");
+            self.consumer.resume(&assignment)
+        };
+        match result {
+            Ok(()) => {
+                self.paused = over_cap;
+                metrics::gauge!("vigil_processor_paused").set(if over_cap { 1.0 } else { 0.0 });
+            }
+            Err(e) => warn!(error = %e, "Could not pause or resume consumption."),
+        }
+    }
+
+    /// Writes everything pending, retrying until it succeeds or `token` is cancelled, then
+    /// evicts finished windows and commits offsets.
+    async fn flush(&mut self, pipeline: &mut Pipeline, token: &CancellationToken) -> Result<()> {
+        let started = Instant::now();
+        pipeline.tick(now_ms());
+        let output = pipeline.take_output();
+        let (windows, probes, letters) = (
+            output.windows.len(),
+            output.probes.len(),
+            output.dead_letters.len(),
+        );
+        if !output.is_empty() {
+            let mut backoff = Duration::from_millis(100);
+            let mut output = Some(output);
+            loop {
+                let attempt = self
+                    .write(output.as_ref().map_or(&Output::default(), |o| o))
+                    .await;
+                match attempt {
+                    Ok(()) => break,
+                    Err(e) => {
+                        metrics::counter!("vigil_processor_write_errors_total").increment(1);
+                        error!(error = %e, retry_in = ?backoff, "Writing window output failed; retrying.");
+                        tokio::select! {
+                            () = token.cancelled() => {
+                                // Not committed: a restart re-reads and rewrites it.
+                                output.take();
+                                return Ok(());
+                            }
+                            () = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+            debug!(windows, probes, letters, elapsed = ?started.elapsed(), "Flushed.");
+        }
+        let evicted = pipeline.evict();
+        self.commit(pipeline);
+        metrics::histogram!("vigil_processor_flush_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::gauge!("vigil_processor_windows_in_memory")
+            .set(pipeline.windows_in_memory() as f64);
+        metrics::gauge!("vigil_processor_open_windows").set(pipeline.open_windows() as f64);
+        metrics::gauge!("vigil_processor_state_bytes").set(pipeline.heap_bytes() as f64);
+        metrics::counter!("vigil_processor_windows_evicted_total").increment(evicted as u64);
+        for p in pipeline.partitions() {
+            if let Some(w) = pipeline.watermark(p) {
+                let lag = (now_ms() - w) as f64 / 1000.0;
+                metrics::gauge!("vigil_processor_watermark_lag_seconds", "partition" => p.to_string()).set(lag);
+            }
+        }
+        Ok(())
+    }
+
+    async fn write(&self, output: &Output) -> Result<()> {
+        self.dead_letters(&output.dead_letters).await?;
+        self.sink.write_probes(output.probes.clone()).await?;
+        self.sink.write_windows(&output.windows).await?;
+        self.publish(&output.windows).await?;
+        for w in &output.windows {
+            let kind = if w.correction { "correction" } else { "first" };
+            metrics::counter!("vigil_processor_windows_emitted_total", "kind" => kind).increment(1);
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(&self, letters: &[DeadLetter]) -> Result<()> {
+        let topic = &self.topics.deadletter;
+        let source = self.topics.probes.as_str();
+        let sends = letters.iter().map(|letter| {
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: REASON_HEADER,
+                    value: Some(letter.reason.as_str()),
+                })
+                .insert(Header {
+                    key: SOURCE_TOPIC_HEADER,
+                    value: Some(source.as_str()),
+                })
+                .insert(Header {
+                    key: "vigil-source-partition",
+                    value: Some(&letter.partition.to_string()),
+                })
+                .insert(Header {
+                    key: "vigil-source-offset",
+                    value: Some(&letter.offset.to_string()),
+                });
+            let mut record = FutureRecord::to(topic)
+                .payload(&letter.payload)
+                .headers(headers);
+            if let Some(key) = &letter.key {
+                record = record.key(key);
+            }
+            self.producer.send(record, Duration::from_secs(30))
+        });
+        for (letter, result) in letters.iter().zip(join_all(sends).await) {
+            if let Err((e, _)) = result {
+                return Err(Error::Produce {
+                    topic: topic.clone(),
+                    reason: e.to_string(),
+                });
+            }
+            let kind = letter
+                .reason
+                .split(':')
+                .next()
+                .unwrap_or("invalid")
+                .to_owned();
+            warn!(partition = letter.partition, offset = letter.offset, reason = %letter.reason, "Event dead-lettered.");
+            metrics::counter!("vigil_processor_deadletters_total", "reason" => kind).increment(1);
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, windows: &[EmittedWindow]) -> Result<()> {
+        let topic = &self.topics.windows;
+        let payloads: Vec<Vec<u8>> = windows
+            .iter()
+            .map(|w| encode(&w.summary))
+            .collect::<Result<_, _>>()?;
+        let sends = windows.iter().zip(&payloads).map(|(w, payload)| {
+            let record = FutureRecord::to(topic)
+                .key(w.summary.monitor_id.as_bytes())
+                .payload(payload)
+                .timestamp(w.summary.window_end.as_millis());
+            self.producer.send(record, Duration::from_secs(30))
+        });
+        for result in join_all(sends).await {
+            if let Err((e, _)) = result {
+                return Err(Error::Produce {
+                    topic: topic.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, pipeline: &Pipeline) {
+        let offsets = pipeline.commit_offsets();
+        if offsets == self.last_commit || offsets.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for &(partition, offset) in &offsets {
+            if tpl
+                .add_partition_offset(&self.topics.probes, partition, Offset::Offset(offset))
+                .is_err()
+            {
+                return;
+            }
+        }
+        match self.consumer.commit(&tpl, CommitMode::Async) {
+            Ok(()) => {
+                debug!(?offsets, "Committed offsets.");
+                self.last_commit = offsets;
+            }
+            Err(e) => warn!(error = %e, "Offset commit failed; the next flush commits again."),
+        }
+    }
+
+    fn commit_sync(&self) {
+        if self.last_commit.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for &(partition, offset) in &self.last_commit {
+            let _added =
+                tpl.add_partition_offset(&self.topics.probes, partition, Offset::Offset(offset));
+        }
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
+            warn!(error = %e, "Final offset commit failed; a restart re-reads a little more.");
+        }
+    }
+}
+
+/// Wall-clock unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,917 @@
+//! The processor's pure core: decode → validate → window → sketch → emit, per Kafka partition.
+//!
+//! [`Pipeline`] owns no I/O. The consumer feeds it records with their partition and offset and
+//! the wall-clock time, and periodically takes its [`Output`] (window rows, raw probes, dead
+//! letters), writes it, and then asks for [`Pipeline::evict`] and [`Pipeline::commit_offsets`].
+//!
+//! Invariants:
+//! - A window is emitted when the partition's watermark passes its end, with version = number of
+//!   distinct events; a late event within the correction horizon re-emits it with a higher
+//!   version; a later one is dead-lettered. No event is dropped without a dead letter.
+//! - Windows stay in memory until they are beyond the correction horizon **and** their latest
+//!   version was written, and the commit offset of a partition never passes the first offset of
+//!   a window still in memory. A restart re-reading from the committed offset therefore rebuilds
+//!   every window that could still change from all of its events and writes identical rows.
+
+use std::collections::{BTreeMap, HashMap};
+
+use vigil_schema::{AnomalyScores, ProbeResult, SketchData, WindowSummary, decode};
+
+use crate::Config;
+use crate::anomaly::{Config as DetectorConfig, Detector};
+use crate::window::watermark::Watermark;
+use crate::window::{WindowAgg, window_start};
+
+/// Earliest event time accepted (2000-01-01): anything older is a producer bug.
+const MIN_EVENT_MS: i64 = 946_684_800_000;
+
+/// What happened to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Added to its window.
+    Windowed,
+    /// Added to a window that had already been emitted: a correction follows.
+    Corrected,
+    /// Same event id already counted in its window.
+    Duplicate,
+    /// Beyond the correction horizon: dead-lettered.
+    Late,
+    /// Undecodable or invalid: dead-lettered.
+    Invalid,
+}
+
+impl Disposition {
+    /// Label used in metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Windowed => "windowed",
+            Disposition::Corrected => "corrected",
+            Disposition::Duplicate => "duplicate",
+            Disposition::Late => "late",
+            Disposition::Invalid => "invalid",
+        }
+    }
+}
+
+/// A window row ready to be written, with the columns beyond [`WindowSummary`] that let
+/// ClickHouse merge rows exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmittedWindow {
+    /// The summary (published on `vigil.windows`).
+    pub summary: WindowSummary,
+    /// Observations behind the dns, connect, tls and ttfb means.
+    pub phase_counts: [u64; 4],
+    /// Time-to-first-byte sketch.
+    pub ttfb_sketch: SketchData,
+    /// Whether this re-emits a window already written (a late event arrived).
+    pub correction: bool,
+}
+
+/// A record that could not be windowed, with the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// Record key, as read.
+    pub key: Option<Vec<u8>>,
+    /// Record value, as read.
+    pub payload: Vec<u8>,
+    /// Why (`undecodable: …`, `invalid: …`, `late: …`).
+    pub reason: String,
+}
+
+/// What the pipeline produced since the last [`Pipeline::take_output`].
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Window rows (first emissions and corrections).
+    pub windows: Vec<EmittedWindow>,
+    /// Raw probe results accepted (when storing probes is on).
+    pub probes: Vec<ProbeResult>,
+    /// Records for the dead-letter topic.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+impl Output {
+    /// Number of pending items.
+    pub fn len(&self) -> usize {
+        self.windows.len() + self.probes.len() + self.dead_letters.len()
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+type Windows = BTreeMap<i64, WindowAgg>;
+type WindowRef = (String, String, i64);
+
+/// State of one Kafka partition.
+#[derive(Debug)]
+struct PartitionState {
+    /// monitor → region → window start → window.
+    series: HashMap<String, HashMap<String, Windows>>,
+    watermark: Watermark,
+    /// Open windows by end time, to close them in order as the watermark passes.
+    closing: BTreeMap<i64, Vec<WindowRef>>,
+    /// Windows changed after their last emission.
+    dirty: Vec<WindowRef>,
+    windows: usize,
+    next_offset: i64,
+}
+
+impl PartitionState {
+    fn new(cfg: &Config) -> Self {
+        Self {
+            series: HashMap::new(),
+            watermark: Watermark::new(cfg.lateness_ms(), cfg.idle_ms()),
+            closing: BTreeMap::new(),
+            dirty: Vec::new(),
+            windows: 0,
+            next_offset: 0,
+        }
+    }
+
+    fn window_mut(&mut self, (monitor, region, start): &WindowRef) -> Option<&mut WindowAgg> {
+        self.series
+            .get_mut(monitor)?
+            .get_mut(region)?
+            .get_mut(start)
+    }
+}
+
+/// The two detectors of one (monitor, region).
+#[derive(Debug, Clone)]
+struct Detectors {
+    latency: Detector,
+    errors: Detector,
+    last_start: i64,
+}
+
+impl Detectors {
+    fn new() -> Self {
+        Self {
+            latency: Detector::new(DetectorConfig::default()),
+            errors: Detector::new(DetectorConfig::default()),
+            last_start: i64::MIN,
+        }
+    }
+
+    /// Scores a window (in start order; an out-of-order call learns nothing and scores 0).
+    fn score(&mut self, start_ms: i64, p95_us: f64, error_rate: f64) -> AnomalyScores {
+        if start_ms <= self.last_start {
+            return AnomalyScores {
+                latency: 0.0,
+                errors: 0.0,
+                combined: 0.0,
+                reason: String::new(),
+            };
+        }
+        self.last_start = start_ms;
+        let secs = start_ms.div_euclid(1000);
+        let latency = self.latency.update(secs, p95_us);
+        let errors = self.errors.update(secs, error_rate);
+        let combined = latency.score.max(errors.score);
+        let reason = if combined <= 0.0 {
+            String::new()
+        } else if latency.score >= errors.score {
+            format!("p95 latency: {}", latency.reason)
+        } else {
+            format!("error rate: {}", errors.reason)
+        };
+        AnomalyScores {
+            latency: latency.score,
+            errors: errors.score,
+            combined,
+            reason,
+        }
+    }
+}
+
+/// Windowing state of every assigned partition, plus the anomaly detectors.
+#[derive(Debug)]
+pub struct Pipeline {
+    cfg: Config,
+    partitions: HashMap<i32, PartitionState>,
+    detectors: HashMap<(String, String), Detectors>,
+    out: Output,
+}
+
+impl Pipeline {
+    /// An empty pipeline. The config must have passed [`Config::validate`].
+    pub fn new(cfg: Config) -> Self {
+        Self {
+            cfg,
+            partitions: HashMap::new(),
+            detectors: HashMap::new(),
+            out: Output::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Feeds one window of history to the detectors of (monitor, region), oldest first, so a
+    /// restart continues scoring where it left off instead of treating everything as new.
+    pub fn seed_detector(
+        &mut self,
+        monitor: &str,
+        region: &str,
+        start_ms: i64,
+        p95_us: f64,
+        error_rate: f64,
+    ) {
+        self.detectors
+            .entry((monitor.to_owned(), region.to_owned()))
+            .or_insert_with(Detectors::new)
+            .score(start_ms, p95_us, error_rate);
+    }
+
+    /// Processes one record of the probes topic read at wall-clock `now_ms`.
+    pub fn process(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        now_ms: i64,
+    ) -> Disposition {
+        let Some(payload) = payload else {
+            return self.dead_letter(
+                partition,
+                offset,
+                key,
+                &[],
+                "undecodable: empty value".into(),
+            );
+        };
+        match decode::<ProbeResult>(payload) {
+            Ok(event) => self.process_event(partition, offset, key, payload, event, now_ms),
+            Err(e) => {
+                self.dead_letter(partition, offset, key, payload, format!("undecodable: {e}"))
+            }
+        }
+    }
+
+    /// Processes one decoded event (`raw` is kept for a dead letter if it cannot be windowed).
+    pub fn process_event(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        raw: &[u8],
+        event: ProbeResult,
+        now_ms: i64,
+    ) -> Disposition {
+        if let Err(reason) = self.check(&event, now_ms) {
+            return self.dead_letter(partition, offset, key, raw, format!("invalid: {reason}"));
+        }
+        let len = self.cfg.window_ms();
+        let horizon = self.cfg.horizon_ms();
+        let alpha = self.cfg.sketch_alpha;
+        let t = event.event_time.as_millis();
+        let start = window_start(t, len);
+        let end = start + len;
+
+        let state = self
+            .partitions
+            .entry(partition)
+            .or_insert_with(|| PartitionState::new(&self.cfg));
+        state.next_offset = state.next_offset.max(offset + 1);
+        let watermark = state.watermark.get();
+        if end.saturating_add(horizon) <= watermark {
+            let reason = format!(
+                "late: event time {} is beyond the correction horizon (window ended {}, \
+                 watermark {})",
+                event.event_time,
+                vigil_schema::Timestamp::from_millis(end),
+                vigil_schema::Timestamp::from_millis(watermark),
+            );
+            return self.dead_letter(partition, offset, key, raw, reason);
+        }
+
+        let windows = match state.series.get_mut(event.monitor_id.as_str()) {
+            Some(regions) => match regions.get_mut(event.region.as_str()) {
+                Some(w) => w,
+                None => regions.entry(event.region.clone()).or_default(),
+            },
+            None => state
+                .series
+                .entry(event.monitor_id.clone())
+                .or_default()
+                .entry(event.region.clone())
+                .or_default(),
+        };
+        let mut created = false;
+        let window = windows.entry(start).or_insert_with(|| {
+            created = true;
+            WindowAgg::new(start, end, offset, alpha)
+        });
+        if !window.add(&event) {
+            return Disposition::Duplicate;
+        }
+        let already_closed = end <= watermark;
+        let needs_correction = already_closed && (window.emitted_version > 0 || created);
+        if created {
+            state.windows += 1;
+            if !already_closed {
+                state.closing.entry(end).or_default().push((
+                    event.monitor_id.clone(),
+                    event.region.clone(),
+                    start,
+                ));
+            }
+        }
+        if needs_correction && window.count() == window.emitted_version + 1 {
+            // First change since the last emission.
+            state
+                .dirty
+                .push((event.monitor_id.clone(), event.region.clone(), start));
+        }
+
+        let before = state.watermark.get();
+        let after = state.watermark.observe(t, now_ms);
+        if after > before {
+            self.close_until(partition);
+        }
+        if self.cfg.store_probes {
+            self.out.probes.push(event);
+        }
+        if already_closed {
+            Disposition::Corrected
+        } else {
+            Disposition::Windowed
+        }
+    }
+
+    fn check(&self, event: &ProbeResult, now_ms: i64) -> Result<(), String> {
+        if event.monitor_id.is_empty() {
+            return Err("monitor_id is empty".into());
+        }
+        if event.region.is_empty() {
+            return Err("region is empty".into());
+        }
+        let t = event.event_time.as_millis();
+        if t < MIN_EVENT_MS {
+            return Err(format!("event_time {} is before 2000", event.event_time));
+        }
+        let skew = self.cfg.max_clock_skew.as_millis() as i64;
+        if t > now_ms.saturating_add(skew) {
+            return Err(format!(
+                "event_time {} is more than {:?} ahead of the processor's clock",
+                event.event_time, self.cfg.max_clock_skew
+            ));
+        }
+        Ok(())
+    }
+
+    fn dead_letter(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        reason: String,
+    ) -> Disposition {
+        let late = reason.starts_with("late");
+        if let Some(state) = self.partitions.get_mut(&partition) {
+            state.next_offset = state.next_offset.max(offset + 1);
+        } else {
+            let mut state = PartitionState::new(&self.cfg);
+            state.next_offset = offset + 1;
+            self.partitions.insert(partition, state);
+        }
+        self.out.dead_letters.push(DeadLetter {
+            partition,
+            offset,
+            key: key.map(<[u8]>::to_vec),
+            payload: payload.to_vec(),
+            reason,
+        });
+        if late {
+            Disposition::Late
+        } else {
+            Disposition::Invalid
+        }
+    }
+
+    /// Emits every open window of `partition` that the watermark has passed.
+    fn close_until(&mut self, partition: i32) {
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return;
+        };
+        let watermark = state.watermark.get();
+        while let Some(entry) = state.closing.first_entry() {
+            if *entry.key() > watermark {
+                break;
+            }
+            for window_ref in entry.remove() {
+                if let Some(window) = state.window_mut(&window_ref) {
+                    emit(
+                        &mut self.detectors,
+                        &mut self.out,
+                        &window_ref,
+                        window,
+                        false,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Periodic work at wall-clock `now_ms`: advances idle partitions' watermarks (closing
+    /// their windows) and emits corrections of windows changed since their last emission.
+    pub fn tick(&mut self, now_ms: i64) {
+        let partitions: Vec<i32> = self.partitions.keys().copied().collect();
+        for partition in partitions {
+            let Some(state) = self.partitions.get_mut(&partition) else {
+                continue;
+            };
+            let before = state.watermark.get();
+            if state.watermark.idle(now_ms) > before {
+                self.close_until(partition);
+            }
+            let Some(state) = self.partitions.get_mut(&partition) else {
+                continue;
+            };
+            for window_ref in std::mem::take(&mut state.dirty) {
+                if let Some(window) = state.window_mut(&window_ref)
+                    && window.version() > window.emitted_version
+                {
+                    let correction = window.emitted_version > 0;
+                    emit(
+                        &mut self.detectors,
+                        &mut self.out,
+                        &window_ref,
+                        window,
+                        correction,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Emits every window still open (end of a bounded replay, or tests).
+    pub fn finish(&mut self) {
+        for state in self.partitions.values_mut() {
+            for (_, refs) in std::mem::take(&mut state.closing) {
+                for window_ref in refs {
+                    if let Some(window) = state.window_mut(&window_ref) {
+                        emit(
+                            &mut self.detectors,
+                            &mut self.out,
+                            &window_ref,
+                            window,
+                            false,
+                        );
+                    }
+                }
+            }
+        }
+        self.tick(i64::MIN);
+    }
+
+    /// Items waiting to be written.
+    pub fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Takes everything produced so far. After writing it durably, call [`Pipeline::evict`]
+    /// and then [`Pipeline::commit_offsets`].
+    pub fn take_output(&mut self) -> Output {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Drops windows that can no longer change (beyond the correction horizon) and whose
+    /// latest version was emitted. Call only after the last output was written.
+    pub fn evict(&mut self) -> usize {
+        let horizon = self.cfg.horizon_ms();
+        let mut evicted = 0;
+        for state in self.partitions.values_mut() {
+            let watermark = state.watermark.get();
+            for regions in state.series.values_mut() {
+                for windows in regions.values_mut() {
+                    let before = windows.len();
+                    windows.retain(|_, w| {
+                        !(w.end.saturating_add(horizon) <= watermark
+                            && w.emitted_version == w.version())
+                    });
+                    evicted += before - windows.len();
+                }
+                regions.retain(|_, w| !w.is_empty());
+            }
+            state.series.retain(|_, r| !r.is_empty());
+            state.windows = state
+                .series
+                .values()
+                .flat_map(|r| r.values())
+                .map(BTreeMap::len)
+                .sum();
+        }
+        evicted
+    }
+
+    /// Per partition, the offset to commit (the next one to read after a restart): the first
+    /// offset of the oldest window still in memory, or past the last record read. Call only
+    /// after the last output was written.
+    pub fn commit_offsets(&self) -> Vec<(i32, i64)> {
+        let mut offsets: Vec<(i32, i64)> = self
+            .partitions
+            .iter()
+            .map(|(&p, state)| {
+                let oldest = state
+                    .series
+                    .values()
+                    .flat_map(|r| r.values())
+                    .flat_map(|w| w.values())
+                    .map(|w| w.first_offset)
+                    .min();
+                (
+                    p,
+                    oldest.map_or(state.next_offset, |o| o.min(state.next_offset)),
+                )
+            })
+            .collect();
+        offsets.sort_unstable();
+        offsets
+    }
+
+    /// Forgets a partition (revoked in a rebalance): its new owner rebuilds it from the log.
+    pub fn revoke(&mut self, partition: i32) {
+        self.partitions.remove(&partition);
+    }
+
+    /// Partitions with state.
+    pub fn partitions(&self) -> Vec<i32> {
+        let mut p: Vec<i32> = self.partitions.keys().copied().collect();
+        p.sort_unstable();
+        p
+    }
+
+    /// Windows held in memory (open and kept for corrections).
+    pub fn windows_in_memory(&self) -> usize {
+        self.partitions.values().map(|s| s.windows).sum()
+    }
+
+    /// Windows still open (not yet emitted).
+    pub fn open_windows(&self) -> usize {
+        self.partitions
+            .values()
+            .map(|s| s.closing.values().map(Vec::len).sum::<usize>())
+            .sum()
+    }
+
+    /// Approximate heap bytes of the windows in memory.
+    pub fn heap_bytes(&self) -> usize {
+        self.partitions
+            .values()
+            .flat_map(|s| s.series.values())
+            .flat_map(|r| r.values())
+            .flat_map(|w| w.values())
+            .map(|w| w.heap_bytes() + 160)
+            .sum()
+    }
+
+    /// Watermark of a partition (unix ms), if it has seen events.
+    pub fn watermark(&self, partition: i32) -> Option<i64> {
+        self.partitions
+            .get(&partition)
+            .map(|s| s.watermark.get())
+            .filter(|&w| w != i64::MIN)
+    }
+}
+
+/// Emits the current version of a window (scoring it on its first emission).
+fn emit(
+    detectors: &mut HashMap<(String, String), Detectors>,
+    out: &mut Output,
+    (monitor, region, _): &WindowRef,
+    window: &mut WindowAgg,
+    correction: bool,
+) {
+    if window.anomaly.is_none() {
+        let key = (monitor.clone(), region.clone());
+        let scores = detectors.entry(key).or_insert_with(Detectors::new).score(
+            window.start,
+            window.p95_us(),
+            1.0 - window.availability(),
+        );
+        window.anomaly = Some(scores);
+    }
+    window.emitted_version = window.version();
+    out.windows.push(EmittedWindow {
+        summary: window.summary(monitor, region),
+        phase_counts: window.phase_counts(),
+        ttfb_sketch: window.ttfb_sketch().to_data(),
+        correction,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+    use uuid::Uuid;
+    use vigil_schema::{Outcome, Timestamp, Timings, encode};
+
+    use super::*;
+
+    /// 2026-01-01T00:00:00Z.
+    const T0: i64 = 1_767_225_600_000;
+    const NOW: i64 = T0 + 365 * 24 * 3_600_000;
+
+    fn cfg() -> Config {
+        Config {
+            window: Duration::from_secs(60),
+            allowed_lateness: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            correction_horizon: Duration::from_secs(600),
+            ..Config::default()
+        }
+    }
+
+    fn event(n: u128, monitor: &str, t_ms: i64, total_us: u64, outcome: Outcome) -> ProbeResult {
+        ProbeResult {
+            event_id: Uuid::from_u128(n),
+            monitor_id: monitor.into(),
+            region: "local".into(),
+            agent: "test".into(),
+            scheduled_at: Timestamp::from_millis(t_ms),
+            event_time: Timestamp::from_millis(t_ms),
+            method: "GET".into(),
+            url: "http://127.0.0.1/".into(),
+            status_code: match outcome {
+                Outcome::Ok => Some(200),
+                Outcome::HttpStatus => Some(503),
+                _ => None,
+            },
+            outcome,
+            error: None,
+            timings: Timings {
+                dns_us: None,
+                connect_us: Some(100),
+                tls_us: None,
+                ttfb_us: Some(total_us / 2),
+                total_us,
+            },
+            response_size: Some(10),
+            assertions: vec![],
+            tls_cert_expiry: None,
+        }
+    }
+
+    fn feed(p: &mut Pipeline, partition: i32, offset: i64, e: &ProbeResult) -> Disposition {
+        let bytes = encode(e).unwrap();
+        p.process(
+            partition,
+            offset,
+            Some(e.monitor_id.as_bytes()),
+            Some(&bytes),
+            NOW,
+        )
+    }
+
+    #[test]
+    fn known_answers() {
+        let mut p = Pipeline::new(cfg());
+        let totals = [
+            10_000u64, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 90_000, 1_000_000,
+        ];
+        for (i, &total) in totals.iter().enumerate() {
+            let outcome = match i {
+                3 => Outcome::HttpStatus,
+                7 => Outcome::Timeout,
+                _ => Outcome::Ok,
+            };
+            let d = feed(
+                &mut p,
+                0,
+                i as i64,
+                &event(i as u128, "api", T0 + i as i64 * 5_000, total, outcome),
+            );
+            assert_eq!(d, Disposition::Windowed);
+        }
+        let pending = p.take_output();
+        assert!(pending.windows.is_empty(), "window still open");
+        assert_eq!(pending.probes.len(), 10);
+        // Watermark = max event time − 10 s must pass the window end (T0 + 60 s).
+        feed(
+            &mut p,
+            0,
+            10,
+            &event(100, "api", T0 + 70_000, 1, Outcome::Ok),
+        );
+        let out = p.take_output();
+        assert_eq!(out.windows.len(), 1);
+        let w = &out.windows[0].summary;
+        assert_eq!(w.window_start, Timestamp::from_millis(T0));
+        assert_eq!(w.window_end, Timestamp::from_millis(T0 + 60_000));
+        assert_eq!((w.count, w.ok_count, w.version), (10, 8, 10));
+        assert_eq!(w.availability, 0.8);
+        assert_eq!(
+            w.errors,
+            BTreeMap::from([("http_status".into(), 1), ("timeout".into(), 1)])
+        );
+        assert_eq!((w.status_2xx, w.status_5xx), (8, 1));
+        assert_eq!((w.total_min_us, w.total_max_us), (10_000, 1_000_000));
+        assert_eq!(w.total_mean_us, 145_000.0);
+        assert_eq!(w.connect_mean_us, 100.0);
+        assert_eq!(w.dns_mean_us, 0.0);
+        let close = |got: f64, want: f64| (got - want).abs() <= want * 0.01;
+        assert!(close(w.p50_us, 50_000.0), "{}", w.p50_us);
+        assert!(close(w.p90_us, 90_000.0), "{}", w.p90_us);
+        assert!(
+            close(w.p999_us, 90_000.0),
+            "rank floor(0.999*9)=8: {}",
+            w.p999_us
+        );
+        assert!(close(w.ttfb_p95_us, 45_000.0), "{}", w.ttfb_p95_us);
+        assert!(!out.windows[0].correction);
+        assert_eq!(out.windows[0].phase_counts, [0, 10, 0, 10]);
+        assert!(w.anomaly.is_some());
+        assert_eq!(out.probes.len(), 1);
+    }
+
+    #[test]
+    fn late_events_correct_within_the_horizon_and_dead_letter_beyond() {
+        let mut p = Pipeline::new(cfg());
+        feed(&mut p, 0, 0, &event(1, "api", T0 + 1_000, 100, Outcome::Ok));
+        feed(
+            &mut p,
+            0,
+            1,
+            &event(2, "api", T0 + 75_000, 100, Outcome::Ok),
+        );
+        assert_eq!(p.take_output().windows.len(), 1);
+        // Late but within the horizon: a correction with a higher version at the next tick.
+        assert_eq!(
+            feed(&mut p, 0, 2, &event(3, "api", T0 + 2_000, 300, Outcome::Ok)),
+            Disposition::Corrected
+        );
+        assert_eq!(
+            feed(&mut p, 0, 3, &event(4, "api", T0 + 3_000, 300, Outcome::Ok)),
+            Disposition::Corrected
+        );
+        assert!(p.take_output().windows.is_empty());
+        p.tick(NOW);
+        let out = p.take_output();
+        assert_eq!(out.windows.len(), 1);
+        assert!(out.windows[0].correction);
+        assert_eq!(out.windows[0].summary.version, 3);
+        assert_eq!(out.windows[0].summary.count, 3);
+        // Move the watermark past end + horizon (T0 + 60 s + 600 s).
+        feed(
+            &mut p,
+            0,
+            4,
+            &event(5, "api", T0 + 700_000, 100, Outcome::Ok),
+        );
+        let d = feed(&mut p, 0, 5, &event(6, "api", T0 + 5_000, 100, Outcome::Ok));
+        assert_eq!(d, Disposition::Late);
+        let out = p.take_output();
+        assert_eq!(out.dead_letters.len(), 1);
+        assert!(
+            out.dead_letters[0].reason.starts_with("late: "),
+            "{}",
+            out.dead_letters[0].reason
+        );
+        assert_eq!(out.dead_letters[0].offset, 5);
+    }
+
+    #[test]
+    fn duplicates_count_once_and_bad_records_are_dead_lettered() {
+        let mut p = Pipeline::new(cfg());
+        let e = event(1, "api", T0, 100, Outcome::Ok);
+        assert_eq!(feed(&mut p, 0, 0, &e), Disposition::Windowed);
+        assert_eq!(feed(&mut p, 0, 1, &e), Disposition::Duplicate);
+        assert_eq!(
+            p.process(0, 2, None, Some(b"garbage"), NOW),
+            Disposition::Invalid
+        );
+        assert_eq!(p.process(0, 3, None, None, NOW), Disposition::Invalid);
+        let future = event(2, "api", NOW + 3_600_000, 100, Outcome::Ok);
+        assert_eq!(feed(&mut p, 0, 4, &future), Disposition::Invalid);
+        let mut nameless = event(3, "api", T0, 100, Outcome::Ok);
+        nameless.monitor_id.clear();
+        assert_eq!(feed(&mut p, 0, 5, &nameless), Disposition::Invalid);
+        p.finish();
+        let out = p.take_output();
+        assert_eq!(out.windows.len(), 1);
+        assert_eq!(out.windows[0].summary.count, 1);
+        let reasons: Vec<&str> = out.dead_letters.iter().map(|d| d.reason.as_str()).collect();
+        assert_eq!(reasons.len(), 4);
+        assert!(reasons[0].starts_with("undecodable: "), "{reasons:?}");
+        assert_eq!(reasons[1], "undecodable: empty value");
+        assert!(
+            reasons[2].contains("ahead of the processor's clock"),
+            "{reasons:?}"
+        );
+        assert_eq!(reasons[3], "invalid: monitor_id is empty");
+        assert_eq!(out.dead_letters[0].payload, b"garbage");
+    }
+
+    #[test]
+    fn commit_offset_waits_for_windows_in_memory() {
+        let mut p = Pipeline::new(cfg());
+        feed(&mut p, 3, 100, &event(1, "a", T0 + 1_000, 100, Outcome::Ok));
+        feed(&mut p, 3, 101, &event(2, "b", T0 + 2_000, 100, Outcome::Ok));
+        feed(
+            &mut p,
+            3,
+            102,
+            &event(3, "a", T0 + 61_000, 100, Outcome::Ok),
+        );
+        assert_eq!(p.commit_offsets(), vec![(3, 100)]);
+        // Windows closed and written, but still within the correction horizon.
+        feed(
+            &mut p,
+            3,
+            103,
+            &event(4, "a", T0 + 130_000, 100, Outcome::Ok),
+        );
+        p.take_output();
+        assert_eq!(p.evict(), 0);
+        assert_eq!(p.commit_offsets(), vec![(3, 100)]);
+        // Past the horizon of the first windows: evicted, the commit moves to the oldest left.
+        feed(
+            &mut p,
+            3,
+            104,
+            &event(5, "a", T0 + 680_000, 100, Outcome::Ok),
+        );
+        p.take_output();
+        assert_eq!(p.evict(), 2);
+        assert_eq!(p.commit_offsets(), vec![(3, 102)]);
+        assert_eq!(p.windows_in_memory(), 3);
+        p.revoke(3);
+        assert!(p.commit_offsets().is_empty());
+    }
+
+    #[test]
+    fn idle_partitions_close_their_windows() {
+        let mut p = Pipeline::new(cfg());
+        let bytes = encode(&event(1, "a", T0 + 1_000, 100, Outcome::Ok)).unwrap();
+        p.process(0, 0, None, Some(&bytes), T0 + 1_000);
+        p.tick(T0 + 20_000);
+        assert!(p.take_output().windows.is_empty(), "not idle long enough");
+        // Idle since T0 + 1 s; at T0 + 71 s the watermark is 1 s + 70 s − 10 s = T0 + 61 s.
+        p.tick(T0 + 71_000);
+        assert_eq!(p.take_output().windows.len(), 1);
+    }
+
+    /// Latest version of every window row emitted.
+    fn final_rows(out: &[EmittedWindow]) -> BTreeMap<(String, String, Timestamp), WindowSummary> {
+        let mut rows: BTreeMap<(String, String, Timestamp), WindowSummary> = BTreeMap::new();
+        for w in out {
+            let s = &w.summary;
+            let key = (s.monitor_id.clone(), s.region.clone(), s.window_start);
+            if rows.get(&key).is_none_or(|old| old.version <= s.version) {
+                rows.insert(key, s.clone());
+            }
+        }
+        for row in rows.values_mut() {
+            row.anomaly = None;
+        }
+        rows
+    }
+
+    proptest! {
+        /// Reordering events by less than the allowed lateness gives identical closed windows.
+        #[test]
+        fn shuffling_within_lateness_gives_identical_windows(
+            gaps in prop::collection::vec(0i64..4_000, 1..300),
+            jitter in prop::collection::vec(0i64..10_000, 300),
+            totals in prop::collection::vec(1u64..5_000_000, 300),
+        ) {
+            let mut t = T0;
+            let events: Vec<ProbeResult> = gaps.iter().enumerate().map(|(i, g)| {
+                t += g;
+                let monitor = if i % 3 == 0 { "a" } else { "b" };
+                let outcome = if totals[i] % 7 == 0 { Outcome::Timeout } else { Outcome::Ok };
+                event(i as u128, monitor, t, totals[i], outcome)
+            }).collect();
+            let run = |order: &[usize]| {
+                let mut p = Pipeline::new(cfg());
+                let mut out = Vec::new();
+                for (offset, &i) in order.iter().enumerate() {
+                    feed(&mut p, 0, offset as i64, &events[i]);
+                    out.extend(p.take_output().windows);
+                }
+                p.finish();
+                out.extend(p.take_output().windows);
+                final_rows(&out)
+            };
+            let in_order: Vec<usize> = (0..events.len()).collect();
+            // Sort by event time plus a jitter smaller than the lateness.
+            let mut shuffled = in_order.clone();
+            shuffled.sort_by_key(|&i| (events[i].event_time.as_millis() + jitter[i], i));
+            prop_assert_eq!(run(&in_order), run(&shuffled));
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! ClickHouse rows written by the processor (`windows_1m`, `probes`), built from pipeline output.
+
+use std::collections::BTreeMap;
+
+use clickhouse::Row;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use vigil_schema::ProbeResult;
+
+use crate::pipeline::EmittedWindow;
+
+/// One row of `windows_1m` (and, with the same columns, `windows_1h`).
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct WindowRow {
+    pub monitor_id: String,
+    pub region: String,
+    /// Unix milliseconds (DateTime64(3)).
+    pub window_start: i64,
+    pub window_end: i64,
+    pub version: u64,
+    pub count: u64,
+    pub ok_count: u64,
+    pub availability: f64,
+    pub errors: BTreeMap<String, u64>,
+    pub status_1xx: u64,
+    pub status_2xx: u64,
+    pub status_3xx: u64,
+    pub status_4xx: u64,
+    pub status_5xx: u64,
+    pub total_min_us: u64,
+    pub total_max_us: u64,
+    pub total_mean_us: f64,
+    pub p50_us: f64,
+    pub p75_us: f64,
+    pub p90_us: f64,
+    pub p95_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub dns_mean_us: f64,
+    pub connect_mean_us: f64,
+    pub tls_mean_us: f64,
+    pub ttfb_mean_us: f64,
+    pub ttfb_p95_us: f64,
+    pub dns_count: u64,
+    pub connect_count: u64,
+    pub tls_count: u64,
+    pub ttfb_count: u64,
+    pub assertion_failures: u64,
+    pub sketch_alpha: f64,
+    pub sketch_keys: Vec<i32>,
+    pub sketch_counts: Vec<u64>,
+    pub sketch_zero_count: u64,
+    pub ttfb_sketch_keys: Vec<i32>,
+    pub ttfb_sketch_counts: Vec<u64>,
+    pub ttfb_sketch_zero_count: u64,
+    pub anomaly_latency: f64,
+    pub anomaly_errors: f64,
+    pub anomaly_score: f64,
+    pub anomaly_reason: String,
+}
+
+/// Columns of [`WindowRow`], in order, for `INSERT … SELECT` statements.
+pub const WINDOW_COLUMNS: &str = "monitor_id, region, window_start, window_end, version, count, \
+    ok_count, availability, errors, status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, \
+    total_min_us, total_max_us, total_mean_us, p50_us, p75_us, p90_us, p95_us, p99_us, p999_us, \
+    dns_mean_us, connect_mean_us, tls_mean_us, ttfb_mean_us, ttfb_p95_us, dns_count, \
+    connect_count, tls_count, ttfb_count, assertion_failures, sketch_alpha, sketch_keys, \
+    sketch_counts, sketch_zero_count, ttfb_sketch_keys, ttfb_sketch_counts, \
+    ttfb_sketch_zero_count, anomaly_latency, anomaly_errors, anomaly_score, anomaly_reason";
+
+impl From<&EmittedWindow> for WindowRow {
+    fn from(w: &EmittedWindow) -> Self {
+        let s = &w.summary;
+        let anomaly = s.anomaly.clone().unwrap_or(vigil_schema::AnomalyScores {
+            latency: 0.0,
+            errors: 0.0,
+            combined: 0.0,
+            reason: String::new(),
+        });
+        Self {
+            monitor_id: s.monitor_id.clone(),
+            region: s.region.clone(),
+            window_start: s.window_start.as_millis(),
+            window_end: s.window_end.as_millis(),
+            version: s.version,
+            count: s.count,
+            ok_count: s.ok_count,
+            availability: s.availability,
+            errors: s.errors.clone(),
+            status_1xx: s.status_1xx,
+            status_2xx: s.status_2xx,
+            status_3xx: s.status_3xx,
+            status_4xx: s.status_4xx,
+            status_5xx: s.status_5xx,
+            total_min_us: s.total_min_us,
+            total_max_us: s.total_max_us,
+            total_mean_us: s.total_mean_us,
+            p50_us: s.p50_us,
+            p75_us: s.p75_us,
+            p90_us: s.p90_us,
+            p95_us: s.p95_us,
+            p99_us: s.p99_us,
+            p999_us: s.p999_us,
+            dns_mean_us: s.dns_mean_us,
+            connect_mean_us: s.connect_mean_us,
+            tls_mean_us: s.tls_mean_us,
+            ttfb_mean_us: s.ttfb_mean_us,
+            ttfb_p95_us: s.ttfb_p95_us,
+            dns_count: w.phase_counts[0],
+            connect_count: w.phase_counts[1],
+            tls_count: w.phase_counts[2],
+            ttfb_count: w.phase_counts[3],
+            assertion_failures: s.assertion_failures,
+            sketch_alpha: s.sketch.alpha,
+            sketch_keys: s.sketch.keys.clone(),
+            sketch_counts: s.sketch.counts.clone(),
+            sketch_zero_count: s.sketch.zero_count,
+            ttfb_sketch_keys: w.ttfb_sketch.keys.clone(),
+            ttfb_sketch_counts: w.ttfb_sketch.counts.clone(),
+            ttfb_sketch_zero_count: w.ttfb_sketch.zero_count,
+            anomaly_latency: anomaly.latency,
+            anomaly_errors: anomaly.errors,
+            anomaly_score: anomaly.combined,
+            anomaly_reason: anomaly.reason,
+        }
+    }
+}
+
+/// One row of `probes`.
+#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct ProbeRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub event_id: Uuid,
+    pub monitor_id: String,
+    pub region: String,
+    pub agent: String,
+    pub scheduled_at: i64,
+    pub event_time: i64,
+    pub method: String,
+    pub url: String,
+    pub status_code: u16,
+    pub outcome: String,
+    pub error: String,
+    pub dns_us: Option<u64>,
+    pub connect_us: Option<u64>,
+    pub tls_us: Option<u64>,
+    pub ttfb_us: Option<u64>,
+    pub total_us: u64,
+    pub response_size: Option<u64>,
+    pub assertion_conditions: Vec<String>,
+    pub assertion_passed: Vec<bool>,
+    pub assertion_actuals: Vec<Option<String>>,
+    pub tls_cert_expiry: Option<i64>,
+}
+
+impl From<ProbeResult> for ProbeRow {
+    fn from(p: ProbeResult) -> Self {
+        let (conditions, (passed, actuals)) = p
+            .assertions
+            .into_iter()
+            .map(|a| (a.condition, (a.passed, a.actual)))
+            .unzip();
+        Self {
+            event_id: p.event_id,
+            monitor_id: p.monitor_id,
+            region: p.region,
+            agent: p.agent,
+            scheduled_at: p.scheduled_at.as_millis(),
+            event_time: p.event_time.as_millis(),
+            method: p.method,
+            url: p.url,
+            status_code: p.status_code.unwrap_or(0),
+            outcome: p.outcome.as_str().to_owned(),
+            error: p.error.unwrap_or_default(),
+            dns_us: p.timings.dns_us,
+            connect_us: p.timings.connect_us,
+            tls_us: p.timings.tls_us,
+            ttfb_us: p.timings.ttfb_us,
+            total_us: p.timings.total_us,
+            response_size: p.response_size,
+            assertion_conditions: conditions,
+            assertion_passed: passed,
+            assertion_actuals: actuals,
+            tls_cert_expiry: p.tls_cert_expiry.map(|t| t.as_millis()),
+        }
+    }
+}
