@@ -1,5 +1,300 @@
 //! Vigil's query layer: REST with an OpenAPI document and GraphQL with subscriptions, over the
-//! window and probe tables in ClickHouse and the live topics.
+//! window, probe and alert tables in ClickHouse, the monitors topic, and the live topics.
+//!
+//! ```text
+//! vigil.monitors ──► view (DashMap) ──┐            ┌─► REST /api/v1 (utoipa, problem+json)
+//! vigil.windows  ─┐                   ├─► Service ─┤
+//! vigil.probes   ─┼─► hub (broadcast)─┘  ▲         └─► GraphQL /graphql, /graphql/ws
+//! vigil.alerts   ─┘                      │ ClickHouse (FINAL, merged sketches)
+//! ```
 //!
 //! # Layout
-//! (Modules are added as the service is built.)
+//! - [`config`]: the service's configuration.
+//! - [`error`]: the error type and its problem-document / GraphQL rendering.
+//! - [`auth`]: API keys and roles.
+//! - [`view`]: the monitors view (read-your-writes).
+//! - [`hub`]: the per-process consumers and broadcast fan-out behind subscriptions.
+//! - [`params`]: parsing and checking of parameters shared by both APIs.
+//! - [`model`]: DTOs shared by REST and GraphQL.
+//! - [`service`]: the operations both APIs expose.
+//! - [`rest`], [`openapi`], [`ops`]: the REST routes, the OpenAPI document and docs page,
+//!   health/readiness/metrics.
+//! - [`graphql`]: schema, HTTP and WebSocket handlers.
+//! - [`state`]: the router's shared state and the REST caller extractor.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod graphql;
+pub mod hub;
+pub mod model;
+pub mod openapi;
+pub mod ops;
+pub mod params;
+pub mod rest;
+pub mod service;
+pub mod state;
+pub mod view;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, Method};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{self, MethodRouter};
+use metrics_exporter_prometheus::PrometheusHandle;
+use rdkafka::ClientConfig;
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::producer::FutureProducer;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use service::Service;
+pub use state::AppState;
+
+/// Every route of the router: method, path, handler. The OpenAPI test checks each is documented.
+pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
+    use routing::{delete, get, post, put};
+    vec![
+        (Method::GET, "/api/v1/monitors", get(rest::list_monitors)),
+        (Method::POST, "/api/v1/monitors", post(rest::create_monitor)),
+        (Method::GET, "/api/v1/monitors/{id}", get(rest::get_monitor)),
+        (
+            Method::PUT,
+            "/api/v1/monitors/{id}",
+            put(rest::update_monitor),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/monitors/{id}",
+            delete(rest::delete_monitor),
+        ),
+        (
+            Method::POST,
+            "/api/v1/monitors/{id}/enable",
+            post(rest::enable_monitor),
+        ),
+        (
+            Method::POST,
+            "/api/v1/monitors/{id}/disable",
+            post(rest::disable_monitor),
+        ),
+        (
+            Method::GET,
+            "/api/v1/monitors/{id}/history",
+            get(rest::monitor_history),
+        ),
+        (
+            Method::GET,
+            "/api/v1/monitors/{id}/summary",
+            get(rest::summary),
+        ),
+        (
+            Method::GET,
+            "/api/v1/monitors/{id}/probes",
+            get(rest::probes),
+        ),
+        (
+            Method::GET,
+            "/api/v1/monitors/{id}/export",
+            get(rest::export_monitor),
+        ),
+        (Method::GET, "/api/v1/history", get(rest::history)),
+        (Method::GET, "/api/v1/export", get(rest::export)),
+        (Method::GET, "/api/v1/alerts", get(rest::alerts)),
+        (Method::GET, "/api/v1/openapi.json", get(ops::openapi_json)),
+        (Method::GET, "/docs", get(ops::docs)),
+        (Method::GET, "/healthz", get(ops::healthz)),
+        (Method::GET, "/readyz", get(ops::readyz)),
+        (Method::GET, "/metrics", get(ops::metrics)),
+        (Method::GET, "/graphql", get(ops::graphql_get)),
+        (Method::POST, "/graphql", post(ops::graphql_post)),
+        (Method::GET, "/graphql/ws", get(ops::graphql_ws)),
+    ]
+}
+
+/// The whole HTTP application: REST, GraphQL, operations, with CORS, compression, request ids,
+/// tracing, request metrics and a body size limit.
+pub fn router(state: AppState) -> Router {
+    let mut app = Router::new();
+    for (_, path, handler) in routes() {
+        app = app.route(path, handler);
+    }
+    let request_id = HeaderName::from_static("x-request-id");
+    let cors = cors_layer(&state.config.http.cors_origins);
+    let middleware = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("http", method = %request.method(), uri = %request.uri(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .option_layer(cors)
+        .layer(CompressionLayer::new())
+        .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes));
+    app.fallback(ops::not_found)
+        .layer(middleware::from_fn(record_metrics))
+        .layer(middleware)
+        .with_state(state)
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+            ])
+            .expose_headers([HeaderName::from_static("x-request-id")]),
+    )
+}
+
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("vigil_query_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("vigil_query_http_request_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Serves `state` on `listener` until `token` is cancelled, then lets in-flight requests
+/// finish for up to the configured shutdown grace.
+pub async fn serve(listener: TcpListener, state: AppState, token: CancellationToken) -> Result<()> {
+    let grace = state.config.http.shutdown_grace;
+    let app = router(state);
+    let shutdown = token.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
+    let server = tokio::spawn(async move { server.await });
+    token.cancelled().await;
+    match tokio::time::timeout(grace, server).await {
+        Ok(joined) => joined
+            .map_err(|e| Error::Unavailable(format!("server task failed: {e}")))?
+            .map_err(Error::Io),
+        Err(_) => {
+            tracing::warn!(
+                ?grace,
+                "In-flight requests did not finish within the grace period."
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Kafka client settings for `config`.
+pub fn kafka_client(config: &Config) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &config.kafka.brokers);
+    client
+}
+
+/// Creates missing topics, starts the monitors view and the live consumers, and builds the
+/// service. Background tasks stop when `token` is cancelled.
+pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Service> {
+    config.validate()?;
+    let client = kafka_client(config);
+    let topics = config.topics();
+    let timeout = config.kafka.request_timeout;
+    let admin: AdminClient<DefaultClientContext> = client.create()?;
+    vigil_schema::kafka::ensure_topics(&admin, &topics.specs(), timeout, 1).await?;
+
+    let hub = hub::Hub::new(config.subscriptions.buffer);
+    let view = view::MonitorView::new(hub.monitors.clone());
+    view.start(&client, &topics.monitors, timeout, token.child_token())
+        .await?;
+    hub.start(&client, &topics, timeout, token).await?;
+
+    let mut producer_config = client.clone();
+    producer_config
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "0");
+    let producer: FutureProducer = producer_config.create()?;
+    Ok(Service::new(service::ServiceParts {
+        clickhouse: config.clickhouse.client(),
+        producer,
+        topics,
+        view,
+        hub,
+        limits: config.limits.clone(),
+        write_timeout: config.http.write_visibility_timeout,
+        produce_timeout: timeout,
+    }))
+}
+
+/// Runs the query service until `token` is cancelled.
+pub async fn run(config: Config, token: CancellationToken) -> Result<()> {
+    run_with_metrics(config, None, token).await
+}
+
+/// [`run`], rendering `/metrics` from the binary's Prometheus recorder.
+pub async fn run_with_metrics(
+    config: Config,
+    metrics: Option<PrometheusHandle>,
+    token: CancellationToken,
+) -> Result<()> {
+    let service = connect(&config, &token).await?;
+    let listener = TcpListener::bind(config.http.listen).await?;
+    let auth = if config.auth.keys.is_empty() {
+        "off (every caller is admin)"
+    } else {
+        "api keys"
+    };
+    tracing::info!(address = %listener.local_addr()?, auth, "Query API listening.");
+    let state = AppState::new(service, config, metrics);
+    serve(listener, state, token).await
+}
+
+/// Waits up to `timeout` for the service to become ready (view caught up, consumers positioned,
+/// ClickHouse reachable).
+pub async fn wait_ready(service: &Service, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match service.not_ready().await {
+            None => return Ok(()),
+            Some(reason) if Instant::now() >= deadline => return Err(Error::Unavailable(reason)),
+            Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+#[doc(hidden)]
+pub fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<AppState>();
+    is::<Arc<view::MonitorView>>();
+}

@@ -1,0 +1,298 @@
+//! The query service's configuration: HTTP listener, CORS, API keys, GraphQL limits, the
+//! subscription fan-out and query limits. Kafka and ClickHouse connections come from the
+//! binary's shared sections and are filled in by the caller.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Role;
+use crate::{Error, Result};
+
+/// Configuration of the query service.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct Config {
+    /// Kafka connection; taken from the binary's `[kafka]` section, not from `[query]`.
+    #[serde(skip)]
+    pub kafka: KafkaConfig,
+    /// ClickHouse connection; taken from the binary's `[clickhouse]` section.
+    #[serde(skip)]
+    pub clickhouse: ClickHouseConfig,
+    /// HTTP listener and cross-cutting HTTP behaviour.
+    pub http: HttpConfig,
+    /// API keys and their roles. No keys means no authentication (every caller is admin).
+    pub auth: AuthConfig,
+    /// GraphQL limits.
+    pub graphql: GraphQlConfig,
+    /// Live subscriptions.
+    pub subscriptions: SubscriptionConfig,
+    /// Limits on what one query may ask for.
+    pub limits: LimitsConfig,
+}
+
+/// Kafka connection used by the monitors view, monitor writes and subscriptions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port` separated by commas.
+    pub brokers: String,
+    /// Topic names are `{topic_prefix}.monitors`, `{topic_prefix}.windows`, ….
+    pub topic_prefix: String,
+    /// Timeout of metadata and produce requests.
+    pub request_timeout: Duration,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: "vigil".into(),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// ClickHouse connection (HTTP interface).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClickHouseConfig {
+    /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// User name.
+    pub user: String,
+    /// Password.
+    pub password: String,
+    /// Database holding Vigil's tables.
+    pub database: String,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8123".into(),
+            user: "default".into(),
+            password: String::new(),
+            database: "vigil".into(),
+        }
+    }
+}
+
+impl ClickHouseConfig {
+    /// A client for the configured database.
+    pub fn client(&self) -> clickhouse::Client {
+        clickhouse::Client::default()
+            .with_url(&self.url)
+            .with_user(&self.user)
+            .with_password(&self.password)
+            .with_database(&self.database)
+    }
+}
+
+/// HTTP listener and cross-cutting behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct HttpConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Origins allowed by CORS; empty sends no CORS headers, `["*"]` allows any origin.
+    pub cors_origins: Vec<String>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// How long a monitor write waits for the service's own view to show it before failing.
+    #[serde(with = "humantime_serde")]
+    pub write_visibility_timeout: Duration,
+    /// How long in-flight requests get to finish on shutdown.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            cors_origins: Vec::new(),
+            max_body_bytes: 1 << 20,
+            write_visibility_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// API keys.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct AuthConfig {
+    /// Accepted keys. Empty disables authentication.
+    pub keys: Vec<ApiKeyConfig>,
+}
+
+/// One API key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ApiKeyConfig {
+    /// Who holds the key (shown in logs, never the key itself).
+    pub name: String,
+    /// The secret sent as `Authorization: Bearer <key>` (at least 16 characters).
+    pub key: String,
+    /// What the key may do.
+    pub role: Role,
+}
+
+/// GraphQL limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct GraphQlConfig {
+    /// Deepest allowed selection nesting.
+    pub max_depth: usize,
+    /// Largest allowed query complexity (each field counts 1, lists count their `first`).
+    pub max_complexity: usize,
+    /// Longest accepted query document, in bytes.
+    pub max_query_bytes: usize,
+    /// Serve GraphiQL on `GET /graphql`.
+    pub graphiql: bool,
+}
+
+impl Default for GraphQlConfig {
+    fn default() -> Self {
+        Self {
+            max_depth: 10,
+            max_complexity: 2_000,
+            max_query_bytes: 16 * 1024,
+            graphiql: true,
+        }
+    }
+}
+
+/// Live subscriptions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct SubscriptionConfig {
+    /// Events buffered per topic for slow subscribers; one that falls further behind skips
+    /// ahead and is told how many events it missed.
+    pub buffer: usize,
+}
+
+impl Default for SubscriptionConfig {
+    fn default() -> Self {
+        Self { buffer: 1024 }
+    }
+}
+
+/// Limits on one query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct LimitsConfig {
+    /// Longest range served at 1-minute resolution.
+    #[serde(with = "humantime_serde")]
+    pub max_range_1m: Duration,
+    /// Longest range served at 1-hour resolution.
+    #[serde(with = "humantime_serde")]
+    pub max_range_1h: Duration,
+    /// Largest page size.
+    pub max_page_size: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_range_1m: Duration::from_secs(7 * 86_400),
+            max_range_1h: Duration::from_secs(400 * 86_400),
+            max_page_size: 1_000,
+        }
+    }
+}
+
+impl Config {
+    /// Rejects values the service cannot run with.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |field: &'static str, reason: &str| {
+            Err(Error::Config {
+                field,
+                reason: reason.into(),
+            })
+        };
+        if self.subscriptions.buffer == 0 {
+            return invalid("query.subscriptions.buffer", "must be at least 1");
+        }
+        if self.graphql.max_depth == 0 || self.graphql.max_complexity == 0 {
+            return invalid(
+                "query.graphql",
+                "max-depth and max-complexity must be at least 1",
+            );
+        }
+        if self.graphql.max_query_bytes == 0 {
+            return invalid("query.graphql.max-query-bytes", "must be at least 1");
+        }
+        if self.limits.max_page_size == 0 {
+            return invalid("query.limits.max-page-size", "must be at least 1");
+        }
+        if self.limits.max_range_1m.is_zero() || self.limits.max_range_1h < self.limits.max_range_1m
+        {
+            return invalid(
+                "query.limits",
+                "max-range-1m must be positive and at most max-range-1h",
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for key in &self.auth.keys {
+            if key.key.len() < 16 {
+                return invalid(
+                    "query.auth.keys",
+                    "every key must be at least 16 characters",
+                );
+            }
+            if !seen.insert(&key.key) {
+                return invalid("query.auth.keys", "keys must be unique");
+            }
+        }
+        for origin in &self.http.cors_origins {
+            if origin != "*" && axum::http::HeaderValue::from_str(origin).is_err() {
+                return invalid(
+                    "query.http.cors-origins",
+                    "every origin must be a header value",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Topic names derived from the prefix.
+    pub fn topics(&self) -> vigil_schema::TopicNames {
+        vigil_schema::TopicNames::with_prefix(&self.kafka.topic_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_are_named() {
+        assert!(Config::default().validate().is_ok());
+        let mut config = Config::default();
+        config.auth.keys.push(ApiKeyConfig {
+            name: "ci".into(),
+            key: "short".into(),
+            role: Role::Viewer,
+        });
+        let err = config.validate().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid config: query.auth.keys: every key must be at least 16 characters"
+        );
+    }
+
+    #[test]
+    fn parses_kebab_case_with_durations() {
+        let config: Config = serde_json::from_value(serde_json::json!({
+            "http": {"listen": "0.0.0.0:9000", "cors-origins": ["*"]},
+            "auth": {"keys": [{"name": "ops", "key": "0123456789abcdef", "role": "admin"}]},
+            "limits": {"max-range-1m": "2d"},
+        }))
+        .unwrap();
+        assert_eq!(config.http.listen.port(), 9000);
+        assert_eq!(config.auth.keys[0].role, Role::Admin);
+        assert_eq!(config.limits.max_range_1m, Duration::from_secs(2 * 86_400));
+        assert!(config.validate().is_ok());
+    }
+}

@@ -1,0 +1,279 @@
+//! The crate's error type, and how it is shown to clients: RFC 9457 problem documents on REST
+//! (`application/problem+json`, a stable `type` per kind) and `extensions.code` on GraphQL.
+//! Client errors carry their message; server errors show a generic message and the real error
+//! is logged once, where it is converted.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use vigil_schema::FieldError;
+
+/// Errors of the query service.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request parameter is missing, malformed or out of range.
+    #[error("invalid parameter `{parameter}`: {reason}")]
+    BadParameter {
+        /// The parameter's name as the client sent it.
+        parameter: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The request body is not valid JSON.
+    #[error("invalid request body: {0}")]
+    BadBody(String),
+    /// The resource does not exist.
+    #[error("{kind} {id:?} not found")]
+    NotFound {
+        /// What was looked up (`monitor`).
+        kind: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// A resource with this id already exists.
+    #[error("{kind} {id:?} already exists")]
+    Conflict {
+        /// What was created (`monitor`).
+        kind: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// The monitor spec failed validation.
+    #[error("invalid monitor spec: {}", render_fields(.0))]
+    InvalidSpec(Vec<FieldError>),
+    /// No credentials, or unknown ones.
+    #[error("missing or unknown API key")]
+    Unauthenticated,
+    /// The credentials do not allow the operation.
+    #[error("this operation needs the {needed} role; the key has {has}")]
+    Forbidden {
+        /// Role the operation needs.
+        needed: crate::auth::Role,
+        /// Role the caller has.
+        has: crate::auth::Role,
+    },
+    /// A write was acknowledged by Kafka but the service's view did not show it in time.
+    #[error("the write was stored but is not visible yet; retry the read")]
+    NotVisible,
+    /// A dependency is not ready.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// Invalid configuration.
+    #[error("invalid config: {field}: {reason}")]
+    Config {
+        /// The offending field.
+        field: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A Kafka operation failed.
+    #[error("kafka operation failed: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// A ClickHouse query failed.
+    #[error("clickhouse query failed: {0}")]
+    ClickHouse(#[from] clickhouse::error::Error),
+    /// JSON (de)serialization failed.
+    #[error("json error: {0}")]
+    Json(#[from] serde_json::Error),
+    /// An event could not be encoded or a topic created.
+    #[error(transparent)]
+    Schema(#[from] vigil_schema::Error),
+    /// Binding or serving the listener failed.
+    #[error("http server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn render_fields(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Problem {
+    /// Stable URI naming the kind of problem (`urn:vigil:problem:bad-parameter`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// What went wrong in this occurrence.
+    pub detail: String,
+    /// For `bad-parameter`: the offending parameter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+    /// For `invalid-spec`: every invalid field and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<FieldErrorDoc>)]
+    pub errors: Vec<FieldError>,
+}
+
+/// One invalid field of a monitor spec.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, reason = "describes `FieldError` in the OpenAPI document")]
+pub(crate) struct FieldErrorDoc {
+    /// Path of the field (`interval`, `headers.X-Api-Key`).
+    field: String,
+    /// Why it is invalid.
+    reason: String,
+}
+
+impl Error {
+    /// The HTTP status, the stable problem slug and the GraphQL code of this error.
+    pub fn classify(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            Error::BadParameter { .. } => (StatusCode::BAD_REQUEST, "bad-parameter", "BAD_REQUEST"),
+            Error::BadBody(_) => (StatusCode::BAD_REQUEST, "bad-body", "BAD_REQUEST"),
+            Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "NOT_FOUND"),
+            Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "CONFLICT"),
+            Error::InvalidSpec(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-spec",
+                "INVALID_SPEC",
+            ),
+            Error::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "UNAUTHENTICATED",
+            ),
+            Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "FORBIDDEN"),
+            Error::NotVisible => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "write-not-visible",
+                "WRITE_NOT_VISIBLE",
+            ),
+            Error::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "UNAVAILABLE",
+            ),
+            Error::Config { .. }
+            | Error::Kafka(_)
+            | Error::ClickHouse(_)
+            | Error::Json(_)
+            | Error::Schema(_)
+            | Error::Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "INTERNAL"),
+        }
+    }
+
+    /// Builds the problem document, logging server errors (their detail stays in the log).
+    pub fn to_problem(&self) -> Problem {
+        let (status, slug, _) = self.classify();
+        let detail = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = %self, "Request failed.");
+            "internal error; see the service log".to_owned()
+        } else {
+            self.to_string()
+        };
+        Problem {
+            kind: format!("urn:vigil:problem:{slug}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            parameter: match self {
+                Error::BadParameter { parameter, .. } => Some(parameter.clone()),
+                _ => None,
+            },
+            errors: match self {
+                Error::InvalidSpec(errors) => errors.clone(),
+                _ => Vec::new(),
+            },
+        }
+    }
+
+    /// Shorthand for [`Error::BadParameter`].
+    pub fn bad_parameter(parameter: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::BadParameter {
+            parameter: parameter.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let problem = self.to_problem();
+        let status =
+            StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(problem)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if matches!(self, Error::Unauthenticated) {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"vigil\""),
+            );
+        }
+        response
+    }
+}
+
+impl async_graphql::ErrorExtensions for Error {
+    fn extend(&self) -> async_graphql::Error {
+        let (_, _, code) = self.classify();
+        let problem = self.to_problem();
+        let mut gql = async_graphql::Error::new(problem.detail);
+        gql = gql.extend_with(|_, ext| {
+            ext.set("code", code);
+            if let Some(parameter) = &problem.parameter {
+                ext.set("parameter", parameter.as_str());
+            }
+            if !problem.errors.is_empty() {
+                let fields: Vec<async_graphql::Value> = problem
+                    .errors
+                    .iter()
+                    .map(|e| {
+                        let mut map = async_graphql::indexmap::IndexMap::new();
+                        map.insert(
+                            async_graphql::Name::new("field"),
+                            async_graphql::Value::from(e.field.as_str()),
+                        );
+                        map.insert(
+                            async_graphql::Name::new("reason"),
+                            async_graphql::Value::from(e.reason.as_str()),
+                        );
+                        async_graphql::Value::Object(map)
+                    })
+                    .collect();
+                ext.set("fieldErrors", async_graphql::Value::List(fields));
+            }
+        });
+        gql
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_hide_their_detail() {
+        let problem = Error::Io(std::io::Error::other("disk on fire")).to_problem();
+        assert_eq!(problem.status, 500);
+        assert_eq!(problem.kind, "urn:vigil:problem:internal");
+        assert_eq!(problem.detail, "internal error; see the service log");
+    }
+
+    #[test]
+    fn bad_parameter_names_the_parameter() {
+        let problem = Error::bad_parameter("to", "must be after `from`").to_problem();
+        assert_eq!(problem.status, 400);
+        assert_eq!(problem.parameter.as_deref(), Some("to"));
+        assert_eq!(
+            problem.detail,
+            "invalid parameter `to`: must be after `from`"
+        );
+    }
+}

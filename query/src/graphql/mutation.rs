@@ -1,0 +1,54 @@
+//! GraphQL writes: monitor create, replace, delete, enable/disable. Each answers once the
+//! service's own monitors view shows the write.
+
+use async_graphql::{Context, Json, Object, Result};
+
+use crate::auth::Role;
+use crate::graphql::{Gql, authorized};
+use crate::model::Monitor;
+
+/// Root of writes.
+#[derive(Debug, Default)]
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Creates a monitor from a spec (the REST body's shape). Codes: `INVALID_SPEC`, `CONFLICT`.
+    async fn create_monitor(
+        &self,
+        ctx: &Context<'_>,
+        spec: Json<serde_json::Value>,
+    ) -> Result<Monitor> {
+        let service = authorized(ctx, Role::Editor)?;
+        service.create_monitor(spec.0).await.gql()
+    }
+
+    /// Replaces monitor `id`'s spec. Codes: `NOT_FOUND`, `INVALID_SPEC`.
+    async fn update_monitor(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        spec: Json<serde_json::Value>,
+    ) -> Result<Monitor> {
+        let service = authorized(ctx, Role::Editor)?;
+        service.update_monitor(&id, spec.0).await.gql()
+    }
+
+    /// Deletes monitor `id`; true when done. Code: `NOT_FOUND`.
+    async fn delete_monitor(&self, ctx: &Context<'_>, id: String) -> Result<bool> {
+        let service = authorized(ctx, Role::Editor)?;
+        service.delete_monitor(&id).await.gql()?;
+        Ok(true)
+    }
+
+    /// Enables or disables monitor `id`. Code: `NOT_FOUND`.
+    async fn set_monitor_enabled(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        enabled: bool,
+    ) -> Result<Monitor> {
+        let service = authorized(ctx, Role::Editor)?;
+        service.set_enabled(&id, enabled).await.gql()
+    }
+}

@@ -1,0 +1,161 @@
+//! GraphQL reads: the same operations as the REST `GET` routes.
+
+use async_graphql::{Context, ErrorExtensions, Object, Result};
+
+use crate::auth::Role;
+use crate::graphql::{Gql, authorized};
+use crate::model::{Alert, History, Monitor, MonitorPage, ProbePage, Summary};
+use crate::params;
+use crate::service::{AlertQuery, HistoryQuery, MonitorFilter, ProbeQuery, Target};
+
+const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// Root of reads.
+#[derive(Debug, Default)]
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// Monitors, filtered by tag, region and status (`enabled`/`disabled`), sorted by `id`
+    /// (default), `name`, `-id` or `-name`, paginated with `after` (a `nextCursor`).
+    #[allow(clippy::too_many_arguments, reason = "mirrors the REST parameters")]
+    async fn monitors(
+        &self,
+        ctx: &Context<'_>,
+        tag: Option<String>,
+        region: Option<String>,
+        status: Option<String>,
+        sort: Option<String>,
+        after: Option<String>,
+        first: Option<u32>,
+    ) -> Result<MonitorPage> {
+        let service = authorized(ctx, Role::Viewer)?;
+        let filter = MonitorFilter {
+            tag,
+            region,
+            status,
+            sort,
+            cursor: after,
+            limit: first,
+        };
+        service.list_monitors(&filter).gql()
+    }
+
+    /// One monitor, or null.
+    async fn monitor(&self, ctx: &Context<'_>, id: String) -> Result<Option<Monitor>> {
+        let service = authorized(ctx, Role::Viewer)?;
+        Ok(service.get_monitor(&id).ok())
+    }
+
+    /// Windows of one monitor (`monitorId`), of a tag, or of every monitor (neither), regions
+    /// merged per window unless `region` is given. Times are RFC 3339, unix ms, `now` or
+    /// `now-<duration>`; `resolution` is `1m`, `1h` or `auto`.
+    #[allow(clippy::too_many_arguments, reason = "mirrors the REST parameters")]
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        monitor_id: Option<String>,
+        tag: Option<String>,
+        region: Option<String>,
+        from: Option<String>,
+        to: Option<String>,
+        resolution: Option<String>,
+    ) -> Result<History> {
+        let service = authorized(ctx, Role::Viewer)?;
+        let target = match (monitor_id, tag) {
+            (Some(_), Some(_)) => {
+                return Err(crate::Error::bad_parameter(
+                    "tag",
+                    "give either `monitorId` or `tag`, not both",
+                )
+                .extend());
+            }
+            (Some(id), None) => Target::Monitor(id),
+            (None, Some(tag)) => Target::Tag(tag),
+            (None, None) => Target::All,
+        };
+        let range = params::time_range(from.as_deref(), to.as_deref(), DAY, service.now()).gql()?;
+        let resolution =
+            params::resolution(resolution.as_deref(), range, service.limits()).gql()?;
+        let q = HistoryQuery {
+            target,
+            region,
+            range,
+            resolution,
+        };
+        service.history(&q).await.gql()
+    }
+
+    /// Uptime, merged-sketch percentiles and error budget against `target` (default 0.999).
+    async fn summary(
+        &self,
+        ctx: &Context<'_>,
+        monitor_id: String,
+        from: Option<String>,
+        to: Option<String>,
+        resolution: Option<String>,
+        target: Option<f64>,
+    ) -> Result<Summary> {
+        let service = authorized(ctx, Role::Viewer)?;
+        let range = params::time_range(from.as_deref(), to.as_deref(), DAY, service.now()).gql()?;
+        let resolution =
+            params::resolution(resolution.as_deref(), range, service.limits()).gql()?;
+        let target = params::target(target).gql()?;
+        service
+            .summary(&monitor_id, range, resolution, target)
+            .await
+            .gql()
+    }
+
+    /// Raw checks, newest first; `status` is a code (`503`) or class (`5xx`).
+    #[allow(clippy::too_many_arguments, reason = "mirrors the REST parameters")]
+    async fn probes(
+        &self,
+        ctx: &Context<'_>,
+        monitor_id: String,
+        from: Option<String>,
+        to: Option<String>,
+        outcome: Option<String>,
+        status: Option<String>,
+        region: Option<String>,
+        after: Option<String>,
+        first: Option<u32>,
+    ) -> Result<ProbePage> {
+        let service = authorized(ctx, Role::Viewer)?;
+        let q = ProbeQuery {
+            monitor_id,
+            range: params::time_range(from.as_deref(), to.as_deref(), DAY, service.now()).gql()?,
+            outcome: outcome.as_deref().map(params::outcome).transpose().gql()?,
+            status: status
+                .as_deref()
+                .map(params::status_filter)
+                .transpose()
+                .gql()?,
+            region,
+            cursor: after,
+            limit: params::page_size(first, service.limits()).gql()?,
+        };
+        service.probes(&q).await.gql()
+    }
+
+    /// Alert transitions, newest first (default range: the last 7 days).
+    async fn alerts(
+        &self,
+        ctx: &Context<'_>,
+        monitor_id: Option<String>,
+        rule_id: Option<String>,
+        from: Option<String>,
+        to: Option<String>,
+        first: Option<u32>,
+    ) -> Result<Vec<Alert>> {
+        let service = authorized(ctx, Role::Viewer)?;
+        let q = AlertQuery {
+            monitor_id,
+            rule_id,
+            range: params::time_range(from.as_deref(), to.as_deref(), 7 * DAY, service.now())
+                .gql()?,
+            limit: params::page_size(first, service.limits()).gql()?,
+        };
+        service.alerts(&q).await.gql()
+    }
+}

@@ -1,0 +1,421 @@
+//! The API's data transfer objects, shared by REST (serde + `ToSchema`) and GraphQL
+//! (`SimpleObject`), built `From` the schema crate's events and from query rows. Field names
+//! are snake_case in JSON and camelCase in GraphQL. Latencies are in microseconds; a percentile
+//! of an empty range is `null`.
+
+use std::collections::BTreeMap;
+
+use async_graphql::{ComplexObject, Enum, SimpleObject};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use vigil_schema::{AlertTransition, MonitorSpec, Timestamp, WindowSummary};
+
+/// A monitor's configuration (the same shape is accepted when creating or replacing one).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+#[graphql(complex)]
+pub struct Monitor {
+    /// Stable identifier, a slug.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Tags for grouping and filtering.
+    pub tags: Vec<String>,
+    /// URL checked.
+    pub url: String,
+    /// HTTP method.
+    pub method: String,
+    /// Request headers.
+    #[graphql(skip)]
+    pub headers: BTreeMap<String, String>,
+    /// Request body.
+    pub body: Option<String>,
+    /// Authentication of the probe (`{"type": "none"}`, `{"type": "bearer", …}`).
+    #[graphql(skip)]
+    #[schema(value_type = Object)]
+    pub auth: serde_json::Value,
+    /// Time between checks (`30s`, `1m`).
+    pub interval: String,
+    /// Timeout of one check.
+    pub timeout: String,
+    /// Regions that run it; empty means every region.
+    pub regions: Vec<String>,
+    /// Whether redirects are followed.
+    pub follow_redirects: bool,
+    /// Whether certificates are verified.
+    pub tls_verify: bool,
+    /// Conditions that must hold.
+    pub assertions: Vec<String>,
+    /// Disabled monitors are kept but not run.
+    pub enabled: bool,
+}
+
+#[ComplexObject]
+impl Monitor {
+    /// The whole spec as JSON, including headers and auth.
+    async fn spec(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(serde_json::to_value(self).unwrap_or_default())
+    }
+}
+
+impl From<&MonitorSpec> for Monitor {
+    fn from(spec: &MonitorSpec) -> Self {
+        Self {
+            id: spec.id.clone(),
+            name: spec.name.clone(),
+            tags: spec.tags.clone(),
+            url: spec.url.clone(),
+            method: spec.method.as_str().to_owned(),
+            headers: spec.headers.clone(),
+            body: spec.body.clone(),
+            auth: serde_json::to_value(&spec.auth).unwrap_or_default(),
+            interval: humantime::format_duration(spec.interval).to_string(),
+            timeout: humantime::format_duration(spec.timeout).to_string(),
+            regions: spec.regions.clone(),
+            follow_redirects: spec.follow_redirects,
+            tls_verify: spec.tls_verify,
+            assertions: spec.assertions.clone(),
+            enabled: spec.enabled,
+        }
+    }
+}
+
+/// One page of monitors.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct MonitorPage {
+    /// The monitors on this page.
+    pub items: Vec<Monitor>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Failed checks of one kind.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct ErrorCount {
+    /// Outcome name (`timeout`, `http_status`, …).
+    pub kind: String,
+    /// Number of checks.
+    pub count: u64,
+}
+
+/// One point of a monitor's history: every region of one window merged.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct WindowPoint {
+    /// The monitor.
+    pub monitor_id: String,
+    /// Window start (RFC 3339).
+    pub start: String,
+    /// Number of checks.
+    pub count: u64,
+    /// Checks with outcome `ok`.
+    pub ok_count: u64,
+    /// Failed checks.
+    pub error_count: u64,
+    /// `ok_count / count`.
+    pub availability: f64,
+    /// Failed checks by outcome.
+    pub errors: Vec<ErrorCount>,
+    /// Responses with a 4xx status.
+    pub status_4xx: u64,
+    /// Responses with a 5xx status.
+    pub status_5xx: u64,
+    /// Median total time, from the merged sketches.
+    pub p50_us: Option<f64>,
+    /// 90th percentile.
+    pub p90_us: Option<f64>,
+    /// 95th percentile.
+    pub p95_us: Option<f64>,
+    /// 99th percentile.
+    pub p99_us: Option<f64>,
+    /// Mean total time.
+    pub total_mean_us: f64,
+    /// Mean DNS time.
+    pub dns_mean_us: f64,
+    /// Mean TCP connect time.
+    pub connect_mean_us: f64,
+    /// Mean TLS handshake time.
+    pub tls_mean_us: f64,
+    /// Mean time to first byte.
+    pub ttfb_mean_us: f64,
+    /// Highest anomaly score of the window's regions.
+    pub anomaly_score: f64,
+}
+
+/// History of one or more monitors.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct History {
+    /// Resolution used (`1m` or `1h`).
+    pub resolution: String,
+    /// Inclusive start (RFC 3339).
+    pub from: String,
+    /// Exclusive end (RFC 3339).
+    pub to: String,
+    /// Points ordered by monitor, then time.
+    pub points: Vec<WindowPoint>,
+}
+
+/// Availability, latency and error budget of a set of windows.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct Sla {
+    /// Number of checks.
+    pub count: u64,
+    /// Checks with outcome `ok`.
+    pub ok_count: u64,
+    /// `100 * ok_count / count`; null without checks.
+    pub uptime_percent: Option<f64>,
+    /// Median, from the merged sketches of the range.
+    pub p50_us: Option<f64>,
+    /// 95th percentile.
+    pub p95_us: Option<f64>,
+    /// 99th percentile.
+    pub p99_us: Option<f64>,
+    /// Share of the error budget left: 1 untouched, 0 spent, negative overspent.
+    pub error_budget_remaining: Option<f64>,
+}
+
+/// Summary of one region.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct RegionSla {
+    /// The region.
+    pub region: String,
+    /// Its figures.
+    pub sla: Sla,
+}
+
+/// Uptime, percentiles and error budget of one monitor over a range.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct Summary {
+    /// The monitor.
+    pub monitor_id: String,
+    /// Inclusive start (RFC 3339).
+    pub from: String,
+    /// Exclusive end (RFC 3339).
+    pub to: String,
+    /// Availability target the budget is measured against (e.g. 0.999).
+    pub target: f64,
+    /// Resolution of the windows merged (`1m` or `1h`).
+    pub resolution: String,
+    /// All regions together.
+    pub overall: Sla,
+    /// Per region, ordered by name.
+    pub regions: Vec<RegionSla>,
+}
+
+/// One raw check.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct Probe {
+    /// Unique id of the check.
+    pub event_id: String,
+    /// The monitor.
+    pub monitor_id: String,
+    /// Where it ran.
+    pub region: String,
+    /// Which runner ran it.
+    pub agent: String,
+    /// When it started (RFC 3339).
+    pub event_time: String,
+    /// HTTP method.
+    pub method: String,
+    /// URL checked.
+    pub url: String,
+    /// HTTP status, when a response came.
+    pub status_code: Option<u16>,
+    /// Outcome (`ok`, `timeout`, …).
+    pub outcome: String,
+    /// Failure detail.
+    pub error: Option<String>,
+    /// DNS time.
+    pub dns_us: Option<u64>,
+    /// Connect time.
+    pub connect_us: Option<u64>,
+    /// TLS time.
+    pub tls_us: Option<u64>,
+    /// Time to first byte.
+    pub ttfb_us: Option<u64>,
+    /// Total time.
+    pub total_us: u64,
+    /// Body size.
+    pub response_size: Option<u64>,
+}
+
+impl From<&vigil_schema::ProbeResult> for Probe {
+    fn from(p: &vigil_schema::ProbeResult) -> Self {
+        Self {
+            event_id: p.event_id.to_string(),
+            monitor_id: p.monitor_id.clone(),
+            region: p.region.clone(),
+            agent: p.agent.clone(),
+            event_time: p.event_time.to_string(),
+            method: p.method.clone(),
+            url: p.url.clone(),
+            status_code: p.status_code,
+            outcome: p.outcome.as_str().to_owned(),
+            error: p.error.clone(),
+            dns_us: p.timings.dns_us,
+            connect_us: p.timings.connect_us,
+            tls_us: p.timings.tls_us,
+            ttfb_us: p.timings.ttfb_us,
+            total_us: p.timings.total_us,
+            response_size: p.response_size,
+        }
+    }
+}
+
+/// One page of raw checks, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct ProbePage {
+    /// The checks.
+    pub items: Vec<Probe>,
+    /// Pass as `cursor` to get older checks; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// An alert rule changing state.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct Alert {
+    /// Deterministic id of the transition.
+    pub transition_id: String,
+    /// The rule.
+    pub rule_id: String,
+    /// The monitor.
+    pub monitor_id: String,
+    /// The region, for per-region rules.
+    pub region: Option<String>,
+    /// Kind of rule.
+    pub kind: String,
+    /// State before (`ok`, `pending`, `firing`).
+    pub from: String,
+    /// State after.
+    pub to: String,
+    /// Event time (RFC 3339).
+    pub at: String,
+    /// Observed value.
+    pub value: f64,
+    /// The rule's threshold.
+    pub threshold: f64,
+    /// Human summary.
+    pub message: String,
+}
+
+fn snake<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+impl From<&AlertTransition> for Alert {
+    fn from(a: &AlertTransition) -> Self {
+        Self {
+            transition_id: a.transition_id.to_string(),
+            rule_id: a.rule_id.clone(),
+            monitor_id: a.monitor_id.clone(),
+            region: a.region.clone(),
+            kind: snake(&a.kind),
+            from: snake(&a.from),
+            to: snake(&a.to),
+            at: a.at.to_string(),
+            value: a.value,
+            threshold: a.threshold,
+            message: a.message.clone(),
+        }
+    }
+}
+
+/// A window as published live by the processor (one region).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct LiveWindow {
+    /// The monitor.
+    pub monitor_id: String,
+    /// The region.
+    pub region: String,
+    /// Window start (RFC 3339).
+    pub start: String,
+    /// Window end (RFC 3339).
+    pub end: String,
+    /// Row version (grows with corrections).
+    pub version: u64,
+    /// Number of checks.
+    pub count: u64,
+    /// Checks with outcome `ok`.
+    pub ok_count: u64,
+    /// `ok_count / count`.
+    pub availability: f64,
+    /// Median total time.
+    pub p50_us: f64,
+    /// 90th percentile.
+    pub p90_us: f64,
+    /// 95th percentile.
+    pub p95_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// Combined anomaly score, once scored.
+    pub anomaly_score: Option<f64>,
+}
+
+impl From<&WindowSummary> for LiveWindow {
+    fn from(w: &WindowSummary) -> Self {
+        Self {
+            monitor_id: w.monitor_id.clone(),
+            region: w.region.clone(),
+            start: w.window_start.to_string(),
+            end: w.window_end.to_string(),
+            version: w.version,
+            count: w.count,
+            ok_count: w.ok_count,
+            availability: w.availability,
+            p50_us: w.p50_us,
+            p90_us: w.p90_us,
+            p95_us: w.p95_us,
+            p99_us: w.p99_us,
+            anomaly_score: w.anomaly.as_ref().map(|a| a.combined),
+        }
+    }
+}
+
+/// What happened to a monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Enum)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorChangeKind {
+    /// Created or updated.
+    Upserted,
+    /// Deleted.
+    Deleted,
+}
+
+/// A monitor was created, updated or deleted.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct MonitorEvent {
+    /// What happened.
+    pub kind: MonitorChangeKind,
+    /// The monitor's id.
+    pub id: String,
+    /// The new spec (absent on delete).
+    pub monitor: Option<Monitor>,
+}
+
+impl From<&crate::hub::MonitorChange> for MonitorEvent {
+    fn from(change: &crate::hub::MonitorChange) -> Self {
+        match change {
+            crate::hub::MonitorChange::Upserted(spec) => Self {
+                kind: MonitorChangeKind::Upserted,
+                id: spec.id.clone(),
+                monitor: Some(Monitor::from(spec.as_ref())),
+            },
+            crate::hub::MonitorChange::Deleted(id) => Self {
+                kind: MonitorChangeKind::Deleted,
+                id: id.clone(),
+                monitor: None,
+            },
+        }
+    }
+}
+
+/// Renders unix milliseconds as RFC 3339.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    Timestamp::from_millis(ms).to_string()
+}
+
+/// A percentile from SQL: `NaN` (no values) becomes `None`.
+pub(crate) fn finite(value: f64) -> Option<f64> {
+    value.is_finite().then_some(value)
+}

@@ -1,0 +1,83 @@
+//! The OpenAPI 3.1 document (generated from the handlers' `#[utoipa::path]` attributes and the
+//! DTOs' `ToSchema` derives) and the `/docs` page, which loads a renderer from a CDN in the
+//! browser, so nothing is downloaded at build time.
+
+use axum::Json;
+use axum::response::Html;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::{ops, rest};
+
+/// The REST API's description.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Vigil query API", description = "Monitors, windows, raw probes, alerts and \
+        summaries. Errors are RFC 9457 problem documents with a stable `type`."),
+    paths(
+        rest::list_monitors, rest::create_monitor, rest::get_monitor, rest::update_monitor,
+        rest::delete_monitor, rest::enable_monitor, rest::disable_monitor,
+        rest::monitor_history, rest::history, rest::summary, rest::probes, rest::alerts,
+        rest::export_monitor, rest::export,
+        ops::healthz, ops::readyz, ops::metrics, ops::openapi_json, ops::docs,
+        ops::graphql_get, ops::graphql_post, ops::graphql_ws,
+    ),
+    components(schemas(crate::error::FieldErrorDoc, crate::auth::Role)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "monitors", description = "Monitor configuration (written through the monitors topic)"),
+        (name = "history", description = "Windows, summaries and exports from ClickHouse"),
+        (name = "probes", description = "Raw checks"),
+        (name = "alerts", description = "Alert transitions"),
+        (name = "operations", description = "Health, readiness, metrics and documentation"),
+        (name = "graphql", description = "The GraphQL endpoint"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key from the service's configuration"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The generated document.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// `GET /api/v1/openapi.json`.
+pub(crate) async fn serve_document() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}
+
+/// `GET /docs`: an interactive reference rendered in the browser from the document.
+pub(crate) async fn docs_page() -> Html<&'static str> {
+    Html(DOCS_HTML)
+}
+
+const DOCS_HTML: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Vigil query API</title>
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+</head>
+<body>
+  <noscript>The raw OpenAPI document is at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</noscript>
+  <script id="api-reference" data-url="/api/v1/openapi.json"></script>
+  <script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
+</body>
+</html>
+"#;

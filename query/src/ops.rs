@@ -1,0 +1,133 @@
+//! Operational routes: `/healthz` (the process is up), `/readyz` (the monitors view caught up,
+//! live consumers positioned, ClickHouse reachable), `/metrics` (Prometheus text), the OpenAPI
+//! document and docs page, and the GraphQL endpoints' entries in the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::Error;
+use crate::error::Problem;
+use crate::state::AppState;
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve", body = String),
+        (status = 503, description = "Not ready, and why", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.service.not_ready().await {
+        None => "ready\n".into_response(),
+        Some(reason) => Error::Unavailable(reason).into_response(),
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain"),
+        (status = 404, description = "No recorder installed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => Error::NotFound {
+            kind: "metrics recorder",
+            id: "prometheus".into(),
+        }
+        .into_response(),
+    }
+}
+
+/// The OpenAPI 3.1 document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "This document", body = Object)))]
+pub async fn openapi_json() -> impl IntoResponse {
+    crate::openapi::serve_document().await
+}
+
+/// Interactive API reference.
+#[utoipa::path(get, path = "/docs", tag = "operations",
+    responses((status = 200, description = "HTML page", body = String, content_type = "text/html")))]
+pub async fn docs() -> impl IntoResponse {
+    crate::openapi::docs_page().await
+}
+
+/// GraphiQL, the in-browser GraphQL IDE.
+#[utoipa::path(get, path = "/graphql", tag = "graphql",
+    responses(
+        (status = 200, description = "GraphiQL page", body = String, content_type = "text/html"),
+        (status = 404, description = "GraphiQL is disabled", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn graphql_get(State(state): State<AppState>) -> Response {
+    if state.config.graphql.graphiql {
+        axum::response::Html(
+            async_graphql::http::GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql/ws")
+                .title("Vigil GraphQL")
+                .finish(),
+        )
+        .into_response()
+    } else {
+        Error::NotFound {
+            kind: "page",
+            id: "graphiql".into(),
+        }
+        .into_response()
+    }
+}
+
+/// GraphQL queries and mutations (`{"query": …, "variables": …}`); API key as bearer.
+#[utoipa::path(post, path = "/graphql", tag = "graphql", request_body = Object,
+    responses(
+        (status = 200, description = "GraphQL response; errors carry `extensions.code`", body = Object),
+        (status = 400, description = "Query too large or malformed", body = Object),
+        (status = 401, description = "Missing or unknown API key", body = Object),
+    ),
+    security(("bearer" = [])))]
+pub async fn graphql_post(
+    state: State<AppState>,
+    headers: axum::http::HeaderMap,
+    request: async_graphql_axum::GraphQLRequest,
+) -> Response {
+    crate::graphql::http(state, headers, request).await
+}
+
+/// GraphQL subscriptions over WebSocket (`graphql-transport-ws` or legacy `graphql-ws`); the
+/// API key goes in the `connection_init` payload as `{"authorization": "Bearer <key>"}`.
+#[utoipa::path(get, path = "/graphql/ws", tag = "graphql",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a GraphQL WebSocket upgrade"),
+    ))]
+pub async fn graphql_ws(
+    state: State<AppState>,
+    protocol: async_graphql_axum::GraphQLProtocol,
+    upgrade: axum::extract::WebSocketUpgrade,
+) -> Response {
+    crate::graphql::websocket(state, protocol, upgrade)
+}
+
+/// Fallback for unknown paths: a problem document rather than an empty 404.
+pub(crate) async fn not_found(uri: axum::http::Uri) -> Response {
+    let mut response = Error::NotFound {
+        kind: "route",
+        id: uri.path().to_owned(),
+    }
+    .into_response();
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}

@@ -1,0 +1,893 @@
+//! The operations both APIs expose, in one place: monitors (from the view, written through the
+//! monitors topic), history, range summaries, raw probes, alerts and export rows (from
+//! ClickHouse). REST handlers and GraphQL resolvers only parse parameters, check the caller's
+//! role and call these.
+//!
+//! Reads of the `ReplacingMergeTree` tables use `FINAL`, so a window corrected or replayed is
+//! counted once. Percentiles over any set of windows merge the stored sketches in SQL
+//! ([`vigil_schema::sketch::quantile_sql`]); percentiles are never averaged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use serde::Deserialize;
+use vigil_schema::sketch::quantile_sql;
+use vigil_schema::{FieldError, MonitorSpec, Timestamp, TopicNames};
+
+use crate::config::LimitsConfig;
+use crate::hub::Hub;
+use crate::model::{
+    Alert, ErrorCount, History, Monitor, MonitorPage, Probe, ProbePage, RegionSla, Sla, Summary,
+    WindowPoint, finite, rfc3339,
+};
+use crate::params::{self, Resolution, StatusFilter, TimeRange};
+use crate::view::MonitorView;
+use crate::{Error, Result};
+
+/// Filters of the monitor list.
+#[derive(Debug, Clone, Default)]
+pub struct MonitorFilter {
+    /// Only monitors with this tag.
+    pub tag: Option<String>,
+    /// Only monitors that run in this region (monitors without regions run everywhere).
+    pub region: Option<String>,
+    /// `enabled` or `disabled`.
+    pub status: Option<String>,
+    /// `id` (default), `name`, `-id` or `-name` (descending).
+    pub sort: Option<String>,
+    /// From a previous page.
+    pub cursor: Option<String>,
+    /// Page size.
+    pub limit: Option<u32>,
+}
+
+/// Whose history to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// One monitor.
+    Monitor(String),
+    /// Every monitor with this tag.
+    Tag(String),
+    /// Every monitor.
+    All,
+}
+
+/// A history or export request, already parsed.
+#[derive(Debug, Clone)]
+pub struct HistoryQuery {
+    /// Whose windows.
+    pub target: Target,
+    /// Only this region (default: all regions merged).
+    pub region: Option<String>,
+    /// The range.
+    pub range: TimeRange,
+    /// The table read.
+    pub resolution: Resolution,
+}
+
+/// A raw-probe request, already parsed.
+#[derive(Debug, Clone)]
+pub struct ProbeQuery {
+    /// The monitor.
+    pub monitor_id: String,
+    /// The range.
+    pub range: TimeRange,
+    /// Only this outcome.
+    pub outcome: Option<vigil_schema::Outcome>,
+    /// Only these statuses.
+    pub status: Option<StatusFilter>,
+    /// Only this region.
+    pub region: Option<String>,
+    /// From a previous page.
+    pub cursor: Option<String>,
+    /// Page size.
+    pub limit: u32,
+}
+
+/// An alert-list request, already parsed.
+#[derive(Debug, Clone)]
+pub struct AlertQuery {
+    /// Only this monitor.
+    pub monitor_id: Option<String>,
+    /// Only this rule.
+    pub rule_id: Option<String>,
+    /// The range.
+    pub range: TimeRange,
+    /// Most transitions returned (newest first).
+    pub limit: u32,
+}
+
+/// The service layer.
+#[derive(Debug, Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    clickhouse: clickhouse::Client,
+    producer: FutureProducer,
+    topics: TopicNames,
+    view: Arc<MonitorView>,
+    hub: Hub,
+    limits: LimitsConfig,
+    write_timeout: Duration,
+    produce_timeout: Duration,
+}
+
+/// Everything [`Service::new`] needs.
+pub struct ServiceParts {
+    /// ClickHouse client with the database selected.
+    pub clickhouse: clickhouse::Client,
+    /// Producer for monitor writes.
+    pub producer: FutureProducer,
+    /// Topic names.
+    pub topics: TopicNames,
+    /// The monitors view.
+    pub view: Arc<MonitorView>,
+    /// The live fan-out.
+    pub hub: Hub,
+    /// Query limits.
+    pub limits: LimitsConfig,
+    /// How long a write waits to become visible in the view.
+    pub write_timeout: Duration,
+    /// Timeout of one produce.
+    pub produce_timeout: Duration,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("topics", &self.topics)
+            .field("monitors", &self.view.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ServiceParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceParts")
+            .field("topics", &self.topics)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// Assembles the service.
+    pub fn new(parts: ServiceParts) -> Self {
+        let ServiceParts {
+            clickhouse,
+            producer,
+            topics,
+            view,
+            hub,
+            limits,
+            write_timeout,
+            produce_timeout,
+        } = parts;
+        Self {
+            inner: Arc::new(Inner {
+                clickhouse,
+                producer,
+                topics,
+                view,
+                hub,
+                limits,
+                write_timeout,
+                produce_timeout,
+            }),
+        }
+    }
+
+    /// The live fan-out.
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// The monitors view.
+    pub fn view(&self) -> &Arc<MonitorView> {
+        &self.inner.view
+    }
+
+    /// Query limits.
+    pub fn limits(&self) -> &LimitsConfig {
+        &self.inner.limits
+    }
+
+    /// The ClickHouse client.
+    pub fn clickhouse(&self) -> &clickhouse::Client {
+        &self.inner.clickhouse
+    }
+
+    // ----- monitors -------------------------------------------------------------------------
+
+    /// Lists monitors, filtered, sorted and paginated by cursor.
+    pub fn list_monitors(&self, filter: &MonitorFilter) -> Result<MonitorPage> {
+        let limit = params::page_size(filter.limit, &self.inner.limits)? as usize;
+        let enabled = match filter.status.as_deref() {
+            None => None,
+            Some("enabled") => Some(true),
+            Some("disabled") => Some(false),
+            Some(other) => {
+                return Err(Error::bad_parameter(
+                    "status",
+                    format!("expected `enabled` or `disabled`, got {other:?}"),
+                ));
+            }
+        };
+        let (by_name, descending) = match filter.sort.as_deref().unwrap_or("id") {
+            "id" => (false, false),
+            "-id" => (false, true),
+            "name" => (true, false),
+            "-name" => (true, true),
+            other => {
+                return Err(Error::bad_parameter(
+                    "sort",
+                    format!("expected `id`, `name`, `-id` or `-name`, got {other:?}"),
+                ));
+            }
+        };
+        let after = match &filter.cursor {
+            Some(c) => {
+                let parts = params::decode_cursor(c, 2)?;
+                Some((parts[0].clone(), parts[1].clone()))
+            }
+            None => None,
+        };
+        let key = |m: &MonitorSpec| -> (String, String) {
+            let primary = if by_name {
+                m.name.clone()
+            } else {
+                m.id.clone()
+            };
+            (primary, m.id.clone())
+        };
+        let mut monitors: Vec<Arc<MonitorSpec>> = self
+            .inner
+            .view
+            .all()
+            .into_iter()
+            .filter(|m| filter.tag.as_ref().is_none_or(|t| m.tags.contains(t)))
+            .filter(|m| filter.region.as_ref().is_none_or(|r| m.runs_in(r)))
+            .filter(|m| enabled.is_none_or(|e| m.enabled == e))
+            .collect();
+        monitors.sort_by_key(|m| key(m));
+        if descending {
+            monitors.reverse();
+        }
+        let mut page: Vec<Arc<MonitorSpec>> = monitors
+            .into_iter()
+            .filter(|m| match &after {
+                None => true,
+                Some(after) if descending => key(m) < *after,
+                Some(after) => key(m) > *after,
+            })
+            .take(limit + 1)
+            .collect();
+        let next_cursor = if page.len() > limit {
+            page.truncate(limit);
+            page.last().map(|m| {
+                let (a, b) = key(m);
+                params::encode_cursor(&[&a, &b])
+            })
+        } else {
+            None
+        };
+        Ok(MonitorPage {
+            items: page.iter().map(|m| Monitor::from(m.as_ref())).collect(),
+            next_cursor,
+        })
+    }
+
+    /// One monitor.
+    pub fn get_monitor(&self, id: &str) -> Result<Monitor> {
+        self.spec(id).map(|s| Monitor::from(s.as_ref()))
+    }
+
+    fn spec(&self, id: &str) -> Result<Arc<MonitorSpec>> {
+        self.inner.view.get(id).ok_or_else(|| Error::NotFound {
+            kind: "monitor",
+            id: id.to_owned(),
+        })
+    }
+
+    /// Creates a monitor from a JSON spec: 422 if invalid, 409 if the id exists.
+    pub async fn create_monitor(&self, spec: serde_json::Value) -> Result<Monitor> {
+        let spec = parse_spec(spec)?;
+        if self.inner.view.get(&spec.id).is_some() {
+            return Err(Error::Conflict {
+                kind: "monitor",
+                id: spec.id,
+            });
+        }
+        self.write(&spec).await?;
+        Ok(Monitor::from(&spec))
+    }
+
+    /// Replaces monitor `id`: 404 if absent, 422 if invalid or the body names another id.
+    pub async fn update_monitor(&self, id: &str, spec: serde_json::Value) -> Result<Monitor> {
+        self.spec(id)?;
+        let spec = parse_spec(spec)?;
+        if spec.id != id {
+            return Err(Error::InvalidSpec(vec![FieldError {
+                field: "id".into(),
+                reason: format!(
+                    "must match the monitor being replaced ({id:?}), got {:?}",
+                    spec.id
+                ),
+            }]));
+        }
+        self.write(&spec).await?;
+        Ok(Monitor::from(&spec))
+    }
+
+    /// Enables or disables monitor `id`.
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<Monitor> {
+        let mut spec = MonitorSpec::clone(self.spec(id)?.as_ref());
+        spec.enabled = enabled;
+        self.write(&spec).await?;
+        Ok(Monitor::from(&spec))
+    }
+
+    /// Deletes monitor `id` (a tombstone on the compacted topic).
+    pub async fn delete_monitor(&self, id: &str) -> Result<()> {
+        self.spec(id)?;
+        let record = FutureRecord::<str, [u8]>::to(&self.inner.topics.monitors).key(id);
+        let delivery = self
+            .inner
+            .producer
+            .send(record, Timeout::After(self.inner.produce_timeout))
+            .await
+            .map_err(|(e, _)| Error::Kafka(e))?;
+        self.inner
+            .view
+            .wait_for(
+                delivery.partition,
+                delivery.offset,
+                self.inner.write_timeout,
+            )
+            .await
+    }
+
+    async fn write(&self, spec: &MonitorSpec) -> Result<()> {
+        let bytes = vigil_schema::encode(spec)?;
+        let record = FutureRecord::to(&self.inner.topics.monitors)
+            .key(spec.id.as_str())
+            .payload(&bytes);
+        let delivery = self
+            .inner
+            .producer
+            .send(record, Timeout::After(self.inner.produce_timeout))
+            .await
+            .map_err(|(e, _)| Error::Kafka(e))?;
+        metrics::counter!("vigil_query_monitor_writes_total").increment(1);
+        self.inner
+            .view
+            .wait_for(
+                delivery.partition,
+                delivery.offset,
+                self.inner.write_timeout,
+            )
+            .await
+    }
+
+    // ----- history --------------------------------------------------------------------------
+
+    fn history_sql(&self, q: &HistoryQuery) -> Result<clickhouse::query::Query> {
+        let (target_clause, ids) = match &q.target {
+            Target::Monitor(id) => {
+                self.spec(id)?;
+                ("monitor_id = ?", vec![id.clone()])
+            }
+            Target::Tag(tag) => {
+                let ids: Vec<String> = self
+                    .inner
+                    .view
+                    .all()
+                    .iter()
+                    .filter(|m| m.tags.contains(tag))
+                    .map(|m| m.id.clone())
+                    .collect();
+                ("has(?, monitor_id)", ids)
+            }
+            Target::All => ("1", Vec::new()),
+        };
+        let region_clause = if q.region.is_some() {
+            "AND region = ?"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT toString(monitor_id) AS mid, toUnixTimestamp64Milli(window_start) AS start_ms, \
+             sum(count) AS n, sum(ok_count) AS ok_n, \
+             (sumMap(CAST(mapKeys(errors), 'Array(String)'), mapValues(errors))).1 AS error_kinds, \
+             (sumMap(CAST(mapKeys(errors), 'Array(String)'), mapValues(errors))).2 AS error_counts, \
+             sum(status_4xx) AS s4, sum(status_5xx) AS s5, \
+             {p50} AS q50, {p90} AS q90, {p95} AS q95, {p99} AS q99, \
+             sum(total_mean_us * count) / greatest(sum(count), 1) AS total_mean, \
+             sum(dns_mean_us * count) / greatest(sum(count), 1) AS dns_mean, \
+             sum(connect_mean_us * count) / greatest(sum(count), 1) AS connect_mean, \
+             sum(tls_mean_us * count) / greatest(sum(count), 1) AS tls_mean, \
+             sum(ttfb_mean_us * count) / greatest(sum(count), 1) AS ttfb_mean, \
+             max(anomaly_score) AS anomaly \
+             FROM {table} FINAL \
+             WHERE {target_clause} \
+             AND window_start >= fromUnixTimestamp64Milli(toInt64(?)) \
+             AND window_start < fromUnixTimestamp64Milli(toInt64(?)) {region_clause} \
+             GROUP BY monitor_id, window_start ORDER BY mid, start_ms",
+            p50 = quantile_sql(0.5),
+            p90 = quantile_sql(0.9),
+            p95 = quantile_sql(0.95),
+            p99 = quantile_sql(0.99),
+            table = q.resolution.table(),
+        );
+        let mut query = self.inner.clickhouse.query(&sql);
+        match &q.target {
+            Target::Monitor(id) => query = query.bind(id.as_str()),
+            Target::Tag(_) => query = query.bind(ids),
+            Target::All => {}
+        }
+        query = query
+            .bind(q.range.from.as_millis())
+            .bind(q.range.to.as_millis());
+        if let Some(region) = &q.region {
+            query = query.bind(region.as_str());
+        }
+        Ok(query)
+    }
+
+    /// Windows of a monitor, a tag or every monitor, regions merged per window.
+    pub async fn history(&self, q: &HistoryQuery) -> Result<History> {
+        let rows = self.history_sql(q)?.fetch_all::<PointRow>().await?;
+        Ok(History {
+            resolution: q.resolution.as_str().to_owned(),
+            from: q.range.from.to_string(),
+            to: q.range.to.to_string(),
+            points: rows.into_iter().map(WindowPoint::from).collect(),
+        })
+    }
+
+    /// The same rows as [`Service::history`], as a stream read from ClickHouse as it arrives.
+    pub fn history_stream(
+        &self,
+        q: &HistoryQuery,
+    ) -> Result<impl futures::Stream<Item = Result<WindowPoint>> + Send + 'static + use<>> {
+        let cursor = self.history_sql(q)?.fetch::<PointRow>()?;
+        Ok(futures::stream::unfold(Some(cursor), |state| async move {
+            let mut cursor = state?;
+            match cursor.next().await {
+                Ok(Some(row)) => Some((Ok(WindowPoint::from(row)), Some(cursor))),
+                Ok(None) => None,
+                Err(e) => Some((Err(Error::from(e)), None)),
+            }
+        }))
+    }
+
+    // ----- summary --------------------------------------------------------------------------
+
+    /// Uptime, merged-sketch percentiles and error budget of one monitor over a range, overall
+    /// and per region.
+    pub async fn summary(
+        &self,
+        monitor_id: &str,
+        range: TimeRange,
+        resolution: Resolution,
+        target: f64,
+    ) -> Result<Summary> {
+        self.spec(monitor_id)?;
+        let select = format!(
+            "sum(count) AS n, sum(ok_count) AS ok_n, {p50} AS q50, {p95} AS q95, {p99} AS q99 \
+             FROM {table} FINAL WHERE monitor_id = ? \
+             AND window_start >= fromUnixTimestamp64Milli(toInt64(?)) \
+             AND window_start < fromUnixTimestamp64Milli(toInt64(?))",
+            p50 = quantile_sql(0.5),
+            p95 = quantile_sql(0.95),
+            p99 = quantile_sql(0.99),
+            table = resolution.table(),
+        );
+        let bind = |sql: String| {
+            self.inner
+                .clickhouse
+                .query(&sql)
+                .bind(monitor_id)
+                .bind(range.from.as_millis())
+                .bind(range.to.as_millis())
+        };
+        let overall = bind(format!("SELECT '' AS reg, {select}")).fetch_all::<SlaRow>();
+        let regions = bind(format!(
+            "SELECT toString(region) AS reg, {select} GROUP BY region ORDER BY reg"
+        ))
+        .fetch_all::<SlaRow>();
+        let (overall, regions) = tokio::try_join!(overall, regions)?;
+        let overall = overall
+            .into_iter()
+            .next()
+            .map(|r| r.sla(target))
+            .unwrap_or_else(|| SlaRow::empty().sla(target));
+        Ok(Summary {
+            monitor_id: monitor_id.to_owned(),
+            from: range.from.to_string(),
+            to: range.to.to_string(),
+            target,
+            resolution: resolution.as_str().to_owned(),
+            overall,
+            regions: regions
+                .into_iter()
+                .filter(|r| r.n > 0)
+                .map(|r| RegionSla {
+                    region: r.reg.clone(),
+                    sla: r.sla(target),
+                })
+                .collect(),
+        })
+    }
+
+    // ----- probes ---------------------------------------------------------------------------
+
+    /// Raw checks of a monitor, newest first.
+    pub async fn probes(&self, q: &ProbeQuery) -> Result<ProbePage> {
+        self.spec(&q.monitor_id)?;
+        let mut sql = String::from(
+            "SELECT toString(event_id) AS id, toString(monitor_id) AS mid, toString(region) AS reg, \
+             toString(agent) AS ag, toUnixTimestamp64Milli(event_time) AS t_ms, \
+             toString(method) AS meth, url, status_code, toString(outcome) AS oc, error, \
+             dns_us, connect_us, tls_us, ttfb_us, total_us, response_size \
+             FROM probes FINAL WHERE monitor_id = ? \
+             AND event_time >= fromUnixTimestamp64Milli(toInt64(?)) \
+             AND event_time < fromUnixTimestamp64Milli(toInt64(?))",
+        );
+        if q.outcome.is_some() {
+            sql.push_str(" AND outcome = ?");
+        }
+        match q.status {
+            Some(StatusFilter::Exact(_)) => sql.push_str(" AND status_code = ?"),
+            Some(StatusFilter::Class(_)) => sql.push_str(" AND intDiv(status_code, 100) = ?"),
+            None => {}
+        }
+        if q.region.is_some() {
+            sql.push_str(" AND region = ?");
+        }
+        let after = match &q.cursor {
+            Some(c) => {
+                let parts = params::decode_cursor(c, 2)?;
+                let ms: i64 = parts[0].parse().map_err(|_| {
+                    Error::bad_parameter("cursor", "not a cursor returned by this API")
+                })?;
+                let id: uuid::Uuid = parts[1].parse().map_err(|_| {
+                    Error::bad_parameter("cursor", "not a cursor returned by this API")
+                })?;
+                sql.push_str(
+                    " AND (event_time, event_id) < \
+                     (fromUnixTimestamp64Milli(toInt64(?)), toUUID(?))",
+                );
+                Some((ms, id.to_string()))
+            }
+            None => None,
+        };
+        sql.push_str(" ORDER BY event_time DESC, event_id DESC LIMIT ?");
+        let mut query = self
+            .inner
+            .clickhouse
+            .query(&sql)
+            .bind(q.monitor_id.as_str())
+            .bind(q.range.from.as_millis())
+            .bind(q.range.to.as_millis());
+        if let Some(outcome) = q.outcome {
+            query = query.bind(outcome.as_str());
+        }
+        match q.status {
+            Some(StatusFilter::Exact(code) | StatusFilter::Class(code)) => query = query.bind(code),
+            None => {}
+        }
+        if let Some(region) = &q.region {
+            query = query.bind(region.as_str());
+        }
+        if let Some((ms, id)) = &after {
+            query = query.bind(*ms).bind(id.as_str());
+        }
+        let limit = q.limit as usize;
+        query = query.bind(q.limit + 1);
+        let mut rows = query.fetch_all::<ProbeRow>().await?;
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last()
+                .map(|r| params::encode_cursor(&[&r.t_ms.to_string(), &r.id]))
+        } else {
+            None
+        };
+        Ok(ProbePage {
+            items: rows.into_iter().map(Probe::from).collect(),
+            next_cursor,
+        })
+    }
+
+    // ----- alerts ---------------------------------------------------------------------------
+
+    /// Alert transitions, newest first.
+    pub async fn alerts(&self, q: &AlertQuery) -> Result<Vec<Alert>> {
+        let mut sql = String::from(
+            "SELECT toString(transition_id) AS tid, toString(rule_id) AS rid, \
+             toString(monitor_id) AS mid, toString(region) AS reg, toString(kind) AS k, \
+             toString(from_state) AS fs, toString(to_state) AS ts, \
+             toUnixTimestamp64Milli(at) AS at_ms, value, threshold, message \
+             FROM alerts FINAL WHERE at >= fromUnixTimestamp64Milli(toInt64(?)) \
+             AND at < fromUnixTimestamp64Milli(toInt64(?))",
+        );
+        if q.monitor_id.is_some() {
+            sql.push_str(" AND monitor_id = ?");
+        }
+        if q.rule_id.is_some() {
+            sql.push_str(" AND rule_id = ?");
+        }
+        sql.push_str(" ORDER BY at DESC, transition_id LIMIT ?");
+        let mut query = self
+            .inner
+            .clickhouse
+            .query(&sql)
+            .bind(q.range.from.as_millis())
+            .bind(q.range.to.as_millis());
+        if let Some(m) = &q.monitor_id {
+            query = query.bind(m.as_str());
+        }
+        if let Some(r) = &q.rule_id {
+            query = query.bind(r.as_str());
+        }
+        let rows = query.bind(q.limit).fetch_all::<AlertRow>().await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    // ----- health ---------------------------------------------------------------------------
+
+    /// Why the service is not ready, if it is not.
+    pub async fn not_ready(&self) -> Option<String> {
+        if !self.inner.view.is_caught_up() {
+            return Some("the monitors view is still catching up".into());
+        }
+        if !self.inner.hub.is_ready() {
+            return Some("live topic consumers are not positioned yet".into());
+        }
+        match self
+            .inner
+            .clickhouse
+            .query("SELECT 1")
+            .fetch_one::<u8>()
+            .await
+        {
+            Ok(_) => None,
+            Err(e) => Some(format!("clickhouse is unreachable: {e}")),
+        }
+    }
+
+    /// The current time (a method so every range default is taken from one clock).
+    pub fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// Parses a monitor spec from JSON and validates it; every problem is a 422.
+pub fn parse_spec(value: serde_json::Value) -> Result<MonitorSpec> {
+    let spec: MonitorSpec = serde_json::from_value(value).map_err(|e| {
+        Error::InvalidSpec(vec![FieldError {
+            field: "body".into(),
+            reason: e.to_string(),
+        }])
+    })?;
+    spec.validate().map_err(Error::InvalidSpec)?;
+    Ok(spec)
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct PointRow {
+    mid: String,
+    start_ms: i64,
+    n: u64,
+    ok_n: u64,
+    error_kinds: Vec<String>,
+    error_counts: Vec<u64>,
+    s4: u64,
+    s5: u64,
+    q50: f64,
+    q90: f64,
+    q95: f64,
+    q99: f64,
+    total_mean: f64,
+    dns_mean: f64,
+    connect_mean: f64,
+    tls_mean: f64,
+    ttfb_mean: f64,
+    anomaly: f64,
+}
+
+impl From<PointRow> for WindowPoint {
+    fn from(r: PointRow) -> Self {
+        Self {
+            monitor_id: r.mid,
+            start: rfc3339(r.start_ms),
+            count: r.n,
+            ok_count: r.ok_n,
+            error_count: r.n.saturating_sub(r.ok_n),
+            availability: if r.n == 0 {
+                1.0
+            } else {
+                r.ok_n as f64 / r.n as f64
+            },
+            errors: r
+                .error_kinds
+                .into_iter()
+                .zip(r.error_counts)
+                .filter(|(_, c)| *c > 0)
+                .map(|(kind, count)| ErrorCount { kind, count })
+                .collect(),
+            status_4xx: r.s4,
+            status_5xx: r.s5,
+            p50_us: finite(r.q50),
+            p90_us: finite(r.q90),
+            p95_us: finite(r.q95),
+            p99_us: finite(r.q99),
+            total_mean_us: r.total_mean,
+            dns_mean_us: r.dns_mean,
+            connect_mean_us: r.connect_mean,
+            tls_mean_us: r.tls_mean,
+            ttfb_mean_us: r.ttfb_mean,
+            anomaly_score: r.anomaly,
+        }
+    }
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct SlaRow {
+    reg: String,
+    n: u64,
+    ok_n: u64,
+    q50: f64,
+    q95: f64,
+    q99: f64,
+}
+
+impl SlaRow {
+    fn empty() -> Self {
+        Self {
+            reg: String::new(),
+            n: 0,
+            ok_n: 0,
+            q50: f64::NAN,
+            q95: f64::NAN,
+            q99: f64::NAN,
+        }
+    }
+
+    fn sla(&self, target: f64) -> Sla {
+        let (uptime, budget) = if self.n == 0 {
+            (None, None)
+        } else {
+            let failures = (self.n - self.ok_n.min(self.n)) as f64;
+            let allowed = (1.0 - target) * self.n as f64;
+            (
+                Some(100.0 * self.ok_n as f64 / self.n as f64),
+                Some(1.0 - failures / allowed),
+            )
+        };
+        Sla {
+            count: self.n,
+            ok_count: self.ok_n,
+            uptime_percent: uptime,
+            p50_us: finite(self.q50),
+            p95_us: finite(self.q95),
+            p99_us: finite(self.q99),
+            error_budget_remaining: budget,
+        }
+    }
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct ProbeRow {
+    id: String,
+    mid: String,
+    reg: String,
+    ag: String,
+    t_ms: i64,
+    meth: String,
+    url: String,
+    status_code: u16,
+    oc: String,
+    error: String,
+    dns_us: Option<u64>,
+    connect_us: Option<u64>,
+    tls_us: Option<u64>,
+    ttfb_us: Option<u64>,
+    total_us: u64,
+    response_size: Option<u64>,
+}
+
+impl From<ProbeRow> for Probe {
+    fn from(r: ProbeRow) -> Self {
+        Self {
+            event_id: r.id,
+            monitor_id: r.mid,
+            region: r.reg,
+            agent: r.ag,
+            event_time: rfc3339(r.t_ms),
+            method: r.meth,
+            url: r.url,
+            status_code: (r.status_code != 0).then_some(r.status_code),
+            outcome: r.oc,
+            error: (!r.error.is_empty()).then_some(r.error),
+            dns_us: r.dns_us,
+            connect_us: r.connect_us,
+            tls_us: r.tls_us,
+            ttfb_us: r.ttfb_us,
+            total_us: r.total_us,
+            response_size: r.response_size,
+        }
+    }
+}
+
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct AlertRow {
+    tid: String,
+    rid: String,
+    mid: String,
+    reg: String,
+    k: String,
+    fs: String,
+    ts: String,
+    at_ms: i64,
+    value: f64,
+    threshold: f64,
+    message: String,
+}
+
+impl From<AlertRow> for Alert {
+    fn from(r: AlertRow) -> Self {
+        Self {
+            transition_id: r.tid,
+            rule_id: r.rid,
+            monitor_id: r.mid,
+            region: (!r.reg.is_empty()).then_some(r.reg),
+            kind: r.k,
+            from: r.fs,
+            to: r.ts,
+            at: rfc3339(r.at_ms),
+            value: r.value,
+            threshold: r.threshold,
+            message: r.message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_budget_follows_the_target() {
+        let row = SlaRow {
+            reg: String::new(),
+            n: 10_000,
+            ok_n: 9_995,
+            q50: 1.0,
+            q95: 2.0,
+            q99: f64::NAN,
+        };
+        let sla = row.sla(0.999);
+        assert_eq!(sla.uptime_percent, Some(99.95));
+        // 10 failures allowed, 5 spent.
+        assert!((sla.error_budget_remaining.unwrap() - 0.5).abs() < 1e-9);
+        assert_eq!(sla.p99_us, None);
+        assert_eq!(SlaRow::empty().sla(0.99).uptime_percent, None);
+    }
+
+    #[test]
+    fn spec_problems_are_422_with_fields() {
+        let err = parse_spec(serde_json::json!({"id": "Bad Id", "name": "x", "url": "ftp://x"}))
+            .unwrap_err();
+        let Error::InvalidSpec(fields) = err else {
+            panic!("expected InvalidSpec")
+        };
+        let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(names, ["id", "url"]);
+        let err = parse_spec(serde_json::json!({"id": "a", "name": "x"})).unwrap_err();
+        assert!(err.to_string().contains("missing field `url`"), "{err}");
+    }
+}

@@ -1,0 +1,70 @@
+//! [`AppState`]: what every handler shares (the service layer, the authenticator, the GraphQL
+//! schema, the configuration and the metrics handle).
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::Error;
+use crate::auth::{Authenticator, Principal};
+use crate::config::Config;
+use crate::graphql::VigilSchema;
+use crate::service::Service;
+
+/// Shared state of the router.
+#[derive(Clone)]
+pub struct AppState {
+    /// The operations.
+    pub service: Service,
+    /// API key checks.
+    pub auth: Authenticator,
+    /// The GraphQL schema (limits applied).
+    pub schema: VigilSchema,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Renders `/metrics`, when the binary installed a Prometheus recorder.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("service", &self.service)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state and the GraphQL schema around `service`.
+    pub fn new(service: Service, config: Config, metrics: Option<PrometheusHandle>) -> Self {
+        let auth = Authenticator::new(&config.auth.keys);
+        let schema = crate::graphql::schema(service.clone(), &config.graphql);
+        Self {
+            service,
+            auth,
+            schema,
+            config: Arc::new(config),
+            metrics,
+        }
+    }
+}
+
+/// The authenticated caller of a REST request (`Authorization: Bearer <key>`).
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        state.auth.authenticate(header).map(Caller)
+    }
+}
