@@ -320,7 +320,7 @@ impl Worker {
                 })
                 .insert(Header {
                     key: SOURCE_TOPIC_HEADER,
-                    value: Some(source.as_str()),
+                    value: Some(source),
                 })
                 .insert(Header {
                     key: "vigil-source-partition",
