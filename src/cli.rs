@@ -53,8 +53,48 @@ pub(crate) enum Command {
         #[arg(long)]
         skip_topics: bool,
     },
+    /// Run the processor: windows, percentiles and anomaly scores from `vigil.probes` into
+    /// ClickHouse.
+    Process {
+        /// Address of `/metrics`, `/healthz` and `/readyz`.
+        #[arg(long, env = "VIGIL_PROCESSOR_LISTEN", default_value = "127.0.0.1:9101")]
+        listen: std::net::SocketAddr,
+    },
+    /// Recompute windows from the probes topic into ClickHouse (safe while `process` runs).
+    Replay {
+        /// Start: RFC 3339 time or a duration ago (`6h`).
+        #[arg(long, value_parser = crate::process::parse_time)]
+        from: i64,
+        /// End (exclusive): RFC 3339 time or a duration ago; default: now.
+        #[arg(long, value_parser = crate::process::parse_time)]
+        to: Option<i64>,
+        /// Only this monitor.
+        #[arg(long)]
+        monitor: Option<String>,
+    },
     /// Print the effective configuration (defaults < file < environment < flags) as TOML.
     Config,
+    /// Validate a monitors file and write the difference to the monitors topic (prints the
+    /// plan first).
+    Apply {
+        /// The monitors file (`monitors: [...]`).
+        #[arg(long, short = 'f')]
+        file: PathBuf,
+        /// Print the plan without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete monitors that are not in the file.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Write the current monitors as a monitors file (stdout unless `-o`).
+    Export {
+        /// Output file.
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+    /// Run the probe runner and, with `--listen`, the ingestion API.
+    Ingest(crate::ingest_cmd::IngestArgs),
     /// Anomaly detection tools.
     Anomaly {
         #[command(subcommand)]
@@ -81,9 +121,20 @@ pub(crate) enum AnomalyCommand {
 pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Migrate { skip_topics } => crate::migrate::run(&config, skip_topics).await,
+        Command::Process { listen } => crate::process::process(&config, listen).await,
+        Command::Replay { from, to, monitor } => {
+            crate::process::replay(&config, from, to, monitor).await
+        }
         Command::Anomaly {
             command: AnomalyCommand::Score { input, reasons },
         } => crate::anomaly::score(&input, reasons),
+        Command::Apply {
+            file,
+            dry_run,
+            prune,
+        } => crate::ingest_cmd::apply(&config, &file, dry_run, prune).await,
+        Command::Export { output } => crate::ingest_cmd::export(&config, output.as_ref()).await,
+        Command::Ingest(args) => crate::ingest_cmd::ingest(&config, args).await,
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(())

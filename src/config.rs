@@ -36,6 +36,11 @@ pub(crate) struct Config {
     pub(crate) clickhouse: ClickHouseConfig,
     /// Logging.
     pub(crate) log: LogConfig,
+    /// Processor: windows, lateness, batching (`vigil process`, `vigil replay`).
+    pub(crate) processor: vigil_processor::Config,
+    /// The ingest service: probe runner, checker, producer, ingestion API (`vigil ingest`).
+    #[serde(default)]
+    pub(crate) ingest: vigil_ingest::Config,
 }
 
 /// Kafka connection and topics.
@@ -202,6 +207,9 @@ impl Config {
                 "clickhouse.database",
                 "must be non-empty and use only a-z, 0-9, '_'",
             );
+        }
+        if let Err(e) = self.processor.validate() {
+            return invalid("processor", &e.to_string());
         }
         Ok(())
     }

@@ -7,7 +7,10 @@ use clap::Parser;
 mod anomaly;
 mod cli;
 mod config;
+mod ingest_cmd;
 mod migrate;
+mod process;
+mod service;
 mod telemetry;
 
 #[tokio::main]

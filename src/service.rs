@@ -1,0 +1,121 @@
+//! What every long-running service of the binary shares: the shutdown token wired to
+//! SIGINT/SIGTERM, the Prometheus recorder, and the operations endpoints (`/metrics`,
+//! `/healthz`, `/readyz`).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+/// A token cancelled by the first SIGINT or SIGTERM; a second signal exits at once.
+pub(crate) fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("Shutdown requested; finishing in-flight work (signal again to exit at once).");
+        cancel.cancel();
+        wait_for_signal().await;
+        warn!("Second signal: exiting immediately.");
+        std::process::exit(130);
+    });
+    token
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ctrl_c = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ctrl_c = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The process-wide Prometheus recorder (installed on first use).
+pub(crate) fn metrics() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                warn!("A metrics recorder was already installed; /metrics may be empty.");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Readiness shared between a service and its `/readyz`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    pub(crate) fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// `/metrics`, `/healthz` (the process runs) and `/readyz` (the service is ready).
+pub(crate) fn ops_router(readiness: Readiness) -> Router {
+    async fn metrics_text() -> String {
+        metrics().render()
+    }
+    async fn ready(State(readiness): State<Readiness>) -> (StatusCode, &'static str) {
+        if readiness.get() {
+            (StatusCode::OK, "ready\n")
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+        }
+    }
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .with_state(readiness)
+}
+
+/// Serves the operations endpoints on `addr` until `token` is cancelled.
+pub(crate) async fn serve_ops(
+    addr: SocketAddr,
+    readiness: Readiness,
+    token: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (port already in use?)"))?;
+    info!(%addr, "Serving /metrics, /healthz and /readyz.");
+    Ok(tokio::spawn(async move {
+        let served = axum::serve(listener, ops_router(readiness))
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            warn!(error = %e, "Operations endpoint stopped.");
+        }
+    }))
+}
