@@ -298,3 +298,34 @@ pub fn _assert_send_sync() {
     is::<AppState>();
     is::<Arc<view::MonitorView>>();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        let doc = openapi::document();
+        let json = serde_json::to_value(&doc).unwrap();
+        assert_eq!(json["openapi"], "3.1.0");
+        let paths = json["paths"].as_object().unwrap();
+        let mut documented = 0;
+        for (method, path, _) in routes() {
+            let operation = paths
+                .get(path)
+                .and_then(|item| item.get(method.as_str().to_lowercase()));
+            assert!(operation.is_some(), "{method} {path} is not documented");
+            documented += 1;
+        }
+        // And nothing is documented that the router does not serve.
+        let served: usize = paths
+            .values()
+            .map(|item| item.as_object().unwrap().len())
+            .sum();
+        assert_eq!(served, documented);
+        // Every error response of the REST API is a problem document.
+        let problem = &json["paths"]["/api/v1/monitors"]["post"]["responses"]["409"]["content"]
+            ["application/problem+json"]["schema"]["$ref"];
+        assert_eq!(problem, "#/components/schemas/Problem");
+    }
+}

@@ -406,10 +406,10 @@ impl Service {
              sum(status_4xx) AS s4, sum(status_5xx) AS s5, \
              {p50} AS q50, {p90} AS q90, {p95} AS q95, {p99} AS q99, \
              sum(total_mean_us * count) / greatest(sum(count), 1) AS total_mean, \
-             sum(dns_mean_us * count) / greatest(sum(count), 1) AS dns_mean, \
-             sum(connect_mean_us * count) / greatest(sum(count), 1) AS connect_mean, \
-             sum(tls_mean_us * count) / greatest(sum(count), 1) AS tls_mean, \
-             sum(ttfb_mean_us * count) / greatest(sum(count), 1) AS ttfb_mean, \
+             sum(dns_mean_us * dns_count) / greatest(sum(dns_count), 1) AS dns_mean, \
+             sum(connect_mean_us * connect_count) / greatest(sum(connect_count), 1) AS connect_mean, \
+             sum(tls_mean_us * tls_count) / greatest(sum(tls_count), 1) AS tls_mean, \
+             sum(ttfb_mean_us * ttfb_count) / greatest(sum(ttfb_count), 1) AS ttfb_mean, \
              max(anomaly_score) AS anomaly \
              FROM {table} FINAL \
              WHERE {target_clause} \
