@@ -324,8 +324,8 @@ mod tests {
             .sum();
         assert_eq!(served, documented);
         // Every error response of the REST API is a problem document.
-        let problem = &json["paths"]["/api/v1/monitors"]["post"]["responses"]["409"]["content"]
-            ["application/problem+json"]["schema"]["$ref"];
+        let problem = &json["paths"]["/api/v1/monitors"]["post"]["responses"]["409"]["content"]["application/problem+json"]
+            ["schema"]["$ref"];
         assert_eq!(problem, "#/components/schemas/Problem");
     }
 }
