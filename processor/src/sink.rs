@@ -80,10 +80,9 @@ impl Sink {
             return Ok(());
         };
         let last = hours.iter().map(|h| h.2).max().unwrap_or(first) + HOUR_MS;
-        let keys: Vec<(&str, &str, i64)> = hours
-            .iter()
-            .map(|(m, r, h)| (m.as_str(), r.as_str(), *h))
-            .collect();
+        // One string per hour key: literal tuples would be typed by their values (UInt64 for
+        // the hour) and silently never equal the Int64 column expression.
+        let keys: Vec<String> = hours.iter().map(|(m, r, h)| hour_key(m, r, *h)).collect();
         self.client
             .query(&rollup_sql())
             .bind(first)
@@ -125,6 +124,11 @@ impl Sink {
             .fetch_all::<HistoryPoint>()
             .await?)
     }
+}
+
+/// The key [`rollup_sql`] matches hours by: `monitor \u{1f} region \u{1f} hour-start-ms`.
+fn hour_key(monitor: &str, region: &str, hour_ms: i64) -> String {
+    format!("{monitor}\u{1f}{region}\u{1f}{hour_ms}")
 }
 
 /// `INSERT … SELECT` that rebuilds hourly rows from minute rows; binds: first hour ms, end ms,
@@ -193,7 +197,8 @@ pub fn rollup_sql() -> String {
          FROM {WINDOWS_1M} FINAL \
          WHERE window_start >= fromUnixTimestamp64Milli(toInt64(?)) \
          AND window_start < fromUnixTimestamp64Milli(toInt64(?))) \
-         WHERE has(?, (toString(monitor_id), toString(region), toInt64(toUnixTimestamp64Milli(hour)))) \
+         WHERE has(?, concat(toString(monitor_id), '\\x1F', toString(region), '\\x1F', \
+         toString(toUnixTimestamp64Milli(hour)))) \
          GROUP BY monitor_id, region, hour",
         exprs.join(", ")
     )

@@ -89,3 +89,14 @@ pub(crate) fn kafka_config() -> ClientConfig {
     config.set("bootstrap.servers", kafka_brokers());
     config
 }
+
+/// Shows the services' logs in failing tests' output (`RUST_LOG`, default `warn`).
+pub(crate) fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let installed = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+    drop(installed);
+}

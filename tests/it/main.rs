@@ -12,5 +12,7 @@
 mod cli;
 mod clickhouse_endpoint;
 mod common;
+mod grafana;
 mod kafka_topics;
 mod migrations;
+mod processor;

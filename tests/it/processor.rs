@@ -1,0 +1,649 @@
+//! The processor against the local stack: known answers row by row in ClickHouse, hourly
+//! rollups and the SQL sketch quantile against exact percentiles, dead letters, and
+//! exactly-once effect across kill -9 restarts and rebalances compared with a batch
+//! recomputation of the same events.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+use vigil_processor::row::{WINDOW_COLUMNS, WindowRow};
+use vigil_processor::{Config, Pipeline, Settings};
+use vigil_schema::sketch::{Sketch, quantile_sql};
+use vigil_schema::{Outcome, ProbeResult, Timestamp, Timings, TopicNames, encode};
+
+use crate::common::{TestDb, kafka_brokers, kafka_config, unique_name};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 3_600_000;
+
+async fn topics(test: &str, partitions: i32) -> TopicNames {
+    let names = TopicNames::with_prefix(&unique_name("it", test));
+    let specs: Vec<_> = names
+        .specs()
+        .into_iter()
+        .map(|s| {
+            if s.name == names.probes {
+                s.with_partitions(partitions)
+            } else {
+                s
+            }
+        })
+        .collect();
+    let admin: AdminClient<DefaultClientContext> = kafka_config().create().unwrap();
+    vigil_schema::kafka::ensure_topics(&admin, &specs, TIMEOUT, 1)
+        .await
+        .unwrap();
+    names
+}
+
+async fn migrated_db(test: &str) -> TestDb {
+    let db = TestDb::new(test).await;
+    vigil_schema::migration::migrate(&crate::common::clickhouse(), &db.name)
+        .await
+        .unwrap();
+    db
+}
+
+fn config() -> Config {
+    Config {
+        window: Duration::from_secs(60),
+        allowed_lateness: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(3600),
+        correction_horizon: Duration::from_secs(600),
+        batch_interval: Duration::from_millis(200),
+        ..Config::default()
+    }
+}
+
+/// Deterministic pseudo-random latency in µs: a log-normal-ish spread around `base`.
+fn latency(n: u64, base: f64) -> u64 {
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    x ^= x >> 31;
+    let u = (x % 10_000) as f64 / 10_000.0;
+    (base * (1.0 + 3.0 * u * u * u)) as u64
+}
+
+fn event(
+    n: u64,
+    monitor: &str,
+    region: &str,
+    t_ms: i64,
+    total_us: u64,
+    outcome: Outcome,
+) -> ProbeResult {
+    ProbeResult {
+        event_id: Uuid::from_u128(u128::from(n) + 1),
+        monitor_id: monitor.into(),
+        region: region.into(),
+        agent: "it".into(),
+        scheduled_at: Timestamp::from_millis(t_ms),
+        event_time: Timestamp::from_millis(t_ms),
+        method: "GET".into(),
+        url: "http://127.0.0.1:1/".into(),
+        status_code: if outcome == Outcome::Connect {
+            None
+        } else if outcome == Outcome::Ok {
+            Some(200)
+        } else {
+            Some(502)
+        },
+        outcome,
+        error: None,
+        timings: Timings {
+            dns_us: None,
+            connect_us: Some(total_us / 10),
+            tls_us: None,
+            ttfb_us: Some(total_us / 2),
+            total_us,
+        },
+        response_size: Some(100),
+        assertions: vec![],
+        tls_cert_expiry: None,
+    }
+}
+
+async fn produce(producer: &FutureProducer, topic: &str, events: &[ProbeResult]) {
+    for chunk in events.chunks(500) {
+        let payloads: Vec<Vec<u8>> = chunk.iter().map(|e| encode(e).unwrap()).collect();
+        let sends = chunk.iter().zip(&payloads).map(|(e, p)| {
+            producer.send(
+                FutureRecord::to(topic)
+                    .key(e.monitor_id.as_bytes())
+                    .payload(p)
+                    .timestamp(e.event_time.as_millis()),
+                TIMEOUT,
+            )
+        });
+        for r in futures::future::join_all(sends).await {
+            r.unwrap();
+        }
+    }
+}
+
+fn producer() -> FutureProducer {
+    kafka_config()
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap()
+}
+
+fn settings(names: &TopicNames, db: &TestDb, config: Config) -> Settings {
+    Settings {
+        config,
+        brokers: kafka_brokers(),
+        topics: names.clone(),
+        clickhouse: db.client.clone(),
+    }
+}
+
+async fn final_rows(db: &TestDb, table: &str) -> Vec<WindowRow> {
+    db.client
+        .query(&format!(
+            "SELECT {WINDOW_COLUMNS} FROM {table} FINAL ORDER BY monitor_id, region, window_start"
+        ))
+        .fetch_all::<WindowRow>()
+        .await
+        .unwrap()
+}
+
+async fn wait_for_rows(
+    db: &TestDb,
+    table: &str,
+    want: usize,
+    deadline: Duration,
+) -> Vec<WindowRow> {
+    let start = Instant::now();
+    loop {
+        let rows = final_rows(db, table).await;
+        if rows.len() >= want {
+            return rows;
+        }
+        assert!(
+            start.elapsed() < deadline,
+            "{table}: {} of {want} rows after {deadline:?}",
+            rows.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Lower-nearest-rank quantile, the definition the sketch guarantees.
+fn exact(values: &[u64], q: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_unstable();
+    v[(q * (v.len() - 1) as f64).floor() as usize] as f64
+}
+
+fn within(got: f64, want: f64) -> bool {
+    (got - want).abs() <= 0.01 * want * (1.0 + 1e-9)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_answers_rollups_and_sql_quantiles() {
+    crate::common::init_logs();
+    let names = topics("proc_known", 3).await;
+    let db = migrated_db("proc_known").await;
+    // Two hours of one check every 3 s for two monitors, then a sentinel that closes them.
+    let t0 = (Timestamp::now().as_millis() / HOUR - 5) * HOUR;
+    let mut events = Vec::new();
+    for i in 0..2_400u64 {
+        let t = t0 + i as i64 * 3_000;
+        let outcome = if i % 50 == 7 {
+            Outcome::HttpStatus
+        } else if i % 97 == 3 {
+            Outcome::Connect
+        } else {
+            Outcome::Ok
+        };
+        events.push(event(i, "api", "eu", t, latency(i, 40_000.0), outcome));
+        events.push(event(
+            100_000 + i,
+            "slow",
+            "eu",
+            t,
+            latency(i, 400_000.0),
+            Outcome::Ok,
+        ));
+    }
+    events.push(event(
+        999_999,
+        "sentinel",
+        "eu",
+        t0 + 2 * HOUR + 5 * MINUTE,
+        1,
+        Outcome::Ok,
+    ));
+    // The sentinel shares no partition with the others necessarily: give each monitor's
+    // partition its own closing event too.
+    events.push(event(
+        999_998,
+        "api",
+        "eu",
+        t0 + 2 * HOUR + 5 * MINUTE,
+        1,
+        Outcome::Ok,
+    ));
+    events.push(event(
+        999_997,
+        "slow",
+        "eu",
+        t0 + 2 * HOUR + 5 * MINUTE,
+        1,
+        Outcome::Ok,
+    ));
+    produce(&producer(), &names.probes, &events).await;
+
+    let token = CancellationToken::new();
+    let task = tokio::spawn(vigil_processor::run(
+        settings(&names, &db, config()),
+        token.clone(),
+    ));
+    let rows = wait_for_rows(&db, "windows_1m", 240, Duration::from_secs(120)).await;
+    token.cancel();
+    task.await.unwrap().unwrap();
+
+    let mut checked = 0;
+    for row in rows.iter().filter(|r| r.window_start < t0 + 2 * HOUR) {
+        let mine: Vec<&ProbeResult> = events
+            .iter()
+            .filter(|e| {
+                e.monitor_id == row.monitor_id
+                    && (row.window_start..row.window_end).contains(&e.event_time.as_millis())
+            })
+            .collect();
+        let totals: Vec<u64> = mine.iter().map(|e| e.timings.total_us).collect();
+        let ok = mine.iter().filter(|e| e.outcome == Outcome::Ok).count() as u64;
+        assert_eq!(row.count, 20, "{row:?}");
+        assert_eq!(row.version, 20);
+        assert_eq!(row.ok_count, ok);
+        assert_eq!(row.availability, ok as f64 / 20.0);
+        let http = mine
+            .iter()
+            .filter(|e| e.outcome == Outcome::HttpStatus)
+            .count() as u64;
+        assert_eq!(row.errors.get("http_status").copied().unwrap_or(0), http);
+        assert_eq!(row.status_5xx, http);
+        assert_eq!(row.total_min_us, *totals.iter().min().unwrap());
+        assert_eq!(row.total_max_us, *totals.iter().max().unwrap());
+        assert_eq!(row.total_mean_us, totals.iter().sum::<u64>() as f64 / 20.0);
+        for (q, got) in [(0.5, row.p50_us), (0.9, row.p90_us), (0.99, row.p99_us)] {
+            assert!(
+                within(got, exact(&totals, q)),
+                "q{q} {got} vs {}",
+                exact(&totals, q)
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 240);
+
+    // Hourly rollups: merged sketches, so the hour's p99 is within 1% of the exact p99.
+    let hours = wait_for_rows(&db, "windows_1h", 4, Duration::from_secs(30)).await;
+    for hour in hours.iter().filter(|r| r.window_start < t0 + 2 * HOUR) {
+        let totals: Vec<u64> = events
+            .iter()
+            .filter(|e| {
+                e.monitor_id == hour.monitor_id
+                    && (hour.window_start..hour.window_start + HOUR)
+                        .contains(&e.event_time.as_millis())
+            })
+            .map(|e| e.timings.total_us)
+            .collect();
+        assert_eq!(hour.count, 1_200);
+        assert_eq!(hour.version, 1_200);
+        assert_eq!(hour.window_end, hour.window_start + HOUR);
+        assert!(
+            within(hour.p99_us, exact(&totals, 0.99)),
+            "{} vs {}",
+            hour.p99_us,
+            exact(&totals, 0.99)
+        );
+        assert!(within(hour.p50_us, exact(&totals, 0.5)));
+    }
+
+    // The SQL quantile over two hours equals the Rust merged sketch and is within 1% of exact.
+    #[derive(Debug, clickhouse::Row, serde::Deserialize)]
+    struct P99 {
+        p99: f64,
+    }
+    let sql = format!(
+        "SELECT {} AS p99 FROM windows_1m FINAL WHERE monitor_id = 'api' AND window_start < fromUnixTimestamp64Milli(toInt64(?))",
+        quantile_sql(0.99)
+    );
+    let got = db
+        .client
+        .query(&sql)
+        .bind(t0 + 2 * HOUR)
+        .fetch_one::<P99>()
+        .await
+        .unwrap()
+        .p99;
+    let mut merged = Sketch::default();
+    for row in rows
+        .iter()
+        .filter(|r| r.monitor_id == "api" && r.window_start < t0 + 2 * HOUR)
+    {
+        let data = vigil_schema::SketchData {
+            alpha: row.sketch_alpha,
+            keys: row.sketch_keys.clone(),
+            counts: row.sketch_counts.clone(),
+            zero_count: row.sketch_zero_count,
+        };
+        merged.merge(&Sketch::from_data(&data).unwrap()).unwrap();
+    }
+    let rust = merged.quantile(0.99).unwrap();
+    assert!(
+        (got - rust).abs() <= rust * 1e-9,
+        "sql {got} vs rust {rust}"
+    );
+    let all: Vec<u64> = events
+        .iter()
+        .filter(|e| e.monitor_id == "api" && e.event_time.as_millis() < t0 + 2 * HOUR)
+        .map(|e| e.timings.total_us)
+        .collect();
+    assert!(within(got, exact(&all, 0.99)));
+
+    // Raw probes are stored once each.
+    #[derive(Debug, clickhouse::Row, serde::Deserialize)]
+    struct N {
+        n: u64,
+    }
+    let n = db
+        .client
+        .query("SELECT count() AS n FROM probes FINAL")
+        .fetch_one::<N>()
+        .await
+        .unwrap()
+        .n;
+    assert_eq!(n, events.len() as u64);
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_and_late_events_are_dead_lettered_with_a_reason() {
+    crate::common::init_logs();
+    let names = topics("proc_dlq", 1).await;
+    let db = migrated_db("proc_dlq").await;
+    let t0 = (Timestamp::now().as_millis() / HOUR - 3) * HOUR;
+    let producer = producer();
+    produce(
+        &producer,
+        &names.probes,
+        &[event(1, "api", "eu", t0, 1_000, Outcome::Ok)],
+    )
+    .await;
+    producer
+        .send(
+            FutureRecord::to(&names.probes)
+                .key("api")
+                .payload(&b"not an event"[..]),
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    // Far past the correction horizon (10 min) of the first window, then a late event.
+    produce(
+        &producer,
+        &names.probes,
+        &[
+            event(2, "api", "eu", t0 + HOUR, 1_000, Outcome::Ok),
+            event(3, "api", "eu", t0 + 1_000, 1_000, Outcome::Ok),
+        ],
+    )
+    .await;
+    let token = CancellationToken::new();
+    let task = tokio::spawn(vigil_processor::run(
+        settings(&names, &db, config()),
+        token.clone(),
+    ));
+
+    let consumer: StreamConsumer = kafka_config()
+        .set("group.id", unique_name("it", "dlq_reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&names.deadletter]).unwrap();
+    let mut reasons = Vec::new();
+    while reasons.len() < 2 {
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .expect("dead letters within 60 s")
+            .unwrap();
+        let headers = m.headers().unwrap();
+        let reason = headers
+            .iter()
+            .find(|h| h.key == vigil_schema::topic::REASON_HEADER)
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap();
+        reasons.push((reason, m.payload().unwrap().to_vec()));
+    }
+    token.cancel();
+    task.await.unwrap().unwrap();
+    reasons.sort();
+    assert!(reasons[0].0.starts_with("late: "), "{reasons:?}");
+    assert!(reasons[1].0.starts_with("undecodable: "), "{reasons:?}");
+    assert_eq!(reasons[1].1, b"not an event");
+    // The first window was written with its single on-time event only.
+    let rows = final_rows(&db, "windows_1m").await;
+    assert_eq!(rows[0].count, 1);
+    db.drop_database().await;
+}
+
+/// Reads the whole probes topic in partition/offset order and recomputes windows in one batch.
+async fn recompute(
+    names: &TopicNames,
+    config: Config,
+) -> BTreeMap<(String, String, i64), WindowRow> {
+    let consumer: StreamConsumer = kafka_config()
+        .set("group.id", unique_name("it", "recompute"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(&names.probes), TIMEOUT)
+        .unwrap();
+    let mut pipeline = Pipeline::new(config);
+    for partition in metadata.topics()[0].partitions() {
+        let p = partition.id();
+        let (low, high) = consumer
+            .fetch_watermarks(&names.probes, p, TIMEOUT)
+            .unwrap();
+        if high <= low {
+            continue;
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&names.probes, p, Offset::Offset(low))
+            .unwrap();
+        consumer.assign(&tpl).unwrap();
+        loop {
+            let m = consumer.recv().await.unwrap();
+            pipeline.process(
+                p,
+                m.offset(),
+                m.key(),
+                m.payload(),
+                vigil_processor::consumer::now_ms(),
+            );
+            if m.offset() + 1 >= high {
+                break;
+            }
+        }
+    }
+    pipeline.finish();
+    let mut rows = BTreeMap::new();
+    for w in pipeline.take_output().windows {
+        let row = WindowRow::from(&w);
+        let key = (row.monitor_id.clone(), row.region.clone(), row.window_start);
+        let newer = rows
+            .get(&key)
+            .is_none_or(|old: &WindowRow| old.version <= row.version);
+        if newer {
+            rows.insert(key, row);
+        }
+    }
+    rows
+}
+
+fn without_scores(mut row: WindowRow) -> WindowRow {
+    row.anomaly_latency = 0.0;
+    row.anomaly_errors = 0.0;
+    row.anomaly_score = 0.0;
+    row.anomaly_reason.clear();
+    row
+}
+
+/// Kill -9 processors at random points while events flow, with two processes sharing the
+/// group (so every restart is also a rebalance); the final table must equal a batch
+/// recomputation of the same events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_restarts_and_rebalances_keep_windows_exact() {
+    let prefix = unique_name("it", "proc_crash");
+    let names = TopicNames::with_prefix(&prefix);
+    let db_name = TestDb::fresh_name("proc_crash");
+    let dir = std::env::temp_dir().join(&prefix);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_file = dir.join("vigil.toml");
+    std::fs::write(
+        &config_file,
+        "[processor]\nwindow = \"10s\"\nallowed-lateness = \"2s\"\nidle-timeout = \"1h\"\n\
+         correction-horizon = \"1m\"\nbatch-interval = \"300ms\"\nbatch-rows = 500\n",
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_vigil");
+    let command = |args: &[&str]| {
+        let mut c = tokio::process::Command::new(bin);
+        c.args(args)
+            .env("VIGIL_CONFIG", &config_file)
+            .env("VIGIL_TOPIC_PREFIX", &prefix)
+            .env("VIGIL_CLICKHOUSE_DATABASE", &db_name)
+            .env("VIGIL_KAFKA_BROKERS", kafka_brokers())
+            .env("VIGIL_CLICKHOUSE_URL", crate::common::clickhouse_url())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("vigil.log"))
+                    .map_or_else(|_| Stdio::null(), Stdio::from),
+            )
+            .kill_on_drop(true);
+        c
+    };
+    let status = command(&["migrate"]).status().await.unwrap();
+    assert!(status.success(), "migrate failed; log in {}", dir.display());
+
+    let spawn = |port: u16| {
+        command(&["process", "--listen", &format!("127.0.0.1:{port}")])
+            .spawn()
+            .unwrap()
+    };
+    let base_port = 20_000 + (std::process::id() % 20_000) as u16;
+    let mut procs = vec![spawn(base_port), spawn(base_port + 1)];
+    let producer = producer();
+    let t0 = (Timestamp::now().as_millis() / HOUR - 2) * HOUR;
+    let monitors = ["a", "b", "c", "d", "e", "f"];
+    let mut n = 0u64;
+    let mut seed = 0x5EED_u64;
+    for round in 0..6 {
+        // About 20 s of event time per round for six monitors.
+        let mut batch = Vec::new();
+        for step in 0..40 {
+            let t = t0 + (round * 40 + step) * 500;
+            for m in monitors {
+                n += 1;
+                let outcome = if n % 13 == 0 {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Ok
+                };
+                batch.push(event(n, m, "eu", t, latency(n, 20_000.0), outcome));
+            }
+        }
+        produce(&producer, &names.probes, &batch).await;
+        // Let it work for a pseudo-random while, then kill -9 one of the two processes.
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        tokio::time::sleep(Duration::from_millis(300 + (seed >> 33) % 1_500)).await;
+        let victim = (seed >> 40) as usize % 2;
+        procs[victim].start_kill().unwrap();
+        procs[victim].wait().await.unwrap();
+        procs[victim] = spawn(base_port + 2 + round as u16 * 2 + victim as u16);
+    }
+    // Close every window: a final event per monitor well past the last window.
+    let last = t0 + 6 * 40 * 500 + MINUTE;
+    let closing: Vec<ProbeResult> = monitors
+        .iter()
+        .map(|m| {
+            n += 1;
+            event(n, m, "eu", last, 1_000, Outcome::Ok)
+        })
+        .collect();
+    produce(&producer, &names.probes, &closing).await;
+
+    let mut config = Config::default();
+    config.window = Duration::from_secs(10);
+    config.allowed_lateness = Duration::from_secs(2);
+    config.idle_timeout = Duration::from_secs(3600);
+    config.correction_horizon = Duration::from_secs(60);
+    let expected = recompute(&names, config).await;
+    let closed: Vec<&WindowRow> = expected
+        .values()
+        .filter(|r| r.window_start < last)
+        .collect();
+    assert_eq!(
+        closed.len(),
+        6 * 12,
+        "120 s of event time in 10 s windows, six monitors"
+    );
+
+    let db = TestDb {
+        name: db_name.clone(),
+        client: crate::common::clickhouse().with_database(&db_name),
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let rows: BTreeMap<(String, String, i64), WindowRow> = final_rows(&db, "windows_1m")
+            .await
+            .into_iter()
+            .filter(|r| r.window_start < last)
+            .map(|r| ((r.monitor_id.clone(), r.region.clone(), r.window_start), r))
+            .collect();
+        let complete = rows.len() == closed.len()
+            && closed.iter().all(|e| {
+                rows.get(&(e.monitor_id.clone(), e.region.clone(), e.window_start))
+                    .is_some_and(|r| r.version == e.version)
+            });
+        if complete {
+            for e in &closed {
+                let got = &rows[&(e.monitor_id.clone(), e.region.clone(), e.window_start)];
+                assert_eq!(without_scores(got.clone()), without_scores((*e).clone()));
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "windows did not converge: {} of {} rows (processor log: {})",
+            rows.len(),
+            closed.len(),
+            dir.join("vigil.log").display()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for mut p in procs {
+        p.start_kill().unwrap();
+        p.wait().await.unwrap();
+    }
+    db.drop_database().await;
+}
