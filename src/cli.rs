@@ -95,6 +95,13 @@ pub(crate) enum Command {
     },
     /// Run the probe runner and, with `--listen`, the ingestion API.
     Ingest(crate::ingest_cmd::IngestArgs),
+    /// Serve the query API: REST (`/api/v1`, OpenAPI at `/api/v1/openapi.json`, `/docs`) and
+    /// GraphQL (`/graphql`, subscriptions on `/graphql/ws`).
+    Serve {
+        /// Address to listen on (default: `query.http.listen`, 127.0.0.1:8080).
+        #[arg(long, env = "VIGIL_QUERY_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Anomaly detection tools.
     Anomaly {
         #[command(subcommand)]
@@ -135,6 +142,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
         } => crate::ingest_cmd::apply(&config, &file, dry_run, prune).await,
         Command::Export { output } => crate::ingest_cmd::export(&config, output.as_ref()).await,
         Command::Ingest(args) => crate::ingest_cmd::ingest(&config, args).await,
+        Command::Serve { listen } => crate::serve_cmd::serve(&config, listen).await,
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(())

@@ -41,6 +41,9 @@ pub(crate) struct Config {
     /// The ingest service: probe runner, checker, producer, ingestion API (`vigil ingest`).
     #[serde(default)]
     pub(crate) ingest: vigil_ingest::Config,
+    /// The query API: listener, CORS, API keys, GraphQL limits (`vigil serve`).
+    #[serde(default)]
+    pub(crate) query: vigil_query::Config,
 }
 
 /// Kafka connection and topics.

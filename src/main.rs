@@ -10,6 +10,7 @@ mod config;
 mod ingest_cmd;
 mod migrate;
 mod process;
+mod serve_cmd;
 mod service;
 mod telemetry;
 

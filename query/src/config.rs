@@ -196,7 +196,8 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_range_1m: Duration::from_secs(7 * 86_400),
-            max_range_1h: Duration::from_secs(400 * 86_400),
+            // Two years (humantime's year is 365.25 days), the TTL of `windows_1h`.
+            max_range_1h: Duration::from_secs(63_115_200),
             max_page_size: 1_000,
         }
     }
