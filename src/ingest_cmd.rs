@@ -29,6 +29,14 @@ pub(crate) struct IngestArgs {
     /// Serve the ingestion API on this address (enables it).
     #[arg(long, env = "VIGIL_INGEST_LISTEN")]
     listen: Option<std::net::SocketAddr>,
+    /// API keys accepted by the ingestion API (comma-separated; added to the config's list).
+    #[arg(
+        long = "api-key",
+        env = "VIGIL_INGEST_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    api_keys: Vec<String>,
     /// Run only the ingestion API, no probes.
     #[arg(long)]
     no_runner: bool,
@@ -118,6 +126,7 @@ pub(crate) async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<
         ingest.api.enabled = true;
         ingest.api.listen = listen;
     }
+    ingest.api.api_keys.extend(args.api_keys);
     if args.no_runner {
         ingest.runner.enabled = false;
     }

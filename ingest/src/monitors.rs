@@ -169,13 +169,13 @@ pub async fn follow(
     token: CancellationToken,
 ) -> Result<()> {
     let topic = kafka.topics.monitors.clone();
-    let consumer: StreamConsumer = kafka
+    let consumer: StreamConsumer<ViewContext> = kafka
         .client_config()
         .set("group.id", "vigil-monitors-view")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
-        .create()?;
+        .create_with_context(ViewContext)?;
     let consumer = Arc::new(consumer);
     let partitions = {
         let consumer = Arc::clone(&consumer);
@@ -235,8 +235,27 @@ pub async fn follow(
     }
 }
 
+/// Reaching the end of a partition is how the view learns it is loaded, not an error worth a
+/// log line; other client errors are logged as librdkafka reports them.
+struct ViewContext;
+
+impl rdkafka::ClientContext for ViewContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let end_of_partition = matches!(
+            error,
+            KafkaError::PartitionEOF(_)
+                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        );
+        if !end_of_partition {
+            tracing::warn!(%error, reason, "Kafka client error while following monitors.");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ViewContext {}
+
 /// Starts [`follow`] in the background and waits until the topic has been read to its end.
-/// The follower stops when `token` is cancelled; its error, if any, is logged.
+/// The follower stops when `token` is cancelled; an error after loading is logged.
 pub async fn load(
     kafka: &KafkaConnection,
     timeout: Duration,
@@ -248,11 +267,14 @@ pub async fn load(
         let kafka = kafka.clone();
         let token = token.clone();
         tokio::spawn(async move {
-            if let Err(error) = follow(view, &kafka, token).await {
+            let followed = follow(view.clone(), &kafka, token).await;
+            // Before the view is ready the caller gets the error; afterwards only the log does.
+            if let Err(error) = &followed
+                && view.is_ready()
+            {
                 tracing::error!(%error, "Stopped following the monitors topic.");
-                return Err(error);
             }
-            Ok(())
+            followed
         })
     };
     // Cancel-safe: both branches only observe; the follower keeps running in its task.
