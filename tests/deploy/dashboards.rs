@@ -492,7 +492,7 @@ ORDER BY time, monitor_id",
             8,
             "Monitors",
             "Per monitor over the time range: p95 from the merged sketches, availability, and the \
-             anomaly score of the latest window. Click a monitor for its drill-down.",
+             anomaly score of the latest window (highest over its regions). Click a monitor for its drill-down.",
             sql(
                 "SELECT
     w.monitor_id AS monitor,
@@ -508,7 +508,7 @@ FROM
         monitor_id,
         {p95} AS p95,
         sum(ok_count) / sum(count) AS availability,
-        argMax(anomaly_score, window_start) AS anomaly_score,
+        argMax(anomaly_score, (window_start, anomaly_score)) AS anomaly_score,
         max(window_start) AS last_window
     FROM $rollup FINAL
     WHERE $__timeFilter(window_start)
@@ -628,9 +628,9 @@ WHERE $__timeFilter(window_start)
         stat(
             4,
             "Latest anomaly score",
-            "Combined anomaly score of the latest window.",
+            "Combined anomaly score of the latest window (the highest over the selected regions).",
             sql(
-                "SELECT argMax(anomaly_score, window_start) AS anomaly_score
+                "SELECT argMax(anomaly_score, (window_start, anomaly_score)) AS anomaly_score
 FROM $rollup FINAL
 WHERE $__timeFilter(window_start)
   AND {filter}",
