@@ -16,4 +16,3 @@ mod grafana;
 mod kafka_topics;
 mod migrations;
 mod processor;
-mod query;
