@@ -241,3 +241,54 @@ fn record_delivery(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use vigil_schema::TopicNames;
+
+    use super::*;
+
+    fn result(i: usize) -> ProbeResult {
+        serde_json::from_value(serde_json::json!({
+            "event_id": uuid::Uuid::now_v7(), "monitor_id": format!("m-{i}"), "region": "r",
+            "agent": "a", "scheduled_at": 0, "event_time": 0, "method": "GET", "url": "http://x/",
+            "status_code": 200, "outcome": "ok", "error": null,
+            "timings": {"dns_us": null, "connect_us": null, "tls_us": null, "ttfb_us": null,
+                        "total_us": 1},
+            "response_size": 0, "assertions": [], "tls_cert_expiry": null,
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn unreachable_kafka_fills_a_bounded_buffer_without_blocking() {
+        // Nothing listens on port 1: every result stays queued.
+        let kafka = KafkaConnection {
+            brokers: "127.0.0.1:1".into(),
+            topics: TopicNames::with_prefix("sink-test"),
+            request_timeout: Duration::from_secs(1),
+        };
+        let config = ProducerConfig {
+            buffer: 50,
+            ..ProducerConfig::default()
+        };
+        let producer = ProbeProducer::new(&kafka, &config).unwrap();
+        let token = CancellationToken::new();
+        let (sink, forwarder) = spawn_forwarder(producer.clone(), &config, token.clone());
+        let mut accepted = 0;
+        for i in 0..500 {
+            if sink.offer(result(i)) {
+                accepted += 1;
+            }
+            tokio::task::yield_now().await;
+        }
+        // Hand-off queue (50) plus librdkafka's queue (50), give or take what is in transit.
+        assert!((50..=101).contains(&accepted), "accepted {accepted}");
+        assert_eq!(sink.dropped(), 500 - accepted);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(producer.in_flight(), 50);
+        token.cancel();
+        forwarder.await.unwrap();
+        assert!(producer.flush(Duration::from_millis(100)).is_err());
+    }
+}
