@@ -80,16 +80,27 @@ fn env_value(service: &Mapping, name: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
-/// Every `env = "…"` of Vigil's command line (`src/cli.rs`): the variables Vigil reads.
+/// Every `env = "…"` of the clap arguments in the binary's sources (`src/cli.rs` and the
+/// subcommand modules): the variables Vigil reads.
 fn vigil_env_vars() -> BTreeSet<String> {
-    let source = read("src/cli.rs");
+    let mut files = vec![repo_path("src")];
     let mut vars = BTreeSet::new();
-    let mut rest = source.as_str();
-    while let Some(at) = rest.find("env = \"") {
-        rest = &rest[at + "env = \"".len()..];
-        let end = rest.find('"').unwrap();
-        vars.insert(rest[..end].to_owned());
-        rest = &rest[end..];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        let mut rest = source.as_str();
+        while let Some(at) = rest.find("env = \"") {
+            rest = &rest[at + "env = \"".len()..];
+            let end = rest.find('"').unwrap();
+            vars.insert(rest[..end].to_owned());
+            rest = &rest[end..];
+        }
     }
     vars
 }
@@ -234,6 +245,30 @@ fn health_checks_restart_policies_and_start_order() {
     let migrate = service(&compose, "migrate");
     assert_eq!(str_of(migrate, "restart"), "no", "migrate runs once");
 
+    // Each Vigil service is checked on the port it is told to listen on, on all interfaces.
+    for (name, listen_var) in [
+        ("ingest", "VIGIL_INGEST_LISTEN"),
+        ("process", "VIGIL_PROCESSOR_LISTEN"),
+        ("serve", "VIGIL_QUERY_LISTEN"),
+    ] {
+        let svc = service(&compose, name);
+        let listen = env_value(svc, listen_var).unwrap_or_else(|| panic!("{name}: {listen_var}"));
+        let port = listen
+            .strip_prefix("0.0.0.0:")
+            .unwrap_or_else(|| panic!("{name}: {listen}"));
+        let test: Vec<&str> = svc["healthcheck"]["test"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            test.last().copied(),
+            Some(format!("http://127.0.0.1:{port}/healthz").as_str()),
+            "{name}"
+        );
+    }
+
     let condition = |svc: &str, on: &str| -> String {
         service(&compose, svc)["depends_on"][on]["condition"]
             .as_str()
@@ -292,7 +327,7 @@ fn secrets_come_from_the_environment() {
     let compose = compose();
     for (name, svc) in compose["services"].as_mapping().unwrap() {
         for (var, value) in environment(svc.as_mapping().unwrap()) {
-            if var.contains("PASSWORD") {
+            if var.contains("PASSWORD") || var.contains("API_KEYS") {
                 assert!(
                     value.starts_with("${") && value.contains(":?"),
                     "{}: {var} must be required from the environment, is {value:?}",
@@ -306,6 +341,7 @@ fn secrets_come_from_the_environment() {
         "CLICKHOUSE_VIGIL_PASSWORD",
         "CLICKHOUSE_GRAFANA_PASSWORD",
         "GRAFANA_ADMIN_PASSWORD",
+        "VIGIL_INGEST_API_KEYS",
     ] {
         assert!(
             example.contains(&format!("{var}=")),
