@@ -16,3 +16,4 @@ mod grafana;
 mod kafka_topics;
 mod migrations;
 mod processor;
+mod query;
