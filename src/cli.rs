@@ -59,6 +59,13 @@ pub(crate) enum Command {
         /// Address of `/metrics`, `/healthz` and `/readyz`.
         #[arg(long, env = "VIGIL_PROCESSOR_LISTEN", default_value = "127.0.0.1:9101")]
         listen: std::net::SocketAddr,
+        /// Static group membership id of this instance (overrides `processor.instance-id`).
+        #[arg(long, env = "VIGIL_PROCESSOR_INSTANCE_ID")]
+        instance_id: Option<String>,
+        /// Static shard `i/n` of the probes partitions instead of the group protocol
+        /// (overrides `processor.shard`).
+        #[arg(long, env = "VIGIL_PROCESSOR_SHARD")]
+        shard: Option<String>,
     },
     /// Recompute windows from the probes topic into ClickHouse (safe while `process` runs).
     Replay {
@@ -128,7 +135,20 @@ pub(crate) enum AnomalyCommand {
 pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Migrate { skip_topics } => crate::migrate::run(&config, skip_topics).await,
-        Command::Process { listen } => crate::process::process(&config, listen).await,
+        Command::Process {
+            listen,
+            instance_id,
+            shard,
+        } => {
+            let mut config = config;
+            if let Some(id) = instance_id {
+                config.processor.instance_id = id;
+            }
+            if let Some(shard) = shard {
+                config.processor.shard = shard;
+            }
+            crate::process::process(&config, listen).await
+        }
         Command::Replay { from, to, monitor } => {
             crate::process::replay(&config, from, to, monitor).await
         }

@@ -12,6 +12,20 @@ use crate::{Error, Result};
 pub struct Config {
     /// Kafka consumer group shared by every processor instance.
     pub group_id: String,
+    /// Static group membership (`group.instance.id`): a restarted processor with the same id
+    /// takes over its previous assignment at once instead of waiting for its old session to
+    /// expire. Give each instance a stable, unique id (e.g. the pod name); empty: dynamic.
+    pub instance_id: String,
+    /// Static partition assignment `i/n`: this instance owns the probes partitions `p` with
+    /// `p % n == i` and does not join the group protocol (offsets are still committed under the
+    /// group id). Empty (the default): partitions are shared dynamically through the consumer
+    /// group. Static shards suit fixed deployments (one per StatefulSet ordinal) and brokers
+    /// whose group coordinator does not expire crashed members.
+    pub shard: String,
+    /// Longest pause between polls before the group coordinator considers this instance gone
+    /// and gives its partitions to others (also how long a rebalance waits for members).
+    #[serde(with = "humantime_serde")]
+    pub max_poll_interval: Duration,
     /// Tumbling window length (10s … 1h).
     #[serde(with = "humantime_serde")]
     pub window: Duration,
@@ -53,6 +67,9 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             group_id: "vigil-processor".into(),
+            instance_id: String::new(),
+            shard: String::new(),
+            max_poll_interval: Duration::from_secs(60),
             window: Duration::from_secs(60),
             allowed_lateness: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30),
@@ -102,6 +119,9 @@ impl Config {
                 "must be at least the allowed lateness".into(),
             );
         }
+        if !self.shard.is_empty() {
+            self.parse_shard()?;
+        }
         if self.batch_rows == 0 {
             return bad("batch-rows", "must be at least 1".into());
         }
@@ -115,6 +135,24 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// The static shard `(i, n)`, if configured.
+    pub fn parse_shard(&self) -> Result<Option<(i32, i32)>> {
+        if self.shard.is_empty() {
+            return Ok(None);
+        }
+        let parsed = self.shard.split_once('/').and_then(|(i, n)| {
+            let (i, n) = (i.trim().parse::<i32>().ok()?, n.trim().parse::<i32>().ok()?);
+            (n >= 1 && (0..n).contains(&i)).then_some((i, n))
+        });
+        match parsed {
+            Some(shard) => Ok(Some(shard)),
+            None => Err(Error::Config(format!(
+                "shard: expected i/n with 0 <= i < n, got {:?}",
+                self.shard
+            ))),
+        }
     }
 
     pub(crate) fn window_ms(&self) -> i64 {
@@ -141,6 +179,11 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_bad_values_name_the_field() {
         Config::default().validate().unwrap();
+        let sharded = Config {
+            shard: "1/3".into(),
+            ..Config::default()
+        };
+        assert_eq!(sharded.parse_shard().unwrap(), Some((1, 3)));
         let cases = [
             (
                 Config {

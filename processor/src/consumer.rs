@@ -93,7 +93,8 @@ pub fn producer(brokers: &str) -> Result<FutureProducer> {
 pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
     settings.config.validate()?;
     let cfg = settings.config.clone();
-    let consumer: StreamConsumer<GroupContext> = ClientConfig::new()
+    let mut client = ClientConfig::new();
+    client
         .set("bootstrap.servers", &settings.brokers)
         .set("group.id", &cfg.group_id)
         .set("enable.auto.commit", "false")
@@ -101,8 +102,42 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
-        .create_with_context(GroupContext::default())?;
-    consumer.subscribe(&[&settings.topics.probes])?;
+        .set(
+            "max.poll.interval.ms",
+            cfg.max_poll_interval.as_millis().max(10_000).to_string(),
+        );
+    if !cfg.instance_id.is_empty() {
+        client.set("group.instance.id", &cfg.instance_id);
+    }
+    let consumer: StreamConsumer<GroupContext> =
+        client.create_with_context(GroupContext::default())?;
+    match cfg.parse_shard()? {
+        None => consumer.subscribe(&[&settings.topics.probes])?,
+        Some((i, n)) => {
+            // Static shard: own partitions p % n == i, resume from the group's committed
+            // offsets (or the earliest when none).
+            let topic = &settings.topics.probes;
+            let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+            let mut tpl = TopicPartitionList::new();
+            for partition in metadata
+                .topics()
+                .iter()
+                .filter(|t| t.name() == topic.as_str())
+                .flat_map(|t| t.partitions())
+                .map(|p| p.id())
+                .filter(|p| p % n == i)
+            {
+                tpl.add_partition_offset(topic, partition, Offset::Stored)?;
+            }
+            if tpl.count() == 0 {
+                return Err(Error::Config(format!(
+                    "shard {i}/{n} owns no partition of {topic}"
+                )));
+            }
+            info!(shard = %cfg.shard, partitions = tpl.count(), "Static shard assigned.");
+            consumer.assign(&tpl)?;
+        }
+    }
     let producer = producer(&settings.brokers)?;
     let sink = Sink::new(settings.clickhouse.clone());
 
