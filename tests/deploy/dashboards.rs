@@ -358,10 +358,10 @@ ORDER BY time, kind";
 
 const PHASES_SQL: &str = "SELECT
     $__timeInterval(window_start) AS time,
-    sum(dns_mean_us * count) / sum(count) AS dns,
-    sum(connect_mean_us * count) / sum(count) AS connect,
-    sum(tls_mean_us * count) / sum(count) AS tls,
-    sum(ttfb_mean_us * count) / sum(count) AS ttfb
+    sum(dns_mean_us * dns_count) / sum(count) AS dns,
+    sum(connect_mean_us * connect_count) / sum(count) AS connect,
+    sum(tls_mean_us * tls_count) / sum(count) AS tls,
+    sum(ttfb_mean_us * ttfb_count) / sum(count) AS ttfb
 FROM $rollup FINAL
 WHERE $__timeFilter(window_start)
   AND {filter}
@@ -370,8 +370,9 @@ ORDER BY time";
 
 const STATUS_DESCRIPTION: &str = "Responses by status class per interval, summed over windows.";
 const ERRORS_DESCRIPTION: &str = "Failed checks by outcome (timeout, connect, http_status, …).";
-const PHASES_DESCRIPTION: &str = "Mean DNS, connect, TLS and time-to-first-byte per interval, \
-    each window's mean weighted by its number of checks. Stacked: the phases happen one after another.";
+const PHASES_DESCRIPTION: &str = "Mean time per check spent in DNS, connect, TLS and waiting \
+    for the first byte. A check without a phase (no lookup for an IP, no TLS for http://) counts \
+    as zero for it, so the stack adds up to the mean time to first byte.";
 
 // --- the overview ----------------------------------------------------------------------------
 

@@ -337,6 +337,8 @@ struct Window {
     connect: f64,
     tls: f64,
     ttfb: f64,
+    /// Checks that had each phase (dns, connect, tls, ttfb): the weights of the means.
+    phase_counts: [u64; 4],
     sketch: Sketch,
     anomaly_latency: f64,
     anomaly_errors: f64,
@@ -428,8 +430,18 @@ fn minute_window(
         status: [0, ok - redirects, redirects, 0, http],
         dns: 1_000.0 + 10.0 * k as f64,
         connect: 2_000.0 + 100.0 * mi as f64,
-        tls: 3_000.0 + 500.0 * ri as f64,
+        tls: if monitor == "batch" {
+            0.0
+        } else {
+            3_000.0 + 500.0 * ri as f64
+        },
         ttfb: base / 2.0 + k as f64,
+        phase_counts: [
+            n - 2 * u64::from(k.is_multiple_of(3)),
+            n,
+            if monitor == "batch" { 0 } else { n },
+            n - timeouts,
+        ],
         sketch,
         anomaly_latency,
         anomaly_errors,
@@ -481,10 +493,11 @@ fn hour_windows(minutes: &[Window]) -> Vec<Window> {
                 ok: a.ok,
                 errors: a.errors.clone(),
                 status: a.status,
-                dns: a.phases[0],
-                connect: a.phases[1],
-                tls: a.phases[2],
-                ttfb: a.phases[3],
+                dns: a.phase_mean(0),
+                connect: a.phase_mean(1),
+                tls: a.phase_mean(2),
+                ttfb: a.phase_mean(3),
+                phase_counts: a.phase_counts,
                 sketch: a.sketch.clone(),
                 anomaly_latency: a.max_latency,
                 anomaly_errors: a.max_errors,
@@ -527,6 +540,7 @@ fn window_values(w: &Window, version: u64) -> String {
         [w.dns, w.connect, w.tls, w.ttfb]
             .map(|m| m.to_string())
             .join(", "),
+        w.phase_counts.map(|n| n.to_string()).join(", "),
         (q(0.0) as u64).to_string(),
         (q(1.0) as u64).to_string(),
         w.ttfb.to_string(),
@@ -545,7 +559,7 @@ fn window_values(w: &Window, version: u64) -> String {
 const WINDOW_COLUMNS: &str = "monitor_id, region, window_start, window_end, version, count, \
     ok_count, availability, errors, status_1xx, status_2xx, status_3xx, status_4xx, status_5xx, \
     p50_us, p75_us, p90_us, p95_us, p99_us, p999_us, dns_mean_us, connect_mean_us, tls_mean_us, \
-    ttfb_mean_us, total_min_us, total_max_us, ttfb_p95_us, sketch_alpha, sketch_keys, \
+    ttfb_mean_us, dns_count, connect_count, tls_count, ttfb_count, total_min_us, total_max_us, ttfb_p95_us, sketch_alpha, sketch_keys, \
     sketch_counts, sketch_zero_count, anomaly_latency, anomaly_errors, anomaly_score, \
     anomaly_reason";
 
@@ -874,8 +888,13 @@ struct Agg {
     ok: u64,
     errors: BTreeMap<&'static str, u64>,
     status: [u64; 5],
-    /// dns, connect, tls, ttfb means weighted by checks.
+    /// dns, connect, tls, ttfb: time per check (phase means weighted by the checks that had
+    /// the phase, over all checks).
     phases: [f64; 4],
+    /// Sum of each phase's mean times its weight.
+    phase_weighted: [f64; 4],
+    /// Checks that had each phase.
+    phase_counts: [u64; 4],
     sketch: Sketch,
     max_latency: f64,
     max_errors: f64,
@@ -893,13 +912,14 @@ impl Agg {
             errors: BTreeMap::new(),
             status: [0; 5],
             phases: [0.0; 4],
+            phase_weighted: [0.0; 4],
+            phase_counts: [0; 4],
             sketch: Sketch::new(0.01),
             max_latency: f64::MIN,
             max_errors: f64::MIN,
             max_score: f64::MIN,
             latest: (i64::MIN, f64::MIN),
         };
-        let mut weighted = [0.0; 4];
         for w in rows {
             a.count += w.count;
             a.ok += w.ok;
@@ -910,7 +930,8 @@ impl Agg {
                 a.status[i] += w.status[i];
             }
             for (i, m) in [w.dns, w.connect, w.tls, w.ttfb].into_iter().enumerate() {
-                weighted[i] += m * w.count as f64;
+                a.phase_weighted[i] += m * w.phase_counts[i] as f64;
+                a.phase_counts[i] += w.phase_counts[i];
             }
             sketch.merge(&w.sketch).unwrap();
             a.max_latency = a.max_latency.max(w.anomaly_latency);
@@ -920,9 +941,18 @@ impl Agg {
                 a.latest = (w.start, w.anomaly_score);
             }
         }
-        a.phases = weighted.map(|s| s / a.count as f64);
+        a.phases = a.phase_weighted.map(|s| s / a.count as f64);
         a.sketch = sketch;
         a
+    }
+
+    /// The mean of a phase over the checks that had it (a rollup's stored mean).
+    fn phase_mean(&self, i: usize) -> f64 {
+        if self.phase_counts[i] == 0 {
+            0.0
+        } else {
+            self.phase_weighted[i] / self.phase_counts[i] as f64
+        }
     }
 
     fn q(&self, q: f64) -> Cell {
