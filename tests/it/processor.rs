@@ -653,3 +653,97 @@ async fn kill_9_restarts_keep_windows_exact() {
     }
     db.drop_database().await;
 }
+
+/// Two processors share the partitions through the consumer group: the second joins while
+/// events flow, then the first stops gracefully; partitions and their windows move cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebalance_moves_partitions_and_windows_cleanly() {
+    crate::common::init_logs();
+    let names = topics("proc_rebalance", 6).await;
+    let db = migrated_db("proc_rebalance").await;
+    let mut config = config();
+    config.group_id = unique_name("it", "group");
+    config.window = Duration::from_secs(10);
+    config.allowed_lateness = Duration::from_secs(2);
+    config.correction_horizon = Duration::from_secs(60);
+    let producer = producer();
+    let t0 = (Timestamp::now().as_millis() / HOUR - 2) * HOUR;
+    let monitors = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    let mut n = 0u64;
+    let mut batch = |from: i64, to: i64| {
+        let mut events = Vec::new();
+        for step in from..to {
+            for m in monitors {
+                n += 1;
+                events.push(event(
+                    n,
+                    m,
+                    "eu",
+                    t0 + step * 500,
+                    latency(n, 30_000.0),
+                    Outcome::Ok,
+                ));
+            }
+        }
+        events
+    };
+    let first = batch(0, 60);
+    let second = batch(60, 120);
+    let closing = batch(300, 301);
+
+    produce(&producer, &names.probes, &first).await;
+    let token_a = CancellationToken::new();
+    let a = tokio::spawn(vigil_processor::run(
+        settings(&names, &db, config.clone()),
+        token_a.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let token_b = CancellationToken::new();
+    let b = tokio::spawn(vigil_processor::run(
+        settings(&names, &db, config.clone()),
+        token_b.clone(),
+    ));
+    produce(&producer, &names.probes, &second).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    token_a.cancel();
+    a.await.unwrap().unwrap();
+    produce(&producer, &names.probes, &closing).await;
+
+    let expected = recompute(&names, config).await;
+    let last = t0 + 300 * 500;
+    let closed: Vec<&WindowRow> = expected
+        .values()
+        .filter(|r| r.window_start < last)
+        .collect();
+    assert_eq!(
+        closed.len(),
+        monitors.len() * 6,
+        "60 s of event time in 10 s windows"
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let rows: BTreeMap<(String, String, i64), WindowRow> = final_rows(&db, "windows_1m")
+            .await
+            .into_iter()
+            .filter(|r| r.window_start < last)
+            .map(|r| ((r.monitor_id.clone(), r.region.clone(), r.window_start), r))
+            .collect();
+        let same = |e: &WindowRow| {
+            rows.get(&(e.monitor_id.clone(), e.region.clone(), e.window_start))
+                .is_some_and(|r| without_scores(r.clone()) == without_scores(e.clone()))
+        };
+        let equal = closed.iter().filter(|e| same(e)).count();
+        if rows.len() == closed.len() && equal == closed.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after the rebalance: {equal} of {} windows equal the recomputation",
+            closed.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    token_b.cancel();
+    b.await.unwrap().unwrap();
+    db.drop_database().await;
+}

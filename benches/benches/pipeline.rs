@@ -1,0 +1,97 @@
+//! The processor's in-process pipeline (decode → window → sketch → emit) over pre-encoded
+//! events, next to decoding alone (the floor), plus the sketch's own hot paths.
+//!
+//! `cargo bench -p vigil-benches --bench pipeline`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use vigil_benches::probe_result;
+use vigil_processor::{Config, Pipeline};
+use vigil_schema::sketch::Sketch;
+use vigil_schema::{ProbeResult, decode, encode};
+
+const EVENTS: u64 = 100_000;
+
+fn encoded() -> Vec<Vec<u8>> {
+    (0..EVENTS).map(|i| encode(&probe_result(i)).expect("encode")).collect()
+}
+
+fn config() -> Config {
+    Config {
+        store_probes: false,
+        max_clock_skew: Duration::from_secs(100 * 365 * 24 * 3600),
+        ..Config::default()
+    }
+}
+
+fn pipeline(c: &mut Criterion) {
+    let events = encoded();
+    let mut group = c.benchmark_group("processor");
+    group.throughput(Throughput::Elements(EVENTS));
+    group.sample_size(20);
+    group.bench_function("decode_only", |b| {
+        b.iter(|| {
+            for bytes in &events {
+                black_box(decode::<ProbeResult>(bytes).expect("decode"));
+            }
+        });
+    });
+    group.bench_function("decode_window_sketch_emit", |b| {
+        b.iter(|| {
+            let mut p = Pipeline::new(config());
+            for (offset, bytes) in events.iter().enumerate() {
+                p.process(0, offset as i64, None, Some(bytes), 0);
+            }
+            p.finish();
+            black_box(p.take_output().windows.len())
+        });
+    });
+    group.bench_function("with_raw_probes", |b| {
+        b.iter(|| {
+            let mut p = Pipeline::new(Config {
+                store_probes: true,
+                ..config()
+            });
+            for (offset, bytes) in events.iter().enumerate() {
+                p.process(0, offset as i64, None, Some(bytes), 0);
+            }
+            p.finish();
+            black_box(p.take_output().probes.len())
+        });
+    });
+    group.finish();
+}
+
+fn sketch(c: &mut Criterion) {
+    let values: Vec<f64> = (0..10_000u64).map(|i| 20_000.0 + (i * 7_919 % 50_000) as f64).collect();
+    let mut group = c.benchmark_group("sketch");
+    group.throughput(Throughput::Elements(values.len() as u64));
+    group.bench_function("add", |b| {
+        b.iter(|| {
+            let mut s = Sketch::default();
+            for &v in &values {
+                s.add(v);
+            }
+            black_box(s.count())
+        });
+    });
+    let mut full = Sketch::default();
+    for &v in &values {
+        full.add(v);
+    }
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("quantile_p99", |b| b.iter(|| black_box(full.quantile(0.99))));
+    group.bench_function("merge", |b| {
+        b.iter(|| {
+            let mut s = full.clone();
+            s.merge(&full).expect("same alpha");
+            black_box(s.count())
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, pipeline, sketch);
+criterion_main!(benches);
