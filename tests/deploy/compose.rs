@@ -168,9 +168,16 @@ fn images_are_the_official_ones_and_pinned() {
     }
     let grafana = service(&compose, "grafana");
     let plugins = env_value(grafana, "GF_INSTALL_PLUGINS").unwrap();
+    let version = plugins
+        .strip_prefix("grafana-clickhouse-datasource ")
+        .unwrap_or_else(|| panic!("GF_INSTALL_PLUGINS = {plugins}"));
     assert!(
-        plugins.starts_with("grafana-clickhouse-datasource "),
-        "GF_INSTALL_PLUGINS = {plugins}"
+        version.split('.').all(|p| p.parse::<u32>().is_ok()),
+        "{version}"
+    );
+    assert_eq!(
+        env_value(grafana, "GF_PLUGINS_PREINSTALL_SYNC"),
+        Some(format!("grafana-clickhouse-datasource@{version}"))
     );
 }
 
