@@ -13,6 +13,7 @@ mod cli;
 mod clickhouse_endpoint;
 mod common;
 mod grafana;
+mod ingest;
 mod kafka_topics;
 mod migrations;
 mod processor;

@@ -1,0 +1,236 @@
+//! The ingest service on the local stack: `vigil apply` writes three monitors to the monitors
+//! topic, a probe runner checks them against a target started here for a few intervals, and the
+//! probe results are read back from the probes topic.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use vigil_ingest::{KafkaConnection, MonitorView};
+use vigil_schema::{Outcome, ProbeResult, TopicNames};
+
+use crate::common::{kafka_brokers, kafka_config, unique_name};
+
+/// An HTTP target: `/health` answers 200 with a small JSON body, anything else 404.
+async fn start_target() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut read = 0;
+                while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf[read..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => read += n,
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf[..read]);
+                let (status, body) = if head.starts_with("GET /health ") {
+                    ("200 OK", r#"{"status":"UP"}"#)
+                } else {
+                    ("404 Not Found", "missing")
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _written = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+async fn refused() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+fn vigil(prefix: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .env("VIGIL_KAFKA_BROKERS", kafka_brokers())
+        .env("VIGIL_TOPIC_PREFIX", prefix)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn connection(topics: &TopicNames) -> KafkaConnection {
+    KafkaConnection {
+        brokers: kafka_brokers(),
+        topics: topics.clone(),
+        request_timeout: Duration::from_secs(10),
+    }
+}
+
+async fn load(kafka: &KafkaConnection) -> MonitorView {
+    let token = CancellationToken::new();
+    let view = vigil_ingest::monitors::load(kafka, Duration::from_secs(20), token.clone())
+        .await
+        .unwrap();
+    token.cancel();
+    view
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_then_run_a_runner_and_read_probes_back() {
+    let prefix = unique_name("it", "ingest");
+    let topics = TopicNames::with_prefix(&prefix);
+    let kafka = connection(&topics);
+    let target = start_target().await;
+    let refused = refused().await;
+
+    let dir = std::env::temp_dir().join(&prefix);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("monitors.yaml");
+    let yaml = format!(
+        r#"monitors:
+  - id: healthy
+    name: Healthy
+    url: {target}/health
+    interval: 1s
+    timeout: 2s
+    assertions: ["[STATUS] == 200", "[BODY].status == UP", "[RESPONSE_TIME] < 1000"]
+  - id: wrong-body
+    name: Wrong body
+    url: {target}/health
+    interval: 1s
+    timeout: 2s
+    assertions: ["[BODY].status == DOWN"]
+  - id: refused
+    name: Refused
+    url: {refused}/
+    interval: 1s
+    timeout: 2s
+"#
+    );
+    std::fs::write(&file, &yaml).unwrap();
+    let path = file.to_str().unwrap();
+
+    let (ok, stdout, stderr) = vigil(&prefix, &["apply", "-f", path, "--dry-run"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(
+        stdout,
+        "+ create healthy\n+ create refused\n+ create wrong-body\n\
+         Plan: 3 to create, 0 to update, 0 to delete, 0 unchanged.\n"
+    );
+    let (ok, stdout, stderr) = vigil(&prefix, &["apply", "-f", path]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.ends_with(&format!("Applied 3 change(s) to {prefix}.monitors.\n")),
+        "{stdout}"
+    );
+    let (ok, stdout, _) = vigil(&prefix, &["apply", "-f", path]);
+    assert!(ok);
+    assert_eq!(stdout, "No changes. 3 monitor(s) up to date.\n");
+    assert_eq!(load(&kafka).await.len(), 3);
+
+    let config = vigil_ingest::Config {
+        region: "it".into(),
+        ..vigil_ingest::Config::default()
+    };
+    let token = CancellationToken::new();
+    let runner = tokio::spawn(vigil_ingest::run(
+        config,
+        kafka.clone(),
+        None,
+        token.clone(),
+    ));
+
+    let consumer: StreamConsumer = kafka_config()
+        .set("group.id", &prefix)
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&topics.probes]).unwrap();
+    let mut by_monitor: BTreeMap<String, Vec<ProbeResult>> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while by_monitor.len() < 3 || by_monitor.values().any(|v| v.len() < 3) {
+        assert!(Instant::now() < deadline, "probes so far: {by_monitor:?}");
+        let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await
+        else {
+            continue;
+        };
+        let event: ProbeResult = vigil_schema::decode(message.payload().unwrap()).unwrap();
+        assert_eq!(message.key(), Some(event.monitor_id.as_bytes()));
+        by_monitor
+            .entry(event.monitor_id.clone())
+            .or_default()
+            .push(event);
+    }
+    token.cancel();
+    runner.await.unwrap().unwrap();
+
+    for (monitor, events) in &by_monitor {
+        for e in events {
+            assert_eq!(e.region, "it");
+            assert_eq!(e.agent, "vigil-it-0-of-1");
+            assert!(e.event_time >= e.scheduled_at, "{e:?}");
+            assert!(
+                e.event_time.as_millis() - e.scheduled_at.as_millis() < 1000,
+                "started within the interval: {e:?}"
+            );
+            assert_eq!(e.method, "GET");
+        }
+        // One check per second on the monitor's grid: consecutive ticks are whole seconds apart.
+        for pair in events.windows(2) {
+            let gap = pair[1].scheduled_at.as_millis() - pair[0].scheduled_at.as_millis();
+            assert!(gap >= 1000 && gap % 1000 == 0, "{monitor}: gap {gap} ms");
+        }
+    }
+    let healthy = &by_monitor["healthy"][0];
+    assert_eq!(healthy.outcome, Outcome::Ok, "{healthy:?}");
+    assert_eq!(healthy.status_code, Some(200));
+    assert_eq!(healthy.response_size, Some(15));
+    assert_eq!(healthy.assertions.len(), 3);
+    assert!(healthy.assertions.iter().all(|a| a.passed));
+    let t = healthy.timings;
+    assert!(
+        t.connect_us.is_some() && t.ttfb_us.is_some() && t.dns_us.is_none(),
+        "{t:?}"
+    );
+    assert!(t.ttfb_us.unwrap() <= t.total_us);
+
+    let wrong = &by_monitor["wrong-body"][0];
+    assert_eq!(wrong.outcome, Outcome::Assertion);
+    assert_eq!(wrong.assertions[0].actual.as_deref(), Some("UP"));
+    assert_eq!(
+        wrong.error.as_deref(),
+        Some("assertion failed: [BODY].status == DOWN (actual: UP)")
+    );
+
+    let refused_result = &by_monitor["refused"][0];
+    assert_eq!(refused_result.outcome, Outcome::Connect);
+    assert_eq!(refused_result.status_code, None);
+
+    // Removing a monitor from the file and applying with --prune writes a tombstone.
+    let kept: String = yaml.split("  - id: refused").next().unwrap().to_owned();
+    std::fs::write(&file, kept).unwrap();
+    let (ok, stdout, stderr) = vigil(&prefix, &["apply", "-f", path, "--prune"]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.starts_with("- delete refused\n"), "{stdout}");
+    let view = load(&kafka).await;
+    assert_eq!(view.len(), 2);
+    assert!(!view.contains("refused"));
+    let (ok, exported, _) = vigil(&prefix, &["export"]);
+    assert!(ok);
+    let specs = vigil_ingest::plan::parse_monitors("export", &exported).unwrap();
+    let ids: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["healthy", "wrong-body"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
