@@ -570,7 +570,7 @@ async fn kill_9_restarts_keep_windows_exact() {
             let t = t0 + (round * 40 + step) * 500;
             for m in monitors {
                 n += 1;
-                let outcome = if n % 13 == 0 {
+                let outcome = if n.is_multiple_of(13) {
                     Outcome::Timeout
                 } else {
                     Outcome::Ok
@@ -598,11 +598,13 @@ async fn kill_9_restarts_keep_windows_exact() {
         .collect();
     produce(&producer, &names.probes, &closing).await;
 
-    let mut config = Config::default();
-    config.window = Duration::from_secs(10);
-    config.allowed_lateness = Duration::from_secs(2);
-    config.idle_timeout = Duration::from_secs(3600);
-    config.correction_horizon = Duration::from_secs(60);
+    let config = Config {
+        window: Duration::from_secs(10),
+        allowed_lateness: Duration::from_secs(2),
+        idle_timeout: Duration::from_secs(3600),
+        correction_horizon: Duration::from_secs(60),
+        ..Config::default()
+    };
     let expected = recompute(&names, config).await;
     let closed: Vec<&WindowRow> = expected
         .values()
