@@ -15,7 +15,9 @@ use vigil_schema::{ProbeResult, decode, encode};
 const EVENTS: u64 = 100_000;
 
 fn encoded() -> Vec<Vec<u8>> {
-    (0..EVENTS).map(|i| encode(&probe_result(i)).expect("encode")).collect()
+    (0..EVENTS)
+        .map(|i| encode(&probe_result(i)).expect("encode"))
+        .collect()
 }
 
 fn config() -> Config {
@@ -65,7 +67,9 @@ fn pipeline(c: &mut Criterion) {
 }
 
 fn sketch(c: &mut Criterion) {
-    let values: Vec<f64> = (0..10_000u64).map(|i| 20_000.0 + (i * 7_919 % 50_000) as f64).collect();
+    let values: Vec<f64> = (0..10_000u64)
+        .map(|i| 20_000.0 + (i * 7_919 % 50_000) as f64)
+        .collect();
     let mut group = c.benchmark_group("sketch");
     group.throughput(Throughput::Elements(values.len() as u64));
     group.bench_function("add", |b| {
@@ -82,7 +86,9 @@ fn sketch(c: &mut Criterion) {
         full.add(v);
     }
     group.throughput(Throughput::Elements(1));
-    group.bench_function("quantile_p99", |b| b.iter(|| black_box(full.quantile(0.99))));
+    group.bench_function("quantile_p99", |b| {
+        b.iter(|| black_box(full.quantile(0.99)))
+    });
     group.bench_function("merge", |b| {
         b.iter(|| {
             let mut s = full.clone();
