@@ -7,8 +7,10 @@
 //! VIGIL_BENCH_MONITORS=2000 VIGIL_BENCH_SECS=20 cargo bench -p vigil-benches --bench ingest_runner
 //! ```
 //!
-//! Needs nothing running (results go to an in-memory sink, not Kafka). The lag includes up to
-//! 1 ms from anchoring the schedule at a millisecond wall-clock time.
+//! Needs nothing running: results go to an in-memory sink. With `VIGIL_BENCH_KAFKA=1` they also
+//! go through the real producer path (non-blocking buffer, idempotent producer) to the local
+//! broker (`scripts/stack up`), on topics of the run's own. The lag includes up to 1 ms from
+//! anchoring the schedule at a millisecond wall-clock time.
 
 #![allow(clippy::unwrap_used, reason = "bench binary")]
 
@@ -69,6 +71,7 @@ impl Check for LagChecker {
 
 #[derive(Default)]
 struct CountingSink {
+    kafka: Option<vigil_ingest::ProbeSink>,
     ok: AtomicU64,
     failed: AtomicU64,
     measured: AtomicU64,
@@ -89,8 +92,13 @@ impl Sink for CountingSink {
                 self.failed.fetch_add(1, Ordering::Relaxed);
             }
         }
-        black_box(result);
-        true
+        match &self.kafka {
+            Some(kafka) => kafka.offer(result),
+            None => {
+                black_box(result);
+                true
+            }
+        }
     }
 }
 
@@ -124,6 +132,37 @@ async fn target() -> String {
         }
     });
     format!("http://{addr}")
+}
+
+fn kafka_sink(
+    token: &CancellationToken,
+) -> (
+    vigil_ingest::ProbeProducer,
+    vigil_ingest::ProbeSink,
+    tokio::task::JoinHandle<()>,
+) {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let kafka = vigil_ingest::KafkaConnection {
+        brokers: std::env::var("VIGIL_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into()),
+        topics: vigil_schema::TopicNames::with_prefix(&format!("bench{millis}r")),
+        request_timeout: Duration::from_secs(10),
+    };
+    let config = vigil_ingest::config::ProducerConfig::default();
+    let producer = vigil_ingest::ProbeProducer::new(&kafka, &config).unwrap();
+    let (sink, forwarder) =
+        vigil_ingest::producer::spawn_forwarder(producer.clone(), &config, token.clone());
+    let ensure = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(vigil_ingest::ensure_topics(&kafka, 1))
+    });
+    ensure.join().unwrap().unwrap();
+    (producer, sink, forwarder)
 }
 
 fn percentile(sorted: &[i64], p: f64) -> f64 {
@@ -162,7 +201,17 @@ fn main() {
             measure_to_ms: measure_to,
             lags_us: Mutex::new(Vec::new()),
         });
-        let sink = Arc::new(CountingSink::default());
+        let kafka_token = CancellationToken::new();
+        let kafka = (env("VIGIL_BENCH_KAFKA", 0) == 1).then(|| kafka_sink(&kafka_token));
+        let producer = kafka.as_ref().map(|(producer, _, _)| producer.clone());
+        let (kafka_sink, forwarder) = match kafka {
+            Some((_, sink, forwarder)) => (Some(sink), Some(forwarder)),
+            None => (None, None),
+        };
+        let sink = Arc::new(CountingSink {
+            kafka: kafka_sink,
+            ..CountingSink::default()
+        });
         sink.measure_from_ms
             .store(u64::try_from(measure_from).unwrap(), Ordering::Relaxed);
         sink.measure_to_ms
@@ -183,6 +232,18 @@ fn main() {
         token.cancel();
         task.await.unwrap();
 
+        if let (Some(producer), Some(forwarder)) = (producer, forwarder) {
+            kafka_token.cancel();
+            forwarder.await.unwrap();
+            let flushed = producer.flush(Duration::from_secs(30));
+            println!(
+                "  kafka: flushed {:?}, dropped {} results",
+                flushed.map(|()| "all"),
+                sink.kafka
+                    .as_ref()
+                    .map_or(0, vigil_ingest::ProbeSink::dropped)
+            );
+        }
         let measured = sink.measured.load(Ordering::Relaxed);
         let mut lags = checker.lags_us.lock().unwrap().clone();
         lags.sort_unstable();
