@@ -144,7 +144,7 @@ pub struct ApiKeyConfig {
 pub struct GraphQlConfig {
     /// Deepest allowed selection nesting.
     pub max_depth: usize,
-    /// Largest allowed query complexity (each field counts 1, lists count their `first`).
+    /// Largest allowed query complexity (each selected field counts 1).
     pub max_complexity: usize,
     /// Longest accepted query document, in bytes.
     pub max_query_bytes: usize,

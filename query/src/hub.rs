@@ -70,13 +70,6 @@ impl Hub {
         self.ready.iter().all(|r| r.load(Ordering::Acquire))
     }
 
-    /// Marks every feed ready without consuming (for tests that publish into the channels).
-    pub fn mark_ready(&self) {
-        for r in self.ready.iter() {
-            r.store(true, Ordering::Release);
-        }
-    }
-
     /// Starts one consumer per topic; they stop when `token` is cancelled.
     pub async fn start(
         &self,

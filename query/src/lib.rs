@@ -36,7 +36,6 @@ pub mod service;
 pub mod state;
 pub mod view;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -290,13 +289,6 @@ pub async fn wait_ready(service: &Service, timeout: Duration) -> Result<()> {
             Some(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
-}
-
-#[doc(hidden)]
-pub fn _assert_send_sync() {
-    fn is<T: Send + Sync>() {}
-    is::<AppState>();
-    is::<Arc<view::MonitorView>>();
 }
 
 #[cfg(test)]

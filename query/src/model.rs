@@ -115,8 +115,10 @@ pub struct WindowPoint {
     /// Failed checks by outcome.
     pub errors: Vec<ErrorCount>,
     /// Responses with a 4xx status.
+    #[graphql(name = "status4xx")]
     pub status_4xx: u64,
     /// Responses with a 5xx status.
+    #[graphql(name = "status5xx")]
     pub status_5xx: u64,
     /// Median total time, from the merged sketches.
     pub p50_us: Option<f64>,

@@ -374,7 +374,7 @@ impl Service {
 
     // ----- history --------------------------------------------------------------------------
 
-    fn history_sql(&self, q: &HistoryQuery) -> Result<clickhouse::query::Query> {
+    fn history_parts(&self, q: &HistoryQuery) -> Result<(String, Vec<Param>)> {
         let (target_clause, ids) = match &q.target {
             Target::Monitor(id) => {
                 self.spec(id)?;
@@ -422,19 +422,55 @@ impl Service {
             p99 = quantile_sql(0.99),
             table = q.resolution.table(),
         );
-        let mut query = self.inner.clickhouse.query(&sql);
-        match &q.target {
-            Target::Monitor(id) => query = query.bind(id.as_str()),
-            Target::Tag(_) => query = query.bind(ids),
-            Target::All => {}
-        }
-        query = query
-            .bind(q.range.from.as_millis())
-            .bind(q.range.to.as_millis());
+        let mut params = match &q.target {
+            Target::Monitor(id) => vec![Param::Str(id.clone())],
+            Target::Tag(_) => vec![Param::List(ids)],
+            Target::All => Vec::new(),
+        };
+        params.push(Param::Int(q.range.from.as_millis()));
+        params.push(Param::Int(q.range.to.as_millis()));
         if let Some(region) = &q.region {
-            query = query.bind(region.as_str());
+            params.push(Param::Str(region.clone()));
+        }
+        Ok((sql, params))
+    }
+
+    fn history_sql(&self, q: &HistoryQuery) -> Result<clickhouse::query::Query> {
+        let (sql, params) = self.history_parts(q)?;
+        let mut query = self.inner.clickhouse.query(&sql);
+        for param in params {
+            query = match param {
+                Param::Str(v) => query.bind(v),
+                Param::Int(v) => query.bind(v),
+                Param::List(v) => query.bind(v),
+            };
         }
         Ok(query)
+    }
+
+    /// The statement [`Service::history`] sends, with its parameters inlined (for comparing
+    /// against ClickHouse directly, and for debugging).
+    pub fn history_statement(&self, q: &HistoryQuery) -> Result<String> {
+        let (sql, params) = self.history_parts(q)?;
+        let mut out = String::with_capacity(sql.len() + 64);
+        let mut params = params.into_iter();
+        for (i, piece) in sql.split('?').enumerate() {
+            if i > 0 {
+                match params.next() {
+                    Some(Param::Str(v)) => out.push_str(&sql_string(&v)),
+                    Some(Param::Int(v)) => out.push_str(&v.to_string()),
+                    Some(Param::List(v)) => {
+                        let items: Vec<String> = v.iter().map(|s| sql_string(s)).collect();
+                        out.push('[');
+                        out.push_str(&items.join(", "));
+                        out.push(']');
+                    }
+                    None => out.push('?'),
+                }
+            }
+            out.push_str(piece);
+        }
+        Ok(out)
     }
 
     /// Windows of a monitor, a tag or every monitor, regions merged per window.
@@ -665,6 +701,19 @@ impl Service {
     }
 }
 
+/// A query parameter, bound by the client or inlined by [`Service::history_statement`].
+#[derive(Debug)]
+enum Param {
+    Str(String),
+    Int(i64),
+    List(Vec<String>),
+}
+
+/// A ClickHouse string literal.
+fn sql_string(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
 /// Parses a monitor spec from JSON and validates it; every problem is a 422.
 pub fn parse_spec(value: serde_json::Value) -> Result<MonitorSpec> {
     let spec: MonitorSpec = serde_json::from_value(value).map_err(|e| {
@@ -859,6 +908,11 @@ impl From<AlertRow> for Alert {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn string_literals_are_escaped() {
+        assert_eq!(sql_string("a'b\\c"), "'a\\'b\\\\c'");
+    }
 
     #[test]
     fn error_budget_follows_the_target() {

@@ -123,3 +123,34 @@ impl SubscriptionRoot {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_gets_a_lagged_error_then_the_newest_events() {
+        let (tx, rx) = broadcast::channel(2);
+        let stream = live(rx, |v: &u32| v.is_multiple_of(2).then_some(*v));
+        for v in 1..=6 {
+            tx.send(v).unwrap();
+        }
+        drop(tx);
+        let items: Vec<Result<u32>> = stream.collect().await;
+        let error = items[0].as_ref().unwrap_err();
+        assert_eq!(
+            error.message,
+            "subscriber lagged behind; 4 events were skipped"
+        );
+        let extensions = serde_json::to_value(error.extensions.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            extensions,
+            serde_json::json!({"code": "LAGGED", "skipped": 4})
+        );
+        // 5 is filtered out, 6 delivered, then the closed channel ends the stream.
+        let rest: Vec<u32> = items[1..].iter().map(|r| *r.as_ref().unwrap()).collect();
+        assert_eq!(rest, [6]);
+    }
+}
