@@ -60,6 +60,7 @@ async fn bare_producer(brokers: &str, topic: &str, events: &[ProbeResult]) -> f6
         .set("acks", "all")
         .set("linger.ms", "5")
         .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "2000000")
         .create()
         .unwrap();
     let payloads: Vec<Vec<u8>> = events
