@@ -655,3 +655,127 @@ async fn monitor_writes_are_read_back_at_once_through_the_broker() {
     token.cancel();
     s.finish().await;
 }
+
+fn probe_event(n: u64, t_ms: i64, total_us: u64) -> vigil_schema::ProbeResult {
+    vigil_schema::ProbeResult {
+        event_id: Uuid::from_u128(u128::from(n) + 1),
+        monitor_id: "e2e".into(),
+        region: "eu".into(),
+        agent: "it".into(),
+        scheduled_at: Timestamp::from_millis(t_ms),
+        event_time: Timestamp::from_millis(t_ms),
+        method: "GET".into(),
+        url: "https://example.com/".into(),
+        status_code: Some(200),
+        outcome: vigil_schema::Outcome::Ok,
+        error: None,
+        timings: vigil_schema::Timings {
+            total_us,
+            ..Default::default()
+        },
+        response_size: Some(10),
+        assertions: vec![],
+        tls_cert_expiry: None,
+    }
+}
+
+/// The whole path: probes produced, the processor closes the window and publishes it, the query
+/// service fans it out, and a WebSocket client receives it.
+#[tokio::test]
+async fn websocket_subscriber_receives_the_window_the_processor_closes() {
+    let s = stack("query_e2e").await;
+    s.create("e2e", &[]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(vigil_query::serve(
+        listener,
+        s.state.clone(),
+        s.token.clone(),
+    ));
+    let mut request = format!("ws://{addr}/graphql/ws")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "graphql-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws.send(Message::text(
+        json!({"type": "connection_init"}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let query =
+        r#"subscription { windowClosed(monitorId: "e2e") { start count okCount p50Us p99Us } }"#;
+    let start = json!({"id": "1", "type": "start", "payload": {"query": query}});
+    ws.send(Message::text(start.to_string())).await.unwrap();
+
+    let t0 = (Timestamp::now().as_millis() / MINUTE - 10) * MINUTE;
+    let latencies: Vec<u64> = (1..=40).map(|i| 1_000 + i * 997 % 50_000).collect();
+    let mut events: Vec<_> = latencies
+        .iter()
+        .enumerate()
+        .map(|(i, us)| probe_event(i as u64, t0 + 1_000 + i as i64 * 1_000, *us))
+        .collect();
+    // Moves the watermark past the first window's end.
+    events.push(probe_event(999, t0 + 3 * MINUTE, 5_000));
+    let producer: FutureProducer = kafka_config().set("acks", "all").create().unwrap();
+    for e in &events {
+        let bytes = vigil_schema::encode(e).unwrap();
+        producer
+            .send(
+                FutureRecord::to(&s.topics.probes)
+                    .key("e2e")
+                    .payload(&bytes),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+    }
+    let processor_token = CancellationToken::new();
+    let processor = tokio::spawn(vigil_processor::run(
+        vigil_processor::Settings {
+            config: vigil_processor::Config {
+                group_id: unique_name("it", "query_e2e_group"),
+                window: Duration::from_secs(60),
+                allowed_lateness: Duration::from_secs(5),
+                batch_interval: Duration::from_millis(200),
+                ..vigil_processor::Config::default()
+            },
+            brokers: kafka_brokers(),
+            topics: s.topics.clone(),
+            clickhouse: s.db.client.clone(),
+        },
+        processor_token.clone(),
+    ));
+    let started = Instant::now();
+    let window = tokio::time::timeout(Duration::from_secs(90), async {
+        loop {
+            let m = ws.next().await.unwrap().unwrap();
+            let v: Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+            if v["type"] == "data" {
+                return v["payload"]["data"]["windowClosed"].clone();
+            }
+        }
+    })
+    .await
+    .expect("no window within 90 s");
+    eprintln!(
+        "processor-closed window reached the WebSocket client {:?} after the processor started",
+        started.elapsed()
+    );
+    let values: Vec<f64> = latencies.iter().map(|&v| v as f64).collect();
+    assert_eq!(window["start"], Timestamp::from_millis(t0).to_string());
+    assert_eq!(window["count"], 40);
+    assert_eq!(window["okCount"], 40);
+    let p99 = window["p99Us"].as_f64().unwrap();
+    assert!(
+        within(p99, exact(&values, 0.99)),
+        "{p99} vs {}",
+        exact(&values, 0.99)
+    );
+    processor_token.cancel();
+    processor.await.unwrap().unwrap();
+    s.token.cancel();
+    server.await.unwrap().unwrap();
+    s.db.drop_database().await;
+}
