@@ -42,7 +42,7 @@ pub(crate) struct IngestArgs {
     no_runner: bool,
 }
 
-fn kafka(config: &Config) -> KafkaConnection {
+pub(crate) fn kafka(config: &Config) -> KafkaConnection {
     KafkaConnection {
         brokers: config.kafka.brokers.clone(),
         topics: config.topics(),
@@ -130,7 +130,15 @@ pub(crate) async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<
     if args.no_runner {
         ingest.runner.enabled = false;
     }
+    // Durations render as Prometheus histograms (aggregatable across runners), not summaries.
     let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+            &[
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ],
+        )
+        .context("invalid histogram buckets")?
         .install_recorder()
         .context("failed to install the metrics recorder")?;
     let render: vigil_ingest::api::RenderMetrics = Arc::new(move || handle.render());
