@@ -109,6 +109,9 @@ pub(crate) enum Command {
         #[arg(long, env = "VIGIL_QUERY_LISTEN")]
         listen: Option<std::net::SocketAddr>,
     },
+    /// Run everything in one process: probe runner, ingestion API, processor and query API
+    /// (after `migrate`; starts the local stack when it is the target and down).
+    Up(crate::up::UpArgs),
     /// Anomaly detection tools.
     Anomaly {
         #[command(subcommand)]
@@ -163,6 +166,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
         Command::Export { output } => crate::ingest_cmd::export(&config, output.as_ref()).await,
         Command::Ingest(args) => crate::ingest_cmd::ingest(&config, args).await,
         Command::Serve { listen } => crate::serve_cmd::serve(&config, listen).await,
+        Command::Up(args) => crate::up::up(&config, args).await,
         Command::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(())

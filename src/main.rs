@@ -7,12 +7,14 @@ use clap::Parser;
 mod anomaly;
 mod cli;
 mod config;
+mod demo;
 mod ingest_cmd;
 mod migrate;
 mod process;
 mod serve_cmd;
 mod service;
 mod telemetry;
+mod up;
 
 #[tokio::main]
 async fn main() -> ExitCode {

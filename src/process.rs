@@ -11,7 +11,7 @@ use vigil_schema::Timestamp;
 use crate::config::Config;
 use crate::service::{Readiness, serve_ops, shutdown_token};
 
-fn settings(config: &Config) -> Settings {
+pub(crate) fn settings(config: &Config) -> Settings {
     Settings {
         config: config.processor.clone(),
         brokers: config.kafka.brokers.clone(),

@@ -12,6 +12,7 @@
 mod cli;
 mod clickhouse_endpoint;
 mod common;
+mod e2e;
 mod grafana;
 mod ingest;
 mod kafka_topics;

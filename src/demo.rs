@@ -1,0 +1,582 @@
+//! The demo target `vigil up --demo` runs on loopback, and the monitors that probe it.
+//!
+//! One small HTTP API served twice: over plain HTTP, and over TLS with a freshly generated
+//! self-signed certificate that expires in [`CERT_LIFETIME_DAYS`] days. Its endpoints behave like
+//! a real service so the first windows already show something worth looking at:
+//!
+//! - `/api/fast`: log-normal latency with a median of 40 ms;
+//! - `/api/slow`: median 350 ms;
+//! - `/api/flaky`: like `fast`, but exactly one request in every block of 50 (at a random place
+//!   in the block) fails with 503, so availability converges on 98%;
+//! - `/api/degrading`: like `fast`, except during minutes 0–4 and 30–34 of every hour (UTC),
+//!   when its median rises to 300 ms with a wider spread;
+//! - `/`: the list of endpoints.
+//!
+//! [`MONITORS`] (the `demo/monitors.yaml` next to this file) names the target as `{{demo}}` and
+//! `{{demo_tls}}`; [`monitors_yaml`] fills in the bound addresses.
+
+use std::f64::consts::TAU;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// The demo monitors, with `{{demo}}` and `{{demo_tls}}` standing for the target's addresses.
+pub(crate) const MONITORS: &str = include_str!("demo/monitors.yaml");
+
+/// Days until the TLS listener's certificate expires, counted from start-up.
+pub(crate) const CERT_LIFETIME_DAYS: i64 = 5;
+
+/// One request in this many to `/api/flaky` fails.
+const FLAKY_BLOCK: u64 = 50;
+
+/// Where the demo target listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DemoTarget {
+    /// `http://127.0.0.1:port`.
+    pub(crate) http: String,
+    /// `https://127.0.0.1:port`.
+    pub(crate) https: String,
+    /// Expiry of the HTTPS certificate (RFC 3339 date).
+    pub(crate) cert_expires: String,
+}
+
+/// The demo monitors file with the target's addresses filled in.
+pub(crate) fn monitors_yaml(target: &DemoTarget) -> String {
+    MONITORS
+        .replace("{{demo_tls}}", &target.https)
+        .replace("{{demo}}", &target.http)
+}
+
+/// The demo target with its listeners bound, ready to [`serve`](Demo::serve).
+pub(crate) struct Demo {
+    /// The bound addresses.
+    pub(crate) target: DemoTarget,
+    http: TcpListener,
+    https: TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl std::fmt::Debug for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Demo")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Demo {
+    /// Binds both listeners (failing with the address when one is taken) and generates the
+    /// certificate.
+    pub(crate) async fn bind(http: SocketAddr, https: SocketAddr) -> anyhow::Result<Self> {
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("demo target: cannot listen on {addr} (port in use?)"))
+        };
+        let http = bind(http).await?;
+        let https = bind(https).await?;
+        let not_after = OffsetDateTime::now_utc() + time::Duration::days(CERT_LIFETIME_DAYS);
+        let acceptor = tls_acceptor(not_after)?;
+        let target = DemoTarget {
+            http: format!("http://{}", http.local_addr()?),
+            https: format!("https://{}", https.local_addr()?),
+            cert_expires: not_after.date().to_string(),
+        };
+        Ok(Self {
+            target,
+            http,
+            https,
+            acceptor,
+        })
+    }
+
+    /// Serves both listeners until `token` is cancelled, then lets in-flight requests finish.
+    pub(crate) async fn serve(self, token: CancellationToken) -> anyhow::Result<()> {
+        let app = router(Arc::new(Behaviour::new(seed())));
+        let tls_addr = self.https.local_addr()?;
+        let (tx, rx) = mpsc::channel(64);
+        let handshakes = accept_tls(self.https, self.acceptor, tx, token.clone());
+        let plain = axum::serve(self.http, app.clone())
+            .with_graceful_shutdown(token.clone().cancelled_owned());
+        let tls = axum::serve(
+            TlsListener {
+                connections: rx,
+                local: tls_addr,
+            },
+            app,
+        )
+        .with_graceful_shutdown(token.cancelled_owned());
+        info!(http = %self.target.http, https = %self.target.https, "Demo target listening.");
+        let (plain, tls, ()) = tokio::join!(
+            std::future::IntoFuture::into_future(plain),
+            std::future::IntoFuture::into_future(tls),
+            handshakes
+        );
+        plain.context("demo target (http) failed")?;
+        tls.context("demo target (https) failed")?;
+        Ok(())
+    }
+}
+
+fn seed() -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    now.as_nanos() as u64 ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, valid from a day ago until
+/// `not_after`.
+fn tls_acceptor(not_after: OffsetDateTime) -> anyhow::Result<TlsAcceptor> {
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .context("demo certificate parameters")?;
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    params.not_before = OffsetDateTime::now_utc() - time::Duration::days(1);
+    params.not_after = not_after;
+    let key = rcgen::KeyPair::generate().context("demo certificate key")?;
+    let cert = params
+        .self_signed(&key)
+        .context("demo certificate signature")?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("demo TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .context("demo TLS configuration")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Accepts TCP connections and completes TLS handshakes off the accept loop, so one slow or
+/// broken client cannot hold up the others.
+async fn accept_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    connections: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+    token: CancellationToken,
+) {
+    loop {
+        // Cancel-safe: `accept` loses nothing when the other branch wins.
+        let accepted = tokio::select! {
+            () = token.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                warn!(%error, "Demo target: accept failed.");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let connections = connections.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let _closed = connections.send((tls, peer)).await;
+                }
+                Ok(Err(error)) => debug!(%peer, %error, "Demo target: TLS handshake failed."),
+                Err(_) => debug!(%peer, "Demo target: TLS handshake timed out."),
+            }
+        });
+    }
+}
+
+/// Hands axum the connections whose handshake completed.
+struct TlsListener {
+    connections: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.connections.recv().await {
+            Some(connection) => connection,
+            // The handshake loop stopped (shutdown): accept nothing more.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+/// The endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Fast,
+    Slow,
+    Flaky,
+    Degrading,
+}
+
+impl Endpoint {
+    const ALL: [Endpoint; 4] = [
+        Endpoint::Fast,
+        Endpoint::Slow,
+        Endpoint::Flaky,
+        Endpoint::Degrading,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Endpoint::Fast => "fast",
+            Endpoint::Slow => "slow",
+            Endpoint::Flaky => "flaky",
+            Endpoint::Degrading => "degrading",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+
+    /// Median and log-space standard deviation of the latency at `unix_secs`.
+    fn latency_profile(self, unix_secs: u64) -> (f64, f64) {
+        match self {
+            Endpoint::Fast | Endpoint::Flaky => (40.0, 0.3),
+            Endpoint::Slow => (350.0, 0.25),
+            Endpoint::Degrading if degraded_at(unix_secs) => (300.0, 0.5),
+            Endpoint::Degrading => (40.0, 0.3),
+        }
+    }
+}
+
+/// Whether `/api/degrading` is degraded at `unix_secs`: minutes 0–4 and 30–34 of every hour.
+fn degraded_at(unix_secs: u64) -> bool {
+    (unix_secs / 60) % 30 < 5
+}
+
+/// A SplitMix64 generator: tiny, fast, statistically fine for simulated latencies.
+#[derive(Debug)]
+struct Rng(AtomicU64);
+
+impl Rng {
+    fn next_u64(&self) -> u64 {
+        const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut z = self
+            .0
+            .fetch_add(GAMMA, Ordering::Relaxed)
+            .wrapping_add(GAMMA);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in the open interval (0, 1).
+    fn unit(&self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `0..n`.
+    fn below(&self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// Standard normal (Box–Muller).
+    fn normal(&self) -> f64 {
+        let (u1, u2) = (self.unit(), self.unit());
+        (-2.0 * u1.ln()).sqrt() * (TAU * u2).cos()
+    }
+}
+
+/// The target's shared state: randomness and the flaky endpoint's position in its block.
+#[derive(Debug)]
+struct Behaviour {
+    rng: Rng,
+    /// (requests served in the current block, index of the failing request in it).
+    flaky: Mutex<(u64, u64)>,
+}
+
+impl Behaviour {
+    fn new(seed: u64) -> Self {
+        let rng = Rng(AtomicU64::new(seed));
+        let fail_at = rng.below(FLAKY_BLOCK);
+        Self {
+            rng,
+            flaky: Mutex::new((0, fail_at)),
+        }
+    }
+
+    /// A latency drawn from the endpoint's log-normal distribution, kept within 1 ms … 5 s.
+    fn latency(&self, endpoint: Endpoint, unix_secs: u64) -> Duration {
+        let (median_ms, sigma) = endpoint.latency_profile(unix_secs);
+        let ms = median_ms * (sigma * self.rng.normal()).exp();
+        Duration::from_secs_f64(ms.clamp(1.0, 5_000.0) / 1_000.0)
+    }
+
+    /// Whether this `/api/flaky` request fails: exactly one per block of [`FLAKY_BLOCK`].
+    fn flaky_fails(&self) -> bool {
+        let mut state = self.flaky.lock().unwrap_or_else(PoisonError::into_inner);
+        let (served, fail_at) = *state;
+        let fails = served == fail_at;
+        *state = if served + 1 == FLAKY_BLOCK {
+            (0, self.rng.below(FLAKY_BLOCK))
+        } else {
+            (served + 1, fail_at)
+        };
+        fails
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Reply {
+    status: &'static str,
+    endpoint: &'static str,
+    latency_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct Index {
+    service: &'static str,
+    endpoints: Vec<String>,
+}
+
+fn router(behaviour: Arc<Behaviour>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/api/{endpoint}", get(endpoint))
+        .with_state(behaviour)
+}
+
+async fn index() -> axum::Json<Index> {
+    axum::Json(Index {
+        service: "vigil demo target",
+        endpoints: Endpoint::ALL
+            .iter()
+            .map(|e| format!("/api/{}", e.name()))
+            .collect(),
+    })
+}
+
+async fn endpoint(State(behaviour): State<Arc<Behaviour>>, Path(name): Path<String>) -> Response {
+    let Some(endpoint) = Endpoint::parse(&name) else {
+        return (StatusCode::NOT_FOUND, "no such demo endpoint\n").into_response();
+    };
+    let unix_secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let latency = behaviour.latency(endpoint, unix_secs);
+    let fails = endpoint == Endpoint::Flaky && behaviour.flaky_fails();
+    tokio::time::sleep(latency).await;
+    let latency_ms = (latency.as_secs_f64() * 1e4).round() / 10.0;
+    let (status, reply) = if fails {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Reply {
+                status: "DOWN",
+                endpoint: endpoint.name(),
+                latency_ms,
+                error: Some("injected failure (one request in 50)"),
+            },
+        )
+    } else {
+        (
+            StatusCode::OK,
+            Reply {
+                status: "UP",
+                endpoint: endpoint.name(),
+                latency_ms,
+                error: None,
+            },
+        )
+    };
+    (status, axum::Json(reply)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    fn median(mut xs: Vec<f64>) -> f64 {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    }
+
+    fn sample_ms(b: &Behaviour, endpoint: Endpoint, unix_secs: u64, n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|_| b.latency(endpoint, unix_secs).as_secs_f64() * 1000.0)
+            .collect()
+    }
+
+    #[test]
+    fn latencies_are_log_normal_around_their_medians() {
+        let b = Behaviour::new(7);
+        let calm = 10 * 60; // minute 10: not degraded
+        let fast = sample_ms(&b, Endpoint::Fast, calm, 20_000);
+        let m = median(fast.clone());
+        assert!((38.0..42.0).contains(&m), "fast median {m}");
+        // Log-normal: the mean sits above the median by exp(σ²/2) = 1.046 for σ = 0.3.
+        let mean = fast.iter().sum::<f64>() / fast.len() as f64;
+        assert!(
+            (1.02..1.08).contains(&(mean / m)),
+            "mean/median {}",
+            mean / m
+        );
+        // And the log of the samples has the declared spread.
+        let logs: Vec<f64> = fast.iter().map(|x| x.ln()).collect();
+        let mu = logs.iter().sum::<f64>() / logs.len() as f64;
+        let sd = (logs.iter().map(|l| (l - mu).powi(2)).sum::<f64>() / logs.len() as f64).sqrt();
+        assert!((0.28..0.32).contains(&sd), "log sd {sd}");
+
+        let slow = median(sample_ms(&b, Endpoint::Slow, calm, 5_000));
+        assert!((330.0..370.0).contains(&slow), "slow median {slow}");
+        let all = sample_ms(&b, Endpoint::Slow, calm, 5_000);
+        assert!(all.iter().all(|&x| (1.0..=5_000.0).contains(&x)));
+    }
+
+    #[test]
+    fn degrading_endpoint_slows_down_five_minutes_every_half_hour() {
+        let degraded: Vec<u64> = (0..60).filter(|m| degraded_at(m * 60 + 59)).collect();
+        assert_eq!(degraded, [0, 1, 2, 3, 4, 30, 31, 32, 33, 34]);
+        let b = Behaviour::new(11);
+        let bad = median(sample_ms(&b, Endpoint::Degrading, 31 * 60, 5_000));
+        let good = median(sample_ms(&b, Endpoint::Degrading, 12 * 60, 5_000));
+        assert!((280.0..320.0).contains(&bad), "degraded median {bad}");
+        assert!((38.0..42.0).contains(&good), "calm median {good}");
+    }
+
+    #[test]
+    fn flaky_endpoint_fails_exactly_once_per_block_of_fifty() {
+        let b = Behaviour::new(3);
+        let outcomes: Vec<bool> = (0..50 * 40).map(|_| b.flaky_fails()).collect();
+        for block in outcomes.chunks(50) {
+            assert_eq!(block.iter().filter(|&&f| f).count(), 1);
+        }
+        // The failing position moves around between blocks.
+        let positions: std::collections::HashSet<usize> = outcomes
+            .chunks(50)
+            .map(|block| block.iter().position(|&f| f).unwrap())
+            .collect();
+        assert!(positions.len() > 10, "{positions:?}");
+        // Any 99 consecutive requests contain at least one failure.
+        assert!(outcomes.windows(99).all(|w| w.contains(&true)));
+    }
+
+    #[test]
+    fn monitors_file_is_valid_and_points_at_the_target() {
+        let target = DemoTarget {
+            http: "http://127.0.0.1:18090".into(),
+            https: "https://127.0.0.1:18443".into(),
+            cert_expires: "2030-01-01".into(),
+        };
+        let yaml = monitors_yaml(&target);
+        assert!(!yaml.contains("{{"), "{yaml}");
+        let specs = vigil_ingest::plan::parse_monitors("demo", &yaml).unwrap();
+        let ids: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "demo-fast",
+                "demo-slow",
+                "demo-flaky",
+                "demo-degrading",
+                "demo-expiring-cert"
+            ]
+        );
+        let urls: Vec<&str> = specs.iter().map(|s| s.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "http://127.0.0.1:18090/api/fast",
+                "http://127.0.0.1:18090/api/slow",
+                "http://127.0.0.1:18090/api/flaky",
+                "http://127.0.0.1:18090/api/degrading",
+                "https://127.0.0.1:18443/api/fast"
+            ]
+        );
+        assert!(specs.iter().all(|s| s.interval <= Duration::from_secs(5)));
+    }
+
+    async fn get(addr: &str, path: &str) -> String {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    }
+
+    #[tokio::test]
+    async fn serves_its_endpoints_and_stops_on_cancel() {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        let demo = Demo::bind(any, any).await.unwrap();
+        let target = demo.target.clone();
+        let expected = (OffsetDateTime::now_utc() + time::Duration::days(CERT_LIFETIME_DAYS))
+            .date()
+            .to_string();
+        assert_eq!(target.cert_expires, expected);
+        let token = CancellationToken::new();
+        let server = tokio::spawn(demo.serve(token.clone()));
+        let addr = target.http.trim_start_matches("http://");
+
+        let fast = get(addr, "/api/fast").await;
+        assert!(fast.starts_with("HTTP/1.1 200 OK"), "{fast}");
+        assert!(
+            fast.contains(r#""status":"UP","endpoint":"fast""#),
+            "{fast}"
+        );
+        let index = get(addr, "/").await;
+        assert!(
+            index.contains(r#"["/api/fast","/api/slow","/api/flaky","/api/degrading"]"#),
+            "{index}"
+        );
+        let missing = get(addr, "/api/nope").await;
+        assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+        let mut failures = 0;
+        for _ in 0..50 {
+            let r = get(addr, "/api/flaky").await;
+            if r.starts_with("HTTP/1.1 503") {
+                assert!(r.contains(r#""status":"DOWN""#), "{r}");
+                failures += 1;
+            } else {
+                assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+            }
+        }
+        assert_eq!(failures, 1);
+
+        token.cancel();
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}

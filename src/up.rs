@@ -1,0 +1,712 @@
+//! `vigil up`: the whole pipeline in one process, for a first run and for small installations.
+//!
+//! Start-up, in order, each step failing with a message that says what to do:
+//! 1. configuration: the shared sections plus the `[ingest]` and `[query]` sections, with the
+//!    ingestion API switched on and one API key for both APIs;
+//! 2. listen addresses: every port `up` will serve is free;
+//! 3. the stores: Kafka answers on at least one broker and ClickHouse on its HTTP endpoint (and
+//!    is recent enough); with the default loopback addresses and neither `--no-stack` nor an
+//!    answer, `scripts/stack up` is run first;
+//! 4. `vigil migrate` (database, tables, topics);
+//! 5. with `--demo`, the demo target and its monitors (applied like `vigil apply -f`).
+//!
+//! Then the probe runner with the ingestion API, the processor and the query API run as tasks
+//! under one shutdown token. They still talk only through Kafka and ClickHouse, exactly as the
+//! separate `vigil ingest`, `vigil process` and `vigil serve` processes do. Once the APIs answer,
+//! a short block with the URLs, the API key and a `curl` example goes to stdout (logs go to
+//! stderr). SIGINT/SIGTERM cancels the token: the APIs stop accepting, the producer flushes, the
+//! processor writes its windows and commits; a task still running after `--shutdown-grace` is
+//! aborted and the exit status is non-zero.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use vigil_ingest::plan::{self, Plan};
+
+use crate::config::{ClickHouseConfig, Config, KafkaConfig};
+use crate::demo::{Demo, DemoTarget};
+
+/// Oldest ClickHouse release Vigil's tables and queries are written for.
+const MIN_CLICKHOUSE: (u32, u32) = (23, 8);
+
+/// Processor window under `--demo` (unless the config sets another), so windows appear within
+/// seconds rather than after the first minute.
+const DEMO_WINDOW: Duration = Duration::from_secs(10);
+
+/// Last line of the start-up block.
+pub(crate) const BANNER_END: &str = "Press Ctrl-C to stop.";
+
+/// `vigil up` options.
+#[derive(Debug, clap::Args)]
+pub(crate) struct UpArgs {
+    /// Also run a demo target API on loopback and monitors that probe it every few seconds
+    /// (with 10 s windows unless `processor.window` is set).
+    #[arg(long)]
+    demo: bool,
+    /// Address of the query API: REST, GraphQL, `/docs`, `/metrics` (default:
+    /// `query.http.listen`, 127.0.0.1:8080).
+    #[arg(long, env = "VIGIL_QUERY_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Address of the ingestion API (default: `ingest.api.listen`, 127.0.0.1:8081).
+    #[arg(long, env = "VIGIL_INGEST_LISTEN")]
+    ingest_listen: Option<SocketAddr>,
+    /// API key for both APIs (at least 16 characters). Default: the first of `query.auth.keys`,
+    /// else a random key made at start.
+    #[arg(long, env = "VIGIL_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Address of the demo target over plain HTTP (`--demo`).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    demo_listen: SocketAddr,
+    /// Address of the demo target over HTTPS (`--demo`).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    demo_tls_listen: SocketAddr,
+    /// Never start the local stack; fail when Kafka or ClickHouse does not answer.
+    #[arg(long)]
+    no_stack: bool,
+    /// Longest a shutdown may take; work still running then is abandoned (exit status 1).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    shutdown_grace: Duration,
+}
+
+/// What the start-up block shows.
+#[derive(Debug, Clone, PartialEq)]
+struct Banner {
+    query: SocketAddr,
+    ingest: SocketAddr,
+    clickhouse_url: String,
+    clickhouse_user: String,
+    database: String,
+    api_key: String,
+    window: Duration,
+    demo: Option<DemoTarget>,
+}
+
+/// Runs every service until SIGINT/SIGTERM.
+pub(crate) async fn up(config: &Config, args: UpArgs) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    if args.demo && config.processor.window == vigil_processor::Config::default().window {
+        config.processor.window = DEMO_WINDOW;
+        config.processor.allowed_lateness = Duration::from_secs(2);
+        config.processor.idle_timeout = Duration::from_secs(5);
+    }
+    let api_key = api_key(&mut config, args.api_key)?;
+    config.ingest.api.enabled = true;
+    if let Some(listen) = args.ingest_listen {
+        config.ingest.api.listen = listen;
+    }
+    let query = crate::serve_cmd::query_config(&config, args.listen);
+    config.validate()?;
+    config.ingest.validate().context("invalid config")?;
+    query.validate().context("invalid config")?;
+
+    // Every port, before anything slow happens.
+    let ingest_addr = config.ingest.api.listen;
+    let query_addr = query.http.listen;
+    if ingest_addr == query_addr {
+        bail!(
+            "the query API and the ingestion API both want {query_addr}; move one with --listen or --ingest-listen"
+        );
+    }
+    port_is_free("query API (--listen)", query_addr).await?;
+    port_is_free("ingestion API (--ingest-listen)", ingest_addr).await?;
+    let demo = if args.demo {
+        Some(Demo::bind(args.demo_listen, args.demo_tls_listen).await?)
+    } else {
+        None
+    };
+
+    ensure_stack(&config, args.no_stack).await?;
+    crate::migrate::run(&config, false).await?;
+    let target = demo.as_ref().map(|d| d.target.clone());
+    if let Some(target) = &target {
+        apply_demo_monitors(&config, target).await?;
+    }
+
+    let handle = crate::service::metrics();
+    let token = crate::service::shutdown_token();
+    let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
+    let kafka = crate::ingest_cmd::kafka(&config);
+    let render = Arc::new({
+        let handle = handle.clone();
+        move || handle.render()
+    });
+    let child = token.child_token();
+    let ingest = config.ingest.clone();
+    tasks.spawn(async move {
+        let run = vigil_ingest::run(ingest, kafka, Some(render), child).await;
+        ("probe runner and ingestion API", run.map_err(Into::into))
+    });
+    let settings = crate::process::settings(&config);
+    let child = token.child_token();
+    tasks.spawn(async move {
+        let run = vigil_processor::run(settings, child).await;
+        ("processor", run.map_err(Into::into))
+    });
+    let child = token.child_token();
+    tasks.spawn(async move {
+        let run = vigil_query::run_with_metrics(query, Some(handle), child).await;
+        ("query API", run.map_err(Into::into))
+    });
+    if let Some(demo) = demo {
+        let child = token.child_token();
+        tasks.spawn(async move { ("demo target", demo.serve(child).await) });
+    }
+
+    let banner = Banner {
+        query: query_addr,
+        ingest: ingest_addr,
+        clickhouse_url: config.clickhouse.url.clone(),
+        clickhouse_user: config.clickhouse.user.clone(),
+        database: config.clickhouse.database.clone(),
+        api_key,
+        window: config.processor.window,
+        demo: target,
+    };
+    supervise(tasks, token, &banner, args.shutdown_grace).await
+}
+
+/// Prints the banner once both APIs answer, then waits for a signal or a failing task, and
+/// drains every task within `grace`.
+async fn supervise(
+    mut tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+    token: CancellationToken,
+    banner: &Banner,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let mut failure: Option<anyhow::Error> = None;
+    let ready = wait_ready(banner.query, banner.ingest);
+    tokio::pin!(ready);
+    let mut announced = false;
+    loop {
+        // Cancel-safe: `ready` is pinned and resumed on the next turn; `join_next` and
+        // `cancelled` lose nothing when another branch wins.
+        tokio::select! {
+            () = &mut ready, if !announced => {
+                announced = true;
+                print!("{}", render_banner(banner));
+            }
+            () = token.cancelled() => break,
+            Some(joined) = tasks.join_next() => {
+                failure = Some(match joined {
+                    Ok((name, Ok(()))) => anyhow!("{name} stopped unexpectedly"),
+                    Ok((name, Err(e))) => e.context(format!("{name} failed")),
+                    Err(e) => anyhow!("a service task panicked: {e}"),
+                });
+                token.cancel();
+                break;
+            }
+        }
+    }
+
+    info!(
+        ?grace,
+        "Stopping: APIs stop accepting, producer flushes, processor commits."
+    );
+    let deadline = tokio::time::Instant::now() + grace;
+    while !tasks.is_empty() {
+        match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+            Ok(Some(Ok((name, Ok(()))))) => info!(service = name, "Stopped."),
+            Ok(Some(Ok((name, Err(e))))) => {
+                warn!(
+                    service = name,
+                    error = format!("{e:#}"),
+                    "Failed while stopping."
+                );
+                failure.get_or_insert(e.context(format!("{name} failed while stopping")));
+            }
+            Ok(Some(Err(e))) => {
+                failure.get_or_insert(anyhow!("a service task panicked: {e}"));
+            }
+            Ok(None) => break,
+            Err(_) => {
+                tasks.abort_all();
+                failure.get_or_insert(anyhow!(
+                    "services were still stopping after the {} shutdown grace",
+                    humantime::format_duration(grace)
+                ));
+                break;
+            }
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => {
+            info!("Stopped cleanly.");
+            Ok(())
+        }
+    }
+}
+
+/// Picks the API key and makes both APIs accept it: `--api-key`, else the first configured
+/// query key, else a random one.
+fn api_key(config: &mut Config, flag: Option<String>) -> anyhow::Result<String> {
+    let configured = config.query.auth.keys.first().map(|k| k.key.clone());
+    let key = match (flag, configured) {
+        (Some(key), _) => {
+            if key.trim().len() < 16 {
+                bail!("invalid config: --api-key / VIGIL_API_KEY: must be at least 16 characters");
+            }
+            key
+        }
+        (None, Some(key)) => key,
+        (None, None) => format!("vigil-{}", uuid::Uuid::new_v4().simple()),
+    };
+    if !config.query.auth.keys.iter().any(|k| k.key == key) {
+        config
+            .query
+            .auth
+            .keys
+            .push(vigil_query::config::ApiKeyConfig {
+                name: "vigil-up".into(),
+                key: key.clone(),
+                role: vigil_query::auth::Role::Admin,
+            });
+    }
+    if !config.ingest.api.api_keys.contains(&key) {
+        config.ingest.api.api_keys.push(key.clone());
+    }
+    Ok(key)
+}
+
+/// Fails with the address and the flag to change when something already listens there.
+async fn port_is_free(what: &str, addr: SocketAddr) -> anyhow::Result<()> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => {
+            drop(listener);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            bail!(
+                "port already in use: {what} cannot listen on {addr}; stop whatever uses it or choose another address"
+            )
+        }
+        Err(e) => Err(e).with_context(|| format!("{what} cannot listen on {addr}")),
+    }
+}
+
+/// Checks Kafka and ClickHouse, starting the local stack when it is the target and down.
+async fn ensure_stack(config: &Config, no_stack: bool) -> anyhow::Result<()> {
+    let kafka = kafka_reachable(&config.kafka).await;
+    let clickhouse = clickhouse_version(&config.clickhouse).await;
+    let local = config.kafka.brokers == KafkaConfig::default().brokers
+        && config.clickhouse.url == ClickHouseConfig::default().url;
+    let (kafka, clickhouse) = if (kafka.is_err() || clickhouse.is_err()) && local && !no_stack {
+        let Some(script) = find_stack_script() else {
+            let what = if kafka.is_err() {
+                "Kafka"
+            } else {
+                "ClickHouse"
+            };
+            bail!(
+                "{what} is not running on the default loopback address and scripts/stack was not \
+                 found next to the executable, in CARGO_MANIFEST_DIR or in the current directory; \
+                 from a Vigil checkout run `scripts/stack up`, or point VIGIL_KAFKA_BROKERS and \
+                 VIGIL_CLICKHOUSE_URL at running servers"
+            );
+        };
+        eprintln!(
+            "The local stack is not running; starting it with `{} up`.",
+            script.display()
+        );
+        run_stack_up(script).await?;
+        (
+            kafka_reachable(&config.kafka).await,
+            clickhouse_version(&config.clickhouse).await,
+        )
+    } else {
+        (kafka, clickhouse)
+    };
+    kafka?;
+    let version = clickhouse?;
+    match parse_version(&version) {
+        Some(v) if v < MIN_CLICKHOUSE => bail!(
+            "ClickHouse {version} at {} is too old: Vigil needs {}.{} or newer",
+            config.clickhouse.url,
+            MIN_CLICKHOUSE.0,
+            MIN_CLICKHOUSE.1
+        ),
+        Some(_) => {}
+        None => warn!(
+            version,
+            "Could not parse the ClickHouse version; continuing."
+        ),
+    }
+    info!(brokers = %config.kafka.brokers, clickhouse = %config.clickhouse.url, version, "Kafka and ClickHouse answer.");
+    Ok(())
+}
+
+/// Connects to each bootstrap broker until one accepts.
+async fn kafka_reachable(kafka: &KafkaConfig) -> anyhow::Result<()> {
+    let mut last = String::from("no broker listed");
+    for broker in kafka
+        .brokers
+        .split(',')
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+    {
+        match tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(broker)).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => last = format!("{broker}: {e}"),
+            Err(_) => last = format!("{broker}: no answer within 3s"),
+        }
+    }
+    bail!(
+        "Kafka is unreachable at {} ({last}); start the local stack with `scripts/stack up`, or \
+         point VIGIL_KAFKA_BROKERS / --kafka-brokers at running brokers",
+        kafka.brokers
+    )
+}
+
+/// `SELECT version()`.
+async fn clickhouse_version(ch: &ClickHouseConfig) -> anyhow::Result<String> {
+    let query = ch.client().query("SELECT version()").fetch_one::<String>();
+    let reason = match tokio::time::timeout(Duration::from_secs(10), query).await {
+        Ok(Ok(version)) => return Ok(version),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer within 10s".to_owned(),
+    };
+    bail!(
+        "ClickHouse is unreachable at {} ({reason}); start the local stack with \
+         `scripts/stack up`, or point VIGIL_CLICKHOUSE_URL / --clickhouse-url (and user, \
+         password) at a running server",
+        ch.url
+    )
+}
+
+/// `26.9.1.1` → `(26, 9)`.
+fn parse_version(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.trim().split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// `scripts/stack` of the checkout this binary was built from or runs in.
+fn find_stack_script() -> Option<PathBuf> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        roots.push(dir.into());
+    }
+    roots.push(env!("CARGO_MANIFEST_DIR").into());
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().skip(1).map(PathBuf::from));
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.push(cwd);
+    }
+    roots
+        .into_iter()
+        .map(|root| root.join("scripts").join("stack"))
+        .find(|script| script.is_file())
+}
+
+/// Runs `scripts/stack up` with its output on our stderr (stdout stays for the banner).
+async fn run_stack_up(script: PathBuf) -> anyhow::Result<()> {
+    let shown = script.display().to_string();
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&script)
+            .arg("up")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::io::stderr())
+            .status()
+    })
+    .await
+    .context("scripts/stack panicked")?
+    .with_context(|| format!("failed to run {shown}"))?;
+    if !status.success() {
+        bail!("`{shown} up` failed ({status}); its output is above");
+    }
+    Ok(())
+}
+
+/// Applies the demo monitors the way `vigil apply -f` does (validate, plan, write the changes).
+async fn apply_demo_monitors(config: &Config, target: &DemoTarget) -> anyhow::Result<()> {
+    const TIMEOUT: Duration = Duration::from_secs(30);
+    let desired = plan::parse_monitors("demo monitors", &crate::demo::monitors_yaml(target))?;
+    let kafka = crate::ingest_cmd::kafka(config);
+    let token = CancellationToken::new();
+    let view = vigil_ingest::monitors::load(&kafka, TIMEOUT, token.child_token()).await;
+    token.cancel();
+    let view = view.with_context(|| format!("failed to read {}", kafka.topics.monitors))?;
+    let plan = Plan::new(&view.snapshot(), &desired, false);
+    if plan.is_empty() {
+        info!(monitors = desired.len(), "Demo monitors are up to date.");
+        return Ok(());
+    }
+    plan.apply(&kafka, TIMEOUT)
+        .await
+        .context("failed to apply the demo monitors")?;
+    info!(changes = plan.changes.len(), topic = %kafka.topics.monitors, "Applied the demo monitors.");
+    Ok(())
+}
+
+/// Waits until the query API is ready and the ingestion API answers.
+async fn wait_ready(query: SocketAddr, ingest: SocketAddr) {
+    let (query, ingest) = (loopback(query), loopback(ingest));
+    loop {
+        if http_status(query, "/readyz").await == Some(200)
+            && http_status(ingest, "/healthz").await == Some(200)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A listen address as a client reaches it: unspecified addresses become loopback.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    }
+}
+
+/// Status code of `GET path` on a local listener, or `None` when it does not answer.
+async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.ok()?;
+        std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+    };
+    tokio::time::timeout(Duration::from_secs(2), exchange)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Single-quotes `s` for a POSIX shell.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn render_banner(b: &Banner) -> String {
+    let http = format!("http://{}", loopback(b.query));
+    let ws = format!("ws://{}", loopback(b.query));
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line(String::new());
+    line(format!("Vigil {} is up.", env!("CARGO_PKG_VERSION")));
+    line(format!(
+        "  REST API docs   {http}/docs  (OpenAPI: {http}/api/v1/openapi.json)"
+    ));
+    line(format!(
+        "  GraphQL         {http}/graphql  (subscriptions: {ws}/graphql/ws)"
+    ));
+    line(format!(
+        "  Ingestion API   http://{}/v1/events",
+        loopback(b.ingest)
+    ));
+    line(format!(
+        "  ClickHouse      {}  (Grafana: ClickHouse data source, HTTP, database {}, user {})",
+        b.clickhouse_url, b.database, b.clickhouse_user
+    ));
+    line(format!("  API key         {}", b.api_key));
+    let auth = sh_quote(&format!("Authorization: Bearer {}", b.api_key));
+    match &b.demo {
+        Some(demo) => {
+            line(format!(
+                "  Demo target     {} and {} (certificate expires {})",
+                demo.http, demo.https, demo.cert_expires
+            ));
+            line(format!(
+                "  Windows         {} (demo setting; the default is 1m): the first ones land within about {}s",
+                humantime::format_duration(b.window),
+                (b.window.as_secs() * 3).max(30)
+            ));
+            line("  Try:".into());
+            line(format!(
+                "    curl -fsS -H {auth} '{http}/api/v1/monitors/demo-slow/summary?from=now-15m'"
+            ));
+        }
+        None => {
+            line(format!(
+                "  Windows         {}",
+                humantime::format_duration(b.window)
+            ));
+            line("  Try:".into());
+            line(format!("    curl -fsS -H {auth} '{http}/api/v1/monitors'"));
+        }
+    }
+    line(BANNER_END.into());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn banner(demo: bool) -> Banner {
+        Banner {
+            query: "0.0.0.0:8080".parse().unwrap(),
+            ingest: "127.0.0.1:8081".parse().unwrap(),
+            clickhouse_url: "http://127.0.0.1:8123".into(),
+            clickhouse_user: "default".into(),
+            database: "vigil".into(),
+            api_key: "vigil-0123456789abcdef".into(),
+            window: Duration::from_secs(if demo { 10 } else { 60 }),
+            demo: demo.then(|| DemoTarget {
+                http: "http://127.0.0.1:8090".into(),
+                https: "https://127.0.0.1:8443".into(),
+                cert_expires: "2030-01-06".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn banner_shows_urls_key_and_a_pasteable_curl() {
+        let text = render_banner(&banner(true));
+        let expected = format!(
+            "
+Vigil {} is up.
+  REST API docs   http://127.0.0.1:8080/docs  (OpenAPI: http://127.0.0.1:8080/api/v1/openapi.json)
+  GraphQL         http://127.0.0.1:8080/graphql  (subscriptions: ws://127.0.0.1:8080/graphql/ws)
+  Ingestion API   http://127.0.0.1:8081/v1/events
+  ClickHouse      http://127.0.0.1:8123  (Grafana: ClickHouse data source, HTTP, database vigil, user default)
+  API key         vigil-0123456789abcdef
+  Demo target     http://127.0.0.1:8090 and https://127.0.0.1:8443 (certificate expires 2030-01-06)
+  Windows         10s (demo setting; the default is 1m): the first ones land within about 30s
+  Try:
+    curl -fsS -H 'Authorization: Bearer vigil-0123456789abcdef' 'http://127.0.0.1:8080/api/v1/monitors/demo-slow/summary?from=now-15m'
+Press Ctrl-C to stop.
+",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(text, expected);
+        let plain = render_banner(&banner(false));
+        assert!(plain.contains("  Windows         1m\n"), "{plain}");
+        assert!(
+            plain.contains(
+                "curl -fsS -H 'Authorization: Bearer vigil-0123456789abcdef' 'http://127.0.0.1:8080/api/v1/monitors'"
+            ),
+            "{plain}"
+        );
+        assert!(!plain.contains("Demo"), "{plain}");
+    }
+
+    #[test]
+    fn shell_quoting_survives_quotes() {
+        assert_eq!(sh_quote("a'b"), r"'a'\''b'");
+        assert_eq!(sh_quote("plain"), "'plain'");
+    }
+
+    #[test]
+    fn versions_compare_by_major_and_minor() {
+        assert_eq!(parse_version("26.9.1.1"), Some((26, 9)));
+        assert_eq!(parse_version("23.8"), Some((23, 8)));
+        assert_eq!(parse_version("18.16.1"), Some((18, 16)));
+        assert_eq!(parse_version("nightly"), None);
+        assert!(Some((18, 16)) < Some(MIN_CLICKHOUSE));
+        assert!(Some((24, 1)) > Some(MIN_CLICKHOUSE));
+    }
+
+    #[test]
+    fn one_key_opens_both_apis() {
+        let mut config = Config::default();
+        let key = api_key(&mut config, None).unwrap();
+        assert!(key.starts_with("vigil-") && key.len() == 38, "{key}");
+        assert_eq!(config.query.auth.keys.len(), 1);
+        assert_eq!(config.query.auth.keys[0].key, key);
+        assert_eq!(
+            config.ingest.api.api_keys.as_slice(),
+            std::slice::from_ref(&key)
+        );
+        // A second call with the key now configured keeps it and adds nothing.
+        assert_eq!(api_key(&mut config, None).unwrap(), key);
+        assert_eq!(config.query.auth.keys.len(), 1);
+        assert_eq!(config.ingest.api.api_keys.len(), 1);
+
+        let mut config = Config::default();
+        let given = "0123456789abcdefXYZ".to_owned();
+        assert_eq!(api_key(&mut config, Some(given.clone())).unwrap(), given);
+        assert_eq!(config.ingest.api.api_keys, [given]);
+        let err = api_key(&mut Config::default(), Some("short".into())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid config: --api-key / VIGIL_API_KEY: must be at least 16 characters"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_named() {
+        let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = port_is_free("query API (--listen)", addr)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "port already in use: query API (--listen) cannot listen on {addr}; stop whatever uses it or choose another address"
+            )
+        );
+        drop(taken);
+        port_is_free("query API (--listen)", addr).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn unreachable_stores_name_the_address_and_the_fix() {
+        let free = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = free.local_addr().unwrap();
+        drop(free);
+        let kafka = KafkaConfig {
+            brokers: addr.to_string(),
+            ..KafkaConfig::default()
+        };
+        let err = kafka_reachable(&kafka).await.unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("Kafka is unreachable at {addr} ({addr}: ")),
+            "{err}"
+        );
+        assert!(err.contains("`scripts/stack up`"), "{err}");
+        let ch = ClickHouseConfig {
+            url: format!("http://{addr}"),
+            ..ClickHouseConfig::default()
+        };
+        let err = clickhouse_version(&ch).await.unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("ClickHouse is unreachable at http://{addr} (")),
+            "{err}"
+        );
+        assert!(err.contains("`scripts/stack up`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn probes_local_http_status() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().route("/readyz", axum::routing::get(|| async { "ready" }));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        assert_eq!(http_status(addr, "/readyz").await, Some(200));
+        assert_eq!(http_status(addr, "/nope").await, Some(404));
+        server.abort();
+        assert_eq!(
+            loopback("0.0.0.0:80".parse().unwrap()),
+            "127.0.0.1:80".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            loopback("[::]:80".parse().unwrap()),
+            "[::1]:80".parse::<SocketAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn the_stack_script_of_this_checkout_is_found() {
+        let found = find_stack_script().unwrap();
+        assert!(found.ends_with("scripts/stack"), "{}", found.display());
+    }
+}
