@@ -51,6 +51,12 @@ impl<T> Gql<T> for crate::Result<T> {
     }
 }
 
+/// Whether the caller may see monitors' secrets (editors and admins).
+pub(crate) fn can_see_secrets(ctx: &Context<'_>) -> bool {
+    ctx.data_opt::<Principal>()
+        .is_some_and(|p| p.role >= Role::Editor)
+}
+
 /// The service, once the caller is known to have `role`.
 pub(crate) fn authorized<'a>(ctx: &Context<'a>, role: Role) -> async_graphql::Result<&'a Service> {
     let caller = ctx

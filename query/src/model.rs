@@ -51,7 +51,7 @@ pub struct Monitor {
 
 #[ComplexObject]
 impl Monitor {
-    /// The whole spec as JSON, including headers and auth.
+    /// The whole spec as JSON, including headers and auth (literal secrets redacted for viewers).
     async fn spec(&self) -> async_graphql::Json<serde_json::Value> {
         async_graphql::Json(serde_json::to_value(self).unwrap_or_default())
     }
@@ -76,6 +76,41 @@ impl From<&MonitorSpec> for Monitor {
             assertions: spec.assertions.clone(),
             enabled: spec.enabled,
         }
+    }
+}
+
+/// What replaces a secret shown to a viewer.
+pub const REDACTED: &str = "[redacted]";
+
+impl Monitor {
+    /// The monitor as a viewer may see it: literal secrets in `auth` and header values are
+    /// replaced by [`REDACTED`]; `${ENV_VAR}` references are kept (they are not secrets).
+    pub fn redacted(mut self) -> Self {
+        let hide = |value: &mut String| {
+            let is_reference = value.starts_with("${") && value.ends_with('}');
+            if !is_reference && !value.is_empty() {
+                REDACTED.clone_into(value);
+            }
+        };
+        for value in self.headers.values_mut() {
+            hide(value);
+        }
+        if let serde_json::Value::Object(auth) = &mut self.auth {
+            for key in ["password", "token", "value", "client_secret"] {
+                if let Some(serde_json::Value::String(secret)) = auth.get_mut(key) {
+                    hide(secret);
+                }
+            }
+        }
+        self
+    }
+}
+
+impl MonitorPage {
+    /// Every monitor [`Monitor::redacted`].
+    pub fn redacted(mut self) -> Self {
+        self.items = self.items.into_iter().map(Monitor::redacted).collect();
+        self
     }
 }
 

@@ -100,7 +100,12 @@ pub async fn list_monitors(
         cursor: p.cursor,
         limit: parse_limit(p.limit.as_deref())?,
     };
-    state.service.list_monitors(&filter).map(Json)
+    let page = state.service.list_monitors(&filter)?;
+    Ok(Json(if caller.role >= Role::Editor {
+        page
+    } else {
+        page.redacted()
+    }))
 }
 
 /// Get one monitor.
@@ -118,7 +123,12 @@ pub async fn get_monitor(
     Path(id): Path<String>,
 ) -> Result<Json<Monitor>> {
     caller.require(Role::Viewer)?;
-    state.service.get_monitor(&id).map(Json)
+    let monitor = state.service.get_monitor(&id)?;
+    Ok(Json(if caller.role >= Role::Editor {
+        monitor
+    } else {
+        monitor.redacted()
+    }))
 }
 
 /// Create a monitor. Answers once the service's own view shows it.

@@ -678,3 +678,50 @@ async fn websocket_rejects_unknown_keys() {
     token.cancel();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_see_secrets_redacted_and_metrics_render() {
+    let cluster = MockCluster::new(1).unwrap();
+    let mut h = harness(&cluster).await;
+    let mut secret = spec("s1", &[]);
+    secret["auth"] = json!({"type": "bearer", "token": "literal-token"});
+    secret["headers"] = json!({"X-Key": "k-123", "X-Env": "${API_KEY}"});
+    let (status, _, _) = call(
+        &h,
+        Method::POST,
+        "/api/v1/monitors",
+        Some(EDITOR),
+        Some(secret),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, _, as_viewer) = call(&h, Method::GET, "/api/v1/monitors/s1", Some(VIEWER), None).await;
+    assert_eq!(
+        as_viewer["auth"],
+        json!({"type": "bearer", "token": "[redacted]"})
+    );
+    assert_eq!(
+        as_viewer["headers"],
+        json!({"X-Env": "${API_KEY}", "X-Key": "[redacted]"})
+    );
+    let (_, _, as_editor) = call(&h, Method::GET, "/api/v1/monitors/s1", Some(EDITOR), None).await;
+    assert_eq!(as_editor["auth"]["token"], "literal-token");
+    let query = json!({"query": "{ monitors { items { spec } } }"});
+    let (_, _, body) = call(&h, Method::POST, "/graphql", Some(VIEWER), Some(query)).await;
+    assert_eq!(
+        body["data"]["monitors"]["items"][0]["spec"]["auth"]["token"], "[redacted]",
+        "{body}"
+    );
+
+    // With a recorder handle, /metrics renders Prometheus text (the recorder is not installed
+    // globally here, so the exposition is empty but well-formed).
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    h.state.metrics = Some(recorder.handle());
+    let request = Request::get("/metrics").body(Body::empty()).unwrap();
+    let response = router(h.state.clone()).oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/plain; version=0.0.4"
+    );
+}

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ErrorExtensions, Object, Result};
 
 use crate::auth::Role;
-use crate::graphql::{Gql, authorized};
+use crate::graphql::{Gql, authorized, can_see_secrets};
 use crate::model::{Alert, History, Monitor, MonitorPage, ProbePage, Summary};
 use crate::params;
 use crate::service::{AlertQuery, HistoryQuery, MonitorFilter, ProbeQuery, Target};
@@ -38,13 +38,23 @@ impl QueryRoot {
             cursor: after,
             limit: first,
         };
-        service.list_monitors(&filter).gql()
+        let page = service.list_monitors(&filter).gql()?;
+        Ok(if can_see_secrets(ctx) {
+            page
+        } else {
+            page.redacted()
+        })
     }
 
     /// One monitor, or null.
     async fn monitor(&self, ctx: &Context<'_>, id: String) -> Result<Option<Monitor>> {
         let service = authorized(ctx, Role::Viewer)?;
-        Ok(service.get_monitor(&id).ok())
+        let monitor = service.get_monitor(&id).ok();
+        Ok(if can_see_secrets(ctx) {
+            monitor
+        } else {
+            monitor.map(Monitor::redacted)
+        })
     }
 
     /// Windows of one monitor (`monitorId`), of a tag, or of every monitor (neither), regions

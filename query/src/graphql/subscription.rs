@@ -118,8 +118,13 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
     ) -> Result<impl Stream<Item = Result<MonitorEvent>>> {
         let service = authorized(ctx, Role::Viewer)?;
-        Ok(live(service.hub().monitors.subscribe(), |c| {
-            Some(MonitorEvent::from(c))
+        let secrets = crate::graphql::can_see_secrets(ctx);
+        Ok(live(service.hub().monitors.subscribe(), move |c| {
+            let mut event = MonitorEvent::from(c);
+            if !secrets {
+                event.monitor = event.monitor.map(crate::model::Monitor::redacted);
+            }
+            Some(event)
         }))
     }
 }
