@@ -234,3 +234,112 @@ async fn apply_then_run_a_runner_and_read_probes_back() {
     assert_eq!(ids, ["healthy", "wrong-body"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The ingestion API on the real broker: a 202 means every event is readable from the probes
+/// topic, invalid events are reported by index, and unknown monitors are flagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingestion_api_acknowledges_only_stored_events() {
+    let prefix = unique_name("it", "ingest_api");
+    let topics = TopicNames::with_prefix(&prefix);
+    let kafka = connection(&topics);
+    vigil_ingest::ensure_topics(&kafka, 1).await.unwrap();
+    let producer =
+        vigil_ingest::ProbeProducer::new(&kafka, &vigil_ingest::config::ProducerConfig::default())
+            .unwrap();
+    let config = vigil_ingest::config::ApiConfig {
+        enabled: true,
+        api_keys: vec!["it-key".into()],
+        ..vigil_ingest::config::ApiConfig::default()
+    };
+    let known = vigil_ingest::plan::parse_monitors(
+        "inline",
+        "monitors: [{id: known, name: Known, url: 'http://k/'}]",
+    )
+    .unwrap();
+    let state =
+        vigil_ingest::api::ApiState::new(config, producer, MonitorView::from_specs(known), None);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let token = CancellationToken::new();
+    let server = tokio::spawn(vigil_ingest::api::serve(listener, state, token.clone()));
+
+    let now = vigil_schema::Timestamp::now().as_millis();
+    let event = |monitor: &str| {
+        serde_json::json!({
+            "event_id": uuid::Uuid::now_v7(), "monitor_id": monitor, "region": "edge",
+            "agent": "agent-7", "scheduled_at": now, "event_time": now, "method": "GET",
+            "url": "https://x/", "status_code": 200, "outcome": "ok", "error": null,
+            "timings": {"dns_us": 1, "connect_us": 2, "tls_us": 3, "ttfb_us": 4, "total_us": 20},
+            "response_size": 5, "assertions": [], "tls_cert_expiry": null,
+        })
+    };
+    let mut batch: Vec<serde_json::Value> = (0..9).map(|_| event("known")).collect();
+    batch.push(event("external"));
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/v1/events");
+    let response = client
+        .post(&url)
+        .bearer_auth("it-key")
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"accepted": 10, "unknown_monitors": ["external"]})
+    );
+
+    let mut invalid = event("known");
+    invalid["status_code"] = serde_json::json!(42);
+    let ndjson = format!("{}\n{}\n", event("known"), invalid);
+    let response = client
+        .post(&url)
+        .header("x-api-key", "it-key")
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["accepted"], serde_json::json!([0]));
+    assert_eq!(
+        problem["invalid"],
+        serde_json::json!([{"index": 1, "reason": "status_code: must be 100–599, got 42"}])
+    );
+
+    let consumer: StreamConsumer = kafka_config()
+        .set("group.id", &prefix)
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&topics.probes]).unwrap();
+    let mut sent: Vec<String> = batch
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < 11 {
+        assert!(Instant::now() < deadline, "read {} of 11", got.len());
+        if let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await
+        {
+            let event: ProbeResult = vigil_schema::decode(message.payload().unwrap()).unwrap();
+            assert_eq!(event.agent, "agent-7");
+            got.push(event.event_id.to_string());
+        }
+    }
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), 11, "no duplicates from the idempotent producer");
+    sent.retain(|id| got.contains(id));
+    assert_eq!(sent.len(), 10, "every event of the 202 batch is stored");
+    token.cancel();
+    server.await.unwrap().unwrap();
+}
