@@ -400,6 +400,16 @@ monitors:
     }
 
     #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../examples/monitors.yaml");
+        let specs = parse_monitors("examples/monitors.yaml", text).unwrap();
+        let ids: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["checkout-api", "orders-search", "legacy-admin"]);
+        assert_eq!(specs[1].headers["X-Tenant"], "${ORDERS_TENANT}");
+        assert!(!specs[2].tls_verify && !specs[2].follow_redirects);
+    }
+
+    #[test]
     fn export_round_trips() {
         let desired = parse_monitors("m.yaml", FILE).unwrap();
         let specs: Vec<Arc<MonitorSpec>> = desired.iter().rev().cloned().map(Arc::new).collect();
