@@ -14,9 +14,15 @@ use vigil_schema::{ProbeResult, decode, encode};
 
 const EVENTS: u64 = 100_000;
 
-fn encoded() -> Vec<Vec<u8>> {
+/// Events 10 ms apart across `monitors` monitors: with 1,000 monitors each gets a check every
+/// 10 s (6 per 1-minute window); with 100, every second (60 per window).
+fn encoded(monitors: u64) -> Vec<Vec<u8>> {
     (0..EVENTS)
-        .map(|i| encode(&probe_result(i)).expect("encode"))
+        .map(|i| {
+            let mut e = probe_result(i);
+            e.monitor_id = format!("monitor-{:04}", i % monitors);
+            encode(&e).expect("encode")
+        })
         .collect()
 }
 
@@ -29,7 +35,8 @@ fn config() -> Config {
 }
 
 fn pipeline(c: &mut Criterion) {
-    let events = encoded();
+    let events = encoded(1_000);
+    let dense = encoded(100);
     let mut group = c.benchmark_group("processor");
     group.throughput(Throughput::Elements(EVENTS));
     group.sample_size(20);
@@ -44,6 +51,16 @@ fn pipeline(c: &mut Criterion) {
         b.iter(|| {
             let mut p = Pipeline::new(config());
             for (offset, bytes) in events.iter().enumerate() {
+                p.process(0, offset as i64, None, Some(bytes), 0);
+            }
+            p.finish();
+            black_box(p.take_output().windows.len())
+        });
+    });
+    group.bench_function("decode_window_sketch_emit_60_per_window", |b| {
+        b.iter(|| {
+            let mut p = Pipeline::new(config());
+            for (offset, bytes) in dense.iter().enumerate() {
                 p.process(0, offset as i64, None, Some(bytes), 0);
             }
             p.finish();
@@ -99,5 +116,23 @@ fn sketch(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pipeline, sketch);
+fn detector(c: &mut Criterion) {
+    use vigil_processor::anomaly::{Config as DetectorConfig, Detector};
+    let values: Vec<f64> = (0..10_000u64)
+        .map(|i| 40_000.0 + (i * 7_919 % 5_000) as f64)
+        .collect();
+    let mut group = c.benchmark_group("anomaly");
+    group.throughput(Throughput::Elements(values.len() as u64));
+    group.bench_function("update", |b| {
+        b.iter(|| {
+            let mut d = Detector::new(DetectorConfig::default());
+            for (i, &v) in values.iter().enumerate() {
+                black_box(d.update(i as i64 * 60, v));
+            }
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, pipeline, sketch, detector);
 criterion_main!(benches);

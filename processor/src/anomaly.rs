@@ -130,10 +130,13 @@ const FIRST_MOVE_FACTOR: f64 = 1e-3;
 /// Exponentially-decayed, log-binned histogram answering `P(R >= r)`.
 ///
 /// Decay is implemented lazily: new samples get a growing weight `gain`, and everything is
-/// rescaled when the weight gets large, so an update touches a single bin.
+/// rescaled when the weight gets large, so an update touches a single bin. A Fenwick tree over
+/// the bins answers tail sums in O(log bins).
 #[derive(Debug, Clone)]
 struct TailHistogram {
     bins: Vec<f64>,
+    /// Fenwick tree of `bins` (1-based: `tree[i]` covers `bins[i - lowbit(i) .. i]`).
+    tree: Vec<f64>,
     gain: f64,
     total: f64,
     inv_decay: f64,
@@ -147,6 +150,7 @@ impl TailHistogram {
     fn new(cfg: &Config) -> Self {
         Self {
             bins: vec![0.0; cfg.num_bins()],
+            tree: vec![0.0; cfg.num_bins() + 1],
             gain: 1.0,
             total: 0.0,
             inv_decay: 1.0 / cfg.hist_decay,
@@ -180,7 +184,7 @@ impl TailHistogram {
             return 0.0;
         }
         let b = self.bin(r);
-        let above: f64 = self.bins[b + 1..].iter().sum::<f64>() + 0.5 * self.bins[b];
+        let above = (self.total - self.prefix(b)).max(0.0) + 0.5 * self.bins[b];
         // One pseudo-observation at +infinity keeps p > 0.
         let mut p = (above + self.gain) / (self.total + self.gain);
         if r > self.max_seen && self.max_seen > 0.0 {
@@ -193,15 +197,32 @@ impl TailHistogram {
         -p.log10()
     }
 
+    /// Sum of `bins[0..=b]`.
+    fn prefix(&self, b: usize) -> f64 {
+        let mut i = b + 1;
+        let mut sum = 0.0;
+        while i > 0 {
+            sum += self.tree[i];
+            i &= i - 1;
+        }
+        sum
+    }
+
     fn add(&mut self, r: f64) {
         self.gain *= self.inv_decay;
         let b = self.bin(r);
         self.bins[b] += self.gain;
+        let mut i = b + 1;
+        while i < self.tree.len() {
+            self.tree[i] += self.gain;
+            i += i & i.wrapping_neg();
+        }
         self.total += self.gain;
         self.max_seen = (self.max_seen * (1.0 / self.inv_decay)).max(r);
         if self.gain > 1e50 {
             let g = self.gain;
             self.bins.iter_mut().for_each(|x| *x /= g);
+            self.tree.iter_mut().for_each(|x| *x /= g);
             self.total /= g;
             self.gain = 1.0;
         }

@@ -13,7 +13,9 @@
 //!   a window still in memory. A restart re-reading from the committed offset therefore rebuilds
 //!   every window that could still change from all of its events and writes identical rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use vigil_schema::{AnomalyScores, ProbeResult, SketchData, WindowSummary, decode};
 
@@ -125,7 +127,7 @@ struct PartitionState {
 impl PartitionState {
     fn new(cfg: &Config) -> Self {
         Self {
-            series: HashMap::new(),
+            series: HashMap::default(),
             watermark: Watermark::new(cfg.lateness_ms(), cfg.idle_ms()),
             closing: BTreeMap::new(),
             dirty: Vec::new(),
@@ -204,8 +206,8 @@ impl Pipeline {
     pub fn new(cfg: Config) -> Self {
         Self {
             cfg,
-            partitions: HashMap::new(),
-            detectors: HashMap::new(),
+            partitions: HashMap::default(),
+            detectors: HashMap::default(),
             out: Output::default(),
         }
     }

@@ -9,7 +9,9 @@
 
 pub mod watermark;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashSet;
 
 use uuid::Uuid;
 use vigil_schema::sketch::Sketch;
@@ -18,6 +20,45 @@ use vigil_schema::{AnomalyScores, Outcome, ProbeResult, Timestamp, WindowSummary
 /// Start of the window of length `len_ms` holding event time `t_ms`.
 pub fn window_start(t_ms: i64, len_ms: i64) -> i64 {
     t_ms.div_euclid(len_ms) * len_ms
+}
+
+/// Event ids already counted in a window: a short list scanned linearly (windows usually hold
+/// a few dozen checks), a hash set once it grows.
+#[derive(Debug, Clone)]
+enum Seen {
+    Few(Vec<Uuid>),
+    Many(FxHashSet<Uuid>),
+}
+
+impl Seen {
+    const FEW: usize = 48;
+
+    /// Adds an id; `false` when it was already there.
+    fn insert(&mut self, id: Uuid) -> bool {
+        match self {
+            Seen::Few(ids) => {
+                if ids.contains(&id) {
+                    return false;
+                }
+                if ids.len() < Self::FEW {
+                    ids.push(id);
+                } else {
+                    let mut set: FxHashSet<Uuid> = ids.drain(..).collect();
+                    set.insert(id);
+                    *self = Seen::Many(set);
+                }
+                true
+            }
+            Seen::Many(set) => set.insert(id),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Seen::Few(ids) => ids.len(),
+            Seen::Many(set) => set.len(),
+        }
+    }
 }
 
 /// Everything one (monitor, region, window) accumulates.
@@ -43,7 +84,7 @@ pub struct WindowAgg {
     assertion_failures: u64,
     sketch: Sketch,
     ttfb_sketch: Sketch,
-    seen: HashSet<Uuid>,
+    seen: Seen,
     /// Version of the last row emitted for this window (0: never emitted).
     pub emitted_version: u64,
     /// Scores given when the window first closed; corrections keep them.
@@ -71,7 +112,7 @@ impl WindowAgg {
             assertion_failures: 0,
             sketch: Sketch::new(alpha),
             ttfb_sketch: Sketch::new(alpha),
-            seen: HashSet::new(),
+            seen: Seen::Few(Vec::new()),
             emitted_version: 0,
             anomaly: None,
         }
@@ -210,6 +251,18 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn duplicates_are_found_in_small_and_large_windows() {
+        let mut seen = Seen::Few(Vec::new());
+        for i in 0..200u128 {
+            assert!(seen.insert(Uuid::from_u128(i)));
+            assert!(!seen.insert(Uuid::from_u128(i)));
+            assert!(!seen.insert(Uuid::from_u128(i / 2)));
+        }
+        assert!(matches!(seen, Seen::Many(_)));
+        assert_eq!(seen.len(), 200);
+    }
 
     proptest! {
         /// Each event lands in exactly one window per length, and that window covers it.
