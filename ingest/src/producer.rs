@@ -167,6 +167,9 @@ async fn forward(
     let mut report = tokio::time::interval(Duration::from_secs(1));
     let mut stopping = false;
     let mut waiting_since: Option<tokio::time::Instant> = None;
+    // Progress of acknowledgements, to tell the operator when Kafka stops taking results.
+    let mut last_ack = tokio::time::Instant::now();
+    let mut last_warning: Option<tokio::time::Instant> = None;
     loop {
         // Cancel-safe: `recv` and `next` lose nothing when another branch wins.
         tokio::select! {
@@ -212,10 +215,24 @@ async fn forward(
                     }
                 }
             }
-            Some(delivery) = deliveries.next() => record_delivery(delivery),
+            Some(delivery) = deliveries.next() => {
+                if record_delivery(delivery) {
+                    last_ack = tokio::time::Instant::now();
+                }
+            }
             _ = report.tick() => {
                 let depth = producer.in_flight() + sink.queued();
                 metrics::gauge!(metric::BUFFER_DEPTH).set(depth as f64);
+                let stalled = depth > 0 && last_ack.elapsed() >= STALL_WARNING;
+                if stalled && last_warning.is_none_or(|w| w.elapsed() >= STALL_WARNING) {
+                    tracing::warn!(
+                        buffered = depth,
+                        dropped = sink.dropped(),
+                        stalled_s = last_ack.elapsed().as_secs(),
+                        "Kafka is not acknowledging probe results; buffering in memory."
+                    );
+                    last_warning = Some(tokio::time::Instant::now());
+                }
             }
         }
     }
@@ -223,21 +240,31 @@ async fn forward(
     metrics::gauge!(metric::BUFFER_DEPTH).set(producer.in_flight() as f64);
 }
 
+/// How long acknowledgements may stall, with results buffered, before a warning (repeated at
+/// this period).
+const STALL_WARNING: Duration = Duration::from_secs(10);
+
+/// Counts one delivery report; `true` if Kafka acknowledged the result.
 fn record_delivery(
     delivery: Result<
         rdkafka::producer::future_producer::OwnedDeliveryResult,
         futures::channel::oneshot::Canceled,
     >,
-) {
+) -> bool {
     match delivery {
-        Ok(Ok(_)) => metrics::counter!(metric::PRODUCED).increment(1),
+        Ok(Ok(_)) => {
+            metrics::counter!(metric::PRODUCED).increment(1);
+            true
+        }
         Ok(Err((error, _))) => {
             metrics::counter!(metric::PRODUCE_ERRORS).increment(1);
             tracing::error!(%error, "Kafka rejected a probe result; it is lost.");
+            false
         }
         Err(_) => {
             metrics::counter!(metric::PRODUCE_ERRORS).increment(1);
             tracing::error!("The producer went away before acknowledging a probe result.");
+            false
         }
     }
 }
