@@ -725,3 +725,126 @@ async fn viewers_see_secrets_redacted_and_metrics_render() {
         "text/plain; version=0.0.4"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_probe_and_alert_subscriptions_deliver_their_events() {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let cluster = MockCluster::new(1).unwrap();
+    let h = harness(&cluster).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let token = CancellationToken::new();
+    let server = tokio::spawn(vigil_query::serve(listener, h.state.clone(), token.clone()));
+    let hub = h.state.service.hub().clone();
+    let mut monitors = ws_subscribe(
+        addr,
+        "graphql-transport-ws",
+        VIEWER,
+        "subscription { monitorChanged { kind id monitor { name } } }",
+    )
+    .await;
+    let mut probes = ws_subscribe(
+        addr,
+        "graphql-transport-ws",
+        VIEWER,
+        r#"subscription { probeCompleted(monitorId: "p1") { monitorId outcome statusCode totalUs } }"#,
+    )
+    .await;
+    let mut alerts = ws_subscribe(
+        addr,
+        "graphql-transport-ws",
+        VIEWER,
+        "subscription { alertChanged { ruleId from to value } }",
+    )
+    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while hub.monitors.receiver_count() < 1
+        || hub.probes.receiver_count() < 1
+        || hub.alerts.receiver_count() < 1
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "subscriptions never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let (status, _, _) = call(
+        &h,
+        Method::POST,
+        "/api/v1/monitors",
+        Some(EDITOR),
+        Some(spec("p1", &[])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _, _) = call(
+        &h,
+        Method::DELETE,
+        "/api/v1/monitors/p1",
+        Some(EDITOR),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let got = next_json(&mut monitors).await;
+    assert_eq!(
+        got["payload"]["data"]["monitorChanged"],
+        json!({"kind": "UPSERTED", "id": "p1", "monitor": {"name": "Name p1"}})
+    );
+    let got = next_json(&mut monitors).await;
+    assert_eq!(
+        got["payload"]["data"]["monitorChanged"],
+        json!({"kind": "DELETED", "id": "p1", "monitor": null})
+    );
+
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", cluster.bootstrap_servers())
+        .create()
+        .unwrap();
+    let probe: vigil_schema::ProbeResult = serde_json::from_value(json!({
+        "event_id": "00000000-0000-0000-0000-000000000001", "monitor_id": "p1", "region": "eu",
+        "agent": "a", "scheduled_at": 0, "event_time": 0, "method": "GET",
+        "url": "https://example.com/", "status_code": 503, "outcome": "http_status",
+        "error": "status 503", "timings": {"dns_us": null, "connect_us": null, "tls_us": null,
+        "ttfb_us": null, "total_us": 1234}, "response_size": null, "assertions": [],
+        "tls_cert_expiry": null
+    }))
+    .unwrap();
+    let bytes = vigil_schema::encode(&probe).unwrap();
+    producer
+        .send(
+            FutureRecord::to("t.probes").key("p1").payload(&bytes),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let got = next_json(&mut probes).await;
+    assert_eq!(
+        got["payload"]["data"]["probeCompleted"],
+        json!({"monitorId": "p1", "outcome": "http_status", "statusCode": 503, "totalUs": 1234})
+    );
+
+    let alert: vigil_schema::AlertTransition = serde_json::from_value(json!({
+        "transition_id": "00000000-0000-0000-0000-000000000002", "rule_id": "slow",
+        "monitor_id": "p1", "region": null, "kind": "latency_percentile", "from": "pending",
+        "to": "firing", "at": 0, "value": 812.5, "threshold": 500.0, "message": "p99 high"
+    }))
+    .unwrap();
+    let bytes = vigil_schema::encode(&alert).unwrap();
+    producer
+        .send(
+            FutureRecord::to("t.alerts").key("slow").payload(&bytes),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+    let got = next_json(&mut alerts).await;
+    assert_eq!(
+        got["payload"]["data"]["alertChanged"],
+        json!({"ruleId": "slow", "from": "pending", "to": "firing", "value": 812.5})
+    );
+    token.cancel();
+    drop((monitors, probes, alerts));
+    server.await.unwrap().unwrap();
+}
