@@ -333,9 +333,13 @@ impl Worker {
     }
 
     async fn write(&self, output: &Output) -> Result<()> {
-        self.dead_letters(&output.dead_letters).await?;
-        self.sink.write_probes(output.probes.clone()).await?;
-        self.sink.write_windows(&output.windows).await?;
+        // Independent writes go out together; summaries are published only once their rows
+        // are in ClickHouse, so a subscriber never sees a window it cannot query.
+        tokio::try_join!(
+            self.dead_letters(&output.dead_letters),
+            self.sink.write_probes(output.probes.clone()),
+            self.sink.write_windows(&output.windows),
+        )?;
         self.publish(&output.windows).await?;
         for w in &output.windows {
             let kind = if w.correction { "correction" } else { "first" };
