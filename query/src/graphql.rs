@@ -148,11 +148,12 @@ pub(crate) fn websocket(
 ) -> Response {
     let schema = state.schema.clone();
     let auth = state.auth.clone();
+    let shutdown = state.service.hub().shutdown().clone();
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
             metrics::gauge!("vigil_query_websockets").increment(1.0);
-            GraphQLWebSocket::new(socket, schema, protocol)
+            let connection = GraphQLWebSocket::new(socket, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let caller = auth
                         .authenticate(key_from_init(&payload).as_deref())
@@ -161,8 +162,13 @@ pub(crate) fn websocket(
                     data.insert(caller);
                     Ok(data)
                 })
-                .serve()
-                .await;
+                .serve();
+            // Cancel-safe: dropping the connection future closes the socket, which is what
+            // shutdown wants.
+            tokio::select! {
+                () = connection => {}
+                () = shutdown.cancelled() => {}
+            }
             metrics::gauge!("vigil_query_websockets").decrement(1.0);
         })
 }

@@ -51,18 +51,26 @@ pub struct Hub {
     /// Monitor changes.
     pub monitors: broadcast::Sender<MonitorChange>,
     ready: Arc<[AtomicBool; 3]>,
+    shutdown: CancellationToken,
 }
 
 impl Hub {
-    /// Channels holding up to `buffer` events each.
-    pub fn new(buffer: usize) -> Self {
+    /// Channels holding up to `buffer` events each; `shutdown` ends every live connection.
+    pub fn new(buffer: usize, shutdown: CancellationToken) -> Self {
         Self {
             windows: broadcast::channel(buffer).0,
             probes: broadcast::channel(buffer).0,
             alerts: broadcast::channel(buffer).0,
             monitors: broadcast::channel(buffer).0,
             ready: Arc::new([const { AtomicBool::new(false) }; 3]),
+            shutdown,
         }
+    }
+
+    /// Cancelled when the service shuts down: WebSocket connections close then, so a graceful
+    /// shutdown does not wait for subscribers to leave.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
     }
 
     /// Whether every topic consumer is positioned (events produced from now on are delivered).
@@ -193,7 +201,7 @@ mod tests {
 
     #[tokio::test]
     async fn slow_subscriber_is_told_what_it_missed() {
-        let hub = Hub::new(2);
+        let hub = Hub::new(2, CancellationToken::new());
         let mut slow = hub.monitors.subscribe();
         for id in ["a", "b", "c", "d"] {
             hub.monitors

@@ -231,7 +231,7 @@ pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Servi
     let admin: AdminClient<DefaultClientContext> = client.create()?;
     vigil_schema::kafka::ensure_topics(&admin, &topics.specs(), timeout, 1).await?;
 
-    let hub = hub::Hub::new(config.subscriptions.buffer);
+    let hub = hub::Hub::new(config.subscriptions.buffer, token.child_token());
     let view = view::MonitorView::new(hub.monitors.clone());
     view.start(&client, &topics.monitors, timeout, token.child_token())
         .await?;

@@ -615,9 +615,22 @@ async fn websocket_subscriber_receives_a_window_from_the_topic() {
         json!({"monitorId": "live", "start": Timestamp::from_millis(start).to_string(),
                "count": 1, "p99Us": 1500.0})
     );
-    ws.close(None).await.unwrap();
+    // Shutdown closes live connections instead of waiting out the grace period for them.
+    let stopping = Instant::now();
     s.token.cancel();
     server.await.unwrap().unwrap();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopping.elapsed()
+    );
+    let closed = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap();
+    assert!(
+        matches!(closed, None | Some(Err(_)) | Some(Ok(Message::Close(_)))),
+        "{closed:?}"
+    );
     s.db.drop_database().await;
 }
 
