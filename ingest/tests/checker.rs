@@ -286,6 +286,46 @@ async fn secrets_expand_and_credentials_are_sent() {
 }
 
 #[tokio::test]
+async fn credentials_do_not_follow_redirects_to_another_origin() {
+    let target = Target::start().await;
+    let extra = serde_json::json!({
+        "headers": {"Cookie": "session=1", "X-Trace": "t"},
+        "auth": {"type": "api_key", "name": "X-Key", "value": "k1"},
+        "assertions": ["[BODY] == pat(*)"],
+    });
+    let same = check(&spec(
+        &format!("{}/redirect-echo/same", target.http),
+        extra.clone(),
+    ))
+    .await;
+    let head = same.assertions[0].actual.clone().unwrap();
+    assert!(head.starts_with("GET /echo HTTP/1.1"), "{head}");
+    assert!(
+        head.contains("x-key: k1\r\n") && head.contains("cookie: session=1\r\n"),
+        "{head}"
+    );
+
+    let away = check(&spec(&format!("{}/redirect-echo/away", target.http), extra)).await;
+    let head = away.assertions[0].actual.clone().unwrap();
+    assert!(head.contains("host: localhost:"), "{head}");
+    assert!(head.contains("x-trace: t\r\n"), "{head}");
+    assert!(
+        !head.contains("x-key") && !head.contains("cookie"),
+        "{head}"
+    );
+    let bearer = serde_json::json!({
+        "auth": {"type": "bearer", "token": "t0k"}, "assertions": ["[BODY] == pat(*)"],
+    });
+    let away = check(&spec(
+        &format!("{}/redirect-echo/away", target.http),
+        bearer,
+    ))
+    .await;
+    let head = away.assertions[0].actual.clone().unwrap();
+    assert!(!head.contains("authorization"), "{head}");
+}
+
+#[tokio::test]
 async fn oauth2_tokens_are_cached() {
     let target = Target::start().await;
     let checker = checker();

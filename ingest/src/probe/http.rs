@@ -105,6 +105,9 @@ struct Prepared {
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Option<Bytes>,
     tls_verify: bool,
+    /// The API key header, if the monitor sends one; like `Authorization` and `Cookie`, it is
+    /// not sent on to another origin when following a redirect.
+    key_header: Option<HeaderName>,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -208,12 +211,21 @@ impl Checker {
                         ));
                     }
                     hops += 1;
-                    request.url = request.url.join(location).map_err(|e| {
+                    let next = request.url.join(location).map_err(|e| {
                         Failure::new(
                             Outcome::InvalidUrl,
                             format!("invalid redirect location {location:?}: {e}"),
                         )
                     })?;
+                    if next.origin() != request.url.origin() {
+                        let key = request.key_header.clone();
+                        request.headers.retain(|(name, _)| {
+                            *name != header::AUTHORIZATION
+                                && *name != header::COOKIE
+                                && Some(name) != key.as_ref()
+                        });
+                    }
+                    request.url = next;
                     let becomes_get = exchange.status == 303
                         || (matches!(exchange.status, 301 | 302)
                             && request.method == http::Method::POST);
@@ -362,6 +374,14 @@ impl Checker {
             headers,
             body,
             tls_verify: spec.tls_verify,
+            key_header: match &spec.auth {
+                Auth::ApiKey {
+                    name,
+                    location: ApiKeyLocation::Header,
+                    ..
+                } => HeaderName::from_bytes(name.as_bytes()).ok(),
+                _ => None,
+            },
         })
     }
 
@@ -384,6 +404,7 @@ impl Checker {
             ],
             body: Some(Bytes::from(body)),
             tls_verify: true,
+            key_header: None,
         };
         let mut phases = Phases::default();
         let exchange = self

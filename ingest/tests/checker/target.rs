@@ -3,7 +3,8 @@
 //!
 //! Routes: `/ok` (JSON), `/delay/{ms}`, `/status/{code}`, `/bytes/{n}`, `/hang` (never
 //! answers), `/garbage` (not HTTP), `/redirect` (302 to `/ok`), `/echo` (request line and
-//! headers as the body), `/token` (OAuth 2 token endpoint counting its calls).
+//! headers as the body), `/redirect-echo/{same|away}` (302 to `/echo` on this or another
+//! origin), `/token` (OAuth 2 token endpoint counting its calls).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -137,6 +138,26 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, token_calls: Ar
             return;
         }
         ["echo"] => (200, "text/plain", head.clone().into_bytes()),
+        ["redirect-echo", to] => {
+            // `same`: to /echo on this origin; `away`: to the same server named `localhost`,
+            // which is another origin.
+            let host = head
+                .lines()
+                .find_map(|l| l.strip_prefix("host: "))
+                .unwrap_or_default()
+                .to_owned();
+            let location = match *to {
+                "same" => "/echo".to_owned(),
+                _ => format!("http://{}/echo", host.replace("127.0.0.1", "localhost")),
+            };
+            let response = format!(
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n"
+            );
+            let _ignored = stream.write_all(response.as_bytes()).await;
+            let _ignored = stream.shutdown().await;
+            return;
+        }
         ["token"] => {
             let n = token_calls.fetch_add(1, Ordering::SeqCst) + 1;
             let body = format!(r#"{{"access_token":"tok-{n}","expires_in":3600}}"#);
