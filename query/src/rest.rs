@@ -37,7 +37,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
                 let parameter = text
                     .split('`')
                     .nth(1)
-                    .filter(|_| text.contains("unknown field"))
+                    .filter(|_| text.contains("unknown field") || text.contains("duplicate field"))
                     .unwrap_or("query")
                     .to_owned();
                 Error::bad_parameter(parameter, text)

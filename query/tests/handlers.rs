@@ -314,6 +314,7 @@ async fn bad_parameters_are_400_naming_the_parameter() {
         ),
         ("/api/v1/monitors/m/history?from=yesterday", "from"),
         ("/api/v1/monitors/m/history?frm=now-1h", "frm"),
+        ("/api/v1/monitors/m/history?to=now&to=now", "to"),
         ("/api/v1/monitors/m/summary?target=1.5", "target"),
         ("/api/v1/monitors/m/probes?status=6xx", "status"),
         ("/api/v1/monitors/m/probes?outcome=slow", "outcome"),
