@@ -50,6 +50,10 @@ pub struct Config {
     /// Most windows (open or kept for corrections) held in memory; above it consumption
     /// pauses until windows are evicted.
     pub max_windows: usize,
+    /// On shutdown, how long to keep trying to write closed windows before exiting without
+    /// committing them (a restart then rewrites them).
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
     /// Relative accuracy of the percentile sketches.
     pub sketch_alpha: f64,
     /// Also insert every raw probe result into the `probes` table.
@@ -77,6 +81,7 @@ impl Default for Config {
             batch_rows: 10_000,
             batch_interval: Duration::from_secs(1),
             max_windows: 1_000_000,
+            shutdown_grace: Duration::from_secs(20),
             sketch_alpha: vigil_schema::sketch::DEFAULT_ALPHA,
             store_probes: true,
             max_clock_skew: Duration::from_secs(600),

@@ -18,6 +18,7 @@ use rdkafka::consumer::{
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 use vigil_schema::topic::{REASON_HEADER, SOURCE_TOPIC_HEADER};
@@ -145,11 +146,15 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
     seed_detectors(&sink, &mut pipeline, &cfg).await;
     let mut worker = Worker {
         consumer: Arc::new(consumer),
-        producer,
-        sink,
+        writer: Writer {
+            producer,
+            sink,
+            topics: settings.topics.clone(),
+        },
         topics: settings.topics.clone(),
         last_commit: Vec::new(),
         paused: false,
+        in_flight: None,
     };
     info!(topic = %settings.topics.probes, group = %cfg.group_id, "Processor started.");
 
@@ -165,7 +170,7 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
             // Cancellation-safe: nothing is in flight between iterations.
             () = token.cancelled() => break,
             _ = tick.tick() => {
-                worker.flush(&mut pipeline, &token).await?;
+                worker.flush(&mut pipeline, &token, false).await?;
             }
             // `recv` is cancellation-safe: a message not yet returned stays queued.
             message = consumer.recv() => {
@@ -184,14 +189,22 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
                     Err(e) => warn!(error = %e, "Kafka consumer error."),
                 }
                 if pipeline.pending() >= cfg.batch_rows {
-                    worker.flush(&mut pipeline, &token).await?;
+                    worker.flush(&mut pipeline, &token, false).await?;
                 }
             }
         }
     }
     info!("Processor stopping: writing closed windows and committing.");
-    let shutdown = CancellationToken::new();
-    worker.flush(&mut pipeline, &shutdown).await?;
+    // A bounded drain: if ClickHouse stays down, give up after the grace period (nothing
+    // unwritten is committed, so a restart redoes it).
+    let drain = CancellationToken::new();
+    let deadline = drain.clone();
+    let grace = cfg.shutdown_grace;
+    tokio::spawn(async move {
+        tokio::time::sleep(grace).await;
+        deadline.cancel();
+    });
+    worker.flush(&mut pipeline, &drain, true).await?;
     worker.commit_sync();
     Ok(())
 }
@@ -220,13 +233,18 @@ async fn seed_detectors(sink: &Sink, pipeline: &mut Pipeline, cfg: &Config) {
     }
 }
 
+/// Per-partition offsets to commit.
+type Offsets = Vec<(i32, i64)>;
+
 struct Worker {
     consumer: Arc<StreamConsumer<GroupContext>>,
-    producer: FutureProducer,
-    sink: Sink,
+    writer: Writer,
     topics: TopicNames,
     last_commit: Vec<(i32, i64)>,
     paused: bool,
+    /// The batch being written, resolving to the offsets to commit once it is durable (`None`
+    /// when it was abandoned at shutdown). At most one batch is in flight.
+    in_flight: Option<JoinHandle<Result<Option<Offsets>>>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -277,45 +295,53 @@ impl Worker {
         }
     }
 
-    /// Writes everything pending, retrying until it succeeds or `token` is cancelled, then
-    /// evicts finished windows and commits offsets.
-    async fn flush(&mut self, pipeline: &mut Pipeline, token: &CancellationToken) -> Result<()> {
+    /// Waits for the batch in flight (if any) and commits what it made durable.
+    async fn settle(&mut self, pipeline: &Pipeline) -> Result<()> {
+        let Some(handle) = self.in_flight.take() else {
+            return Ok(());
+        };
+        match handle.await {
+            Ok(Ok(Some(offsets))) => {
+                self.commit(offsets, pipeline);
+                Ok(())
+            }
+            Ok(Ok(None)) => Ok(()),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(Error::Config(format!("window writer task failed: {e}"))),
+        }
+    }
+
+    /// Emits due windows and corrections and hands everything pending to a background write,
+    /// so consumption continues while ClickHouse and Kafka acknowledge it. Offsets are
+    /// computed now (they cover exactly what this batch holds plus the windows still in memory)
+    /// and committed only after the write succeeded. With `wait`, also waits for it.
+    async fn flush(
+        &mut self,
+        pipeline: &mut Pipeline,
+        token: &CancellationToken,
+        wait: bool,
+    ) -> Result<()> {
         let started = Instant::now();
+        self.settle(pipeline).await?;
         pipeline.tick(now_ms());
         let output = pipeline.take_output();
-        let (windows, probes, letters) = (
-            output.windows.len(),
-            output.probes.len(),
-            output.dead_letters.len(),
-        );
-        if !output.is_empty() {
-            let mut backoff = Duration::from_millis(100);
-            let mut output = Some(output);
-            loop {
-                let attempt = self
-                    .write(output.as_ref().map_or(&Output::default(), |o| o))
-                    .await;
-                match attempt {
-                    Ok(()) => break,
-                    Err(e) => {
-                        metrics::counter!("vigil_processor_write_errors_total").increment(1);
-                        error!(error = %e, retry_in = ?backoff, "Writing window output failed; retrying.");
-                        tokio::select! {
-                            () = token.cancelled() => {
-                                // Not committed: a restart re-reads and rewrites it.
-                                output.take();
-                                return Ok(());
-                            }
-                            () = tokio::time::sleep(backoff) => {}
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                    }
-                }
-            }
-            debug!(windows, probes, letters, elapsed = ?started.elapsed(), "Flushed.");
-        }
+        // Windows evicted here have their last version in `output`, which is retried until it
+        // is written (or abandoned uncommitted), so the commit below never skips them.
         let evicted = pipeline.evict();
-        self.commit(pipeline);
+        let offsets = pipeline.commit_offsets();
+        if output.is_empty() {
+            self.commit(offsets, pipeline);
+        } else {
+            let writer = self.writer.clone();
+            let token = token.clone();
+            self.in_flight = Some(tokio::spawn(async move {
+                let written = writer.write_until_done(output, &token).await;
+                Ok(written.then_some(offsets))
+            }));
+        }
+        if wait {
+            self.settle(pipeline).await?;
+        }
         metrics::histogram!("vigil_processor_flush_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::gauge!("vigil_processor_windows_in_memory")
@@ -330,6 +356,86 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    fn commit(&mut self, mut offsets: Vec<(i32, i64)>, pipeline: &Pipeline) {
+        // Never commit for partitions revoked since the offsets were computed.
+        let owned = pipeline.partitions();
+        offsets.retain(|(p, _)| owned.contains(p));
+        if offsets == self.last_commit || offsets.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for &(partition, offset) in &offsets {
+            if tpl
+                .add_partition_offset(&self.topics.probes, partition, Offset::Offset(offset))
+                .is_err()
+            {
+                return;
+            }
+        }
+        match self.consumer.commit(&tpl, CommitMode::Async) {
+            Ok(()) => {
+                debug!(?offsets, "Committed offsets.");
+                self.last_commit = offsets;
+            }
+            Err(e) => warn!(error = %e, "Offset commit failed; the next flush commits again."),
+        }
+    }
+
+    fn commit_sync(&self) {
+        if self.last_commit.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for &(partition, offset) in &self.last_commit {
+            let _added =
+                tpl.add_partition_offset(&self.topics.probes, partition, Offset::Offset(offset));
+        }
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
+            warn!(error = %e, "Final offset commit failed; a restart re-reads a little more.");
+        }
+    }
+}
+
+/// Writes pipeline output: dead letters, raw probes, window rows (with rollups), summaries.
+#[derive(Clone)]
+struct Writer {
+    producer: FutureProducer,
+    sink: Sink,
+    topics: TopicNames,
+}
+
+impl Writer {
+    /// Writes `output`, retrying with backoff until it succeeds (`true`) or `token` is
+    /// cancelled (`false`: nothing is committed, a restart re-reads and rewrites it).
+    async fn write_until_done(&self, output: Output, token: &CancellationToken) -> bool {
+        let started = Instant::now();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.write(&output).await {
+                Ok(()) => {
+                    debug!(
+                        windows = output.windows.len(),
+                        probes = output.probes.len(),
+                        letters = output.dead_letters.len(),
+                        elapsed = ?started.elapsed(),
+                        "Flushed."
+                    );
+                    return true;
+                }
+                Err(e) => {
+                    metrics::counter!("vigil_processor_write_errors_total").increment(1);
+                    error!(error = %e, retry_in = ?backoff, "Writing window output failed; retrying.");
+                    // Cancellation-safe: the output is kept until the next attempt.
+                    tokio::select! {
+                        () = token.cancelled() => return false,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
     }
 
     async fn write(&self, output: &Output) -> Result<()> {
@@ -418,43 +524,6 @@ impl Worker {
             }
         }
         Ok(())
-    }
-
-    fn commit(&mut self, pipeline: &Pipeline) {
-        let offsets = pipeline.commit_offsets();
-        if offsets == self.last_commit || offsets.is_empty() {
-            return;
-        }
-        let mut tpl = TopicPartitionList::new();
-        for &(partition, offset) in &offsets {
-            if tpl
-                .add_partition_offset(&self.topics.probes, partition, Offset::Offset(offset))
-                .is_err()
-            {
-                return;
-            }
-        }
-        match self.consumer.commit(&tpl, CommitMode::Async) {
-            Ok(()) => {
-                debug!(?offsets, "Committed offsets.");
-                self.last_commit = offsets;
-            }
-            Err(e) => warn!(error = %e, "Offset commit failed; the next flush commits again."),
-        }
-    }
-
-    fn commit_sync(&self) {
-        if self.last_commit.is_empty() {
-            return;
-        }
-        let mut tpl = TopicPartitionList::new();
-        for &(partition, offset) in &self.last_commit {
-            let _added =
-                tpl.add_partition_offset(&self.topics.probes, partition, Offset::Offset(offset));
-        }
-        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
-            warn!(error = %e, "Final offset commit failed; a restart re-reads a little more.");
-        }
     }
 }
 
