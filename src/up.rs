@@ -26,7 +26,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use vigil_ingest::plan::{self, Plan};
@@ -155,10 +155,19 @@ pub(crate) async fn up(config: &Config, args: UpArgs) -> anyhow::Result<()> {
         let run = vigil_query::run_with_metrics(query, Some(handle), child).await;
         ("query API", run.map_err(Into::into))
     });
-    if let Some(demo) = demo {
-        let child = token.child_token();
-        tasks.spawn(async move { ("demo target", demo.serve(child).await) });
-    }
+    // The demo target stops last, so the probe runner never sees it gone.
+    let demo = demo.map(|demo| {
+        let stop = CancellationToken::new();
+        let (root, until) = (token.clone(), stop.clone());
+        let served = tokio::spawn(async move {
+            let served = demo.serve(until).await;
+            if served.is_err() {
+                root.cancel();
+            }
+            served
+        });
+        (stop, served)
+    });
 
     let banner = Banner {
         query: query_addr,
@@ -170,13 +179,17 @@ pub(crate) async fn up(config: &Config, args: UpArgs) -> anyhow::Result<()> {
         window: config.processor.window,
         demo: target,
     };
-    supervise(tasks, token, &banner, args.shutdown_grace).await
+    supervise(tasks, demo, token, &banner, args.shutdown_grace).await
 }
 
+/// The demo target's own stop token and task.
+type DemoTask = (CancellationToken, JoinHandle<anyhow::Result<()>>);
+
 /// Prints the banner once both APIs answer, then waits for a signal or a failing task, and
-/// drains every task within `grace`.
+/// drains every task (the demo target last) within `grace`.
 async fn supervise(
     mut tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+    demo: Option<DemoTask>,
     token: CancellationToken,
     banner: &Banner,
     grace: Duration,
@@ -233,6 +246,23 @@ async fn supervise(
                     humantime::format_duration(grace)
                 ));
                 break;
+            }
+        }
+    }
+    if let Some((stop, served)) = demo {
+        stop.cancel();
+        match tokio::time::timeout_at(deadline, served).await {
+            Ok(Ok(Ok(()))) => info!(service = "demo target", "Stopped."),
+            Ok(Ok(Err(e))) => {
+                failure.get_or_insert(e.context("demo target failed"));
+            }
+            Ok(Err(e)) => {
+                failure.get_or_insert(anyhow!("the demo target task panicked: {e}"));
+            }
+            Err(_) => {
+                failure.get_or_insert(anyhow!(
+                    "the demo target was still stopping after the shutdown grace"
+                ));
             }
         }
     }
@@ -596,6 +626,24 @@ Press Ctrl-C to stop.
             "{plain}"
         );
         assert!(!plain.contains("Demo"), "{plain}");
+    }
+
+    #[test]
+    fn readme_shows_the_real_banner() {
+        let mut b = banner(true);
+        b.query = "127.0.0.1:8080".parse().unwrap();
+        b.api_key = "vigil-3f0c9a…".into();
+        b.demo = Some(DemoTarget {
+            http: "http://127.0.0.1:8090".into(),
+            https: "https://127.0.0.1:8443".into(),
+            cert_expires: "2026-11-28".into(),
+        });
+        let shown = render_banner(&b);
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains(&format!("```text{shown}```")),
+            "README's banner differs from:\n{shown}"
+        );
     }
 
     #[test]

@@ -271,6 +271,12 @@ async fn demo_end_to_end() {
         banner.contains("Windows         10s (demo setting"),
         "{banner}"
     );
+    let demo_http = banner_field(&banner, "Demo target")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(demo_http.starts_with("http://127.0.0.1:"), "{banner}");
     let curl = banner
         .lines()
         .map(str::trim)
@@ -465,10 +471,12 @@ async fn demo_end_to_end() {
     for example in api_examples() {
         let script = example
             .replace("127.0.0.1:8080", &up.query)
-            .replace("127.0.0.1:8081", &up.ingest);
+            .replace("127.0.0.1:8081", &up.ingest)
+            .replace("http://127.0.0.1:8090", &demo_http);
         let out = sh(&script, &key);
         assert!(!out.trim().is_empty(), "{script} printed nothing");
-        assert!(!out.contains(r#""errors""#), "{script}\n{out}");
+        // GraphQL reports failures in the body of a 200.
+        assert!(!out.contains(r#""errors":[{"message""#), "{script}\n{out}");
     }
 
     // SIGTERM: stop accepting, flush, commit, exit 0 within the grace period.
