@@ -513,3 +513,104 @@ fn api_examples() -> Vec<String> {
     assert!(blocks.len() >= 3, "{section}");
     blocks
 }
+
+/// `vigil up` with everything else from the test's own arguments; (exit code, stderr).
+fn up_fails(args: &[&str], config: Option<&std::path::Path>) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("VIGIL_") {
+            cmd.env_remove(name);
+        }
+    }
+    if let Some(config) = config {
+        cmd.env("VIGIL_CONFIG", config);
+    }
+    cmd.arg("up");
+    for flag in ["--listen", "--ingest-listen"] {
+        if !args.contains(&flag) {
+            cmd.args([flag, &format!("127.0.0.1:{}", free_port())]);
+        }
+    }
+    let out = cmd.args(args).stdin(Stdio::null()).output().unwrap();
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn start_up_checks_name_the_problem_and_the_fix() {
+    // A broker that is not the local default is never replaced by the local stack.
+    let (code, stderr) = up_fails(&["--kafka-brokers", "127.0.0.1:1"], None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: Kafka is unreachable at 127.0.0.1:1 (127.0.0.1:1: Connection refused"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`scripts/stack up`"), "{stderr}");
+    assert!(!stderr.contains("starting it with"), "{stderr}");
+
+    let (code, stderr) = up_fails(
+        &[
+            "--kafka-brokers",
+            &kafka_brokers(),
+            "--clickhouse-url",
+            "http://127.0.0.1:1",
+        ],
+        None,
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: ClickHouse is unreachable at http://127.0.0.1:1 ("),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`scripts/stack up`"), "{stderr}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, stderr) = up_fails(&["--demo", "--demo-listen", &addr], None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: demo target: cannot listen on {addr} (port in use?)"
+        )),
+        "{stderr}"
+    );
+    let (code, stderr) = up_fails(&["--ingest-listen", &addr], None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: port already in use: ingestion API (--ingest-listen) cannot listen on {addr}"
+        )),
+        "{stderr}"
+    );
+    drop(taken);
+
+    let dir = std::env::temp_dir().join(unique_name("it", "e2e_bad_config"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("vigil.toml");
+    std::fs::write(&bad, "[kafka]\nbrokers = \"k:9092\"\nbrokerz = 2\n").unwrap();
+    let (code, stderr) = up_fails(&[], Some(&bad));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: invalid config file {}: TOML parse error at line 3, column 1",
+            bad.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("unknown field `brokerz`"), "{stderr}");
+    let (code, stderr) = up_fails(&["--api-key", "short"], None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: invalid config: --api-key / VIGIL_API_KEY: must be at least 16 characters"
+        ),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
