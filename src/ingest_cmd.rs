@@ -130,49 +130,13 @@ pub(crate) async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<
     if args.no_runner {
         ingest.runner.enabled = false;
     }
-    // Durations render as Prometheus histograms (aggregatable across runners), not summaries.
-    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
-            &[
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ],
-        )
-        .context("invalid histogram buckets")?
-        .install_recorder()
-        .context("failed to install the metrics recorder")?;
+    let handle = crate::service::metrics();
     let render: vigil_ingest::api::RenderMetrics = Arc::new(move || handle.render());
     let kafka = kafka(config);
     vigil_ingest::ensure_topics(&kafka, config.kafka.replication_factor)
         .await
         .with_context(|| format!("failed to create topics on {}", kafka.brokers))?;
-    let token = CancellationToken::new();
-    tokio::spawn(shutdown_on_signal(token.clone()));
+    let token = crate::service::shutdown_token();
     vigil_ingest::run(ingest, kafka, Some(render), token).await?;
     Ok(())
-}
-
-async fn shutdown_on_signal(token: CancellationToken) {
-    let signal = || async {
-        #[cfg(unix)]
-        {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(term) => term,
-                    Err(_) => return tokio::signal::ctrl_c().await.unwrap_or(()),
-                };
-            // Cancel-safe: both only wait for a signal.
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        #[cfg(not(unix))]
-        tokio::signal::ctrl_c().await.unwrap_or(());
-    };
-    signal().await;
-    tracing::info!("Shutdown requested; a second signal exits at once.");
-    token.cancel();
-    signal().await;
-    std::process::exit(130);
 }

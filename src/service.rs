@@ -52,12 +52,30 @@ async fn wait_for_signal() {
     }
 }
 
-/// The process-wide Prometheus recorder (installed on first use).
+/// Buckets of every `*_seconds` histogram: durations render as Prometheus histograms
+/// (aggregatable across instances), not summaries.
+const SECONDS_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The process-wide Prometheus recorder (installed on first use), shared by every service the
+/// process runs.
 pub(crate) fn metrics() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let builder = PrometheusBuilder::new();
+            let builder = match builder.set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+                &SECONDS_BUCKETS,
+            ) {
+                Ok(b) => b,
+                Err(e) => {
+                    warn!(error = %e, "Histogram buckets rejected; durations render as summaries.");
+                    PrometheusBuilder::new()
+                }
+            };
+            let recorder = builder.build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
                 warn!("A metrics recorder was already installed; /metrics may be empty.");
