@@ -10,7 +10,8 @@
 //! 4. `vigil migrate` (database, tables, topics);
 //! 5. with `--demo`, the demo target and its monitors (applied like `vigil apply -f`).
 //!
-//! Then the probe runner with the ingestion API, the processor and the query API run as tasks
+//! Then the probe runner with the ingestion API, the processor (owning every probes partition,
+//! `processor.shard = "0/1"`, unless the config names a shard) and the query API run as tasks
 //! under one shutdown token. They still talk only through Kafka and ClickHouse, exactly as the
 //! separate `vigil ingest`, `vigil process` and `vigil serve` processes do. Once the APIs answer,
 //! a short block with the URLs, the API key and a `curl` example goes to stdout (logs go to
@@ -96,6 +97,12 @@ pub(crate) async fn up(config: &Config, args: UpArgs) -> anyhow::Result<()> {
         config.processor.window = DEMO_WINDOW;
         config.processor.allowed_lateness = Duration::from_secs(2);
         config.processor.idle_timeout = Duration::from_secs(5);
+    }
+    // The one processor of this process owns every partition outright (offsets are still
+    // committed under the group id): a restart after a crash resumes at once, instead of
+    // waiting for the group coordinator to drop the dead member. Scale out with `vigil process`.
+    if config.processor.shard.is_empty() {
+        config.processor.shard = "0/1".into();
     }
     let api_key = api_key(&mut config, args.api_key)?;
     config.ingest.api.enabled = true;

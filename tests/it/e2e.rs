@@ -28,16 +28,16 @@ const DEMO_MONITORS: [&str; 5] = [
 ];
 
 /// The running `vigil up --demo`.
-struct Up {
-    child: tokio::process::Child,
+pub(crate) struct Up {
+    pub(crate) child: tokio::process::Child,
     stdout: Arc<Mutex<String>>,
-    stderr: PathBuf,
+    pub(crate) stderr: PathBuf,
     query: String,
     ingest: String,
 }
 
 impl Up {
-    async fn start(dir: &std::path::Path, prefix: &str, database: &str) -> Self {
+    pub(crate) async fn start(dir: &std::path::Path, prefix: &str, database: &str) -> Self {
         let config = dir.join("vigil.toml");
         // A consumer group of its own, so no other test's processor shares its partitions.
         std::fs::write(
@@ -93,7 +93,7 @@ impl Up {
     }
 
     /// The end of the process's log, for failure messages.
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         let text = std::fs::read_to_string(&self.stderr).unwrap_or_default();
         let tail: String = text.chars().rev().take(6000).collect();
         format!(
@@ -104,7 +104,7 @@ impl Up {
     }
 
     /// Waits for the start-up block and returns it.
-    async fn banner(&mut self, within: Duration) -> String {
+    pub(crate) async fn banner(&mut self, within: Duration) -> String {
         let deadline = Instant::now() + within;
         loop {
             let out = self.stdout.lock().unwrap().clone();

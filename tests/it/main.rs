@@ -13,6 +13,7 @@ mod cli;
 mod clickhouse_endpoint;
 mod common;
 mod e2e;
+mod e2e_crash;
 mod grafana;
 mod ingest;
 mod kafka_topics;
