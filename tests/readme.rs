@@ -157,3 +157,13 @@ fn set_up_block_is_the_demo_then_the_tests() {
     assert!(include_str!("../.ci/run").contains("exec scripts/test"));
     // The banner shown under it is checked against the real one in `src/up.rs`.
 }
+
+#[test]
+fn monitors_example_is_a_valid_monitors_file() {
+    let yaml = block_after("## Monitors", "yaml");
+    let monitors = vigil_ingest::plan::parse_monitors("README.md", yaml)
+        .unwrap_or_else(|e| panic!("the README's monitors example is invalid: {e}"));
+    assert_eq!(monitors.len(), 1);
+    assert_eq!(monitors[0].id, "checkout-api");
+    assert_eq!(monitors[0].assertions.len(), 4);
+}
