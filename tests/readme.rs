@@ -1,6 +1,7 @@
 //! The README against the binary, so it cannot drift: the configuration reference equals what
 //! `vigil config` prints, every `VIGIL_*` variable it names exists, every subcommand is listed,
-//! and the set-up block holds the two commands CI runs. Needs nothing running.
+//! the monitors example is a valid monitors file, and the set-up block holds the two commands CI
+//! runs. Needs nothing running.
 //!
 //! The README's API examples are run against `vigil up --demo` by `tests/it/e2e.rs`.
 
