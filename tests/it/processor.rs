@@ -837,3 +837,89 @@ async fn replay_recomputes_windows_from_the_topic() {
     assert_eq!(rows.len(), 20);
     db.drop_database().await;
 }
+
+/// At the window cap the processor pauses consumption (gauge `vigil_processor_paused` = 1)
+/// instead of dropping anything, resumes once windows are evicted, and every event ends up in
+/// a window row or, with its reason, in the dead-letter topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_cap_pauses_consumption_without_losing_events() {
+    crate::common::init_logs();
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .unwrap();
+    let names = topics("proc_cap", 1).await;
+    let db = migrated_db("proc_cap").await;
+    let config = Config {
+        window: Duration::from_secs(10),
+        allowed_lateness: Duration::from_secs(2),
+        idle_timeout: Duration::from_secs(1),
+        correction_horizon: Duration::from_secs(5),
+        batch_interval: Duration::from_millis(100),
+        max_windows: 4,
+        ..Config::default()
+    };
+    // Eight monitors, one recent check each: eight windows, twice the cap.
+    let now = Timestamp::now().as_millis();
+    let events: Vec<ProbeResult> = (0..8u64)
+        .map(|i| event(i, &format!("m{i}"), "eu", now - 3_000, 10_000, Outcome::Ok))
+        .collect();
+    produce(&producer(), &names.probes, &events).await;
+    let token = CancellationToken::new();
+    let task = tokio::spawn(vigil_processor::run(
+        settings(&names, &db, config),
+        token.clone(),
+    ));
+
+    let gauge = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("vigil_processor_paused "))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut paused_seen = false;
+    loop {
+        let paused = gauge(&recorder.render());
+        paused_seen |= paused == Some(1.0);
+        let rows = final_rows(&db, "windows_1m").await.len();
+        if paused_seen && paused == Some(0.0) && rows > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "paused seen: {paused_seen}, now {paused:?}, rows {rows}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Everything is accounted for: window rows plus dead letters cover all eight events.
+    let consumer: StreamConsumer = kafka_config()
+        .set("group.id", unique_name("it", "cap_dlq"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&names.deadletter]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut letters = 0u64;
+    loop {
+        let windowed: u64 = final_rows(&db, "windows_1m")
+            .await
+            .iter()
+            .map(|r| r.count)
+            .sum();
+        if windowed + letters == 8 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{windowed} windowed + {letters} dead-lettered of 8"
+        );
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(500), consumer.recv()).await {
+            assert!(m.headers().is_some());
+            letters += 1;
+        }
+    }
+    token.cancel();
+    task.await.unwrap().unwrap();
+    db.drop_database().await;
+}
