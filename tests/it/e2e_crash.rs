@@ -5,17 +5,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use rdkafka::Message;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{Offset, TopicPartitionList};
+use vigil_processor::Config;
 use vigil_processor::row::{WINDOW_COLUMNS, WindowRow};
-use vigil_processor::{Config, Pipeline};
 use vigil_schema::{Timestamp, TopicNames};
 
-use crate::common::{TestDb, clickhouse, kafka_config, unique_name};
+use crate::common::{TestDb, clickhouse, unique_name};
 use crate::e2e::Up;
-
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What must agree between the live table and the recomputation (versions and anomaly scores
 /// depend on when windows were emitted, not on their events).
@@ -51,62 +46,20 @@ async fn live_windows(db: &str, cutoff: i64) -> BTreeMap<Key, Numbers> {
         .collect()
 }
 
-/// Reads the whole probes topic in partition and offset order and recomputes the windows with
-/// the demo's processor settings.
+/// Recomputes the windows from the probes topic with the demo's processor settings.
 async fn recompute(topics: &TopicNames, cutoff: i64) -> BTreeMap<Key, Numbers> {
-    let consumer: StreamConsumer = kafka_config()
-        .set("group.id", unique_name("it", "e2e_recompute"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let metadata = consumer
-        .fetch_metadata(Some(&topics.probes), TIMEOUT)
-        .unwrap();
-    let mut pipeline = Pipeline::new(Config {
+    let config = Config {
         window: Duration::from_secs(10),
         allowed_lateness: Duration::from_secs(2),
         idle_timeout: Duration::from_secs(5),
         ..Config::default()
-    });
-    for partition in metadata.topics()[0].partitions() {
-        let p = partition.id();
-        let (low, high) = consumer
-            .fetch_watermarks(&topics.probes, p, TIMEOUT)
-            .unwrap();
-        if high <= low {
-            continue;
-        }
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&topics.probes, p, Offset::Offset(low))
-            .unwrap();
-        consumer.assign(&tpl).unwrap();
-        loop {
-            let m = consumer.recv().await.unwrap();
-            pipeline.process(
-                p,
-                m.offset(),
-                m.key(),
-                m.payload(),
-                vigil_processor::consumer::now_ms(),
-            );
-            if m.offset() + 1 >= high {
-                break;
-            }
-        }
-    }
-    pipeline.finish();
-    let mut rows: BTreeMap<Key, (u64, Numbers)> = BTreeMap::new();
-    for w in pipeline.take_output().windows {
-        let row = WindowRow::from(&w);
-        if row.window_end > cutoff {
-            continue;
-        }
-        let key = (row.monitor_id.clone(), row.region.clone(), row.window_start);
-        if rows.get(&key).is_none_or(|(v, _)| *v <= row.version) {
-            rows.insert(key, (row.version, numbers(&row)));
-        }
-    }
-    rows.into_iter().map(|(k, (_, n))| (k, n)).collect()
+    };
+    crate::processor::recompute(topics, config)
+        .await
+        .into_iter()
+        .filter(|(_, row)| row.window_end <= cutoff)
+        .map(|(key, row)| (key, numbers(&row)))
+        .collect()
 }
 
 async fn windows_after(db: &str, monitor: &str, start_ms: i64) -> u64 {

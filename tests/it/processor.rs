@@ -441,8 +441,9 @@ async fn bad_and_late_events_are_dead_lettered_with_a_reason() {
     db.drop_database().await;
 }
 
-/// Reads the whole probes topic in partition/offset order and recomputes windows in one batch.
-async fn recompute(
+/// Reads the whole probes topic in partition/offset order and recomputes windows in one batch:
+/// the latest version of every window row.
+pub(crate) async fn recompute(
     names: &TopicNames,
     config: Config,
 ) -> BTreeMap<(String, String, i64), WindowRow> {
