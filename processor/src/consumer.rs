@@ -365,15 +365,9 @@ impl Worker {
         if offsets == self.last_commit || offsets.is_empty() {
             return;
         }
-        let mut tpl = TopicPartitionList::new();
-        for &(partition, offset) in &offsets {
-            if tpl
-                .add_partition_offset(&self.topics.probes, partition, Offset::Offset(offset))
-                .is_err()
-            {
-                return;
-            }
-        }
+        let Some(tpl) = self.offset_list(&offsets) else {
+            return;
+        };
         match self.consumer.commit(&tpl, CommitMode::Async) {
             Ok(()) => {
                 debug!(?offsets, "Committed offsets.");
@@ -387,14 +381,22 @@ impl Worker {
         if self.last_commit.is_empty() {
             return;
         }
-        let mut tpl = TopicPartitionList::new();
-        for &(partition, offset) in &self.last_commit {
-            let _added =
-                tpl.add_partition_offset(&self.topics.probes, partition, Offset::Offset(offset));
-        }
+        let Some(tpl) = self.offset_list(&self.last_commit) else {
+            return;
+        };
         if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
             warn!(error = %e, "Final offset commit failed; a restart re-reads a little more.");
         }
+    }
+
+    /// The probes-topic partition list committing `offsets` (`None` if one is invalid).
+    fn offset_list(&self, offsets: &[(i32, i64)]) -> Option<TopicPartitionList> {
+        let mut tpl = TopicPartitionList::new();
+        for &(partition, offset) in offsets {
+            tpl.add_partition_offset(&self.topics.probes, partition, Offset::Offset(offset))
+                .ok()?;
+        }
+        Some(tpl)
     }
 }
 

@@ -380,13 +380,11 @@ impl Pipeline {
         reason: String,
     ) -> Disposition {
         let late = reason.starts_with("late");
-        if let Some(state) = self.partitions.get_mut(&partition) {
-            state.next_offset = state.next_offset.max(offset + 1);
-        } else {
-            let mut state = PartitionState::new(&self.cfg);
-            state.next_offset = offset + 1;
-            self.partitions.insert(partition, state);
-        }
+        let state = self
+            .partitions
+            .entry(partition)
+            .or_insert_with(|| PartitionState::new(&self.cfg));
+        state.next_offset = state.next_offset.max(offset + 1);
         self.out.dead_letters.push(DeadLetter {
             partition,
             offset,
