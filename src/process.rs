@@ -20,6 +20,7 @@ pub(crate) fn settings(config: &Config) -> Settings {
             .clickhouse
             .client()
             .with_database(&config.clickhouse.database),
+        health: vigil_processor::Health::default(),
     }
 }
 
@@ -28,10 +29,11 @@ pub(crate) async fn process(config: &Config, listen: SocketAddr) -> anyhow::Resu
     config.processor.validate()?;
     crate::service::metrics();
     let token = shutdown_token();
-    let readiness = Readiness::default();
+    let settings = settings(config);
+    let readiness = Readiness::default().with_health(settings.health.clone());
     let ops = serve_ops(listen, readiness.clone(), token.clone()).await?;
     readiness.set(true);
-    let result = vigil_processor::run(settings(config), token.clone()).await;
+    let result = vigil_processor::run(settings, token.clone()).await;
     token.cancel();
     let _joined = ops.await;
     result.context("processor failed")

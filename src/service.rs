@@ -85,17 +85,33 @@ pub(crate) fn metrics() -> PrometheusHandle {
         .clone()
 }
 
-/// Readiness shared between a service and its `/readyz`.
+/// Readiness shared between a service and its `/readyz`: set once started, and red again
+/// while the processor reports a write stall (with its cause in the body).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Readiness(Arc<AtomicBool>);
+pub(crate) struct Readiness {
+    ready: Arc<AtomicBool>,
+    health: Option<vigil_processor::Health>,
+}
 
 impl Readiness {
     pub(crate) fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Relaxed);
+        self.ready.store(ready, Ordering::Relaxed);
     }
 
-    fn get(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+    /// Also reports not ready while `health` reports a stall.
+    pub(crate) fn with_health(mut self, health: vigil_processor::Health) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    /// `None` when ready, else why not.
+    fn not_ready(&self) -> Option<String> {
+        if !self.ready.load(Ordering::Relaxed) {
+            return Some("starting".to_owned());
+        }
+        self.health
+            .as_ref()
+            .and_then(vigil_processor::Health::stalled)
     }
 }
 
@@ -104,11 +120,13 @@ pub(crate) fn ops_router(readiness: Readiness) -> Router {
     async fn metrics_text() -> String {
         metrics().render()
     }
-    async fn ready(State(readiness): State<Readiness>) -> (StatusCode, &'static str) {
-        if readiness.get() {
-            (StatusCode::OK, "ready\n")
-        } else {
-            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    async fn ready(State(readiness): State<Readiness>) -> (StatusCode, String) {
+        match readiness.not_ready() {
+            None => (StatusCode::OK, "ready\n".to_owned()),
+            Some(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {why}\n"),
+            ),
         }
     }
     Router::new()

@@ -179,6 +179,7 @@ async fn main() -> BenchResult {
         brokers: env("VIGIL_KAFKA_BROKERS", "127.0.0.1:9092"),
         topics: names.clone(),
         clickhouse: db.clone(),
+        health: Default::default(),
     };
     let t = Instant::now();
     let task = tokio::spawn(vigil_processor::run(settings, token.clone()));
@@ -236,6 +237,7 @@ async fn main() -> BenchResult {
         brokers: env("VIGIL_KAFKA_BROKERS", "127.0.0.1:9092"),
         topics: live.clone(),
         clickhouse: db.clone(),
+        health: Default::default(),
     };
     db.query("TRUNCATE TABLE windows_1m").execute().await?;
     let task = tokio::spawn(vigil_processor::run(settings, token.clone()));

@@ -24,6 +24,7 @@ use tracing::{debug, error, info, warn};
 use vigil_schema::topic::{REASON_HEADER, SOURCE_TOPIC_HEADER};
 use vigil_schema::{TopicNames, encode};
 
+use crate::health::{FailureStreak, Health, STALL_AFTER};
 use crate::pipeline::{DeadLetter, EmittedWindow, Output, Pipeline};
 use crate::sink::Sink;
 use crate::{Config, Error, Result};
@@ -39,6 +40,8 @@ pub struct Settings {
     pub topics: TopicNames,
     /// ClickHouse client with Vigil's database selected.
     pub clickhouse: clickhouse::Client,
+    /// Where a write stall is reported (readiness).
+    pub health: Health,
 }
 
 /// Partitions revoked by the group coordinator, drained by the processing loop.
@@ -150,6 +153,7 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
             producer,
             sink,
             topics: settings.topics.clone(),
+            health: settings.health.clone(),
         },
         topics: settings.topics.clone(),
         last_commit: Vec::new(),
@@ -406,6 +410,7 @@ struct Writer {
     producer: FutureProducer,
     sink: Sink,
     topics: TopicNames,
+    health: Health,
 }
 
 impl Writer {
@@ -414,9 +419,15 @@ impl Writer {
     async fn write_until_done(&self, output: Output, token: &CancellationToken) -> bool {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(100);
+        let mut streak = FailureStreak::default();
         loop {
             match self.write(&output).await {
                 Ok(()) => {
+                    if self.health.stalled().is_some() {
+                        info!(elapsed = ?started.elapsed(), "Write stall cleared.");
+                        self.health.set_stalled(None);
+                        metrics::gauge!("vigil_processor_write_stalled").set(0.0);
+                    }
                     debug!(
                         windows = output.windows.len(),
                         probes = output.probes.len(),
@@ -428,7 +439,26 @@ impl Writer {
                 }
                 Err(e) => {
                     metrics::counter!("vigil_processor_write_errors_total").increment(1);
-                    error!(error = %e, retry_in = ?backoff, "Writing window output failed; retrying.");
+                    let cause = e.to_string();
+                    let repeats = streak.record(&cause);
+                    if repeats >= STALL_AFTER {
+                        // The same failure every time: surface it instead of retrying quietly.
+                        if repeats == STALL_AFTER {
+                            metrics::counter!("vigil_processor_write_stalls_total").increment(1);
+                        }
+                        metrics::gauge!("vigil_processor_write_stalled").set(1.0);
+                        self.health.set_stalled(Some(format!(
+                            "writing window output failed {repeats} times in a row: {cause}"
+                        )));
+                        error!(
+                            error = %e, repeats, windows = output.windows.len(),
+                            probes = output.probes.len(), retry_in = ?backoff,
+                            "Processor stalled: the same write error repeats; nothing is committed \
+                             until it succeeds."
+                        );
+                    } else {
+                        error!(error = %e, retry_in = ?backoff, "Writing window output failed; retrying.");
+                    }
                     // Cancellation-safe: the output is kept until the next attempt.
                     tokio::select! {
                         () = token.cancelled() => return false,

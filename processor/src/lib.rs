@@ -13,12 +13,14 @@
 //! - [`replay`]: recomputing windows from the topic.
 //! - [`anomaly`]: the streaming anomaly detector scored on the Numenta Anomaly Benchmark, and
 //!   [`anomaly::series`] for feeding it `timestamp,value` CSV.
+//! - [`health`]: write-stall reporting for readiness probes.
 //! - [`error`]: the crate's error type.
 
 pub mod anomaly;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod health;
 pub mod pipeline;
 pub mod replay;
 pub mod row;
@@ -28,5 +30,6 @@ pub mod window;
 pub use config::Config;
 pub use consumer::{Settings, run};
 pub use error::{Error, Result};
+pub use health::Health;
 pub use pipeline::{Disposition, EmittedWindow, Output, Pipeline};
 pub use replay::{ReplayProgress, ReplayRequest, replay};

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! byte 0   magic 0xC5 (never the first byte of JSON or UTF-8 text)
-//! byte 1   event kind (1 probe result, 2 monitor spec, 3 window summary, 4 alert transition)
+//! byte 1   event kind (1 probe result, 2 monitor spec, 3 window summary, 4 alert transition,
+//!          5 rule spec)
 //! byte 2   schema version of that kind
 //! byte 3   codec (0 postcard, 1 JSON)
 //! byte 4.. payload
@@ -21,7 +22,7 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{AlertTransition, Error, MonitorSpec, ProbeResult, WindowSummary};
+use crate::{AlertTransition, Error, MonitorSpec, ProbeResult, RuleSpec, WindowSummary};
 
 /// First byte of every enveloped value.
 pub const MAGIC: u8 = 0xC5;
@@ -40,6 +41,8 @@ pub enum EventKind {
     WindowSummary = 3,
     /// [`AlertTransition`].
     AlertTransition = 4,
+    /// [`RuleSpec`].
+    RuleSpec = 5,
 }
 
 impl EventKind {
@@ -50,6 +53,7 @@ impl EventKind {
             EventKind::MonitorSpec => "monitor spec",
             EventKind::WindowSummary => "window summary",
             EventKind::AlertTransition => "alert transition",
+            EventKind::RuleSpec => "rule spec",
         }
     }
 }
@@ -118,6 +122,12 @@ impl Event for WindowSummary {
 
 impl Event for AlertTransition {
     const KIND: EventKind = EventKind::AlertTransition;
+    const VERSION: u8 = 1;
+    const CODEC: Codec = Codec::Json;
+}
+
+impl Event for RuleSpec {
+    const KIND: EventKind = EventKind::RuleSpec;
     const VERSION: u8 = 1;
     const CODEC: Codec = Codec::Json;
 }
@@ -484,13 +494,7 @@ mod tests {
     }
 
     fn alert() -> impl Strategy<Value = AlertTransition> {
-        let kinds = vec![
-            AlertKind::LatencyPercentile,
-            AlertKind::StatusPattern,
-            AlertKind::Availability,
-            AlertKind::Anomaly,
-            AlertKind::CertificateExpiry,
-        ];
+        let kinds = AlertKind::ALL.to_vec();
         let states = vec![AlertState::Ok, AlertState::Pending, AlertState::Firing];
         (
             (any::<u128>(), text(), text(), option::of(text())),
@@ -515,6 +519,8 @@ mod tests {
                         at,
                         value,
                         threshold,
+                        severity: crate::Severity::Critical,
+                        labels: [("team".to_owned(), "payments".to_owned())].into(),
                         message,
                     }
                 },

@@ -6,7 +6,7 @@
 //! change to an event is one change, seen by every producer and consumer at compile time.
 //!
 //! # Layout
-//! - [`event`]: the event types ([`ProbeResult`], [`MonitorSpec`], [`WindowSummary`],
+//! - [`event`]: the event types ([`ProbeResult`], [`MonitorSpec`], [`WindowSummary`], [`RuleSpec`],
 //!   [`AlertTransition`]) and their parts.
 //! - [`envelope`]: the versioned binary/JSON envelope every Kafka value is wrapped in.
 //! - [`timestamp`]: [`Timestamp`], unix milliseconds with RFC 3339 on human-readable formats.
@@ -33,7 +33,8 @@ pub use envelope::{Codec, DecodeError, Event, EventKind, decode, encode};
 pub use error::{Error, Result};
 pub use event::{
     AlertKind, AlertState, AlertTransition, AnomalyScores, ApiKeyLocation, AssertionResult, Auth,
-    FieldError, HttpMethod, MonitorSpec, Outcome, ProbeResult, SketchData, Timings, WindowSummary,
+    BurnWindow, FieldError, HttpMethod, MonitorSpec, Outcome, ProbeResult, RuleCondition, RuleSpec,
+    Severity, SketchData, SloKind, StatusClass, SummarySegment, Timings, WindowSummary,
 };
 pub use timestamp::Timestamp;
 pub use topic::{TopicNames, TopicSpec};

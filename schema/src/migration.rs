@@ -40,6 +40,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "monitors",
         sql: include_str!("../ddl/004_monitors.sql"),
     },
+    Migration {
+        version: 5,
+        name: "rollup_keys",
+        sql: include_str!("../ddl/005_rollup_keys.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "alert_fields",
+        sql: include_str!("../ddl/006_alert_fields.sql"),
+    },
 ];
 
 /// DDL of the table that records applied migrations (created before any migration runs).

@@ -178,6 +178,23 @@ impl Sketch {
         self.bins.keys().next_back().map(|&k| self.value_of(k))
     }
 
+    /// Number of values at most `x`, read from the buckets (the good checks of a latency SLO).
+    ///
+    /// Every value `<= x` is counted. Values of the bucket holding `x` that lie above it are
+    /// counted too: they are below `gamma * x` (`gamma = (1 + alpha) / (1 - alpha)`, about 2%
+    /// above `x` at 1% accuracy). So the answer never undercounts, and overcounts only values
+    /// within that relative distance above `x`. `0` for a negative or NaN `x`.
+    pub fn count_at_most(&self, x: f64) -> u64 {
+        if x.is_nan() || x < 0.0 {
+            return 0;
+        }
+        if x <= MIN_INDEXABLE {
+            return self.zero_count;
+        }
+        let k = self.key(x);
+        self.zero_count + self.bins.range(..=k).map(|(_, &c)| c).sum::<u64>()
+    }
+
     /// The storable form.
     pub fn to_data(&self) -> SketchData {
         SketchData {
@@ -278,6 +295,10 @@ mod tests {
     fn known_answers() {
         let s = sketch_of(&[100.0, 200.0, 300.0, 400.0, 1000.0]);
         assert_eq!(s.count(), 5);
+        assert_eq!(s.count_at_most(250.0), 2);
+        assert_eq!(s.count_at_most(1e6), 5);
+        assert_eq!(s.count_at_most(50.0), 0);
+        assert_eq!(s.count_at_most(-1.0), 0);
         for (q, want) in [
             (0.0, 100.0),
             (0.5, 300.0),
@@ -291,6 +312,7 @@ mod tests {
         assert_eq!(Sketch::default().quantile(0.5), None);
         let zeros = sketch_of(&[0.0, 0.0, 5.0]);
         assert_eq!(zeros.quantile(0.5), Some(0.0));
+        assert_eq!(zeros.count_at_most(0.0), 2);
         assert!(within(zeros.quantile(1.0).unwrap(), 5.0, 0.01));
     }
 
@@ -355,6 +377,19 @@ mod tests {
             prop_assert_eq!(&ab_c, &a_bc);
             let all: Vec<f64> = a.iter().chain(&b).chain(&c).copied().collect();
             prop_assert_eq!(&ab_c, &sketch_of(&all));
+        }
+
+        #[test]
+        fn count_at_most_never_undercounts(
+            values in prop::collection::vec(0.0f64..1e7, 0..300),
+            x in 0.0f64..1e7,
+        ) {
+            let s = sketch_of(&values);
+            let gamma = (1.0 + s.alpha()) / (1.0 - s.alpha());
+            let at_most = |limit: f64| values.iter().filter(|&&v| v <= limit).count() as u64;
+            let got = s.count_at_most(x);
+            prop_assert!(got >= at_most(x), "x={} got={} exact={}", x, got, at_most(x));
+            prop_assert!(got <= at_most(x * gamma), "x={} got={}", x, got);
         }
 
         #[test]

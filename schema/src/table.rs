@@ -10,5 +10,7 @@ pub const WINDOWS_1H: &str = "windows_1h";
 pub const ALERTS: &str = "alerts";
 /// Latest spec of every monitor, materialized from the monitors topic.
 pub const MONITORS: &str = "monitors";
+/// Keys of the hourly rollups a processor batch rebuilds (shipped as data, see the sink).
+pub const ROLLUP_KEYS: &str = "rollup_keys";
 /// Applied migrations.
 pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";

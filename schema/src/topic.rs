@@ -11,6 +11,11 @@ pub const PROBES: &str = "vigil.probes";
 pub const WINDOWS: &str = "vigil.windows";
 /// Alert transitions: key = rule id.
 pub const ALERTS: &str = "vigil.alerts";
+/// Alert rules, compacted: key = rule id, tombstone = deleted.
+pub const RULES: &str = "vigil.rules";
+/// Changelog of the alert evaluator's state, compacted: key = rule id + series, value = the
+/// state and the input offsets it reflects.
+pub const ALERT_STATE: &str = "vigil.alert-state";
 /// Undecodable or unprocessable events: the raw bytes plus a `vigil-reason` header.
 pub const DEADLETTER: &str = "vigil.deadletter";
 
@@ -35,6 +40,10 @@ pub struct TopicNames {
     pub alerts: String,
     /// See [`DEADLETTER`].
     pub deadletter: String,
+    /// See [`RULES`].
+    pub rules: String,
+    /// See [`ALERT_STATE`].
+    pub alert_state: String,
 }
 
 impl Default for TopicNames {
@@ -52,6 +61,8 @@ impl TopicNames {
             windows: format!("{prefix}.windows"),
             alerts: format!("{prefix}.alerts"),
             deadletter: format!("{prefix}.deadletter"),
+            rules: format!("{prefix}.rules"),
+            alert_state: format!("{prefix}.alert-state"),
         }
     }
 
@@ -70,6 +81,8 @@ impl TopicNames {
             TopicSpec::retained(&self.windows, 6, 3 * DAY_MS),
             TopicSpec::retained(&self.alerts, 3, 30 * DAY_MS),
             TopicSpec::retained(&self.deadletter, 3, 14 * DAY_MS),
+            TopicSpec::compacted(&self.rules, 1),
+            TopicSpec::compacted(&self.alert_state, 12),
         ]
     }
 }
@@ -86,6 +99,17 @@ pub struct TopicSpec {
 }
 
 impl TopicSpec {
+    fn compacted(name: &str, partitions: i32) -> Self {
+        Self {
+            name: name.to_owned(),
+            partitions,
+            configs: vec![
+                ("cleanup.policy", "compact".into()),
+                ("min.compaction.lag.ms", "0".into()),
+            ],
+        }
+    }
+
     fn retained(name: &str, partitions: i32, retention_ms: i64) -> Self {
         Self {
             name: name.to_owned(),
@@ -113,7 +137,18 @@ mod tests {
         let names = TopicNames::default();
         let specs = names.specs();
         let got: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(got, [MONITORS, PROBES, WINDOWS, ALERTS, DEADLETTER]);
+        assert_eq!(
+            got,
+            [
+                MONITORS,
+                PROBES,
+                WINDOWS,
+                ALERTS,
+                DEADLETTER,
+                RULES,
+                ALERT_STATE
+            ]
+        );
         assert!(
             specs[0]
                 .configs

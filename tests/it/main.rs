@@ -20,3 +20,4 @@ mod kafka_topics;
 mod migrations;
 mod processor;
 mod query;
+mod rollup_scale;

@@ -144,6 +144,7 @@ fn settings(names: &TopicNames, db: &TestDb, config: Config) -> Settings {
         brokers: kafka_brokers(),
         topics: names.clone(),
         clickhouse: db.client.clone(),
+        health: Default::default(),
     }
 }
 

@@ -757,6 +757,7 @@ async fn websocket_subscriber_receives_the_window_the_processor_closes() {
             brokers: kafka_brokers(),
             topics: s.topics.clone(),
             clickhouse: s.db.client.clone(),
+            health: Default::default(),
         },
         processor_token.clone(),
     ));

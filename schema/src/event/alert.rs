@@ -1,9 +1,11 @@
 //! [`AlertTransition`]: an alert rule changing state for one monitor.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::Timestamp;
+use crate::{Severity, Timestamp};
 
 /// An alert rule moved from one state to another. Keyed by rule id on `vigil.alerts`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,9 +28,15 @@ pub struct AlertTransition {
     pub at: Timestamp,
     /// The observed value (p99 in µs, availability ratio, anomaly score, days to expiry, …).
     pub value: f64,
-    /// The rule's threshold.
+    /// The rule's threshold (the recovery threshold on a resolve).
     pub threshold: f64,
-    /// Human-readable summary for notifications.
+    /// The rule's severity (a burn-rate rule: the severity of the window pair that fired).
+    #[serde(default)]
+    pub severity: Severity,
+    /// The rule's labels, for routing.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The rendered summary.
     pub message: String,
 }
 
@@ -36,6 +44,8 @@ pub struct AlertTransition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
+    /// N failed checks in a row.
+    ConsecutiveFailures,
     /// A latency percentile above a threshold.
     LatencyPercentile,
     /// A status-code pattern (e.g. more than 5% 5xx).
@@ -46,6 +56,38 @@ pub enum AlertKind {
     Anomaly,
     /// Certificate expiring within a horizon.
     CertificateExpiry,
+    /// An SLO's error budget burning too fast.
+    BurnRate,
+    /// Results stopped arriving.
+    NoData,
+}
+
+impl AlertKind {
+    /// Every kind.
+    pub const ALL: [AlertKind; 8] = [
+        AlertKind::ConsecutiveFailures,
+        AlertKind::LatencyPercentile,
+        AlertKind::StatusPattern,
+        AlertKind::Availability,
+        AlertKind::Anomaly,
+        AlertKind::CertificateExpiry,
+        AlertKind::BurnRate,
+        AlertKind::NoData,
+    ];
+
+    /// The name on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::ConsecutiveFailures => "consecutive_failures",
+            AlertKind::LatencyPercentile => "latency_percentile",
+            AlertKind::StatusPattern => "status_pattern",
+            AlertKind::Availability => "availability",
+            AlertKind::Anomaly => "anomaly",
+            AlertKind::CertificateExpiry => "certificate_expiry",
+            AlertKind::BurnRate => "burn_rate",
+            AlertKind::NoData => "no_data",
+        }
+    }
 }
 
 /// States of an alert rule.
@@ -58,4 +100,15 @@ pub enum AlertState {
     Pending,
     /// Condition has held long enough; notifications sent.
     Firing,
+}
+
+impl AlertState {
+    /// The name on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Ok => "ok",
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+        }
+    }
 }

@@ -176,7 +176,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             reason: reason.into(),
@@ -300,7 +300,7 @@ impl Auth {
     }
 }
 
-fn check_slug(s: &str) -> Result<(), String> {
+pub(crate) fn check_slug(s: &str) -> Result<(), String> {
     let valid = !s.is_empty()
         && s.len() <= 64
         && s.bytes()
