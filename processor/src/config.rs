@@ -65,6 +65,11 @@ pub struct Config {
     /// How much window history seeds the anomaly detectors at start.
     #[serde(with = "humantime_serde")]
     pub anomaly_history: Duration,
+    /// Evaluate alert rules (from the rules topic) as windows close.
+    pub alerting: bool,
+    /// Alert on every monitor no consecutive-failures rule selects when it is down
+    /// (3 failed checks in a row fire, 2 good ones resolve: the built-in `default-down` rule).
+    pub default_rule: bool,
 }
 
 impl Default for Config {
@@ -86,6 +91,8 @@ impl Default for Config {
             store_probes: true,
             max_clock_skew: Duration::from_secs(600),
             anomaly_history: Duration::from_secs(3 * 24 * 3600),
+            alerting: true,
+            default_rule: true,
         }
     }
 }

@@ -22,10 +22,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 use vigil_schema::topic::{REASON_HEADER, SOURCE_TOPIC_HEADER};
-use vigil_schema::{TopicNames, encode};
+use vigil_schema::{AlertTransition, TopicNames, encode};
 
+use crate::alert::RuleSet;
+use crate::catalog::{self, Catalog};
+use crate::changelog;
 use crate::health::{FailureStreak, Health, STALL_AFTER};
-use crate::pipeline::{DeadLetter, EmittedWindow, Output, Pipeline};
+use crate::pipeline::{DeadLetter, EmittedWindow, Output, Pipeline, StateRecord};
 use crate::sink::Sink;
 use crate::{Config, Error, Result};
 
@@ -147,6 +150,10 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
 
     let mut pipeline = Pipeline::new(cfg.clone());
     seed_detectors(&sink, &mut pipeline, &cfg).await;
+    let mut alerting = match cfg.alerting {
+        true => Some(Alerting::start(&settings, &mut pipeline, &token).await?),
+        false => None,
+    };
     let mut worker = Worker {
         consumer: Arc::new(consumer),
         writer: Writer {
@@ -154,6 +161,7 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
             sink,
             topics: settings.topics.clone(),
             health: settings.health.clone(),
+            changelog_partitions: alerting.as_ref().map_or(0, |a| a.changelog_partitions),
         },
         topics: settings.topics.clone(),
         last_commit: Vec::new(),
@@ -167,6 +175,9 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         worker.apply_revocations(&mut pipeline);
+        if let Some(alerting) = &mut alerting {
+            alerting.refresh_rules(&mut pipeline);
+        }
         let over_cap = pipeline.windows_in_memory() >= cfg.max_windows;
         worker.set_paused(over_cap, &pipeline);
         tokio::select! {
@@ -181,6 +192,9 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
                 match message {
                     Ok(m) => {
                         worker.apply_revocations(&mut pipeline);
+                        if let Some(alerting) = &mut alerting {
+                            alerting.before_record(m.partition(), &mut pipeline).await?;
+                        }
                         let disposition = pipeline.process(
                             m.partition(),
                             m.offset(),
@@ -234,6 +248,87 @@ async fn seed_detectors(sink: &Sink, pipeline: &mut Pipeline, cfg: &Config) {
         Err(e) => {
             warn!(error = %e, "Could not read window history; anomaly detectors start empty.")
         }
+    }
+}
+
+/// The alerting side of the loop: follows the rules, restores evaluator state per partition.
+struct Alerting {
+    catalog: tokio::sync::watch::Receiver<Arc<Catalog>>,
+    brokers: String,
+    changelog: String,
+    changelog_partitions: i32,
+    default_rule: bool,
+}
+
+impl Alerting {
+    /// Loads the rules (waiting until the rules and monitors topics were read).
+    async fn start(
+        settings: &Settings,
+        pipeline: &mut Pipeline,
+        token: &CancellationToken,
+    ) -> Result<Self> {
+        let catalog = catalog::load(
+            &settings.brokers,
+            &settings.topics,
+            Duration::from_secs(60),
+            token.child_token(),
+        )
+        .await?;
+        let changelog = settings.topics.alert_state.clone();
+        let changelog_partitions = {
+            let (brokers, topic) = (settings.brokers.clone(), changelog.clone());
+            tokio::task::spawn_blocking(move || changelog::partitions(&brokers, &topic))
+                .await
+                .map_err(|e| Error::Config(format!("changelog metadata task failed: {e}")))??
+        };
+        let mut alerting = Self {
+            catalog,
+            brokers: settings.brokers.clone(),
+            changelog,
+            changelog_partitions,
+            default_rule: settings.config.default_rule,
+        };
+        alerting.catalog.mark_changed();
+        alerting.refresh_rules(pipeline);
+        Ok(alerting)
+    }
+
+    /// Applies a changed catalog.
+    fn refresh_rules(&mut self, pipeline: &mut Pipeline) {
+        if !self.catalog.has_changed().unwrap_or(false) {
+            return;
+        }
+        let catalog = Arc::clone(&self.catalog.borrow_and_update());
+        let rules = RuleSet::new(
+            catalog.rules.values().cloned().collect(),
+            catalog.tags.clone(),
+            self.default_rule,
+        );
+        for (rule, reason) in rules.rejected() {
+            warn!(rule, reason, "Alert rule rejected; it is not evaluated.");
+        }
+        info!(rules = rules.len(), "Alert rules loaded.");
+        pipeline.set_rules(rules);
+    }
+
+    /// Before the first record of a partition new to the pipeline: restores the evaluator
+    /// state of that partition from the changelog.
+    async fn before_record(&mut self, partition: i32, pipeline: &mut Pipeline) -> Result<()> {
+        if pipeline.has_partition(partition) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let (brokers, topic) = (self.brokers.clone(), self.changelog.clone());
+        let source = changelog::partition_for(partition, self.changelog_partitions);
+        let records = tokio::task::spawn_blocking(move || {
+            changelog::read_partition(&brokers, &topic, source)
+        })
+        .await
+        .map_err(|e| Error::Config(format!("changelog restore task failed: {e}")))??;
+        let n = records.len();
+        pipeline.restore_alert_partition(partition, records);
+        info!(partition, records = n, elapsed = ?started.elapsed(), "Alert state restored.");
+        Ok(())
     }
 }
 
@@ -411,6 +506,8 @@ struct Writer {
     sink: Sink,
     topics: TopicNames,
     health: Health,
+    /// Partitions of the alert-state changelog (0 when alerting is off).
+    changelog_partitions: i32,
 }
 
 impl Writer {
@@ -477,8 +574,21 @@ impl Writer {
             self.dead_letters(&output.dead_letters),
             self.sink.write_probes(output.probes.clone()),
             self.sink.write_windows(&output.windows),
+            self.sink.write_alerts(&output.transitions),
         )?;
-        self.publish(&output.windows).await?;
+        // Transitions and the evaluator state that produced them are durable before the
+        // offsets are committed: a restart resumes the state, and re-evaluating a window the
+        // state already saw is skipped (ids are deterministic either way).
+        tokio::try_join!(
+            self.publish(&output.windows),
+            self.publish_transitions(&output.transitions),
+            self.write_changelog(&output.alert_state),
+        )?;
+        for t in &output.transitions {
+            metrics::counter!("vigil_processor_alert_transitions_total",
+                "kind" => t.kind.as_str(), "to" => t.to.as_str())
+            .increment(1);
+        }
         for w in &output.windows {
             let kind = if w.correction { "correction" } else { "first" };
             metrics::counter!("vigil_processor_windows_emitted_total", "kind" => kind).increment(1);
@@ -530,6 +640,54 @@ impl Writer {
                 .to_owned();
             warn!(partition = letter.partition, offset = letter.offset, reason = %letter.reason, "Event dead-lettered.");
             metrics::counter!("vigil_processor_deadletters_total", "reason" => kind).increment(1);
+        }
+        Ok(())
+    }
+
+    async fn publish_transitions(&self, transitions: &[AlertTransition]) -> Result<()> {
+        let topic = &self.topics.alerts;
+        let payloads: Vec<Vec<u8>> = transitions.iter().map(encode).collect::<Result<_, _>>()?;
+        let sends = transitions.iter().zip(&payloads).map(|(t, payload)| {
+            let record = FutureRecord::to(topic)
+                .key(t.rule_id.as_bytes())
+                .payload(payload)
+                .timestamp(t.at.as_millis());
+            self.producer.send(record, Duration::from_secs(30))
+        });
+        for result in join_all(sends).await {
+            if let Err((e, _)) = result {
+                return Err(Error::Produce {
+                    topic: topic.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_changelog(&self, records: &[StateRecord]) -> Result<()> {
+        if records.is_empty() || self.changelog_partitions == 0 {
+            return Ok(());
+        }
+        let topic = &self.topics.alert_state;
+        let keys: Vec<String> = records.iter().map(StateRecord::changelog_key).collect();
+        let sends = records.iter().zip(&keys).map(|(r, key)| {
+            let partition = changelog::partition_for(r.partition, self.changelog_partitions);
+            let mut record = FutureRecord::<String, Vec<u8>>::to(topic)
+                .key(key)
+                .partition(partition);
+            if let Some(value) = &r.value {
+                record = record.payload(value);
+            }
+            self.producer.send(record, Duration::from_secs(30))
+        });
+        for result in join_all(sends).await {
+            if let Err((e, _)) = result {
+                return Err(Error::Produce {
+                    topic: topic.clone(),
+                    reason: e.to_string(),
+                });
+            }
         }
         Ok(())
     }

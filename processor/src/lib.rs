@@ -13,10 +13,16 @@
 //! - [`replay`]: recomputing windows from the topic.
 //! - [`anomaly`]: the streaming anomaly detector scored on the Numenta Anomaly Benchmark, and
 //!   [`anomaly::series`] for feeding it `timestamp,value` CSV.
+//! - [`alert`]: alert-rule evaluation (pure, event time): rules → transitions.
+//! - [`catalog`]: the alert rules and monitor tags, followed from their compacted topics.
+//! - [`changelog`]: the alert evaluator's state changelog topic (restore and partitioning).
 //! - [`health`]: write-stall reporting for readiness probes.
 //! - [`error`]: the crate's error type.
 
+pub mod alert;
 pub mod anomaly;
+pub mod catalog;
+pub mod changelog;
 pub mod config;
 pub mod consumer;
 pub mod error;

@@ -17,9 +17,12 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use vigil_schema::{AnomalyScores, ProbeResult, SketchData, WindowSummary, decode};
+use vigil_schema::{
+    AlertTransition, AnomalyScores, ProbeResult, SketchData, WindowSummary, decode,
+};
 
 use crate::Config;
+use crate::alert::{ClosedWindow, Evaluator, RuleSet, Sample};
 use crate::anomaly::{Config as DetectorConfig, Detector};
 use crate::window::watermark::Watermark;
 use crate::window::{WindowAgg, window_start};
@@ -93,12 +96,45 @@ pub struct Output {
     pub probes: Vec<ProbeResult>,
     /// Records for the dead-letter topic.
     pub dead_letters: Vec<DeadLetter>,
+    /// Alert transitions, in evaluation order.
+    pub transitions: Vec<AlertTransition>,
+    /// Alert evaluator state changed by this output: (probes partition, key, value or `None`
+    /// for deleted), for the changelog topic.
+    pub alert_state: Vec<StateRecord>,
+}
+
+/// One record of the alert evaluator's changelog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRecord {
+    /// The probes partition the state belongs to.
+    pub partition: i32,
+    /// The state key.
+    pub key: String,
+    /// The serialized state; `None` when it was dropped.
+    pub value: Option<Vec<u8>>,
+}
+
+impl StateRecord {
+    /// The record's key on the changelog topic: `{partition}/{key}`.
+    pub fn changelog_key(&self) -> String {
+        format!("{}/{}", self.partition, self.key)
+    }
+
+    /// Splits a changelog key into the probes partition and the state key.
+    pub fn parse_changelog_key(key: &str) -> Option<(i32, &str)> {
+        let (p, key) = key.split_once('/')?;
+        Some((p.parse().ok()?, key))
+    }
 }
 
 impl Output {
     /// Number of pending items.
     pub fn len(&self) -> usize {
-        self.windows.len() + self.probes.len() + self.dead_letters.len()
+        self.windows.len()
+            + self.probes.len()
+            + self.dead_letters.len()
+            + self.transitions.len()
+            + self.alert_state.len()
     }
 
     /// Whether nothing is pending.
@@ -198,6 +234,8 @@ pub struct Pipeline {
     cfg: Config,
     partitions: HashMap<i32, PartitionState>,
     detectors: HashMap<(String, String), Detectors>,
+    /// Alert rule evaluation, once rules were set.
+    alerts: Option<Evaluator>,
     out: Output,
 }
 
@@ -208,8 +246,47 @@ impl Pipeline {
             cfg,
             partitions: HashMap::default(),
             detectors: HashMap::default(),
+            alerts: None,
             out: Output::default(),
         }
+    }
+
+    /// Sets the alert rules evaluated from the next closing window on.
+    pub fn set_rules(&mut self, rules: RuleSet) {
+        let len = self.cfg.window_ms();
+        self.alerts
+            .get_or_insert_with(|| Evaluator::new(len))
+            .set_rules(rules);
+    }
+
+    /// Restores the alert evaluator's state of probes `partition` from the latest records of
+    /// its changelog partition (keys [`StateRecord::changelog_key`]), before the partition's
+    /// first event is processed. Records of other partitions are ignored; undecodable ones are
+    /// logged and skipped (that series starts afresh).
+    pub fn restore_alert_partition(
+        &mut self,
+        partition: i32,
+        records: impl IntoIterator<Item = (String, Vec<u8>)>,
+    ) {
+        let len = self.cfg.window_ms();
+        let alerts = self.alerts.get_or_insert_with(|| Evaluator::new(len));
+        alerts.drop_partition(partition);
+        for (key, value) in records {
+            let Some((p, key)) = StateRecord::parse_changelog_key(&key) else {
+                continue;
+            };
+            if p != partition {
+                continue;
+            }
+            if let Err(e) = alerts.restore(partition, key, &value) {
+                tracing::warn!(partition, key, error = %e, "Skipped undecodable alert state.");
+            }
+        }
+    }
+
+    /// Whether `partition` has state (it was seen since it was last revoked).
+    pub fn has_partition(&self, partition: i32) -> bool {
+        self.partitions.contains_key(&partition)
     }
 
     /// The configuration.
@@ -406,20 +483,34 @@ impl Pipeline {
         };
         let watermark = state.watermark.get();
         while let Some(entry) = state.closing.first_entry() {
-            if *entry.key() > watermark {
+            let end = *entry.key();
+            if end > watermark {
                 break;
             }
-            for window_ref in entry.remove() {
+            // Windows closing together are evaluated in key order, not arrival order, and
+            // timers run at every window end, so alert transitions come out in the same order
+            // however events interleaved and however the watermark advanced.
+            let mut refs = entry.remove();
+            refs.sort_unstable();
+            for window_ref in refs {
                 if let Some(window) = state.window_mut(&window_ref) {
                     emit(
                         &mut self.detectors,
+                        &mut self.alerts,
                         &mut self.out,
+                        partition,
                         &window_ref,
                         window,
                         false,
                     );
                 }
             }
+            if let Some(alerts) = &mut self.alerts {
+                alerts.on_watermark(partition, end, &mut self.out.transitions);
+            }
+        }
+        if let Some(alerts) = &mut self.alerts {
+            alerts.on_watermark(partition, watermark, &mut self.out.transitions);
         }
     }
 
@@ -445,7 +536,9 @@ impl Pipeline {
                     let correction = window.emitted_version > 0;
                     emit(
                         &mut self.detectors,
+                        &mut self.alerts,
                         &mut self.out,
+                        partition,
                         &window_ref,
                         window,
                         correction,
@@ -457,13 +550,21 @@ impl Pipeline {
 
     /// Emits every window still open (end of a bounded replay, or tests).
     pub fn finish(&mut self) {
-        for state in self.partitions.values_mut() {
-            for (_, refs) in std::mem::take(&mut state.closing) {
+        let mut partitions: Vec<i32> = self.partitions.keys().copied().collect();
+        partitions.sort_unstable();
+        for partition in partitions {
+            let Some(state) = self.partitions.get_mut(&partition) else {
+                continue;
+            };
+            for (_, mut refs) in std::mem::take(&mut state.closing) {
+                refs.sort_unstable();
                 for window_ref in refs {
                     if let Some(window) = state.window_mut(&window_ref) {
                         emit(
                             &mut self.detectors,
+                            &mut self.alerts,
                             &mut self.out,
+                            partition,
                             &window_ref,
                             window,
                             false,
@@ -483,6 +584,20 @@ impl Pipeline {
     /// Takes everything produced so far. After writing it durably, call [`Pipeline::evict`]
     /// and then [`Pipeline::commit_offsets`].
     pub fn take_output(&mut self) -> Output {
+        if let Some(alerts) = &mut self.alerts {
+            self.out
+                .alert_state
+                .extend(
+                    alerts
+                        .take_changes()
+                        .into_iter()
+                        .map(|(partition, key, value)| StateRecord {
+                            partition,
+                            key,
+                            value,
+                        }),
+                );
+        }
         std::mem::take(&mut self.out)
     }
 
@@ -540,9 +655,13 @@ impl Pipeline {
         offsets
     }
 
-    /// Forgets a partition (revoked in a rebalance): its new owner rebuilds it from the log.
+    /// Forgets a partition (revoked in a rebalance): its new owner rebuilds it from the log
+    /// (and the alert state from the changelog).
     pub fn revoke(&mut self, partition: i32) {
         self.partitions.remove(&partition);
+        if let Some(alerts) = &mut self.alerts {
+            alerts.drop_partition(partition);
+        }
     }
 
     /// Partitions with state.
@@ -585,14 +704,18 @@ impl Pipeline {
     }
 }
 
-/// Emits the current version of a window (scoring it on its first emission).
+/// Emits the current version of a window (scoring it and evaluating alert rules on its first
+/// emission).
 fn emit(
     detectors: &mut HashMap<(String, String), Detectors>,
+    alerts: &mut Option<Evaluator>,
     out: &mut Output,
+    partition: i32,
     (monitor, region, _): &WindowRef,
     window: &mut WindowAgg,
     correction: bool,
 ) {
+    let first = window.emitted_version == 0;
     if window.anomaly.is_none() {
         let key = (monitor.clone(), region.clone());
         let scores = detectors.entry(key).or_insert_with(Detectors::new).score(
@@ -601,6 +724,33 @@ fn emit(
             1.0 - window.availability(),
         );
         window.anomaly = Some(scores);
+    }
+    if first {
+        let checks = window.take_checks();
+        if let Some(alerts) = alerts {
+            let samples: Vec<Sample> = checks
+                .iter()
+                .map(|c| Sample {
+                    t_ms: c.t_ms,
+                    ok: c.ok,
+                    cert_expiry_ms: c.cert_expiry_ms,
+                })
+                .collect();
+            let closed = ClosedWindow {
+                partition,
+                monitor_id: monitor,
+                region,
+                start_ms: window.start,
+                end_ms: window.end,
+                count: window.count(),
+                ok_count: window.ok_count(),
+                status: window.status_counts(),
+                sketch: window.sketch(),
+                anomaly: window.anomaly.as_ref().map(|a| a.combined),
+                samples: &samples,
+            };
+            alerts.on_window(&closed, &mut out.transitions);
+        }
     }
     window.emitted_version = window.version();
     out.windows.push(EmittedWindow {

@@ -89,6 +89,22 @@ pub struct WindowAgg {
     pub emitted_version: u64,
     /// Scores given when the window first closed; corrections keep them.
     pub anomaly: Option<AnomalyScores>,
+    /// Its checks as alert rules see them, kept until the window is first emitted (rules are
+    /// evaluated once, when it closes).
+    checks: Vec<Check>,
+}
+
+/// One check of a window, for per-check alert rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Check {
+    /// Event time, unix ms.
+    pub t_ms: i64,
+    /// Event id (orders checks with equal times).
+    pub id: u128,
+    /// Whether the check passed.
+    pub ok: bool,
+    /// Certificate expiry, unix ms.
+    pub cert_expiry_ms: Option<i64>,
 }
 
 impl WindowAgg {
@@ -115,6 +131,7 @@ impl WindowAgg {
             seen: Seen::Few(Vec::new()),
             emitted_version: 0,
             anomaly: None,
+            checks: Vec::new(),
         }
     }
 
@@ -156,7 +173,38 @@ impl WindowAgg {
             self.assertion_failures += 1;
         }
         self.sketch.add(t.total_us as f64);
+        if self.emitted_version == 0 {
+            self.checks.push(Check {
+                t_ms: event.event_time.as_millis(),
+                id: event.event_id.as_u128(),
+                ok: event.outcome == Outcome::Ok,
+                cert_expiry_ms: event.tls_cert_expiry.map(Timestamp::as_millis),
+            });
+        }
         true
+    }
+
+    /// Takes the checks in event-time order (then by id, so arrival order does not matter),
+    /// leaving none: called once, at the first emission.
+    pub fn take_checks(&mut self) -> Vec<Check> {
+        let mut checks = std::mem::take(&mut self.checks);
+        checks.sort_unstable();
+        checks
+    }
+
+    /// Checks by status class: 1xx, 2xx, 3xx, 4xx, 5xx.
+    pub fn status_counts(&self) -> [u64; 5] {
+        self.status
+    }
+
+    /// Checks that passed.
+    pub fn ok_count(&self) -> u64 {
+        self.ok_count
+    }
+
+    /// The total-time sketch.
+    pub fn sketch(&self) -> &Sketch {
+        &self.sketch
     }
 
     /// Number of distinct events.
@@ -240,9 +288,11 @@ impl WindowAgg {
         &self.ttfb_sketch
     }
 
-    /// Approximate heap bytes held (sketch buckets and the duplicate filter).
+    /// Approximate heap bytes held (sketch buckets, the duplicate filter, pending checks).
     pub fn heap_bytes(&self) -> usize {
-        (self.sketch.bucket_count() + self.ttfb_sketch.bucket_count()) * 40 + self.seen.len() * 24
+        (self.sketch.bucket_count() + self.ttfb_sketch.bucket_count()) * 40
+            + self.seen.len() * 24
+            + self.checks.capacity() * std::mem::size_of::<Check>()
     }
 }
 

@@ -184,7 +184,10 @@ mod tests {
         assert_eq!(b.fine.slots.len(), 60);
         b.add(60 * MIN, 0, 100, HOUR_MS);
         assert_eq!(b.fine.slots.len(), 60);
-        assert_eq!(b.rate(61 * MIN, HOUR_MS, 0.001), b.rate(61 * MIN, HOUR_MS, 0.001));
+        assert_eq!(
+            b.rate(61 * MIN, HOUR_MS, 0.001),
+            b.rate(61 * MIN, HOUR_MS, 0.001)
+        );
         let (bad, total) = b.fine.sum(MIN, 61 * MIN);
         assert_eq!((bad, total), (100, 6000));
     }

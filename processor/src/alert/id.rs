@@ -1,4 +1,4 @@
-//! Deterministic transition ids and the changelog keys.
+//! Deterministic transition ids, and the changelog's keys and values.
 //!
 //! A transition id is a UUIDv5 (SHA-1, RFC 9562) in a fixed namespace over
 //! `rule ␟ monitor ␟ region ␟ from ␟ to ␟ at_ms` (␟ = U+001F, region empty for a quorum
@@ -9,6 +9,7 @@
 //! windows, sample times and the state of every rule on it), `q␟monitor` the quorum alerts of a
 //! monitor. Ids and regions are slugs, so they never contain it.
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use vigil_schema::AlertState;
 
@@ -16,6 +17,9 @@ use vigil_schema::AlertState;
 const NAMESPACE: Uuid = Uuid::from_u128(0x3c1b_8f0e_6a4d_4e27_9b52_d1f0_a7c6_e913);
 
 pub(crate) const SEP: char = '\u{1f}';
+
+/// First byte of every changelog value: the encoding (postcard) and its layout version.
+const FORMAT: u8 = 1;
 
 /// The id of a transition.
 pub(crate) fn transition_id(
@@ -63,15 +67,38 @@ pub(crate) fn parse_key(key: &str) -> Option<Key<'_>> {
     parts.next().is_none().then_some(key)
 }
 
+/// A changelog value: the format byte, then postcard (`None` if it cannot be encoded).
+pub(crate) fn encode<T: Serialize>(state: &T) -> Option<Vec<u8>> {
+    postcard::to_extend(state, vec![FORMAT]).ok()
+}
+
+/// Reads a changelog value.
+pub(crate) fn decode<'a, T: Deserialize<'a>>(value: &'a [u8]) -> Result<T, String> {
+    match value.split_first() {
+        Some((&FORMAT, rest)) => {
+            postcard::from_bytes(rest).map_err(|e| format!("cannot decode alert state: {e}"))
+        }
+        Some((v, _)) => Err(format!("unknown alert state format {v}")),
+        None => Err("empty alert state".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn ids_are_stable_and_distinct() {
-        let id = transition_id("r", "m", Some("eu"), AlertState::Ok, AlertState::Firing, 60_000);
+        let id = transition_id(
+            "r",
+            "m",
+            Some("eu"),
+            AlertState::Ok,
+            AlertState::Firing,
+            60_000,
+        );
         // Pinned: a change here changes every id and breaks deduplication across versions.
-        assert_eq!(id.to_string(), "e1b5a2f0-placeholder");
+        assert_eq!(id.to_string(), "a85c4d8a-66df-53d8-a6b9-c95d64d07097");
         assert_eq!(id.get_version_num(), 5);
         assert_ne!(
             id,
@@ -79,13 +106,23 @@ mod tests {
         );
         assert_ne!(
             id,
-            transition_id("r", "m", Some("eu"), AlertState::Ok, AlertState::Pending, 60_000)
+            transition_id(
+                "r",
+                "m",
+                Some("eu"),
+                AlertState::Ok,
+                AlertState::Pending,
+                60_000
+            )
         );
     }
 
     #[test]
     fn keys_round_trip() {
-        assert_eq!(parse_key(&series_key("m", "eu")), Some(Key::Series("m", "eu")));
+        assert_eq!(
+            parse_key(&series_key("m", "eu")),
+            Some(Key::Series("m", "eu"))
+        );
         assert_eq!(parse_key(&monitor_key("m")), Some(Key::Monitor("m")));
         assert_eq!(parse_key("x"), None);
         assert_eq!(parse_key("s\u{1f}m"), None);

@@ -15,7 +15,6 @@ use vigil_schema::{AlertKind, RuleCondition, RuleSpec, Severity, SloKind, Status
 
 use super::series::MAX_SPAN_MS;
 use super::state::Timing;
-use super::summary::validate_template;
 
 /// Id of the default rule.
 pub const DEFAULT_RULE_ID: &str = "default-down";
@@ -125,16 +124,16 @@ fn positive(name: &str, d: Duration) -> Result<i64, String> {
     }
 }
 
-/// Checks a rule: the id, the numbers of its condition and the summary template.
-pub fn validate_rule(spec: &RuleSpec) -> Result<(), String> {
-    compile(spec, false).map(|_| ())
-}
-
+/// Validates a rule ([`RuleSpec::validate`]) and compiles it. The checks made here as well
+/// are the ones evaluation relies on.
 fn compile(spec: &RuleSpec, is_default: bool) -> Result<Rule, String> {
-    if spec.id.is_empty() || spec.id.chars().any(char::is_control) {
-        return Err(format!("rule id {:?} must be non-empty without control characters", spec.id));
-    }
-    validate_template(&spec.summary)?;
+    spec.validate().map_err(|errors| {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    })?;
     let check = match &spec.condition {
         RuleCondition::ConsecutiveFailures {
             failures,
@@ -276,7 +275,9 @@ fn compile(spec: &RuleSpec, is_default: bool) -> Result<Rule, String> {
             for_ms: ms(spec.for_),
             keep_ms: ms(spec.keep_firing_for),
         },
-        quorum: spec.quorum.map(|k| usize::try_from(k).unwrap_or(usize::MAX)),
+        quorum: spec
+            .quorum
+            .map(|k| usize::try_from(k).unwrap_or(usize::MAX)),
         is_default,
         spec: spec.clone(),
     })
@@ -337,7 +338,7 @@ impl RuleSet {
                 Err(reason) => rejected.push((id, reason)),
             }
         }
-        if add_default && let Ok(rule) = compile(&default_rule(), true) {
+        if add_default && let Ok(rule) = compile(&super::rules::default_rule(), true) {
             compiled.push(Arc::new(rule));
             compiled.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
         }
@@ -390,7 +391,9 @@ impl RuleSet {
             .filter(|r| !r.is_default && applies(&r.spec))
             .cloned()
             .collect();
-        if !selected.iter().any(|r| r.kind == AlertKind::ConsecutiveFailures)
+        if !selected
+            .iter()
+            .any(|r| r.kind == AlertKind::ConsecutiveFailures)
             && let Some(default) = self.rules.iter().find(|r| r.is_default)
         {
             selected.push(Arc::clone(default));
@@ -450,7 +453,10 @@ mod tests {
         let set = RuleSet::new(rules, tags, true);
         assert_eq!(set.rejected().len(), 1);
         assert_eq!(set.rejected()[0].0, "bad");
-        assert_eq!(ids(&set.select("api", "eu")), ["all", "by-id", "default-down"]);
+        assert_eq!(
+            ids(&set.select("api", "eu")),
+            ["all", "by-id", "default-down"]
+        );
         assert_eq!(ids(&set.select("web", "eu")), ["all", "by-tag"]);
         assert_eq!(ids(&set.select("web", "us")), ["all", "default-down"]);
         assert_eq!(ids(&set.select("other", "us")), ["all", "default-down"]);
@@ -470,7 +476,7 @@ mod tests {
 
     #[test]
     fn invalid_rules_are_explained() {
-        let bad = |c: RuleCondition| validate_rule(&spec("r", c)).unwrap_err();
+        let bad = |c: RuleCondition| compile(&spec("r", c), false).unwrap_err();
         assert!(bad(RuleCondition::NoData { intervals: 0 }).contains("intervals"));
         assert!(
             bad(RuleCondition::Availability {
@@ -489,6 +495,6 @@ mod tests {
             })
             .contains("objective")
         );
-        assert!(validate_rule(&default_rule()).is_ok());
+        assert!(compile(&default_rule(), true).is_ok());
     }
 }

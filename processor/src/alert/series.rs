@@ -143,7 +143,13 @@ pub(crate) fn interval_ms(prev: Option<i64>, last: Option<i64>, fallback_ms: i64
 mod tests {
     use super::*;
 
-    fn window<'a>(start: i64, ok: u64, count: u64, status: [u64; 5], s: &'a Sketch) -> ClosedWindow<'a> {
+    fn window<'a>(
+        start: i64,
+        ok: u64,
+        count: u64,
+        status: [u64; 5],
+        s: &'a Sketch,
+    ) -> ClosedWindow<'a> {
         ClosedWindow {
             partition: 0,
             monitor_id: "m",
@@ -167,12 +173,22 @@ mod tests {
         let mut fast = Sketch::default();
         fast.add_n(1_000.0, 90);
         ring.push(&window(0, 10, 10, [0, 10, 0, 0, 0], &slow), true, 180_000);
-        ring.push(&window(60_000, 45, 90, [0, 45, 0, 5, 40], &fast), true, 180_000);
+        ring.push(
+            &window(60_000, 45, 90, [0, 45, 0, 5, 40], &fast),
+            true,
+            180_000,
+        );
         // Span 1m at end 120 s: only the second window.
         assert_eq!(ring.availability(120_000, 60_000), Some(0.5));
         assert_eq!(ring.availability(120_000, 120_000), Some(0.55));
-        assert_eq!(ring.status_share(120_000, 120_000, StatusClass::AnyError), Some(0.45));
-        assert_eq!(ring.status_share(120_000, 60_000, StatusClass::ServerError), Some(0.4));
+        assert_eq!(
+            ring.status_share(120_000, 120_000, StatusClass::AnyError),
+            Some(0.45)
+        );
+        assert_eq!(
+            ring.status_share(120_000, 60_000, StatusClass::ServerError),
+            Some(40.0 / 90.0)
+        );
         let p95 = ring.quantile(120_000, 120_000, 0.95).unwrap();
         assert!((p95 - 2_000_000.0).abs() <= 0.01 * 2_000_000.0, "{p95}");
         let p50 = ring.quantile(120_000, 120_000, 0.5).unwrap();
@@ -182,7 +198,10 @@ mod tests {
         assert_eq!(ring.len(), 3);
         ring.push(&window(180_000, 1, 1, [0; 5], &fast), true, 180_000);
         assert_eq!(ring.len(), 3);
-        assert_eq!(ring.status_share(240_000, 60_000, StatusClass::AnyError), None);
+        assert_eq!(
+            ring.status_share(240_000, 60_000, StatusClass::AnyError),
+            None
+        );
     }
 
     #[test]

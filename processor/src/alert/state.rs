@@ -107,11 +107,6 @@ impl Machine {
         self.state
     }
 
-    /// The last evaluated value.
-    pub(crate) fn value(&self) -> f64 {
-        self.value
-    }
-
     /// Whether pending or firing.
     pub(crate) fn is_active(&self) -> bool {
         self.state != AlertState::Ok
@@ -220,7 +215,11 @@ mod tests {
     fn fires_at_once_without_for() {
         let got = run(
             NO_WAIT,
-            &[(10, Level::Recover), (20, Level::Fire), (30, Level::Recover)],
+            &[
+                (10, Level::Recover),
+                (20, Level::Fire),
+                (30, Level::Recover),
+            ],
         );
         assert_eq!(got, vec![(Fine, Firing, 20), (Firing, Fine, 30)]);
     }
@@ -229,7 +228,12 @@ mod tests {
     fn band_keeps_the_current_state() {
         let got = run(
             NO_WAIT,
-            &[(10, Level::Band), (20, Level::Fire), (30, Level::Band), (40, Level::Recover)],
+            &[
+                (10, Level::Band),
+                (20, Level::Fire),
+                (30, Level::Band),
+                (40, Level::Recover),
+            ],
         );
         assert_eq!(got, vec![(Fine, Firing, 20), (Firing, Fine, 40)]);
     }
@@ -240,13 +244,23 @@ mod tests {
             for_ms: 25,
             keep_ms: 0,
         };
-        let got = run(timing, &[(10, Level::Fire), (20, Level::Band), (40, Level::Fire)]);
+        let got = run(
+            timing,
+            &[(10, Level::Fire), (20, Level::Band), (40, Level::Fire)],
+        );
         // Pending at 10, fires at 35 (before the evaluation at 40 is applied).
         assert_eq!(got, vec![(Fine, Pending, 10), (Pending, Firing, 35)]);
-        let got = run(timing, &[(10, Level::Fire), (20, Level::Recover), (40, Level::Fire)]);
+        let got = run(
+            timing,
+            &[(10, Level::Fire), (20, Level::Recover), (40, Level::Fire)],
+        );
         assert_eq!(
             got,
-            vec![(Fine, Pending, 10), (Pending, Fine, 20), (Fine, Pending, 40)]
+            vec![
+                (Fine, Pending, 10),
+                (Pending, Fine, 20),
+                (Fine, Pending, 40)
+            ]
         );
     }
 
@@ -259,15 +273,28 @@ mod tests {
         // Recovers at 20: stays firing; holds again at 40 (< 50): the timer is cleared.
         let got = run(
             timing,
-            &[(10, Level::Fire), (20, Level::Recover), (40, Level::Band), (60, Level::Recover)],
+            &[
+                (10, Level::Fire),
+                (20, Level::Recover),
+                (40, Level::Band),
+                (60, Level::Recover),
+            ],
         );
         assert_eq!(got, vec![(Fine, Firing, 10)]);
         let mut m = Machine::default();
         let mut out = Vec::new();
-        for (at, level) in [(10, Level::Fire), (20, Level::Recover), (30, Level::Recover)] {
+        for (at, level) in [
+            (10, Level::Fire),
+            (20, Level::Recover),
+            (30, Level::Recover),
+        ] {
             m.observe(at, level, 0.0, timing, &mut out);
         }
-        assert_eq!(m.next_deadline(), Some(50), "counted from the first recovery");
+        assert_eq!(
+            m.next_deadline(),
+            Some(50),
+            "counted from the first recovery"
+        );
         m.advance(49, &mut out);
         assert_eq!(out.len(), 1);
         m.advance(50, &mut out);
@@ -283,6 +310,9 @@ mod tests {
         assert!(out.is_empty());
         m.observe(10, Level::Fire, 7.0, NO_WAIT, &mut out);
         m.reset(20, &mut out);
-        assert_eq!((out[1].from, out[1].to, out[1].at, out[1].value), (Firing, Fine, 20, 7.0));
+        assert_eq!(
+            (out[1].from, out[1].to, out[1].at, out[1].value),
+            (Firing, Fine, 20, 7.0)
+        );
     }
 }

@@ -1,75 +1,23 @@
-//! Transition summaries: rule templates with `{{placeholder}}`s, and a default per kind with
-//! human units (`checkout-api eu-west: p99 1.2s above 800ms for 5m`).
+//! Transition summaries: the rule's template rendered with the schema's grammar
+//! ([`parse_summary`]), or a default per kind with human units
+//! (`checkout-api eu-west: p99 1.2s above 800ms for 5m`).
 //!
-//! Placeholders: `{{monitor}}`, `{{region}}` (for a quorum alert: the regions firing, joined by
-//! commas), `{{rule}}` (the name, or the id), `{{kind}}`, `{{value}}` and `{{threshold}}` (in
-//! the kind's human unit), `{{state}}` (the new state), `{{severity}}`, `{{labels.NAME}}`
-//! (empty when the rule has no such label). Spaces inside the braces are ignored. Any other
-//! placeholder, or a `{{` without its `}}`, makes the template invalid.
+//! `{{value}}` and `{{threshold}}` are written in the kind's human unit; `{{region}}` is empty
+//! for a quorum alert (its default summary lists the regions firing); `{{labels.NAME}}` is
+//! empty when the rule has no such label.
 
-use vigil_schema::{AlertState, Severity, StatusClass};
+use vigil_schema::event::parse_summary;
+use vigil_schema::{AlertState, AlertTransition, Severity, StatusClass, SummarySegment, Timestamp};
 
+use super::check::Tagged;
+use super::id::transition_id;
 use super::rules::{Check, Rule};
 
-/// The placeholders a template may use, besides `labels.NAME`.
-pub const PLACEHOLDERS: [&str; 8] = [
-    "monitor",
-    "region",
-    "rule",
-    "kind",
-    "value",
-    "threshold",
-    "state",
-    "severity",
-];
-
-enum Part<'a> {
-    Text(&'a str),
-    Field(&'a str),
-}
-
-fn parse(template: &str) -> Result<Vec<Part<'_>>, String> {
-    let mut parts = Vec::new();
-    let mut rest = template;
-    let mut offset = 0;
-    while let Some(open) = rest.find("{{") {
-        if open > 0 {
-            parts.push(Part::Text(&rest[..open]));
-        }
-        let after = &rest[open + 2..];
-        let Some(close) = after.find("}}") else {
-            return Err(format!(
-                "unclosed `{{{{` at byte {} of the summary template",
-                offset + open
-            ));
-        };
-        let name = after[..close].trim();
-        let known = PLACEHOLDERS.contains(&name)
-            || name
-                .strip_prefix("labels.")
-                .is_some_and(|l| !l.is_empty() && !l.contains(char::is_whitespace));
-        if !known {
-            return Err(format!(
-                "unknown placeholder `{{{{{name}}}}}` in the summary template; known: {}, \
-                 labels.NAME",
-                PLACEHOLDERS.join(", ")
-            ));
-        }
-        parts.push(Part::Field(name));
-        let consumed = open + 2 + close + 2;
-        offset += consumed;
-        rest = &rest[consumed..];
-    }
-    if !rest.is_empty() {
-        parts.push(Part::Text(rest));
-    }
-    Ok(parts)
-}
-
 /// Checks a summary template: every placeholder known, every `{{` closed. An empty template
-/// is valid (the default summary is used).
+/// is valid (the default summary is used). The same check as [`vigil_schema::RuleSpec::validate`]
+/// makes of the `summary` field.
 pub fn validate_template(template: &str) -> Result<(), String> {
-    parse(template).map(|_| ())
+    parse_summary(template).map(|_| ())
 }
 
 /// What a summary is rendered from.
@@ -89,27 +37,25 @@ pub(crate) struct Context<'a> {
 /// The summary of a transition: the rule's template, or the default of its kind.
 pub(crate) fn render(ctx: &Context<'_>) -> String {
     let template = &ctx.rule.spec.summary;
-    let Ok(parts) = parse(template) else {
-        return default_summary(ctx);
+    let segments = match parse_summary(template) {
+        Ok(segments) if !segments.is_empty() => segments,
+        _ => return default_summary(ctx),
     };
-    if parts.is_empty() {
-        return default_summary(ctx);
-    }
     let mut s = String::with_capacity(template.len() + 32);
-    for part in parts {
-        match part {
-            Part::Text(t) => s.push_str(t),
-            Part::Field("monitor") => s.push_str(ctx.monitor),
-            Part::Field("region") => s.push_str(ctx.region),
-            Part::Field("rule") => s.push_str(ctx.rule.name()),
-            Part::Field("kind") => s.push_str(ctx.rule.kind.as_str()),
-            Part::Field("value") => s.push_str(&format_value(ctx, ctx.value)),
-            Part::Field("threshold") => s.push_str(&format_value(ctx, ctx.threshold)),
-            Part::Field("state") => s.push_str(ctx.state.as_str()),
-            Part::Field("severity") => s.push_str(ctx.severity.as_str()),
-            Part::Field(field) => {
-                let label = field.strip_prefix("labels.").unwrap_or(field);
-                if let Some(v) = ctx.rule.spec.labels.get(label) {
+    for segment in segments {
+        match segment {
+            SummarySegment::Text(t) => s.push_str(t),
+            SummarySegment::Monitor => s.push_str(ctx.monitor),
+            SummarySegment::Region if !ctx.quorum => s.push_str(ctx.region),
+            SummarySegment::Region => {}
+            SummarySegment::Rule => s.push_str(&ctx.rule.spec.id),
+            SummarySegment::Kind => s.push_str(ctx.rule.kind.as_str()),
+            SummarySegment::Value => s.push_str(&format_value(ctx, ctx.value)),
+            SummarySegment::Threshold => s.push_str(&format_value(ctx, ctx.threshold)),
+            SummarySegment::State => s.push_str(ctx.state.as_str()),
+            SummarySegment::Severity => s.push_str(ctx.severity.as_str()),
+            SummarySegment::Label(name) => {
+                if let Some(v) = ctx.rule.spec.labels.get(name) {
                     s.push_str(v);
                 }
             }
@@ -139,9 +85,16 @@ fn default_summary(ctx: &Context<'_>) -> String {
     let span = |ms: i64| human_secs(ms as f64 / 1000.0);
     let body = if ctx.quorum {
         if active {
-            format!("{} firing in {value} regions ({}), quorum {threshold}", ctx.rule.name(), ctx.region)
+            format!(
+                "{} firing in {value} regions ({}), quorum {threshold}",
+                ctx.rule.name(),
+                ctx.region
+            )
         } else {
-            format!("{} firing in {value} regions, below quorum {threshold}", ctx.rule.name())
+            format!(
+                "{} firing in {value} regions, below quorum {threshold}",
+                ctx.rule.name()
+            )
         }
     } else {
         match &ctx.rule.check {
@@ -160,13 +113,19 @@ fn default_summary(ctx: &Context<'_>) -> String {
                 }
             }
             Check::Availability { span_ms, .. } if active => {
-                format!("availability {value} below {threshold} for {}", span(*span_ms))
+                format!(
+                    "availability {value} below {threshold} for {}",
+                    span(*span_ms)
+                )
             }
             Check::Availability { .. } => format!("availability {value} back above {threshold}"),
             Check::Status { class, span_ms, .. } => {
                 let class = status_label(*class);
                 if active {
-                    format!("{class} share {value} above {threshold} for {}", span(*span_ms))
+                    format!(
+                        "{class} share {value} above {threshold} for {}",
+                        span(*span_ms)
+                    )
                 } else {
                     format!("{class} share {value} back below {threshold}")
                 }
@@ -179,7 +138,9 @@ fn default_summary(ctx: &Context<'_>) -> String {
             Check::Certificate { .. } if active => {
                 format!("certificate expires in {value}, within {threshold}")
             }
-            Check::Certificate { .. } => format!("certificate expires in {value}, beyond {threshold}"),
+            Check::Certificate { .. } => {
+                format!("certificate expires in {value}, beyond {threshold}")
+            }
             Check::Burn { .. } if active => {
                 format!("error budget burning at {value}, above {threshold}")
             }
@@ -256,6 +217,43 @@ fn human_secs(s: f64) -> String {
         s => (s / 86_400.0, "d"),
     };
     format!("{}{unit}", decimals(v, 1))
+}
+
+/// The transition of a change of `rule` on (monitor, region), `region` being `None` for a
+/// quorum alert (then `region_text` lists the regions firing).
+pub(crate) fn transition(
+    rule: &Rule,
+    monitor: &str,
+    region: Option<&str>,
+    region_text: &str,
+    t: &Tagged,
+) -> AlertTransition {
+    let c = t.change;
+    let message = render(&Context {
+        rule,
+        monitor,
+        region: region_text,
+        quorum: region.is_none(),
+        state: c.to,
+        value: c.value,
+        threshold: t.threshold,
+        severity: t.severity,
+    });
+    AlertTransition {
+        transition_id: transition_id(&rule.spec.id, monitor, region, c.from, c.to, c.at),
+        rule_id: rule.spec.id.clone(),
+        monitor_id: monitor.to_owned(),
+        region: region.map(str::to_owned),
+        kind: rule.kind,
+        from: c.from,
+        to: c.to,
+        at: Timestamp::from_millis(c.at),
+        value: c.value,
+        threshold: t.threshold,
+        severity: t.severity,
+        labels: rule.spec.labels.clone(),
+        message,
+    }
 }
 
 #[cfg(test)]
