@@ -14,6 +14,7 @@
 //! - [`anomaly`]: the streaming anomaly detector scored on the Numenta Anomaly Benchmark, and
 //!   [`anomaly::series`] for feeding it `timestamp,value` CSV.
 //! - [`alert`]: alert-rule evaluation (pure, event time): rules → transitions.
+//! - [`backtest`]: alert rules run over the retained probes topic, nothing written.
 //! - [`catalog`]: the alert rules and monitor tags, followed from their compacted topics.
 //! - [`changelog`]: the alert evaluator's state changelog topic (restore and partitioning).
 //! - [`health`]: write-stall reporting for readiness probes.
@@ -21,6 +22,7 @@
 
 pub mod alert;
 pub mod anomaly;
+pub mod backtest;
 pub mod catalog;
 pub mod changelog;
 pub mod config;

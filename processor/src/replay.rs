@@ -61,60 +61,20 @@ pub async fn replay(
     let window_ms = cfg.window_ms();
     let from = window_start(request.from_ms, window_ms);
     let topic = settings.topics.probes.clone();
-
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &settings.brokers)
-        .set("group.id", format!("vigil-replay-{}", uuid::Uuid::new_v4()))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()?;
-    let timeout = Duration::from_secs(10);
-    let metadata = consumer.fetch_metadata(Some(&topic), timeout)?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic)
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    if partitions.is_empty() {
-        return Err(Error::Config(format!(
-            "topic {topic} has no partitions (does it exist?)"
-        )));
-    }
-    let mut by_time = TopicPartitionList::new();
-    for &p in &partitions {
-        by_time.add_partition_offset(&topic, p, Offset::Offset(from))?;
-    }
-    let starts = consumer.offsets_for_times(by_time, timeout)?;
-    let mut assignment = TopicPartitionList::new();
-    let mut ends: HashMap<i32, i64> = HashMap::new();
     let mut progress = ReplayProgress::default();
-    for element in starts.elements() {
-        let p = element.partition();
-        let (low, high) = consumer.fetch_watermarks(&topic, p, timeout)?;
-        let start = match element.offset() {
-            Offset::Offset(o) => o.max(low),
-            _ => high,
-        };
-        if start < high {
-            assignment.add_partition_offset(&topic, p, Offset::Offset(start))?;
-            ends.insert(p, high);
-            progress.total += (high - start) as u64;
-        }
-    }
+
+    let Some(mut reader) = RangeReader::open(&settings.brokers, &topic, from).await? else {
+        on_progress(&progress);
+        return Ok(progress);
+    };
+    progress.total = reader.total;
     info!(
         from,
-        partitions = partitions.len(),
+        partitions = reader.partitions,
         records = progress.total,
         "Replay started."
     );
     on_progress(&progress);
-    if ends.is_empty() {
-        return Ok(progress);
-    }
-    consumer.assign(&assignment)?;
-
     let sink = Sink::new(settings.clickhouse.clone());
     let mut pipeline = Pipeline::new(cfg.clone());
     let history_from = from - cfg.anomaly_history.as_millis() as i64;
@@ -127,11 +87,7 @@ pub async fn replay(
             1.0 - p.availability,
         );
     }
-    while !ends.is_empty() {
-        let message = tokio::select! {
-            () = token.cancelled() => break,
-            m = consumer.recv() => m?,
-        };
+    while let Some(message) = reader.next(&token).await? {
         let (p, offset) = (message.partition(), message.offset());
         progress.read += 1;
         if let Some(payload) = message.payload()
@@ -148,9 +104,6 @@ pub async fn replay(
                 pipeline.process_event(p, offset, message.key(), payload, event, now_ms());
             }
         }
-        if ends.get(&p).is_some_and(|&end| offset + 1 >= end) {
-            ends.remove(&p);
-        }
         if pipeline.pending() >= cfg.batch_rows {
             progress.windows += write(&sink, &mut pipeline).await?;
             on_progress(&progress);
@@ -166,6 +119,97 @@ pub async fn replay(
         "Replay finished."
     );
     Ok(progress)
+}
+
+/// Reads every partition of a topic from the first record at or after a time up to the end
+/// offsets seen when it opened, with a throw-away consumer group that never commits.
+pub(crate) struct RangeReader {
+    consumer: StreamConsumer,
+    ends: HashMap<i32, i64>,
+    /// Records to read in all.
+    pub(crate) total: u64,
+    /// Partitions of the topic.
+    pub(crate) partitions: usize,
+}
+
+impl RangeReader {
+    /// `None` when there is nothing to read.
+    pub(crate) async fn open(brokers: &str, topic: &str, from_ms: i64) -> Result<Option<Self>> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", format!("vigil-replay-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()?;
+        let timeout = Duration::from_secs(10);
+        let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic)
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Err(Error::Config(format!(
+                "topic {topic} has no partitions (does it exist?)"
+            )));
+        }
+        let mut by_time = TopicPartitionList::new();
+        for &p in &partitions {
+            by_time.add_partition_offset(topic, p, Offset::Offset(from_ms))?;
+        }
+        let starts = consumer.offsets_for_times(by_time, timeout)?;
+        let mut assignment = TopicPartitionList::new();
+        let mut ends: HashMap<i32, i64> = HashMap::new();
+        let mut total = 0;
+        for element in starts.elements() {
+            let p = element.partition();
+            let (low, high) = consumer.fetch_watermarks(topic, p, timeout)?;
+            let start = match element.offset() {
+                Offset::Offset(o) => o.max(low),
+                _ => high,
+            };
+            if start < high {
+                assignment.add_partition_offset(topic, p, Offset::Offset(start))?;
+                ends.insert(p, high);
+                total += (high - start) as u64;
+            }
+        }
+        if ends.is_empty() {
+            return Ok(None);
+        }
+        consumer.assign(&assignment)?;
+        Ok(Some(Self {
+            consumer,
+            ends,
+            total,
+            partitions: partitions.len(),
+        }))
+    }
+
+    /// The next record, or `None` at the end (or when `token` is cancelled).
+    pub(crate) async fn next(
+        &mut self,
+        token: &CancellationToken,
+    ) -> Result<Option<rdkafka::message::BorrowedMessage<'_>>> {
+        if self.ends.is_empty() {
+            return Ok(None);
+        }
+        let message = tokio::select! {
+            () = token.cancelled() => return Ok(None),
+            m = self.consumer.recv() => m?,
+        };
+        let p = message.partition();
+        if self
+            .ends
+            .get(&p)
+            .is_some_and(|&end| message.offset() + 1 >= end)
+        {
+            self.ends.remove(&p);
+        }
+        Ok(Some(message))
+    }
 }
 
 async fn write(sink: &Sink, pipeline: &mut Pipeline) -> Result<u64> {

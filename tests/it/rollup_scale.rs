@@ -15,8 +15,12 @@ use crate::common::TestDb;
 
 const SERIES: u64 = 60_000;
 const HOUR: i64 = 3_600_000;
-/// An hour boundary, so every series has windows in two hours.
-const T0: i64 = 1_767_225_600_000 - 120_000;
+/// Two minutes before a recent hour boundary (recent: older rows expire by TTL on insert), so
+/// every series has windows in two hours.
+fn t0() -> i64 {
+    let now = vigil_schema::Timestamp::now().as_millis();
+    now.div_euclid(HOUR) * HOUR - HOUR - 120_000
+}
 
 fn event(n: u64, series: u64, t_ms: i64, total_us: u64, ok: bool) -> ProbeResult {
     ProbeResult {
@@ -48,6 +52,7 @@ async fn one_flush_of_60000_series_rolls_up_every_hour() {
     vigil_schema::migration::migrate(&crate::common::clickhouse(), &db.name)
         .await
         .unwrap();
+    let t0 = t0();
     let mut pipeline = Pipeline::new(Config {
         window: Duration::from_secs(60),
         allowed_lateness: Duration::from_secs(10),
@@ -62,13 +67,13 @@ async fn one_flush_of_60000_series_rolls_up_every_hour() {
             (90_000, base * 3, series % 7 != 0),
             (130_000, base * 2, true),
         ] {
-            let e = event(n, series, T0 + dt, total, ok);
+            let e = event(n, series, t0 + dt, total, ok);
             pipeline.process(
                 0,
                 n as i64,
                 Some(e.monitor_id.as_bytes()),
                 Some(&encode(&e).unwrap()),
-                0,
+                t0 + HOUR,
             );
             n += 1;
         }
@@ -91,7 +96,7 @@ async fn one_flush_of_60000_series_rolls_up_every_hour() {
         .await
         .unwrap();
     assert_eq!(rows.len() as u64, 2 * SERIES);
-    let first_hour = T0.div_euclid(HOUR) * HOUR;
+    let first_hour = t0.div_euclid(HOUR) * HOUR;
     for (i, row) in rows.iter().enumerate() {
         let series = i as u64 / 2;
         let base = 1_000 + series;
