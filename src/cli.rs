@@ -81,20 +81,21 @@ pub(crate) enum Command {
     },
     /// Print the effective configuration (defaults < file < environment < flags) as TOML.
     Config,
-    /// Validate a monitors file and write the difference to the monitors topic (prints the
-    /// plan first).
+    /// Validate a monitors file and write the difference to the monitors and rules topics
+    /// (prints the plan first).
     Apply {
-        /// The monitors file (`monitors: [...]`).
+        /// The monitors file (`monitors: [...]` and/or `alerts: [...]`).
         #[arg(long, short = 'f')]
         file: PathBuf,
         /// Print the plan without writing anything.
         #[arg(long)]
         dry_run: bool,
-        /// Delete monitors that are not in the file.
+        /// Delete monitors (and alert rules) that are not in the file; only for the sections
+        /// the file has.
         #[arg(long)]
         prune: bool,
     },
-    /// Write the current monitors as a monitors file (stdout unless `-o`).
+    /// Write the current monitors and alert rules as a monitors file (stdout unless `-o`).
     Export {
         /// Output file.
         #[arg(long, short = 'o')]

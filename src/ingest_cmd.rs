@@ -1,5 +1,5 @@
-//! `vigil apply`, `vigil export` and `vigil ingest`: monitors as code, and the ingest service
-//! (probe runner plus ingestion API).
+//! `vigil apply`, `vigil export` and `vigil ingest`: monitors and alert rules as code, and the
+//! ingest service (probe runner plus ingestion API).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,12 +9,13 @@ use anyhow::Context;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use tokio_util::sync::CancellationToken;
-use vigil_ingest::plan::{self, Plan};
-use vigil_ingest::{KafkaConnection, MonitorView};
+use vigil_ingest::plan::{self, FilePlan, MonitorsFile};
+use vigil_ingest::{KafkaConnection, Spec, SpecView};
+use vigil_schema::{MonitorSpec, RuleSpec};
 
 use crate::config::Config;
 
-/// How long `apply` and `export` wait to read the monitors topic and for acknowledgements.
+/// How long `apply` and `export` wait to read a spec topic and for acknowledgements.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `vigil ingest` options (each overrides the `[ingest]` config section).
@@ -50,26 +51,54 @@ pub(crate) fn kafka(config: &Config) -> KafkaConnection {
     }
 }
 
-/// Reads the monitors topic; a missing topic reads as no monitors.
-async fn load_view(
+/// Reads a spec topic (monitors, alert rules); a missing topic reads as empty.
+async fn load_view<S: Spec>(
     kafka: &KafkaConnection,
     token: &CancellationToken,
-) -> anyhow::Result<MonitorView> {
-    match vigil_ingest::monitors::load(kafka, TOOL_TIMEOUT, token.child_token()).await {
+) -> anyhow::Result<SpecView<S>> {
+    match vigil_ingest::monitors::load_specs(kafka, TOOL_TIMEOUT, token.child_token()).await {
         Ok(view) => Ok(view),
         Err(vigil_ingest::Error::Kafka(KafkaError::MetadataFetch(
             RDKafkaErrorCode::UnknownTopicOrPartition,
-        ))) => Ok(MonitorView::from_specs([])),
+        ))) => Ok(SpecView::from_specs([])),
         Err(e) => Err(e).with_context(|| {
             format!(
                 "failed to read {} from {} (is Kafka running? try `scripts/stack up`)",
-                kafka.topics.monitors, kafka.brokers
+                S::topic(&kafka.topics),
+                kafka.brokers
             )
         }),
     }
 }
 
-/// `vigil apply -f FILE [--dry-run] [--prune]`.
+/// The current specs of the topics `file` has sections for (an empty list for the others).
+async fn current(
+    kafka: &KafkaConnection,
+    file: &MonitorsFile,
+) -> anyhow::Result<(Vec<Arc<MonitorSpec>>, Vec<Arc<RuleSpec>>)> {
+    let token = CancellationToken::new();
+    let monitors = async {
+        match file.monitors {
+            Some(_) => load_view::<MonitorSpec>(kafka, &token)
+                .await
+                .map(|v| v.snapshot()),
+            None => Ok(Vec::new()),
+        }
+    };
+    let rules = async {
+        match file.alerts {
+            Some(_) => load_view::<RuleSpec>(kafka, &token)
+                .await
+                .map(|v| v.snapshot()),
+            None => Ok(Vec::new()),
+        }
+    };
+    let (monitors, rules) = tokio::join!(monitors, rules);
+    token.cancel();
+    Ok((monitors?, rules?))
+}
+
+/// `vigil apply -f FILE [--dry-run] [--prune]`: the file's monitors and alert rules.
 pub(crate) async fn apply(
     config: &Config,
     file: &Path,
@@ -78,33 +107,34 @@ pub(crate) async fn apply(
 ) -> anyhow::Result<()> {
     let shown = file.display().to_string();
     let text = std::fs::read_to_string(file).with_context(|| format!("failed to read {shown}"))?;
-    let desired = plan::parse_monitors(&shown, &text)?;
+    let desired = plan::parse_file(&shown, &text)?;
     let kafka = kafka(config);
-    let token = CancellationToken::new();
-    let view = load_view(&kafka, &token).await;
-    token.cancel();
-    let plan = Plan::new(&view?.snapshot(), &desired, prune);
+    let (monitors, rules) = current(&kafka, &desired).await?;
+    let plan = FilePlan::new(&desired, &monitors, &rules, prune);
     print!("{plan}");
     if dry_run || plan.is_empty() {
         return Ok(());
     }
     vigil_ingest::ensure_topics(&kafka, config.kafka.replication_factor).await?;
     plan.apply(&kafka, TOOL_TIMEOUT).await?;
-    println!(
-        "Applied {} change(s) to {}.",
-        plan.changes.len(),
-        kafka.topics.monitors
-    );
+    let targets: Vec<String> = plan
+        .targets(&kafka)
+        .into_iter()
+        .map(|(topic, n)| format!("{n} change(s) to {topic}"))
+        .collect();
+    println!("Applied {}.", targets.join(" and "));
     Ok(())
 }
 
-/// `vigil export [-o FILE]`.
+/// `vigil export [-o FILE]`: every monitor and alert rule, as a monitors file.
 pub(crate) async fn export(config: &Config, output: Option<&PathBuf>) -> anyhow::Result<()> {
     let kafka = kafka(config);
-    let token = CancellationToken::new();
-    let view = load_view(&kafka, &token).await;
-    token.cancel();
-    let yaml = plan::export_yaml(&view?.snapshot())?;
+    let everything = MonitorsFile {
+        monitors: Some(Vec::new()),
+        alerts: Some(Vec::new()),
+    };
+    let (monitors, rules) = current(&kafka, &everything).await?;
+    let yaml = plan::export_yaml(&monitors, &rules)?;
     match output {
         Some(path) => std::fs::write(path, yaml)
             .with_context(|| format!("failed to write {}", path.display()))?,

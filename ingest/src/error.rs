@@ -27,16 +27,23 @@ pub enum Error {
     InvalidMonitors {
         /// The file.
         path: String,
-        /// `monitors[3].interval: must be ≥ 1s, got 0s`, ….
+        /// `monitors[3].interval: must be ≥ 1s, got 0s`, `alerts[0].for: …`, ….
         problems: Vec<String>,
     },
-    /// The monitors topic could not be read up to its end in time.
-    #[error("timed out after {0:?} reading the monitors topic to its end")]
-    MonitorsNotLoaded(std::time::Duration),
-    /// Writing a monitor spec or tombstone failed.
-    #[error("failed to write monitor {id} to {topic}: {reason}")]
-    WriteMonitor {
-        /// The monitor.
+    /// A spec topic (monitors, rules) could not be read up to its end in time.
+    #[error("timed out after {timeout:?} reading the {kind}s topic to its end")]
+    NotLoaded {
+        /// What the topic holds (`monitor`, `rule`).
+        kind: &'static str,
+        /// How long it was given.
+        timeout: std::time::Duration,
+    },
+    /// Writing a spec or tombstone failed.
+    #[error("failed to write {kind} {id} to {topic}: {reason}")]
+    WriteSpec {
+        /// What was written (`monitor`, `rule`).
+        kind: &'static str,
+        /// Its id.
         id: String,
         /// The topic.
         topic: String,

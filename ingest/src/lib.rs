@@ -4,8 +4,9 @@
 //!
 //! # Layout
 //! - [`config`]: the service's configuration ([`Config`]) and the Kafka connection.
-//! - [`monitors`]: [`MonitorView`], the monitors as read from the compacted monitors topic.
-//! - [`plan`]: monitors as code (`vigil apply`, `vigil export`).
+//! - [`monitors`]: [`MonitorView`], the monitors as read from the compacted monitors topic (and
+//!   [`RuleView`], the alert rules, the same way).
+//! - [`plan`]: monitors and alert rules as code (`vigil apply`, `vigil export`).
 //! - [`probe`]: the HTTP checker, assertions, secrets, and the scheduler.
 //! - [`producer`]: the Kafka producer and the scheduler's non-blocking buffer in front of it.
 //! - [`api`]: `POST /v1/events`, `/healthz`, `/readyz`, `/metrics`.
@@ -33,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, KafkaConnection, Shard};
 pub use error::{Error, Result};
-pub use monitors::MonitorView;
+pub use monitors::{MonitorView, RuleView, Spec, SpecView};
 pub use producer::{ProbeProducer, ProbeSink};
 
 /// Creates the topics the service uses if they are missing.
@@ -43,7 +44,14 @@ pub async fn ensure_topics(kafka: &KafkaConnection, replication_factor: i32) -> 
         .topics
         .specs()
         .into_iter()
-        .filter(|s| s.name == kafka.topics.monitors || s.name == kafka.topics.probes)
+        .filter(|s| {
+            [
+                &kafka.topics.monitors,
+                &kafka.topics.probes,
+                &kafka.topics.rules,
+            ]
+            .contains(&&s.name)
+        })
         .collect();
     vigil_schema::kafka::ensure_topics(&admin, &specs, kafka.request_timeout, replication_factor)
         .await?;

@@ -5,6 +5,9 @@
 //! latest spec; a tombstone removes the entry). [`follow`] feeds it from Kafka; [`load`] starts
 //! that in the background and returns once the topic has been read to its end, so a caller never
 //! acts on a half-loaded picture. Other crates can reuse both.
+//!
+//! The same machinery reads any compacted configuration topic keyed by id ([`Spec`]):
+//! [`RuleView`] and [`load_specs`] give `vigil apply` and `vigil export` the alert rules.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,37 +19,86 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use vigil_schema::MonitorSpec;
+use vigil_schema::{MonitorSpec, RuleSpec, TopicNames};
 
 use crate::{Error, KafkaConnection, Result};
 
-/// A live, shared picture of the monitors. Clones share the same map.
-#[derive(Debug, Clone)]
-pub struct MonitorView {
-    inner: Arc<Inner>,
+/// Configuration kept on a compacted topic: key = [`Spec::id`], tombstone = deleted.
+pub trait Spec:
+    vigil_schema::Event + Clone + PartialEq + std::fmt::Debug + Send + Sync + 'static
+{
+    /// What one is called in messages (`monitor`).
+    const NOUN: &'static str;
+    /// The stable id, the Kafka key.
+    fn id(&self) -> &str;
+    /// The topic holding them.
+    fn topic(topics: &TopicNames) -> &str;
+}
+
+impl Spec for MonitorSpec {
+    const NOUN: &'static str = "monitor";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn topic(topics: &TopicNames) -> &str {
+        &topics.monitors
+    }
+}
+
+impl Spec for RuleSpec {
+    const NOUN: &'static str = "rule";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn topic(topics: &TopicNames) -> &str {
+        &topics.rules
+    }
+}
+
+/// A live, shared picture of the specs on one topic. Clones share the same map.
+#[derive(Debug)]
+pub struct SpecView<S> {
+    inner: Arc<Inner<S>>,
+}
+
+/// The monitors, from the monitors topic.
+pub type MonitorView = SpecView<MonitorSpec>;
+/// The alert rules, from the rules topic.
+pub type RuleView = SpecView<RuleSpec>;
+
+impl<S> Clone for SpecView<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
 }
 
 #[derive(Debug)]
-struct Inner {
-    monitors: DashMap<String, Arc<MonitorSpec>>,
+struct Inner<S> {
+    specs: DashMap<String, Arc<S>>,
     /// Bumped on every change; receivers wake up to reconcile.
     version: watch::Sender<u64>,
     /// Whether the topic has been read to its end once.
     ready: watch::Sender<bool>,
 }
 
-impl Default for MonitorView {
+impl<S: Spec> Default for SpecView<S> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl MonitorView {
+impl<S: Spec> SpecView<S> {
     /// An empty view, not yet ready.
     pub fn new() -> Self {
         Self {
             inner: Arc::new(Inner {
-                monitors: DashMap::new(),
+                specs: DashMap::new(),
                 version: watch::Sender::new(0),
                 ready: watch::Sender::new(false),
             }),
@@ -54,7 +106,7 @@ impl MonitorView {
     }
 
     /// A ready view holding exactly `specs` (tests, tools that do not read Kafka).
-    pub fn from_specs(specs: impl IntoIterator<Item = MonitorSpec>) -> Self {
+    pub fn from_specs(specs: impl IntoIterator<Item = S>) -> Self {
         let view = Self::new();
         for spec in specs {
             view.upsert(spec);
@@ -63,45 +115,45 @@ impl MonitorView {
         view
     }
 
-    /// The latest spec of a monitor.
-    pub fn get(&self, id: &str) -> Option<Arc<MonitorSpec>> {
-        self.inner.monitors.get(id).map(|e| Arc::clone(e.value()))
+    /// The latest spec of `id`.
+    pub fn get(&self, id: &str) -> Option<Arc<S>> {
+        self.inner.specs.get(id).map(|e| Arc::clone(e.value()))
     }
 
-    /// Whether a monitor exists.
+    /// Whether `id` exists.
     pub fn contains(&self, id: &str) -> bool {
-        self.inner.monitors.contains_key(id)
+        self.inner.specs.contains_key(id)
     }
 
-    /// Number of monitors.
+    /// Number of specs.
     pub fn len(&self) -> usize {
-        self.inner.monitors.len()
+        self.inner.specs.len()
     }
 
-    /// Whether there are no monitors.
+    /// Whether there are no specs.
     pub fn is_empty(&self) -> bool {
-        self.inner.monitors.is_empty()
+        self.inner.specs.is_empty()
     }
 
-    /// Every monitor, sorted by id.
-    pub fn snapshot(&self) -> Vec<Arc<MonitorSpec>> {
-        let mut all: Vec<Arc<MonitorSpec>> = self
+    /// Every spec, sorted by id.
+    pub fn snapshot(&self) -> Vec<Arc<S>> {
+        let mut all: Vec<Arc<S>> = self
             .inner
-            .monitors
+            .specs
             .iter()
             .map(|e| Arc::clone(e.value()))
             .collect();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all.sort_by(|a, b| a.id().cmp(b.id()));
         all
     }
 
     /// Inserts or replaces a spec.
-    pub fn upsert(&self, spec: MonitorSpec) {
+    pub fn upsert(&self, spec: S) {
         let spec = Arc::new(spec);
         let changed = match self
             .inner
-            .monitors
-            .insert(spec.id.clone(), Arc::clone(&spec))
+            .specs
+            .insert(spec.id().to_owned(), Arc::clone(&spec))
         {
             Some(old) => old != spec,
             None => true,
@@ -111,32 +163,35 @@ impl MonitorView {
         }
     }
 
-    /// Removes a monitor (a tombstone).
+    /// Removes a spec (a tombstone).
     pub fn remove(&self, id: &str) {
-        if self.inner.monitors.remove(id).is_some() {
+        if self.inner.specs.remove(id).is_some() {
             self.inner.version.send_modify(|v| *v += 1);
         }
     }
 
-    /// Applies one record of the monitors topic: a spec, or a tombstone (`None`). Records that do
-    /// not decode, or whose spec id differs from the key, are skipped with a warning.
+    /// Applies one record of the topic: a spec, or a tombstone (`None`). Records that do not
+    /// decode, or whose spec id differs from the key, are skipped with a warning.
     pub fn apply_record(&self, key: &str, value: Option<&[u8]>) {
         let Some(bytes) = value.filter(|v| !v.is_empty()) else {
             self.remove(key);
             return;
         };
-        match vigil_schema::decode::<MonitorSpec>(bytes) {
-            Ok(spec) if spec.id == key => self.upsert(spec),
+        match vigil_schema::decode::<S>(bytes) {
+            Ok(spec) if spec.id() == key => self.upsert(spec),
             Ok(spec) => tracing::warn!(
+                kind = S::NOUN,
                 key,
-                spec_id = %spec.id,
-                "Skipped a monitor spec whose id differs from its key."
+                spec_id = spec.id(),
+                "Skipped a spec whose id differs from its key."
             ),
-            Err(error) => tracing::warn!(key, %error, "Skipped an undecodable monitor spec."),
+            Err(error) => {
+                tracing::warn!(kind = S::NOUN, key, %error, "Skipped an undecodable spec.");
+            }
         }
     }
 
-    /// A receiver that changes whenever a monitor is added, changed or removed.
+    /// A receiver that changes whenever a spec is added, changed or removed.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.inner.version.subscribe()
     }
@@ -156,22 +211,25 @@ impl MonitorView {
         let mut ready = self.inner.ready.subscribe();
         match tokio::time::timeout(timeout, ready.wait_for(|r| *r)).await {
             Ok(Ok(_)) => Ok(()),
-            _ => Err(Error::MonitorsNotLoaded(timeout)),
+            _ => Err(Error::NotLoaded {
+                kind: S::NOUN,
+                timeout,
+            }),
         }
     }
 }
 
-/// Reads the monitors topic from the beginning into `view`, marks it ready at the end of every
+/// Reads the spec topic from the beginning into `view`, marks it ready at the end of every
 /// partition, and keeps following it until `token` is cancelled.
-pub async fn follow(
-    view: MonitorView,
+pub async fn follow<S: Spec>(
+    view: SpecView<S>,
     kafka: &KafkaConnection,
     token: CancellationToken,
 ) -> Result<()> {
-    let topic = kafka.topics.monitors.clone();
+    let topic = S::topic(&kafka.topics).to_owned();
     let consumer: StreamConsumer<ViewContext> = kafka
         .client_config()
-        .set("group.id", "vigil-monitors-view")
+        .set("group.id", format!("vigil-{}s-view", S::NOUN))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
@@ -214,9 +272,10 @@ pub async fn follow(
             Ok(message) => {
                 let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) else {
                     tracing::warn!(
+                        topic,
                         partition = message.partition(),
                         offset = message.offset(),
-                        "Skipped a monitor record without a UTF-8 key."
+                        "Skipped a record without a UTF-8 key."
                     );
                     continue;
                 };
@@ -224,12 +283,12 @@ pub async fn follow(
             }
             Err(KafkaError::PartitionEOF(p)) => {
                 if at_end.insert(p) && at_end.len() == partitions.len() && !view.is_ready() {
-                    tracing::info!(topic, monitors = view.len(), "Loaded monitors.");
+                    tracing::info!(topic, specs = view.len(), "Loaded the topic.");
                     view.mark_ready();
                 }
             }
             Err(error) => {
-                tracing::warn!(topic, %error, "Error reading the monitors topic; retrying.");
+                tracing::warn!(topic, %error, "Error reading the topic; retrying.");
             }
         }
     }
@@ -247,21 +306,31 @@ impl rdkafka::ClientContext for ViewContext {
                 | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
         );
         if !end_of_partition {
-            tracing::warn!(%error, reason, "Kafka client error while following monitors.");
+            tracing::warn!(%error, reason, "Kafka client error while following a spec topic.");
         }
     }
 }
 
 impl rdkafka::consumer::ConsumerContext for ViewContext {}
 
-/// Starts [`follow`] in the background and waits until the topic has been read to its end.
-/// The follower stops when `token` is cancelled; an error after loading is logged.
+/// Starts [`follow`] on the monitors topic in the background and waits until the topic has
+/// been read to its end. The follower stops when `token` is cancelled; an error after loading
+/// is logged.
 pub async fn load(
     kafka: &KafkaConnection,
     timeout: Duration,
     token: CancellationToken,
 ) -> Result<MonitorView> {
-    let view = MonitorView::new();
+    load_specs(kafka, timeout, token).await
+}
+
+/// [`load`] for any spec topic (`load_specs::<RuleSpec>` reads the alert rules).
+pub async fn load_specs<S: Spec>(
+    kafka: &KafkaConnection,
+    timeout: Duration,
+    token: CancellationToken,
+) -> Result<SpecView<S>> {
+    let view = SpecView::<S>::new();
     let follower = {
         let view = view.clone();
         let kafka = kafka.clone();
@@ -272,7 +341,7 @@ pub async fn load(
             if let Err(error) = &followed
                 && view.is_ready()
             {
-                tracing::error!(%error, "Stopped following the monitors topic.");
+                tracing::error!(kind = S::NOUN, %error, "Stopped following a spec topic.");
             }
             followed
         })
@@ -282,7 +351,10 @@ pub async fn load(
         ready = view.wait_ready(timeout) => ready.map(|()| view),
         joined = follower => match joined {
             Ok(Err(error)) => Err(error),
-            _ => Err(Error::MonitorsNotLoaded(timeout)),
+            _ => Err(Error::NotLoaded {
+                kind: S::NOUN,
+                timeout,
+            }),
         },
     }
 }
@@ -329,7 +401,10 @@ mod tests {
             .wait_ready(Duration::from_millis(10))
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::MonitorsNotLoaded(_)));
+        assert_eq!(
+            err.to_string(),
+            "timed out after 10ms reading the monitors topic to its end"
+        );
         view.mark_ready();
         view.wait_ready(Duration::from_millis(10)).await.unwrap();
         let snap = MonitorView::from_specs([spec("z", 1), spec("a", 2)]).snapshot();

@@ -1,119 +1,50 @@
-//! Monitors as code: `vigil apply -f monitors.yaml` and `vigil export`.
+//! Monitors and alert rules as code: `vigil apply -f monitors.yaml` and `vigil export`.
 //!
-//! A monitors file is `monitors: [MonitorSpec, …]`. [`parse_monitors`] validates all of it and
-//! reports every problem with its path (`monitors[3].interval: must be ≥ 1s, got 0s`).
-//! [`Plan::new`] diffs the file against the [`MonitorView`](crate::MonitorView) read from the
-//! monitors topic; the plan prints like `terraform plan`, and [`Plan::apply`] writes the
-//! difference as spec events and tombstones, returning once Kafka acknowledged each one.
+//! A monitors file holds `monitors: [MonitorSpec, …]` and/or `alerts: [RuleSpec, …]`
+//! ([`parse_file`] validates all of it and reports every problem with its path, like
+//! `monitors[3].interval: must be ≥ 1s, got 0s` or `alerts[0].for: must be ≤ 24h, got 2d`).
+//! [`Plan::new`] diffs one section against the view read from its topic; [`FilePlan`] holds the
+//! plans of the sections the file has, prints like `terraform plan`, and [`FilePlan::apply`]
+//! writes the difference as spec events and tombstones, returning once Kafka acknowledged each
+//! one. A section the file does not have is left alone, even with `--prune`.
 
-use std::collections::{BTreeMap, HashMap};
+mod file;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde::{Deserialize, Serialize};
-use vigil_schema::MonitorSpec;
+use serde::Serialize;
+use vigil_schema::{MonitorSpec, RuleSpec};
 
-use crate::probe::condition::Condition;
+pub use file::{MonitorsFile, export_yaml, parse_file, parse_monitors};
+
+use crate::monitors::Spec;
 use crate::{Error, KafkaConnection, Result};
-
-/// The document a monitors file holds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MonitorsFile {
-    /// The monitors, in file order.
-    pub monitors: Vec<MonitorSpec>,
-}
-
-/// Parses and validates a monitors file. `path` only names the file in errors.
-pub fn parse_monitors(path: &str, text: &str) -> Result<Vec<MonitorSpec>> {
-    let invalid = |problems: Vec<String>| Error::InvalidMonitors {
-        path: path.to_owned(),
-        problems,
-    };
-    let document: serde_norway::Value =
-        serde_norway::from_str(text).map_err(|e| invalid(vec![e.to_string()]))?;
-    let Some(items) = document.get("monitors").and_then(|m| m.as_sequence()) else {
-        return Err(invalid(vec![
-            "monitors: required, a list of monitors".to_owned(),
-        ]));
-    };
-    if let Some(mapping) = document.as_mapping() {
-        for key in mapping.keys() {
-            if key.as_str() != Some("monitors") {
-                return Err(invalid(vec![format!(
-                    "{}: unknown top-level key, expected only `monitors`",
-                    key.as_str().unwrap_or("<non-string key>")
-                )]));
-            }
-        }
-    }
-    let mut problems = Vec::new();
-    let mut specs = Vec::with_capacity(items.len());
-    let mut first_index: HashMap<String, usize> = HashMap::new();
-    for (i, item) in items.iter().enumerate() {
-        let at = format!("monitors[{i}]");
-        let spec: MonitorSpec = match serde_norway::from_value(item.clone()) {
-            Ok(spec) => spec,
-            Err(e) => {
-                problems.push(format!("{at}: {e}"));
-                continue;
-            }
-        };
-        if let Err(errors) = spec.validate() {
-            problems.extend(errors.into_iter().map(|e| e.within(&at).to_string()));
-        }
-        for (j, condition) in spec.assertions.iter().enumerate() {
-            if let Err(e) = Condition::parse(condition) {
-                problems.push(format!("{at}.assertions[{j}]: {e}"));
-            }
-        }
-        if let Some(first) = first_index.get(&spec.id) {
-            problems.push(format!(
-                "{at}.id: duplicate id {:?}, first used by monitors[{first}]",
-                spec.id
-            ));
-        } else {
-            first_index.insert(spec.id.clone(), i);
-        }
-        specs.push(spec);
-    }
-    if problems.is_empty() {
-        Ok(specs)
-    } else {
-        Err(invalid(problems))
-    }
-}
-
-/// Writes monitors as a monitors file, sorted by id.
-pub fn export_yaml(monitors: &[Arc<MonitorSpec>]) -> Result<String> {
-    let mut monitors: Vec<MonitorSpec> = monitors.iter().map(|m| (**m).clone()).collect();
-    monitors.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(serde_norway::to_string(&MonitorsFile { monitors })?)
-}
 
 /// One change a plan makes.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    /// A monitor that does not exist yet.
-    Create(MonitorSpec),
-    /// A monitor whose spec differs; `fields` lists what changes.
+pub enum Change<S = MonitorSpec> {
+    /// A spec that does not exist yet.
+    Create(S),
+    /// A spec that differs; `fields` lists what changes.
     Update {
         /// The new spec.
-        spec: MonitorSpec,
+        spec: S,
         /// Changed fields, in field order.
         fields: Vec<FieldChange>,
     },
-    /// A monitor absent from the file, removed because of `--prune`.
+    /// A spec absent from the file, removed because of `--prune`.
     Delete(String),
 }
 
-impl Change {
-    /// The monitor the change is about.
+impl<S: Spec> Change<S> {
+    /// The id of the spec the change is about.
     pub fn id(&self) -> &str {
         match self {
-            Change::Create(spec) | Change::Update { spec, .. } => &spec.id,
+            Change::Create(spec) | Change::Update { spec, .. } => spec.id(),
             Change::Delete(id) => id,
         }
     }
@@ -130,24 +61,32 @@ pub struct FieldChange {
     pub after: String,
 }
 
-/// What `apply` would do.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Plan {
-    /// Changes sorted by monitor id.
-    pub changes: Vec<Change>,
-    /// Monitors in the file that already match.
+/// What `apply` would do to one topic (monitors by default, or alert rules).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan<S = MonitorSpec> {
+    /// Changes sorted by id.
+    pub changes: Vec<Change<S>>,
+    /// Specs in the file that already match.
     pub unchanged: usize,
 }
 
-impl Plan {
-    /// Diffs the desired monitors against the current ones. Monitors absent from the file are
+impl<S> Default for Plan<S> {
+    fn default() -> Self {
+        Self {
+            changes: Vec::new(),
+            unchanged: 0,
+        }
+    }
+}
+
+impl<S: Spec + Serialize> Plan<S> {
+    /// Diffs the desired specs against the current ones. Specs absent from the file are
     /// deleted only when `prune` is set.
-    pub fn new(current: &[Arc<MonitorSpec>], desired: &[MonitorSpec], prune: bool) -> Self {
-        let current: BTreeMap<&str, &MonitorSpec> =
-            current.iter().map(|m| (m.id.as_str(), &**m)).collect();
+    pub fn new(current: &[Arc<S>], desired: &[S], prune: bool) -> Self {
+        let current: BTreeMap<&str, &S> = current.iter().map(|s| (s.id(), &**s)).collect();
         let mut plan = Plan::default();
         for spec in desired {
-            match current.get(spec.id.as_str()) {
+            match current.get(spec.id()) {
                 None => plan.changes.push(Change::Create(spec.clone())),
                 Some(&old) if old == spec => plan.unchanged += 1,
                 Some(&old) => plan.changes.push(Change::Update {
@@ -157,8 +96,7 @@ impl Plan {
             }
         }
         if prune {
-            let wanted: std::collections::HashSet<&str> =
-                desired.iter().map(|s| s.id.as_str()).collect();
+            let wanted: HashSet<&str> = desired.iter().map(Spec::id).collect();
             for id in current.keys().filter(|id| !wanted.contains(*id)) {
                 plan.changes.push(Change::Delete((*id).to_owned()));
             }
@@ -172,16 +110,20 @@ impl Plan {
         self.changes.is_empty()
     }
 
-    /// Writes every change to the monitors topic (specs, or tombstones for deletes) and waits for
+    /// Writes every change to the spec's topic (specs, or tombstones for deletes) and waits for
     /// Kafka to acknowledge each one.
     pub async fn apply(&self, kafka: &KafkaConnection, timeout: Duration) -> Result<()> {
-        let producer: FutureProducer = kafka
-            .client_config()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("message.timeout.ms", timeout.as_millis().to_string())
-            .create()?;
-        let topic = &kafka.topics.monitors;
+        self.send(&producer(kafka, timeout)?, kafka).await
+    }
+
+    async fn send(&self, producer: &FutureProducer, kafka: &KafkaConnection) -> Result<()> {
+        let topic = S::topic(&kafka.topics);
+        let failed = |id: &str, reason: String| Error::WriteSpec {
+            kind: S::NOUN,
+            id: id.to_owned(),
+            topic: topic.to_owned(),
+            reason,
+        };
         let mut pending = Vec::with_capacity(self.changes.len());
         for change in &self.changes {
             let payload = match change {
@@ -190,73 +132,177 @@ impl Plan {
                 }
                 Change::Delete(_) => None,
             };
-            let id = change.id().to_owned();
-            let mut record = FutureRecord::<str, [u8]>::to(topic).key(&id);
+            let id = change.id();
+            let mut record = FutureRecord::<str, [u8]>::to(topic).key(id);
             if let Some(payload) = &payload {
                 record = record.payload(payload);
             }
             let delivery = producer
                 .send_result(record)
-                .map_err(|(e, _)| Error::WriteMonitor {
-                    id: id.clone(),
-                    topic: topic.clone(),
-                    reason: e.to_string(),
-                })?;
+                .map_err(|(e, _)| failed(id, e.to_string()))?;
             pending.push((id, delivery));
         }
         for (id, delivery) in pending {
-            let failed = |reason: String| Error::WriteMonitor {
-                id: id.clone(),
-                topic: topic.clone(),
-                reason,
-            };
             match delivery.await {
                 Ok(Ok(_)) => {}
-                Ok(Err((e, _))) => return Err(failed(e.to_string())),
-                Err(_) => return Err(failed("the producer was dropped".into())),
+                Ok(Err((e, _))) => return Err(failed(id, e.to_string())),
+                Err(_) => return Err(failed(id, "the producer was dropped".into())),
             }
+        }
+        Ok(())
+    }
+
+    /// Writes one line per change (`+ create {label}{id}`, …) with the changed fields of updates.
+    fn write_changes(&self, f: &mut fmt::Formatter<'_>, label: &str) -> fmt::Result {
+        for change in &self.changes {
+            match change {
+                Change::Create(spec) => writeln!(f, "+ create {label}{}", spec.id())?,
+                Change::Update { spec, fields } => {
+                    writeln!(f, "~ update {label}{}", spec.id())?;
+                    for c in fields {
+                        writeln!(f, "    {}: {} -> {}", c.field, c.before, c.after)?;
+                    }
+                }
+                Change::Delete(id) => writeln!(f, "- delete {label}{id}")?,
+            }
+        }
+        Ok(())
+    }
+
+    /// `{create} to create, {update} to update, {delete} to delete, {unchanged} unchanged`.
+    fn counts(&self) -> String {
+        let (mut create, mut update, mut delete) = (0, 0, 0);
+        for change in &self.changes {
+            match change {
+                Change::Create(_) => create += 1,
+                Change::Update { .. } => update += 1,
+                Change::Delete(_) => delete += 1,
+            }
+        }
+        format!(
+            "{create} to create, {update} to update, {delete} to delete, {} unchanged",
+            self.unchanged
+        )
+    }
+}
+
+impl fmt::Display for Plan<MonitorSpec> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        FilePlan {
+            monitors: Some(self.clone()),
+            rules: None,
+        }
+        .fmt(f)
+    }
+}
+
+fn producer(kafka: &KafkaConnection, timeout: Duration) -> Result<FutureProducer> {
+    Ok(kafka
+        .client_config()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", timeout.as_millis().to_string())
+        .create()?)
+}
+
+/// What `apply` would do to every section a monitors file has.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FilePlan {
+    /// The monitors, when the file has a `monitors:` section.
+    pub monitors: Option<Plan<MonitorSpec>>,
+    /// The alert rules, when the file has an `alerts:` section.
+    pub rules: Option<Plan<RuleSpec>>,
+}
+
+impl FilePlan {
+    /// Diffs each section of `file` against the current specs of its topic.
+    pub fn new(
+        file: &MonitorsFile,
+        monitors: &[Arc<MonitorSpec>],
+        rules: &[Arc<RuleSpec>],
+        prune: bool,
+    ) -> Self {
+        Self {
+            monitors: file
+                .monitors
+                .as_ref()
+                .map(|m| Plan::new(monitors, m, prune)),
+            rules: file.alerts.as_ref().map(|r| Plan::new(rules, r, prune)),
+        }
+    }
+
+    /// Number of changes over every section.
+    pub fn len(&self) -> usize {
+        self.monitors.as_ref().map_or(0, |p| p.changes.len())
+            + self.rules.as_ref().map_or(0, |p| p.changes.len())
+    }
+
+    /// Whether the plan changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Topics the plan writes to, with the number of changes of each.
+    pub fn targets(&self, kafka: &KafkaConnection) -> Vec<(String, usize)> {
+        let mut targets = Vec::new();
+        if let Some(plan) = self.monitors.as_ref().filter(|p| !p.is_empty()) {
+            targets.push((kafka.topics.monitors.clone(), plan.changes.len()));
+        }
+        if let Some(plan) = self.rules.as_ref().filter(|p| !p.is_empty()) {
+            targets.push((kafka.topics.rules.clone(), plan.changes.len()));
+        }
+        targets
+    }
+
+    /// Writes the monitor changes, then the rule changes, and waits for Kafka to acknowledge
+    /// each one.
+    pub async fn apply(&self, kafka: &KafkaConnection, timeout: Duration) -> Result<()> {
+        let producer = producer(kafka, timeout)?;
+        if let Some(plan) = &self.monitors {
+            plan.send(&producer, kafka).await?;
+        }
+        if let Some(plan) = &self.rules {
+            plan.send(&producer, kafka).await?;
         }
         Ok(())
     }
 }
 
-impl fmt::Display for Plan {
+impl fmt::Display for FilePlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (mut create, mut update, mut delete) = (0, 0, 0);
-        for change in &self.changes {
-            match change {
-                Change::Create(spec) => {
-                    create += 1;
-                    writeln!(f, "+ create {}", spec.id)?;
-                }
-                Change::Update { spec, fields } => {
-                    update += 1;
-                    writeln!(f, "~ update {}", spec.id)?;
-                    for c in fields {
-                        writeln!(f, "    {}: {} -> {}", c.field, c.before, c.after)?;
-                    }
-                }
-                Change::Delete(id) => {
-                    delete += 1;
-                    writeln!(f, "- delete {id}")?;
-                }
-            }
+        if let Some(plan) = &self.monitors {
+            plan.write_changes(f, "")?;
         }
-        if self.changes.is_empty() {
-            writeln!(f, "No changes. {} monitor(s) up to date.", self.unchanged)
-        } else {
-            writeln!(
+        if let Some(plan) = &self.rules {
+            plan.write_changes(f, "alert ")?;
+        }
+        if self.is_empty() {
+            let mut parts = Vec::new();
+            if let Some(plan) = &self.monitors {
+                parts.push(format!("{} monitor(s)", plan.unchanged));
+            }
+            if let Some(plan) = &self.rules {
+                parts.push(format!("{} alert rule(s)", plan.unchanged));
+            }
+            return writeln!(f, "No changes. {} up to date.", parts.join(" and "));
+        }
+        match (&self.monitors, &self.rules) {
+            (Some(monitors), Some(rules)) => writeln!(
                 f,
-                "Plan: {create} to create, {update} to update, {delete} to delete, {} unchanged.",
-                self.unchanged
-            )
+                "Plan: monitors {}; alert rules {}.",
+                monitors.counts(),
+                rules.counts()
+            ),
+            (Some(monitors), None) => writeln!(f, "Plan: {}.", monitors.counts()),
+            (None, Some(rules)) => writeln!(f, "Plan: {}.", rules.counts()),
+            (None, None) => Ok(()),
         }
     }
 }
 
 /// Fields that differ, compared through their serialized form; auth values are secrets and are
 /// shown only by their type.
-fn diff_fields(old: &MonitorSpec, new: &MonitorSpec) -> Vec<FieldChange> {
+fn diff_fields<S: Serialize>(old: &S, new: &S) -> Vec<FieldChange> {
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
         (serde_json::to_value(old), serde_json::to_value(new))
     else {
@@ -272,7 +318,7 @@ fn diff_fields(old: &MonitorSpec, new: &MonitorSpec) -> Vec<FieldChange> {
             Some(v) => v.to_string(),
         }
     };
-    let order: std::collections::BTreeSet<String> = a.keys().chain(b.keys()).cloned().collect();
+    let order: BTreeSet<String> = a.keys().chain(b.keys()).cloned().collect();
     order
         .into_iter()
         .filter(|f| a.get(f) != b.get(f))
@@ -283,7 +329,6 @@ fn diff_fields(old: &MonitorSpec, new: &MonitorSpec) -> Vec<FieldChange> {
         })
         .collect()
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,57 +344,18 @@ monitors:
     name: Orders
     url: https://orders.example.com/${ENV}/health
     auth: { type: bearer, token: "${ORDERS_TOKEN}" }
+alerts:
+  - id: checkout-slow
+    monitors: [checkout]
+    condition: { latency_percentile: { percentile: 99, above: 800ms } }
+    for: 5m
+  - id: down
+    condition: { consecutive_failures: { failures: 3 } }
+    severity: critical
 "#;
 
-    #[test]
-    fn parses_a_valid_file() {
-        let specs = parse_monitors("m.yaml", FILE).unwrap();
-        assert_eq!(specs.len(), 2);
-        assert_eq!(specs[0].interval, Duration::from_secs(30));
-        assert_eq!(specs[1].url, "https://orders.example.com/${ENV}/health");
-    }
-
-    #[test]
-    fn every_problem_names_its_field() {
-        let text = r#"
-monitors:
-  - { id: a, name: A, url: "http://a/" }
-  - { id: b, name: B, url: "http://b/", interval: 0s }
-  - { id: a, name: A2, url: "ftp://a/" }
-  - { id: c, name: C, url: "http://c/", colour: red }
-  - { id: d, name: D, url: "http://d/", assertions: ["[STATUS] =! 200"] }
-"#;
-        let Err(Error::InvalidMonitors { path, problems }) = parse_monitors("m.yaml", text) else {
-            panic!("expected invalid monitors");
-        };
-        assert_eq!(path, "m.yaml");
-        assert_eq!(problems.len(), 5, "{problems:#?}");
-        assert_eq!(problems[0], "monitors[1].interval: must be ≥ 1s, got 0s");
-        assert_eq!(
-            problems[1],
-            "monitors[2].url: must start with http:// or https://, got \"ftp://a/\""
-        );
-        assert_eq!(
-            problems[2],
-            "monitors[2].id: duplicate id \"a\", first used by monitors[0]"
-        );
-        assert!(
-            problems[3].starts_with("monitors[3]: unknown field `colour`"),
-            "{}",
-            problems[3]
-        );
-        assert!(
-            problems[4].starts_with("monitors[4].assertions[0]: "),
-            "{}",
-            problems[4]
-        );
-        let err = parse_monitors("m.yaml", "monitor: []")
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "m.yaml is invalid:\nmonitors: required, a list of monitors"
-        );
+    fn arcs<S: Clone>(specs: &[S]) -> Vec<Arc<S>> {
+        specs.iter().cloned().map(Arc::new).collect()
     }
 
     #[test]
@@ -374,8 +380,7 @@ monitors:
         assert_eq!(pruned.changes.len(), 3);
         assert_eq!(pruned.changes[1], Change::Delete("legacy".into()));
 
-        let same: Vec<Arc<MonitorSpec>> = desired.iter().cloned().map(Arc::new).collect();
-        let none = Plan::new(&same, &desired, true);
+        let none = Plan::new(&arcs(&desired), &desired, true);
         assert!(none.is_empty());
         assert_eq!(none.to_string(), "No changes. 2 monitor(s) up to date.\n");
     }
@@ -400,20 +405,72 @@ monitors:
     }
 
     #[test]
-    fn the_example_file_is_valid() {
-        let text = include_str!("../examples/monitors.yaml");
-        let specs = parse_monitors("examples/monitors.yaml", text).unwrap();
-        let ids: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
-        assert_eq!(ids, ["checkout-api", "orders-search", "legacy-admin"]);
-        assert_eq!(specs[1].headers["X-Tenant"], "${ORDERS_TENANT}");
-        assert!(!specs[2].tls_verify && !specs[2].follow_redirects);
+    fn file_plan_covers_monitors_and_alert_rules() {
+        let file = parse_file("m.yaml", FILE).unwrap();
+        let monitors = arcs(file.monitors.as_deref().unwrap());
+        let alerts = file.alerts.clone().unwrap();
+        let mut old_slow = alerts[0].clone();
+        old_slow.for_ = Duration::from_secs(60);
+        let stale = RuleSpec {
+            id: "stale".into(),
+            ..alerts[1].clone()
+        };
+        let rules = vec![Arc::new(old_slow), Arc::new(stale)];
+
+        let plan = FilePlan::new(&file, &monitors, &rules, false);
+        assert_eq!(plan.len(), 2);
+        assert_eq!(
+            plan.to_string(),
+            "~ update alert checkout-slow\n    for: \"1m\" -> \"5m\"\n+ create alert down\n\
+             Plan: monitors 0 to create, 0 to update, 0 to delete, 2 unchanged; \
+             alert rules 1 to create, 1 to update, 0 to delete, 0 unchanged.\n"
+        );
+        let pruned = FilePlan::new(&file, &monitors, &rules, true);
+        let rule_plan = pruned.rules.as_ref().unwrap();
+        assert_eq!(rule_plan.changes[2], Change::Delete("stale".into()));
+        assert!(pruned.to_string().contains("- delete alert stale\n"));
+
+        let same = FilePlan::new(&file, &monitors, &arcs(&alerts), true);
+        assert!(same.is_empty());
+        assert_eq!(
+            same.to_string(),
+            "No changes. 2 monitor(s) and 2 alert rule(s) up to date.\n"
+        );
     }
 
     #[test]
-    fn export_round_trips() {
-        let desired = parse_monitors("m.yaml", FILE).unwrap();
-        let specs: Vec<Arc<MonitorSpec>> = desired.iter().rev().cloned().map(Arc::new).collect();
-        let yaml = export_yaml(&specs).unwrap();
-        assert_eq!(parse_monitors("export", &yaml).unwrap(), desired);
+    fn a_section_the_file_lacks_is_left_alone_even_with_prune() {
+        let file = parse_file("m.yaml", FILE).unwrap();
+        let rules = arcs(file.alerts.as_deref().unwrap());
+        let monitors = arcs(file.monitors.as_deref().unwrap());
+
+        let monitors_only = parse_file("m.yaml", "monitors: []").unwrap();
+        let plan = FilePlan::new(&monitors_only, &monitors, &rules, true);
+        assert!(plan.rules.is_none());
+        assert_eq!(
+            plan.to_string(),
+            "- delete checkout\n- delete orders\nPlan: 0 to create, 0 to update, 2 to delete, \
+             0 unchanged.\n"
+        );
+
+        let alerts_only = parse_file("m.yaml", "alerts: []").unwrap();
+        let plan = FilePlan::new(&alerts_only, &monitors, &rules, true);
+        assert!(plan.monitors.is_none());
+        assert_eq!(
+            plan.to_string(),
+            "- delete alert checkout-slow\n- delete alert down\nPlan: 0 to create, 0 to update, \
+             2 to delete, 0 unchanged.\n"
+        );
+        let kafka = KafkaConnection {
+            brokers: "127.0.0.1:9".into(),
+            topics: vigil_schema::TopicNames::with_prefix("p"),
+            request_timeout: Duration::from_secs(1),
+        };
+        assert_eq!(plan.targets(&kafka), [("p.rules".to_owned(), 2)]);
+        let without_prune = FilePlan::new(&alerts_only, &monitors, &rules, false);
+        assert_eq!(
+            without_prune.to_string(),
+            "No changes. 0 alert rule(s) up to date.\n"
+        );
     }
 }

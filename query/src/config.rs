@@ -32,7 +32,7 @@ pub struct Config {
     pub limits: LimitsConfig,
 }
 
-/// Kafka connection used by the monitors view, monitor writes and subscriptions.
+/// Kafka connection used by the monitors and rules views, their writes and subscriptions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KafkaConfig {
     /// Bootstrap servers, `host:port` separated by commas.
@@ -98,7 +98,8 @@ pub struct HttpConfig {
     pub cors_origins: Vec<String>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
-    /// How long a monitor write waits for the service's own view to show it before failing.
+    /// How long a monitor or rule write waits for the service's own view to show it before
+    /// failing.
     #[serde(with = "humantime_serde")]
     pub write_visibility_timeout: Duration,
     /// How long in-flight requests get to finish on shutdown.

@@ -27,7 +27,7 @@ pub enum Error {
     /// The resource does not exist.
     #[error("{kind} {id:?} not found")]
     NotFound {
-        /// What was looked up (`monitor`).
+        /// What was looked up (`monitor`, `rule`).
         kind: &'static str,
         /// Its id.
         id: String,
@@ -35,14 +35,19 @@ pub enum Error {
     /// A resource with this id already exists.
     #[error("{kind} {id:?} already exists")]
     Conflict {
-        /// What was created (`monitor`).
+        /// What was created (`monitor`, `rule`).
         kind: &'static str,
         /// Its id.
         id: String,
     },
-    /// The monitor spec failed validation.
-    #[error("invalid monitor spec: {}", render_fields(.0))]
-    InvalidSpec(Vec<FieldError>),
+    /// A monitor or rule spec failed validation.
+    #[error("invalid {kind} spec: {}", render_fields(.errors))]
+    InvalidSpec {
+        /// What was written (`monitor`, `rule`).
+        kind: &'static str,
+        /// Every invalid field and why.
+        errors: Vec<FieldError>,
+    },
     /// No credentials, or unknown ones.
     #[error("missing or unknown API key")]
     Unauthenticated,
@@ -117,11 +122,11 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
-/// One invalid field of a monitor spec.
+/// One invalid field of a monitor or rule spec.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code, reason = "describes `FieldError` in the OpenAPI document")]
 pub(crate) struct FieldErrorDoc {
-    /// Path of the field (`interval`, `headers.X-Api-Key`).
+    /// Path of the field (`interval`, `headers.X-Api-Key`, `condition.anomaly.above`).
     field: String,
     /// Why it is invalid.
     reason: String,
@@ -135,7 +140,7 @@ impl Error {
             Error::BadBody(_) => (StatusCode::BAD_REQUEST, "bad-body", "BAD_REQUEST"),
             Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "NOT_FOUND"),
             Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "CONFLICT"),
-            Error::InvalidSpec(_) => (
+            Error::InvalidSpec { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-spec",
                 "INVALID_SPEC",
@@ -184,7 +189,7 @@ impl Error {
                 _ => None,
             },
             errors: match self {
-                Error::InvalidSpec(errors) => errors.clone(),
+                Error::InvalidSpec { errors, .. } => errors.clone(),
                 _ => Vec::new(),
             },
         }

@@ -4,7 +4,8 @@
 //! `extensions.code`. The API key comes from `Authorization: Bearer` on HTTP and from the
 //! `connection_init` payload on WebSockets.
 //!
-//! Modules: [`query`] (reads), [`mutation`] (monitor writes), [`subscription`] (live windows, probes, alerts and monitor changes from the hub).
+//! Modules: [`query`] (reads), [`mutation`] (monitor and alert rule writes), [`subscription`]
+//! (live windows, probes, alerts, and monitor and rule changes from the hub).
 
 pub mod mutation;
 pub mod query;

@@ -1,7 +1,7 @@
 //! The live fan-out behind GraphQL subscriptions.
 //!
-//! Each topic (`vigil.windows`, `vigil.probes`, `vigil.alerts`, and `vigil.monitors` through the
-//! monitors view) is consumed once per process, from the end of every partition, and each event
+//! Each topic (`vigil.windows`, `vigil.probes`, `vigil.alerts`, and `vigil.monitors` /
+//! `vigil.rules` through the configuration views) is consumed once per process, from the end of every partition, and each event
 //! is sent to a bounded `tokio::sync::broadcast` channel. Subscribers hold receivers: a slow one
 //! falls behind and is told how many events it skipped (`Lagged`), never blocking the others or
 //! growing memory past the channel's capacity.
@@ -16,25 +16,40 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use vigil_schema::{AlertTransition, Event, MonitorSpec, ProbeResult, WindowSummary};
+use vigil_schema::{AlertTransition, Event, MonitorSpec, ProbeResult, RuleSpec, WindowSummary};
 
 use crate::Result;
+use crate::view::Spec;
 
-/// A change seen on the monitors topic.
-#[derive(Debug, Clone, PartialEq)]
-pub enum MonitorChange {
+/// A change seen on a configuration topic.
+#[derive(Debug, PartialEq)]
+pub enum SpecChange<S> {
     /// Created or updated.
-    Upserted(Arc<MonitorSpec>),
+    Upserted(Arc<S>),
     /// Deleted (tombstone).
     Deleted(String),
 }
 
-impl MonitorChange {
-    /// The monitor's id.
+impl<S> Clone for SpecChange<S> {
+    fn clone(&self) -> Self {
+        match self {
+            SpecChange::Upserted(spec) => SpecChange::Upserted(Arc::clone(spec)),
+            SpecChange::Deleted(id) => SpecChange::Deleted(id.clone()),
+        }
+    }
+}
+
+/// A change seen on the monitors topic.
+pub type MonitorChange = SpecChange<MonitorSpec>;
+/// A change seen on the rules topic.
+pub type RuleChange = SpecChange<RuleSpec>;
+
+impl<S: Spec> SpecChange<S> {
+    /// The id of the spec.
     pub fn id(&self) -> &str {
         match self {
-            MonitorChange::Upserted(spec) => &spec.id,
-            MonitorChange::Deleted(id) => id,
+            SpecChange::Upserted(spec) => spec.id(),
+            SpecChange::Deleted(id) => id,
         }
     }
 }
@@ -50,6 +65,8 @@ pub struct Hub {
     pub alerts: broadcast::Sender<Arc<AlertTransition>>,
     /// Monitor changes.
     pub monitors: broadcast::Sender<MonitorChange>,
+    /// Alert rule changes.
+    pub rules: broadcast::Sender<RuleChange>,
     ready: Arc<[AtomicBool; 3]>,
     shutdown: CancellationToken,
 }
@@ -62,6 +79,7 @@ impl Hub {
             probes: broadcast::channel(buffer).0,
             alerts: broadcast::channel(buffer).0,
             monitors: broadcast::channel(buffer).0,
+            rules: broadcast::channel(buffer).0,
             ready: Arc::new([const { AtomicBool::new(false) }; 3]),
             shutdown,
         }

@@ -1,8 +1,10 @@
 //! Vigil's query layer: REST with an OpenAPI document and GraphQL with subscriptions, over the
-//! window, probe and alert tables in ClickHouse, the monitors topic, and the live topics.
+//! window, probe and alert tables in ClickHouse, the monitors and rules topics, and the live
+//! topics.
 //!
 //! ```text
-//! vigil.monitors ──► view (DashMap) ──┐            ┌─► REST /api/v1 (utoipa, problem+json)
+//! vigil.monitors ──► views (DashMap) ─┐            ┌─► REST /api/v1 (utoipa, problem+json)
+//! vigil.rules    ──►                  │            │
 //! vigil.windows  ─┐                   ├─► Service ─┤
 //! vigil.probes   ─┼─► hub (broadcast)─┘  ▲         └─► GraphQL /graphql, /graphql/ws
 //! vigil.alerts   ─┘                      │ ClickHouse (FINAL, merged sketches)
@@ -12,13 +14,13 @@
 //! - [`config`]: the service's configuration.
 //! - [`error`]: the error type and its problem-document / GraphQL rendering.
 //! - [`auth`]: API keys and roles.
-//! - [`view`]: the monitors view (read-your-writes).
+//! - [`view`]: the monitors and rules views (read-your-writes).
 //! - [`hub`]: the per-process consumers and broadcast fan-out behind subscriptions.
 //! - [`params`]: parsing and checking of parameters shared by both APIs.
 //! - [`model`]: DTOs shared by REST and GraphQL.
-//! - [`service`]: the operations both APIs expose.
-//! - [`rest`], [`openapi`], [`ops`]: the REST routes, the OpenAPI document and docs page,
-//!   health/readiness/metrics.
+//! - [`service`]: the operations both APIs expose ([`service::rules`]: alert rules).
+//! - [`rest`], [`openapi`], [`ops`]: the REST routes ([`rest::rules`]: `/api/v1/rules`), the
+//!   OpenAPI document and docs page, health/readiness/metrics.
 //! - [`graphql`]: schema, HTTP and WebSocket handlers.
 //! - [`state`]: the router's shared state and the REST caller extractor.
 
@@ -112,6 +114,27 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::GET, "/api/v1/history", get(rest::history)),
         (Method::GET, "/api/v1/export", get(rest::export)),
         (Method::GET, "/api/v1/alerts", get(rest::alerts)),
+        (Method::GET, "/api/v1/rules", get(rest::rules::list_rules)),
+        (
+            Method::POST,
+            "/api/v1/rules",
+            post(rest::rules::create_rule),
+        ),
+        (
+            Method::GET,
+            "/api/v1/rules/{id}",
+            get(rest::rules::get_rule),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/rules/{id}",
+            put(rest::rules::update_rule),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/rules/{id}",
+            delete(rest::rules::delete_rule),
+        ),
         (Method::GET, "/api/v1/openapi.json", get(ops::openapi_json)),
         (Method::GET, "/docs", get(ops::docs)),
         (Method::GET, "/healthz", get(ops::healthz)),
@@ -221,8 +244,8 @@ pub fn kafka_client(config: &Config) -> ClientConfig {
     client
 }
 
-/// Creates missing topics, starts the monitors view and the live consumers, and builds the
-/// service. Background tasks stop when `token` is cancelled.
+/// Creates missing topics, starts the monitors and rules views and the live consumers, and
+/// builds the service. Background tasks stop when `token` is cancelled.
 pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Service> {
     config.validate()?;
     let client = kafka_client(config);
@@ -234,6 +257,10 @@ pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Servi
     let hub = hub::Hub::new(config.subscriptions.buffer, token.child_token());
     let view = view::MonitorView::new(hub.monitors.clone());
     view.start(&client, &topics.monitors, timeout, token.child_token())
+        .await?;
+    let rules = view::RuleView::new(hub.rules.clone());
+    rules
+        .start(&client, &topics.rules, timeout, token.child_token())
         .await?;
     hub.start(&client, &topics, timeout, token).await?;
 
@@ -248,6 +275,7 @@ pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Servi
         producer,
         topics,
         view,
+        rules,
         hub,
         limits: config.limits.clone(),
         write_timeout: config.http.write_visibility_timeout,
@@ -278,7 +306,7 @@ pub async fn run_with_metrics(
     serve(listener, state, token).await
 }
 
-/// Waits up to `timeout` for the service to become ready (view caught up, consumers positioned,
+/// Waits up to `timeout` for the service to become ready (views caught up, consumers positioned,
 /// ClickHouse reachable).
 pub async fn wait_ready(service: &Service, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;

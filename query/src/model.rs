@@ -1,7 +1,9 @@
 //! The API's data transfer objects, shared by REST (serde + `ToSchema`) and GraphQL
 //! (`SimpleObject`), built `From` the schema crate's events and from query rows. Field names
 //! are snake_case in JSON and camelCase in GraphQL. Latencies are in microseconds; a percentile
-//! of an empty range is `null`.
+//! of an empty range is `null`. Alert rule DTOs are in [`rule`].
+
+pub mod rule;
 
 use std::collections::BTreeMap;
 
@@ -9,6 +11,8 @@ use async_graphql::{ComplexObject, Enum, SimpleObject};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vigil_schema::{AlertTransition, MonitorSpec, Timestamp, WindowSummary};
+
+pub use rule::{Rule, RuleEvent, RulePage};
 
 /// A monitor's configuration (the same shape is accepted when creating or replacing one).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
@@ -409,7 +413,7 @@ impl From<&WindowSummary> for LiveWindow {
     }
 }
 
-/// What happened to a monitor.
+/// What happened to a monitor or an alert rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Enum)]
 #[serde(rename_all = "snake_case")]
 pub enum MonitorChangeKind {

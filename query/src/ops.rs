@@ -1,5 +1,5 @@
-//! Operational routes: `/healthz` (the process is up), `/readyz` (the monitors view caught up,
-//! live consumers positioned, ClickHouse reachable), `/metrics` (Prometheus text), the OpenAPI
+//! Operational routes: `/healthz` (the process is up), `/readyz` (the monitors and rules views
+//! caught up, live consumers positioned, ClickHouse reachable), `/metrics` (Prometheus text), the OpenAPI
 //! document and docs page, and the GraphQL endpoints' entries in the OpenAPI document.
 
 use axum::extract::State;

@@ -156,6 +156,19 @@ pub fn page_size(value: Option<u32>, limits: &LimitsConfig) -> Result<u32> {
     Ok(size)
 }
 
+/// Parses a `status` filter of configuration (`enabled` or `disabled`; none: both).
+pub fn enabled(value: Option<&str>) -> Result<Option<bool>> {
+    match value {
+        None => Ok(None),
+        Some("enabled") => Ok(Some(true)),
+        Some("disabled") => Ok(Some(false)),
+        Some(other) => Err(Error::bad_parameter(
+            "status",
+            format!("expected `enabled` or `disabled`, got {other:?}"),
+        )),
+    }
+}
+
 /// An HTTP status filter: an exact code (`503`) or a class (`5xx`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StatusFilter {

@@ -1,7 +1,9 @@
 //! REST under `/api/v1`: JSON in and out, RFC 9457 problem documents for every error, bearer
 //! API keys. Each handler parses its parameters, checks the caller's role and calls the
 //! [`Service`](crate::service::Service); the OpenAPI document is generated from the
-//! `#[utoipa::path]` attributes here (see [`crate::openapi`]).
+//! `#[utoipa::path]` attributes here and in [`rules`] (see [`crate::openapi`]).
+
+pub mod rules;
 
 use axum::Json;
 use axum::body::{Body, Bytes};

@@ -1,11 +1,14 @@
 //! The operations both APIs expose, in one place: monitors (from the view, written through the
-//! monitors topic), history, range summaries, raw probes, alerts and export rows (from
-//! ClickHouse). REST handlers and GraphQL resolvers only parse parameters, check the caller's
-//! role and call these.
+//! monitors topic), alert rules ([`rules`]: from the rules view, written through the rules
+//! topic), history, range summaries, raw probes, alerts and export rows (from ClickHouse). REST
+//! handlers and GraphQL resolvers only parse parameters, check the caller's role and call these.
 //!
 //! Reads of the `ReplacingMergeTree` tables use `FINAL`, so a window corrected or replayed is
 //! counted once. Percentiles over any set of windows merge the stored sketches in SQL
 //! ([`vigil_schema::sketch::quantile_sql`]); percentiles are never averaged.
+
+pub mod monitors;
+pub mod rules;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,34 +17,20 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use serde::Deserialize;
 use vigil_schema::sketch::quantile_sql;
-use vigil_schema::{FieldError, MonitorSpec, Timestamp, TopicNames};
+use vigil_schema::{Timestamp, TopicNames};
 
 use crate::config::LimitsConfig;
 use crate::hub::Hub;
 use crate::model::{
-    Alert, ErrorCount, History, Monitor, MonitorPage, Probe, ProbePage, RegionSla, Sla, Summary,
-    WindowPoint, finite, rfc3339,
+    Alert, ErrorCount, History, Probe, ProbePage, RegionSla, Sla, Summary, WindowPoint, finite,
+    rfc3339,
 };
 use crate::params::{self, Resolution, StatusFilter, TimeRange};
-use crate::view::MonitorView;
+use crate::view::{MonitorView, RuleView, SpecView};
 use crate::{Error, Result};
 
-/// Filters of the monitor list.
-#[derive(Debug, Clone, Default)]
-pub struct MonitorFilter {
-    /// Only monitors with this tag.
-    pub tag: Option<String>,
-    /// Only monitors that run in this region (monitors without regions run everywhere).
-    pub region: Option<String>,
-    /// `enabled` or `disabled`.
-    pub status: Option<String>,
-    /// `id` (default), `name`, `-id` or `-name` (descending).
-    pub sort: Option<String>,
-    /// From a previous page.
-    pub cursor: Option<String>,
-    /// Page size.
-    pub limit: Option<u32>,
-}
+pub use monitors::{MonitorFilter, parse_spec};
+pub use rules::{RuleFilter, parse_rule};
 
 /// Whose history to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +99,7 @@ struct Inner {
     producer: FutureProducer,
     topics: TopicNames,
     view: Arc<MonitorView>,
+    rules: Arc<RuleView>,
     hub: Hub,
     limits: LimitsConfig,
     write_timeout: Duration,
@@ -120,12 +110,14 @@ struct Inner {
 pub struct ServiceParts {
     /// ClickHouse client with the database selected.
     pub clickhouse: clickhouse::Client,
-    /// Producer for monitor writes.
+    /// Producer for monitor and rule writes.
     pub producer: FutureProducer,
     /// Topic names.
     pub topics: TopicNames,
     /// The monitors view.
     pub view: Arc<MonitorView>,
+    /// The alert rules view.
+    pub rules: Arc<RuleView>,
     /// The live fan-out.
     pub hub: Hub,
     /// Query limits.
@@ -141,6 +133,7 @@ impl std::fmt::Debug for Inner {
         f.debug_struct("Service")
             .field("topics", &self.topics)
             .field("monitors", &self.view.len())
+            .field("rules", &self.rules.len())
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +154,7 @@ impl Service {
             producer,
             topics,
             view,
+            rules,
             hub,
             limits,
             write_timeout,
@@ -172,6 +166,7 @@ impl Service {
                 producer,
                 topics,
                 view,
+                rules,
                 hub,
                 limits,
                 write_timeout,
@@ -190,6 +185,11 @@ impl Service {
         &self.inner.view
     }
 
+    /// The alert rules view.
+    pub fn rule_view(&self) -> &Arc<RuleView> {
+        &self.inner.rules
+    }
+
     /// Query limits.
     pub fn limits(&self) -> &LimitsConfig {
         &self.inner.limits
@@ -200,176 +200,31 @@ impl Service {
         &self.inner.clickhouse
     }
 
-    // ----- monitors -------------------------------------------------------------------------
-
-    /// Lists monitors, filtered, sorted and paginated by cursor.
-    pub fn list_monitors(&self, filter: &MonitorFilter) -> Result<MonitorPage> {
-        let limit = params::page_size(filter.limit, &self.inner.limits)? as usize;
-        let enabled = match filter.status.as_deref() {
-            None => None,
-            Some("enabled") => Some(true),
-            Some("disabled") => Some(false),
-            Some(other) => {
-                return Err(Error::bad_parameter(
-                    "status",
-                    format!("expected `enabled` or `disabled`, got {other:?}"),
-                ));
-            }
-        };
-        let (by_name, descending) = match filter.sort.as_deref().unwrap_or("id") {
-            "id" => (false, false),
-            "-id" => (false, true),
-            "name" => (true, false),
-            "-name" => (true, true),
-            other => {
-                return Err(Error::bad_parameter(
-                    "sort",
-                    format!("expected `id`, `name`, `-id` or `-name`, got {other:?}"),
-                ));
-            }
-        };
-        let after = match &filter.cursor {
-            Some(c) => {
-                let parts = params::decode_cursor(c, 2)?;
-                Some((parts[0].clone(), parts[1].clone()))
-            }
-            None => None,
-        };
-        let key = |m: &MonitorSpec| -> (String, String) {
-            let primary = if by_name {
-                m.name.clone()
-            } else {
-                m.id.clone()
-            };
-            (primary, m.id.clone())
-        };
-        let mut monitors: Vec<Arc<MonitorSpec>> = self
-            .inner
-            .view
-            .all()
-            .into_iter()
-            .filter(|m| filter.tag.as_ref().is_none_or(|t| m.tags.contains(t)))
-            .filter(|m| filter.region.as_ref().is_none_or(|r| m.runs_in(r)))
-            .filter(|m| enabled.is_none_or(|e| m.enabled == e))
-            .collect();
-        monitors.sort_by_key(|m| key(m));
-        if descending {
-            monitors.reverse();
+    /// Writes a spec (or, without a payload, a tombstone) to a compacted topic and waits until
+    /// `view` has applied it, so the caller reads its own write.
+    async fn produce<S: crate::view::Spec>(
+        &self,
+        topic: &str,
+        view: &SpecView<S>,
+        key: &str,
+        payload: Option<&[u8]>,
+    ) -> Result<()> {
+        let mut record = FutureRecord::<str, [u8]>::to(topic).key(key);
+        if let Some(payload) = payload {
+            record = record.payload(payload);
         }
-        let mut page: Vec<Arc<MonitorSpec>> = monitors
-            .into_iter()
-            .filter(|m| match &after {
-                None => true,
-                Some(after) if descending => key(m) < *after,
-                Some(after) => key(m) > *after,
-            })
-            .take(limit + 1)
-            .collect();
-        let next_cursor = if page.len() > limit {
-            page.truncate(limit);
-            page.last().map(|m| {
-                let (a, b) = key(m);
-                params::encode_cursor(&[&a, &b])
-            })
-        } else {
-            None
-        };
-        Ok(MonitorPage {
-            items: page.iter().map(|m| Monitor::from(m.as_ref())).collect(),
-            next_cursor,
-        })
-    }
-
-    /// One monitor.
-    pub fn get_monitor(&self, id: &str) -> Result<Monitor> {
-        self.spec(id).map(|s| Monitor::from(s.as_ref()))
-    }
-
-    fn spec(&self, id: &str) -> Result<Arc<MonitorSpec>> {
-        self.inner.view.get(id).ok_or_else(|| Error::NotFound {
-            kind: "monitor",
-            id: id.to_owned(),
-        })
-    }
-
-    /// Creates a monitor from a JSON spec: 422 if invalid, 409 if the id exists.
-    pub async fn create_monitor(&self, spec: serde_json::Value) -> Result<Monitor> {
-        let spec = parse_spec(spec)?;
-        if self.inner.view.get(&spec.id).is_some() {
-            return Err(Error::Conflict {
-                kind: "monitor",
-                id: spec.id,
-            });
-        }
-        self.write(&spec).await?;
-        Ok(Monitor::from(&spec))
-    }
-
-    /// Replaces monitor `id`: 404 if absent, 422 if invalid or the body names another id.
-    pub async fn update_monitor(&self, id: &str, spec: serde_json::Value) -> Result<Monitor> {
-        self.spec(id)?;
-        let spec = parse_spec(spec)?;
-        if spec.id != id {
-            return Err(Error::InvalidSpec(vec![FieldError {
-                field: "id".into(),
-                reason: format!(
-                    "must match the monitor being replaced ({id:?}), got {:?}",
-                    spec.id
-                ),
-            }]));
-        }
-        self.write(&spec).await?;
-        Ok(Monitor::from(&spec))
-    }
-
-    /// Enables or disables monitor `id`.
-    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<Monitor> {
-        let mut spec = MonitorSpec::clone(self.spec(id)?.as_ref());
-        spec.enabled = enabled;
-        self.write(&spec).await?;
-        Ok(Monitor::from(&spec))
-    }
-
-    /// Deletes monitor `id` (a tombstone on the compacted topic).
-    pub async fn delete_monitor(&self, id: &str) -> Result<()> {
-        self.spec(id)?;
-        let record = FutureRecord::<str, [u8]>::to(&self.inner.topics.monitors).key(id);
         let delivery = self
             .inner
             .producer
             .send(record, Timeout::After(self.inner.produce_timeout))
             .await
             .map_err(|(e, _)| Error::Kafka(e))?;
-        self.inner
-            .view
-            .wait_for(
-                delivery.partition,
-                delivery.offset,
-                self.inner.write_timeout,
-            )
-            .await
-    }
-
-    async fn write(&self, spec: &MonitorSpec) -> Result<()> {
-        let bytes = vigil_schema::encode(spec)?;
-        let record = FutureRecord::to(&self.inner.topics.monitors)
-            .key(spec.id.as_str())
-            .payload(&bytes);
-        let delivery = self
-            .inner
-            .producer
-            .send(record, Timeout::After(self.inner.produce_timeout))
-            .await
-            .map_err(|(e, _)| Error::Kafka(e))?;
-        metrics::counter!("vigil_query_monitor_writes_total").increment(1);
-        self.inner
-            .view
-            .wait_for(
-                delivery.partition,
-                delivery.offset,
-                self.inner.write_timeout,
-            )
-            .await
+        view.wait_for(
+            delivery.partition,
+            delivery.offset,
+            self.inner.write_timeout,
+        )
+        .await
     }
 
     // ----- history --------------------------------------------------------------------------
@@ -680,6 +535,9 @@ impl Service {
         if !self.inner.view.is_caught_up() {
             return Some("the monitors view is still catching up".into());
         }
+        if !self.inner.rules.is_caught_up() {
+            return Some("the rules view is still catching up".into());
+        }
         if !self.inner.hub.is_ready() {
             return Some("live topic consumers are not positioned yet".into());
         }
@@ -712,18 +570,6 @@ enum Param {
 /// A ClickHouse string literal.
 fn sql_string(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-/// Parses a monitor spec from JSON and validates it; every problem is a 422.
-pub fn parse_spec(value: serde_json::Value) -> Result<MonitorSpec> {
-    let spec: MonitorSpec = serde_json::from_value(value).map_err(|e| {
-        Error::InvalidSpec(vec![FieldError {
-            field: "body".into(),
-            reason: e.to_string(),
-        }])
-    })?;
-    spec.validate().map_err(Error::InvalidSpec)?;
-    Ok(spec)
 }
 
 #[derive(Debug, clickhouse::Row, Deserialize)]
@@ -930,18 +776,5 @@ mod tests {
         assert!((sla.error_budget_remaining.unwrap() - 0.5).abs() < 1e-9);
         assert_eq!(sla.p99_us, None);
         assert_eq!(SlaRow::empty().sla(0.99).uptime_percent, None);
-    }
-
-    #[test]
-    fn spec_problems_are_422_with_fields() {
-        let err = parse_spec(serde_json::json!({"id": "Bad Id", "name": "x", "url": "ftp://x"}))
-            .unwrap_err();
-        let Error::InvalidSpec(fields) = err else {
-            panic!("expected InvalidSpec")
-        };
-        let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(names, ["id", "url"]);
-        let err = parse_spec(serde_json::json!({"id": "a", "name": "x"})).unwrap_err();
-        assert!(err.to_string().contains("missing field `url`"), "{err}");
     }
 }

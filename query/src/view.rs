@@ -1,10 +1,11 @@
-//! The monitors view: a `DashMap` of the latest spec of every monitor, fed by the compacted
-//! `vigil.monitors` topic from its beginning and then live.
+//! The configuration views: a `DashMap` of the latest spec of every monitor ([`MonitorView`],
+//! fed by the compacted `vigil.monitors` topic) and of every alert rule ([`RuleView`],
+//! `vigil.rules`), each read from the topic's beginning and then live.
 //!
-//! The view records the next offset it will read on every partition, so a writer that knows the
-//! offset Kafka gave its write can wait until the view has applied it ([`MonitorView::wait_for`]),
+//! A view records the next offset it will read on every partition, so a writer that knows the
+//! offset Kafka gave its write can wait until the view has applied it ([`SpecView::wait_for`]),
 //! which is how the API lets a client read its own writes. Each applied change is also sent to
-//! the hub's monitors channel for the `monitorChanged` subscription.
+//! the hub's channel for the `monitorChanged` / `ruleChanged` subscriptions.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,54 +17,80 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
-use vigil_schema::MonitorSpec;
+use vigil_schema::{MonitorSpec, RuleSpec};
 
-use crate::hub::MonitorChange;
+use crate::hub::SpecChange;
 use crate::{Error, Result};
 
-/// Latest spec of every monitor.
+/// Configuration kept on a compacted topic keyed by its id.
+pub trait Spec: vigil_schema::Event + std::fmt::Debug + Send + Sync + 'static {
+    /// What one is called in messages (`monitor`).
+    const NOUN: &'static str;
+    /// The stable id, the Kafka key.
+    fn id(&self) -> &str;
+}
+
+impl Spec for MonitorSpec {
+    const NOUN: &'static str = "monitor";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Spec for RuleSpec {
+    const NOUN: &'static str = "rule";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Latest spec of every id on one topic.
 #[derive(Debug)]
-pub struct MonitorView {
-    monitors: DashMap<String, Arc<MonitorSpec>>,
+pub struct SpecView<S> {
+    specs: DashMap<String, Arc<S>>,
     /// Next offset to read, per partition.
     positions: watch::Sender<Vec<i64>>,
     /// Offsets that existed when the view started; it is caught up once past them.
     start_ends: std::sync::OnceLock<Vec<i64>>,
-    changes: broadcast::Sender<MonitorChange>,
+    changes: broadcast::Sender<SpecChange<S>>,
 }
 
-impl MonitorView {
+/// Latest spec of every monitor.
+pub type MonitorView = SpecView<MonitorSpec>;
+/// Latest spec of every alert rule.
+pub type RuleView = SpecView<RuleSpec>;
+
+impl<S: Spec> SpecView<S> {
     /// An empty view that sends applied changes to `changes`.
-    pub fn new(changes: broadcast::Sender<MonitorChange>) -> Arc<Self> {
+    pub fn new(changes: broadcast::Sender<SpecChange<S>>) -> Arc<Self> {
         Arc::new(Self {
-            monitors: DashMap::new(),
+            specs: DashMap::new(),
             positions: watch::channel(Vec::new()).0,
             start_ends: std::sync::OnceLock::new(),
             changes,
         })
     }
 
-    /// The spec of `id`, if the monitor exists.
-    pub fn get(&self, id: &str) -> Option<Arc<MonitorSpec>> {
-        self.monitors.get(id).map(|e| Arc::clone(e.value()))
+    /// The spec of `id`, if it exists.
+    pub fn get(&self, id: &str) -> Option<Arc<S>> {
+        self.specs.get(id).map(|e| Arc::clone(e.value()))
     }
 
-    /// Every monitor, in no particular order.
-    pub fn all(&self) -> Vec<Arc<MonitorSpec>> {
-        self.monitors
-            .iter()
-            .map(|e| Arc::clone(e.value()))
-            .collect()
+    /// Every spec, in no particular order.
+    pub fn all(&self) -> Vec<Arc<S>> {
+        self.specs.iter().map(|e| Arc::clone(e.value())).collect()
     }
 
-    /// Number of monitors.
+    /// Number of specs.
     pub fn len(&self) -> usize {
-        self.monitors.len()
+        self.specs.len()
     }
 
-    /// Whether the view holds no monitor.
+    /// Whether the view holds no spec.
     pub fn is_empty(&self) -> bool {
-        self.monitors.is_empty()
+        self.specs.is_empty()
     }
 
     /// Whether the view has read everything that was in the topic when it started.
@@ -77,24 +104,22 @@ impl MonitorView {
             .all(|(p, end)| positions.get(p).copied().unwrap_or(0) >= *end)
     }
 
-    /// Applies one record of the monitors topic: a spec (JSON envelope) or a tombstone.
+    /// Applies one record of the topic: a spec (envelope) or a tombstone.
     /// Undecodable records are skipped with a warning; the position still advances.
     pub fn apply(&self, partition: i32, offset: i64, key: Option<&[u8]>, payload: Option<&[u8]>) {
         let change = match (key, payload) {
             (Some(key), None) => {
                 let id = String::from_utf8_lossy(key).into_owned();
-                self.monitors
-                    .remove(&id)
-                    .map(|_| MonitorChange::Deleted(id))
+                self.specs.remove(&id).map(|_| SpecChange::Deleted(id))
             }
-            (_, Some(payload)) => match vigil_schema::decode::<MonitorSpec>(payload) {
+            (_, Some(payload)) => match vigil_schema::decode::<S>(payload) {
                 Ok(spec) => {
                     let spec = Arc::new(spec);
-                    self.monitors.insert(spec.id.clone(), Arc::clone(&spec));
-                    Some(MonitorChange::Upserted(spec))
+                    self.specs.insert(spec.id().to_owned(), Arc::clone(&spec));
+                    Some(SpecChange::Upserted(spec))
                 }
                 Err(error) => {
-                    tracing::warn!(partition, offset, %error, "Skipped undecodable monitor spec.");
+                    tracing::warn!(kind = S::NOUN, partition, offset, %error, "Skipped an undecodable spec.");
                     None
                 }
             },
@@ -174,7 +199,7 @@ impl MonitorView {
                 match message {
                     Ok(m) => view.apply(m.partition(), m.offset(), m.key(), m.payload()),
                     Err(error) => {
-                        tracing::warn!(%topic, %error, "Monitors view consumer error.");
+                        tracing::warn!(%topic, %error, "Spec view consumer error.");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 }
@@ -186,6 +211,7 @@ impl MonitorView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hub::MonitorChange;
 
     fn spec(id: &str) -> MonitorSpec {
         serde_json::from_value(serde_json::json!({

@@ -26,7 +26,7 @@ fn event(n: u64, series: u64, t_ms: i64, total_us: u64, ok: bool) -> ProbeResult
     ProbeResult {
         event_id: Uuid::from_u128(u128::from(n) + 1),
         monitor_id: format!("m{series:06}"),
-        region: if series % 2 == 0 { "eu" } else { "us" }.into(),
+        region: if series.is_multiple_of(2) { "eu" } else { "us" }.into(),
         agent: "it".into(),
         scheduled_at: Timestamp::from_millis(t_ms),
         event_time: Timestamp::from_millis(t_ms),
@@ -64,7 +64,7 @@ async fn one_flush_of_60000_series_rolls_up_every_hour() {
         let base = 1_000 + series;
         for (dt, total, ok) in [
             (60_000, base, true),
-            (90_000, base * 3, series % 7 != 0),
+            (90_000, base * 3, !series.is_multiple_of(7)),
             (130_000, base * 2, true),
         ] {
             let e = event(n, series, t0 + dt, total, ok);
@@ -101,13 +101,13 @@ async fn one_flush_of_60000_series_rolls_up_every_hour() {
         let series = i as u64 / 2;
         let base = 1_000 + series;
         assert_eq!(row.monitor_id, format!("m{series:06}"));
-        assert_eq!(row.region, if series % 2 == 0 { "eu" } else { "us" });
+        assert_eq!(row.region, if series.is_multiple_of(2) { "eu" } else { "us" });
         if i % 2 == 0 {
             assert_eq!(row.window_start, first_hour, "{row:?}");
             assert_eq!(row.window_end, first_hour + HOUR);
             assert_eq!(row.count, 2);
-            assert_eq!(row.ok_count, if series % 7 == 0 { 1 } else { 2 });
-            assert_eq!(row.status_5xx, u64::from(series % 7 == 0));
+            assert_eq!(row.ok_count, if series.is_multiple_of(7) { 1 } else { 2 });
+            assert_eq!(row.status_5xx, u64::from(series.is_multiple_of(7)));
             assert_eq!(row.total_min_us, base);
             assert_eq!(row.total_max_us, base * 3);
             assert_eq!(row.total_mean_us, (base * 4) as f64 / 2.0);

@@ -1,11 +1,11 @@
-//! GraphQL writes: monitor create, replace, delete, enable/disable. Each answers once the
-//! service's own monitors view shows the write.
+//! GraphQL writes: monitor create, replace, delete, enable/disable, and alert rule create,
+//! replace, delete. Each answers once the service's own view shows the write.
 
 use async_graphql::{Context, Json, Object, Result};
 
 use crate::auth::Role;
 use crate::graphql::{Gql, authorized};
-use crate::model::Monitor;
+use crate::model::{Monitor, Rule};
 
 /// Root of writes.
 #[derive(Debug, Default)]
@@ -50,5 +50,30 @@ impl MutationRoot {
     ) -> Result<Monitor> {
         let service = authorized(ctx, Role::Editor)?;
         service.set_enabled(&id, enabled).await.gql()
+    }
+
+    /// Creates an alert rule from a spec (the REST body's shape; validated the same way).
+    /// Codes: `INVALID_SPEC` (with `fieldErrors`), `CONFLICT`.
+    async fn create_rule(&self, ctx: &Context<'_>, spec: Json<serde_json::Value>) -> Result<Rule> {
+        let service = authorized(ctx, Role::Editor)?;
+        service.create_rule(spec.0).await.gql()
+    }
+
+    /// Replaces alert rule `id`'s spec. Codes: `NOT_FOUND`, `INVALID_SPEC`.
+    async fn update_rule(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        spec: Json<serde_json::Value>,
+    ) -> Result<Rule> {
+        let service = authorized(ctx, Role::Editor)?;
+        service.update_rule(&id, spec.0).await.gql()
+    }
+
+    /// Deletes alert rule `id`; true when done. Code: `NOT_FOUND`.
+    async fn delete_rule(&self, ctx: &Context<'_>, id: String) -> Result<bool> {
+        let service = authorized(ctx, Role::Editor)?;
+        service.delete_rule(&id).await.gql()?;
+        Ok(true)
     }
 }

@@ -4,9 +4,9 @@ use async_graphql::{Context, ErrorExtensions, Object, Result};
 
 use crate::auth::Role;
 use crate::graphql::{Gql, authorized, can_see_secrets};
-use crate::model::{Alert, History, Monitor, MonitorPage, ProbePage, Summary};
+use crate::model::{Alert, History, Monitor, MonitorPage, ProbePage, Rule, RulePage, Summary};
 use crate::params;
-use crate::service::{AlertQuery, HistoryQuery, MonitorFilter, ProbeQuery, Target};
+use crate::service::{AlertQuery, HistoryQuery, MonitorFilter, ProbeQuery, RuleFilter, Target};
 
 const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
 
@@ -55,6 +55,35 @@ impl QueryRoot {
         } else {
             monitor.map(Monitor::redacted)
         })
+    }
+
+    /// Alert rules ordered by id, filtered by the monitor they apply to (`monitorId`: by id, by
+    /// one of its tags, or to every monitor), severity (`info`/`warning`/`critical`) and status
+    /// (`enabled`/`disabled`), paginated with `after` (a `nextCursor`).
+    async fn rules(
+        &self,
+        ctx: &Context<'_>,
+        monitor_id: Option<String>,
+        severity: Option<String>,
+        status: Option<String>,
+        after: Option<String>,
+        first: Option<u32>,
+    ) -> Result<RulePage> {
+        let service = authorized(ctx, Role::Viewer)?;
+        let filter = RuleFilter {
+            monitor: monitor_id,
+            severity,
+            status,
+            cursor: after,
+            limit: first,
+        };
+        service.list_rules(&filter).gql()
+    }
+
+    /// One alert rule, or null.
+    async fn rule(&self, ctx: &Context<'_>, id: String) -> Result<Option<Rule>> {
+        let service = authorized(ctx, Role::Viewer)?;
+        Ok(service.get_rule(&id).ok())
     }
 
     /// Windows of one monitor (`monitorId`), of a tag, or of every monitor (neither), regions

@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use crate::auth::Role;
 use crate::graphql::authorized;
 use crate::hub::next_or_lag;
-use crate::model::{Alert, LiveWindow, MonitorEvent, Probe};
+use crate::model::{Alert, LiveWindow, MonitorEvent, Probe, RuleEvent};
 
 /// Root of subscriptions.
 #[derive(Debug, Default)]
@@ -125,6 +125,17 @@ impl SubscriptionRoot {
                 event.monitor = event.monitor.map(crate::model::Monitor::redacted);
             }
             Some(event)
+        }))
+    }
+
+    /// Alert rules created, updated or deleted.
+    async fn rule_changed(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = Result<RuleEvent>>> {
+        let service = authorized(ctx, Role::Viewer)?;
+        Ok(live(service.hub().rules.subscribe(), |c| {
+            Some(RuleEvent::from(c))
         }))
     }
 }

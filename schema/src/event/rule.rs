@@ -371,34 +371,6 @@ impl RuleSpec {
         p.finish()
     }
 
-    fn check_summary(&self, p: &mut Problems) {
-        if self.summary.len() > MAX_SUMMARY {
-            p.push(
-                "summary",
-                format!(
-                    "must be at most {MAX_SUMMARY} bytes, got {}",
-                    self.summary.len()
-                ),
-            );
-            return;
-        }
-        match parse_summary(&self.summary) {
-            Err(reason) => p.push("summary", reason),
-            Ok(segments) => {
-                for segment in segments {
-                    if let SummarySegment::Label(name) = segment
-                        && !self.labels.contains_key(name)
-                    {
-                        p.push(
-                            "summary",
-                            format!("{{{{labels.{name}}}}} names no label of this rule"),
-                        );
-                    }
-                }
-            }
-        }
-    }
-
     /// Whether the rule looks at `monitor`: named by id, sharing a tag, or (neither `monitors`
     /// nor `tags` given) every monitor.
     pub fn applies_to(&self, monitor: &crate::MonitorSpec) -> bool {
@@ -418,7 +390,7 @@ mod tests {
         serde_json::from_value(serde_json::to_value(value).unwrap()).unwrap()
     }
 
-    fn messages(spec: &RuleSpec) -> Vec<String> {
+    pub(super) fn messages(spec: &RuleSpec) -> Vec<String> {
         spec.validate()
             .unwrap_err()
             .iter()
@@ -426,7 +398,7 @@ mod tests {
             .collect()
     }
 
-    const SLOW: &str = r#"
+    pub(super) const SLOW: &str = r#"
 id: checkout-p99
 name: Checkout is slow
 monitors: [checkout-api]
@@ -525,35 +497,6 @@ labels: { team: payments }
             spec.validate(),
             Ok(()),
             "without regions any quorum ≥ 1 is fine"
-        );
-    }
-
-    #[test]
-    fn summary_placeholders_and_length() {
-        let mut spec = rule(SLOW);
-        spec.summary = "{{monitor}} on {{host}}".into();
-        assert_eq!(
-            messages(&spec),
-            [
-                "summary: unknown placeholder {{host}}; expected {{monitor}}, {{region}}, \
-                 {{rule}}, {{kind}}, {{value}}, {{threshold}}, {{state}}, {{severity}} or \
-                 {{labels.NAME}}"
-            ]
-        );
-        spec.summary = "{{monitor}} is {{value".into();
-        assert_eq!(
-            messages(&spec),
-            ["summary: `{{` at byte 15 is never closed with `}}`"]
-        );
-        spec.summary = "{{labels.owner}} {{labels.team}}".into();
-        assert_eq!(
-            messages(&spec),
-            ["summary: {{labels.owner}} names no label of this rule"]
-        );
-        spec.summary = "x".repeat(1001);
-        assert_eq!(
-            messages(&spec),
-            ["summary: must be at most 1000 bytes, got 1001"]
         );
     }
 

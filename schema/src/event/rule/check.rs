@@ -234,7 +234,7 @@ impl Problems {
 /// A duration in days, hours, minutes, seconds and milliseconds (`40d`, `1h 30m`, `0s`), a
 /// form the spec's own parser reads back; months and years are never used.
 pub(super) fn show(d: Duration) -> String {
-    if d.subsec_nanos() % 1_000_000 != 0 {
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
         return humantime::format_duration(d).to_string();
     }
     let mut rest = d.as_millis();
@@ -303,9 +303,17 @@ mod tests {
             problems("{latency_percentile: {percentile: 99.9, above: 1s, recover_below: 0s}}"),
             ["condition.latency_percentile.recover_below: must be > 0s"]
         );
+        let mut p = Problems::default();
+        RuleCondition::LatencyPercentile {
+            percentile: f64::NAN,
+            above: Duration::from_secs(1),
+            recover_below: None,
+            window: MAX_SPAN,
+        }
+        .check(&mut p);
         assert_eq!(
-            problems("{latency_percentile: {percentile: .nan, above: 1s, window: 24h}}"),
-            ["condition.latency_percentile.percentile: must be in (0, 100), got NaN"]
+            p.finish().unwrap_err()[0].to_string(),
+            "condition.latency_percentile.percentile: must be in (0, 100), got NaN"
         );
     }
 

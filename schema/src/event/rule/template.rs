@@ -4,6 +4,8 @@
 //! Whitespace inside the braces is ignored (`{{ monitor }}` is `{{monitor}}`). A single `{` or
 //! `}` is literal text; a `{{` without a closing `}}` is an error.
 
+use super::{MAX_SUMMARY, Problems, RuleSpec};
+
 /// One piece of a parsed summary template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SummarySegment<'a> {
@@ -79,10 +81,72 @@ fn placeholder(name: &str) -> Option<SummarySegment<'_>> {
     })
 }
 
+impl RuleSpec {
+    /// Checks the summary's length, its placeholders, and that every `{{labels.NAME}}` names
+    /// a label of the rule.
+    pub(super) fn check_summary(&self, p: &mut Problems) {
+        if self.summary.len() > MAX_SUMMARY {
+            p.push(
+                "summary",
+                format!(
+                    "must be at most {MAX_SUMMARY} bytes, got {}",
+                    self.summary.len()
+                ),
+            );
+            return;
+        }
+        match parse_summary(&self.summary) {
+            Err(reason) => p.push("summary", reason),
+            Ok(segments) => {
+                for segment in segments {
+                    if let SummarySegment::Label(name) = segment
+                        && !self.labels.contains_key(name)
+                    {
+                        p.push(
+                            "summary",
+                            format!("{{{{labels.{name}}}}} names no label of this rule"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::rule::tests::{SLOW, messages, rule};
     use SummarySegment as S;
+
+    #[test]
+    fn summary_placeholders_and_length() {
+        let mut spec = rule(SLOW);
+        spec.summary = "{{monitor}} on {{host}}".into();
+        assert_eq!(
+            messages(&spec),
+            [
+                "summary: unknown placeholder {{host}}; expected {{monitor}}, {{region}}, \
+                 {{rule}}, {{kind}}, {{value}}, {{threshold}}, {{state}}, {{severity}} or \
+                 {{labels.NAME}}"
+            ]
+        );
+        spec.summary = "{{monitor}} is {{value".into();
+        assert_eq!(
+            messages(&spec),
+            ["summary: `{{` at byte 15 is never closed with `}}`"]
+        );
+        spec.summary = "{{labels.owner}} {{labels.team}}".into();
+        assert_eq!(
+            messages(&spec),
+            ["summary: {{labels.owner}} names no label of this rule"]
+        );
+        spec.summary = "x".repeat(1001);
+        assert_eq!(
+            messages(&spec),
+            ["summary: must be at most 1000 bytes, got 1001"]
+        );
+    }
 
     #[test]
     fn text_and_placeholders() {

@@ -1,0 +1,207 @@
+//! Monitors: read from the monitors view, written through the compacted monitors topic (a
+//! tombstone deletes). Writes answer once the service's own view shows them, so a client reads
+//! its own writes. Every spec is validated by [`MonitorSpec::validate`]; problems are 422s
+//! naming the field.
+
+use std::sync::Arc;
+
+use vigil_schema::{FieldError, MonitorSpec};
+
+use crate::model::{Monitor, MonitorPage};
+use crate::params;
+use crate::service::Service;
+use crate::{Error, Result};
+
+/// Filters of the monitor list.
+#[derive(Debug, Clone, Default)]
+pub struct MonitorFilter {
+    /// Only monitors with this tag.
+    pub tag: Option<String>,
+    /// Only monitors that run in this region (monitors without regions run everywhere).
+    pub region: Option<String>,
+    /// `enabled` or `disabled`.
+    pub status: Option<String>,
+    /// `id` (default), `name`, `-id` or `-name` (descending).
+    pub sort: Option<String>,
+    /// From a previous page.
+    pub cursor: Option<String>,
+    /// Page size.
+    pub limit: Option<u32>,
+}
+
+impl Service {
+    /// Lists monitors, filtered, sorted and paginated by cursor.
+    pub fn list_monitors(&self, filter: &MonitorFilter) -> Result<MonitorPage> {
+        let limit = params::page_size(filter.limit, &self.inner.limits)? as usize;
+        let enabled = params::enabled(filter.status.as_deref())?;
+        let (by_name, descending) = match filter.sort.as_deref().unwrap_or("id") {
+            "id" => (false, false),
+            "-id" => (false, true),
+            "name" => (true, false),
+            "-name" => (true, true),
+            other => {
+                return Err(Error::bad_parameter(
+                    "sort",
+                    format!("expected `id`, `name`, `-id` or `-name`, got {other:?}"),
+                ));
+            }
+        };
+        let after = match &filter.cursor {
+            Some(c) => {
+                let parts = params::decode_cursor(c, 2)?;
+                Some((parts[0].clone(), parts[1].clone()))
+            }
+            None => None,
+        };
+        let key = |m: &MonitorSpec| -> (String, String) {
+            let primary = if by_name {
+                m.name.clone()
+            } else {
+                m.id.clone()
+            };
+            (primary, m.id.clone())
+        };
+        let mut monitors: Vec<Arc<MonitorSpec>> = self
+            .inner
+            .view
+            .all()
+            .into_iter()
+            .filter(|m| filter.tag.as_ref().is_none_or(|t| m.tags.contains(t)))
+            .filter(|m| filter.region.as_ref().is_none_or(|r| m.runs_in(r)))
+            .filter(|m| enabled.is_none_or(|e| m.enabled == e))
+            .collect();
+        monitors.sort_by_key(|m| key(m));
+        if descending {
+            monitors.reverse();
+        }
+        let mut page: Vec<Arc<MonitorSpec>> = monitors
+            .into_iter()
+            .filter(|m| match &after {
+                None => true,
+                Some(after) if descending => key(m) < *after,
+                Some(after) => key(m) > *after,
+            })
+            .take(limit + 1)
+            .collect();
+        let next_cursor = if page.len() > limit {
+            page.truncate(limit);
+            page.last().map(|m| {
+                let (a, b) = key(m);
+                params::encode_cursor(&[&a, &b])
+            })
+        } else {
+            None
+        };
+        Ok(MonitorPage {
+            items: page.iter().map(|m| Monitor::from(m.as_ref())).collect(),
+            next_cursor,
+        })
+    }
+
+    /// One monitor.
+    pub fn get_monitor(&self, id: &str) -> Result<Monitor> {
+        self.spec(id).map(|s| Monitor::from(s.as_ref()))
+    }
+
+    pub(super) fn spec(&self, id: &str) -> Result<Arc<MonitorSpec>> {
+        self.inner.view.get(id).ok_or_else(|| Error::NotFound {
+            kind: "monitor",
+            id: id.to_owned(),
+        })
+    }
+
+    /// Creates a monitor from a JSON spec: 422 if invalid, 409 if the id exists.
+    pub async fn create_monitor(&self, spec: serde_json::Value) -> Result<Monitor> {
+        let spec = parse_spec(spec)?;
+        if self.inner.view.get(&spec.id).is_some() {
+            return Err(Error::Conflict {
+                kind: "monitor",
+                id: spec.id,
+            });
+        }
+        self.write(&spec).await?;
+        Ok(Monitor::from(&spec))
+    }
+
+    /// Replaces monitor `id`: 404 if absent, 422 if invalid or the body names another id.
+    pub async fn update_monitor(&self, id: &str, spec: serde_json::Value) -> Result<Monitor> {
+        self.spec(id)?;
+        let spec = parse_spec(spec)?;
+        if spec.id != id {
+            return Err(Error::InvalidSpec {
+                kind: "monitor",
+                errors: vec![FieldError {
+                    field: "id".into(),
+                    reason: format!(
+                        "must match the monitor being replaced ({id:?}), got {:?}",
+                        spec.id
+                    ),
+                }],
+            });
+        }
+        self.write(&spec).await?;
+        Ok(Monitor::from(&spec))
+    }
+
+    /// Enables or disables monitor `id`.
+    pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<Monitor> {
+        let mut spec = MonitorSpec::clone(self.spec(id)?.as_ref());
+        spec.enabled = enabled;
+        self.write(&spec).await?;
+        Ok(Monitor::from(&spec))
+    }
+
+    /// Deletes monitor `id` (a tombstone on the compacted topic).
+    pub async fn delete_monitor(&self, id: &str) -> Result<()> {
+        self.spec(id)?;
+        self.produce(&self.inner.topics.monitors, &self.inner.view, id, None)
+            .await
+    }
+
+    async fn write(&self, spec: &MonitorSpec) -> Result<()> {
+        let bytes = vigil_schema::encode(spec)?;
+        self.produce(
+            &self.inner.topics.monitors,
+            &self.inner.view,
+            &spec.id,
+            Some(&bytes),
+        )
+        .await?;
+        metrics::counter!("vigil_query_monitor_writes_total").increment(1);
+        Ok(())
+    }
+}
+
+/// Parses a monitor spec from JSON and validates it; every problem is a 422.
+pub fn parse_spec(value: serde_json::Value) -> Result<MonitorSpec> {
+    let spec: MonitorSpec = serde_json::from_value(value).map_err(|e| Error::InvalidSpec {
+        kind: "monitor",
+        errors: vec![FieldError {
+            field: "body".into(),
+            reason: e.to_string(),
+        }],
+    })?;
+    spec.validate().map_err(|errors| Error::InvalidSpec {
+        kind: "monitor",
+        errors,
+    })?;
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_problems_are_422_with_fields() {
+        let err = parse_spec(serde_json::json!({"id": "Bad Id", "name": "x", "url": "ftp://x"}))
+            .unwrap_err();
+        let Error::InvalidSpec { errors: fields, .. } = err else {
+            panic!("expected InvalidSpec")
+        };
+        let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(names, ["id", "url"]);
+        let err = parse_spec(serde_json::json!({"id": "a", "name": "x"})).unwrap_err();
+        assert!(err.to_string().contains("missing field `url`"), "{err}");
+    }
+}
