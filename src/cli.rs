@@ -113,10 +113,40 @@ pub(crate) enum Command {
     /// Run everything in one process: probe runner, ingestion API, processor and query API
     /// (after `migrate`; starts the local stack when it is the target and down).
     Up(crate::up::UpArgs),
+    /// Alert rule tools.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// Anomaly detection tools.
     Anomaly {
         #[command(subcommand)]
         command: AnomalyCommand,
+    },
+}
+
+/// `vigil rules …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum RulesCommand {
+    /// Run alert rules over the retained probes with the live evaluator and print the
+    /// transitions they would have produced, how often each fired and how long; writes nothing.
+    Backtest {
+        /// Monitors file whose `alerts:` are run (new or edited rules; its `monitors:` give
+        /// tags). Without it, the live rules are run.
+        #[arg(long, short = 'f')]
+        file: Option<PathBuf>,
+        /// Start: RFC 3339 time or a duration ago (`7d`).
+        #[arg(long, value_parser = crate::process::parse_time)]
+        from: i64,
+        /// End (exclusive): RFC 3339 time or a duration ago; default: the newest probe.
+        #[arg(long, value_parser = crate::process::parse_time)]
+        to: Option<i64>,
+        /// Only this rule (repeatable).
+        #[arg(long)]
+        rule: Vec<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -155,6 +185,25 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
         }
         Command::Replay { from, to, monitor } => {
             crate::process::replay(&config, from, to, monitor).await
+        }
+        Command::Rules {
+            command:
+                RulesCommand::Backtest {
+                    file,
+                    from,
+                    to,
+                    rule,
+                    json,
+                },
+        } => {
+            let args = crate::rules_cmd::BacktestArgs {
+                file: file.as_deref(),
+                from_ms: from,
+                to_ms: to,
+                rules: rule,
+                json,
+            };
+            crate::rules_cmd::run(&config, args).await
         }
         Command::Anomaly {
             command: AnomalyCommand::Score { input, reasons },

@@ -495,7 +495,23 @@ mod tests {
         };
         let yaml = monitors_yaml(&target);
         assert!(!yaml.contains("{{"), "{yaml}");
-        let specs = vigil_ingest::plan::parse_monitors("demo", &yaml).unwrap();
+        let file = vigil_ingest::plan::parse_file("demo", &yaml).unwrap();
+        let rules: Vec<&str> = file
+            .alerts
+            .iter()
+            .flatten()
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "demo-cert-expiring",
+                "demo-flaky-errors",
+                "demo-degrading-slow",
+                "demo-availability-slo"
+            ]
+        );
+        let specs = file.monitors.unwrap();
         let ids: Vec<&str> = specs.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(
             ids,

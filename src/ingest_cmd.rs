@@ -72,7 +72,7 @@ async fn load_view<S: Spec>(
 }
 
 /// The current specs of the topics `file` has sections for (an empty list for the others).
-async fn current(
+pub(crate) async fn current(
     kafka: &KafkaConnection,
     file: &MonitorsFile,
 ) -> anyhow::Result<(Vec<Arc<MonitorSpec>>, Vec<Arc<RuleSpec>>)> {

@@ -11,6 +11,7 @@ mod demo;
 mod ingest_cmd;
 mod migrate;
 mod process;
+mod rules_cmd;
 mod serve_cmd;
 mod service;
 mod telemetry;

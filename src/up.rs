@@ -30,7 +30,7 @@ use tokio::net::TcpStream;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use vigil_ingest::plan::{self, Plan};
+use vigil_ingest::plan::{self, FilePlan};
 
 use crate::config::{ClickHouseConfig, Config, KafkaConfig};
 use crate::demo::{Demo, DemoTarget};
@@ -464,24 +464,27 @@ async fn run_stack_up(script: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Applies the demo monitors the way `vigil apply -f` does (validate, plan, write the changes).
+/// Applies the demo monitors and alert rules the way `vigil apply -f` does (validate, plan,
+/// write the changes).
 async fn apply_demo_monitors(config: &Config, target: &DemoTarget) -> anyhow::Result<()> {
     const TIMEOUT: Duration = Duration::from_secs(30);
-    let desired = plan::parse_monitors("demo monitors", &crate::demo::monitors_yaml(target))?;
+    let desired = plan::parse_file("demo monitors", &crate::demo::monitors_yaml(target))?;
     let kafka = crate::ingest_cmd::kafka(config);
-    let token = CancellationToken::new();
-    let view = vigil_ingest::monitors::load(&kafka, TIMEOUT, token.child_token()).await;
-    token.cancel();
-    let view = view.with_context(|| format!("failed to read {}", kafka.topics.monitors))?;
-    let plan = Plan::new(&view.snapshot(), &desired, false);
+    let (monitors, rules) = crate::ingest_cmd::current(&kafka, &desired)
+        .await
+        .with_context(|| format!("failed to read {}", kafka.topics.monitors))?;
+    let plan = FilePlan::new(&desired, &monitors, &rules, false);
     if plan.is_empty() {
-        info!(monitors = desired.len(), "Demo monitors are up to date.");
+        info!("Demo monitors and alert rules are up to date.");
         return Ok(());
     }
     plan.apply(&kafka, TIMEOUT)
         .await
         .context("failed to apply the demo monitors")?;
-    info!(changes = plan.changes.len(), topic = %kafka.topics.monitors, "Applied the demo monitors.");
+    info!(
+        changes = plan.len(),
+        "Applied the demo monitors and alert rules."
+    );
     Ok(())
 }
 

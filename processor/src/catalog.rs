@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -94,7 +93,6 @@ async fn follow(
         .set("bootstrap.servers", brokers)
         .set("group.id", "vigil-processor-rules")
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
         .create()?;
     let timeout = Duration::from_secs(10);
@@ -139,11 +137,28 @@ async fn follow(
         }
     };
     announce(&catalog, &mut loaded, &pending);
+    let mut check = tokio::time::interval(Duration::from_millis(200));
     loop {
-        // Cancel-safe: a message not yet returned stays queued.
+        // Cancel-safe: a message not yet returned stays queued; ticks only observe.
         let message = tokio::select! {
             () = token.cancelled() => return Ok(()),
             m = consumer.recv() => m,
+            _ = check.tick(), if !loaded => {
+                // Compaction may have removed the last offsets of a partition: whatever is
+                // positioned at or past its end offset is loaded.
+                if let Ok(positions) = consumer.position() {
+                    for e in positions.elements() {
+                        let at = (e.topic().to_owned(), e.partition());
+                        if let (Offset::Offset(o), Some(&high)) = (e.offset(), pending.get(&at))
+                            && o >= high
+                        {
+                            pending.remove(&at);
+                        }
+                    }
+                }
+                announce(&catalog, &mut loaded, &pending);
+                continue;
+            }
         };
         match message {
             Ok(m) => {
@@ -154,21 +169,6 @@ async fn follow(
                 let at = (m.topic().to_owned(), m.partition());
                 if pending.get(&at).is_some_and(|&high| m.offset() + 1 >= high) {
                     pending.remove(&at);
-                }
-                announce(&catalog, &mut loaded, &pending);
-            }
-            Err(KafkaError::PartitionEOF(_)) => {
-                // At the end of some partition (compaction may have removed the last offsets):
-                // whatever is positioned at or past its end offset is loaded.
-                if let Ok(positions) = consumer.position() {
-                    for e in positions.elements() {
-                        let at = (e.topic().to_owned(), e.partition());
-                        if let (Offset::Offset(o), Some(&high)) = (e.offset(), pending.get(&at))
-                            && o >= high
-                        {
-                            pending.remove(&at);
-                        }
-                    }
                 }
                 announce(&catalog, &mut loaded, &pending);
             }

@@ -175,9 +175,6 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         worker.apply_revocations(&mut pipeline);
-        if let Some(alerting) = &mut alerting {
-            alerting.refresh_rules(&mut pipeline);
-        }
         let over_cap = pipeline.windows_in_memory() >= cfg.max_windows;
         worker.set_paused(over_cap, &pipeline);
         tokio::select! {
@@ -185,6 +182,10 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
             // Cancellation-safe: nothing is in flight between iterations.
             () = token.cancelled() => break,
             _ = tick.tick() => {
+                // Rule and monitor changes apply once per batch interval, not per record.
+                if let Some(alerting) = &mut alerting {
+                    alerting.refresh_rules(&mut pipeline);
+                }
                 worker.flush(&mut pipeline, &token, false).await?;
             }
             // `recv` is cancellation-safe: a message not yet returned stays queued.
