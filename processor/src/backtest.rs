@@ -52,7 +52,8 @@ pub struct BacktestReport {
     pub to_ms: i64,
     /// Probe results evaluated.
     pub events: u64,
-    /// Transitions, in evaluation order (at most `max_transitions`).
+    /// The earliest `max_transitions` transitions, ordered by event time, then rule, monitor,
+    /// region and id (a canonical order: partitions are read concurrently).
     pub transitions: Vec<AlertTransition>,
     /// Whether transitions were left out of the list.
     pub truncated: bool,
@@ -183,6 +184,7 @@ pub async fn backtest(
     }
     pipeline.set_rules(rules);
     let mut latest = from;
+    let mut kept = Kept::default();
     if let Some(mut reader) = RangeReader::open(brokers, topic, from).await? {
         info!(from, records = reader.total, "Backtest started.");
         while let Some(message) = reader.next(&token).await? {
@@ -203,7 +205,7 @@ pub async fn backtest(
             if pipeline.pending() >= cfg.batch_rows {
                 collect(
                     &mut pipeline,
-                    &mut report,
+                    &mut kept,
                     &mut tally,
                     request.max_transitions,
                 );
@@ -213,10 +215,12 @@ pub async fn backtest(
     pipeline.finish();
     collect(
         &mut pipeline,
-        &mut report,
+        &mut kept,
         &mut tally,
         request.max_transitions,
     );
+    report.transitions = kept.0.into_values().collect();
+    report.truncated = kept.1;
     report.to_ms = request.to_ms.unwrap_or(latest);
     report.rules = tally.finish(report.to_ms);
     info!(
@@ -231,15 +235,28 @@ pub async fn backtest(
     Ok(report)
 }
 
-fn collect(pipeline: &mut Pipeline, report: &mut BacktestReport, tally: &mut Tally, max: usize) {
+/// The earliest transitions in canonical order (bounded), and whether any were left out.
+type Order = (i64, String, String, Option<String>, uuid::Uuid);
+
+#[derive(Debug, Default)]
+struct Kept(BTreeMap<Order, AlertTransition>, bool);
+
+fn collect(pipeline: &mut Pipeline, kept: &mut Kept, tally: &mut Tally, max: usize) {
     let output = pipeline.take_output();
     pipeline.evict();
     for t in output.transitions {
         tally.add(&t);
-        if report.transitions.len() < max {
-            report.transitions.push(t);
-        } else {
-            report.truncated = true;
+        let key = (
+            t.at.as_millis(),
+            t.rule_id.clone(),
+            t.monitor_id.clone(),
+            t.region.clone(),
+            t.transition_id,
+        );
+        kept.0.insert(key, t);
+        if kept.0.len() > max {
+            kept.0.pop_last();
+            kept.1 = true;
         }
     }
 }

@@ -9,6 +9,7 @@
     reason = "helpers outside #[test] fns fail the test on error too"
 )]
 
+mod alerts;
 mod cli;
 mod clickhouse_endpoint;
 mod common;
