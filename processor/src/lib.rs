@@ -1,6 +1,26 @@
 //! Vigil's processor: consumes probe results, assigns them to event-time windows per
 //! (monitor, region), computes percentiles from mergeable sketches, availability, status mix and
-//! anomaly scores, and writes window rows to ClickHouse exactly once in effect.
+//! anomaly scores, and writes window rows to ClickHouse exactly once in effect. It also
+//! evaluates the alert rules as windows close and writes their transitions.
+//!
+//! # Why alert rules are evaluated here
+//! Rules are evaluated inside the processor, on each window's first emission, rather than by a
+//! separate stage consuming `vigil.windows` and `vigil.probes`:
+//! - **Event time for free.** The processor already owns the per-partition watermark, so a rule
+//!   sees a window exactly when it closes, with all of its checks in event-time order; a stage
+//!   joining two topics would need its own watermarks and could not order the two streams
+//!   deterministically.
+//! - **One partitioning.** Probes are keyed by monitor, so every region of a monitor lands in
+//!   one partition: regional quorum needs no shuffle, and a rebalance moves a monitor's windows
+//!   and its alert state together (state changelog partition = probes partition).
+//! - **Anomaly scores** exist only here, at the moment the window closes.
+//! - **Cost.** Evaluation reuses the merged window instead of re-windowing the probes (see the
+//!   `alerts` bench for its share of the pipeline's time).
+//!
+//! The services still share only topics and tables: rules and monitor tags come from their
+//! compacted topics ([`catalog`]), transitions go to `vigil.alerts` and the `alerts` table,
+//! and the evaluator's state goes to the `vigil.alert-state` changelog ([`changelog`]). The
+//! evaluation core ([`alert`]) is pure, so [`backtest`] runs the very same code over the topic.
 //!
 //! # Layout
 //! - [`config`]: window length, lateness, correction horizon, batching, memory cap.
