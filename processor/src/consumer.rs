@@ -150,6 +150,16 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
 
     let mut pipeline = Pipeline::new(cfg.clone());
     seed_detectors(&sink, &mut pipeline, &cfg).await;
+    // The `monitors` table, for Grafana: follows the monitors topic alongside.
+    {
+        let (brokers, topic) = (settings.brokers.clone(), settings.topics.monitors.clone());
+        let (client, token) = (settings.clickhouse.clone(), token.child_token());
+        tokio::spawn(async move {
+            if let Err(e) = crate::monitors_table::run(&brokers, &topic, client, token).await {
+                error!(error = %e, "Materializing the monitors table stopped.");
+            }
+        });
+    }
     let mut alerting = match cfg.alerting {
         true => Some(Alerting::start(&settings, &mut pipeline, &token).await?),
         false => None,

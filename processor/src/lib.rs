@@ -37,6 +37,7 @@
 //! - [`backtest`]: alert rules run over the retained probes topic, nothing written.
 //! - [`catalog`]: the alert rules and monitor tags, followed from their compacted topics.
 //! - [`changelog`]: the alert evaluator's state changelog topic (restore and partitioning).
+//! - [`monitors_table`]: the monitors topic materialized into the `monitors` table.
 //! - [`health`]: write-stall reporting for readiness probes.
 //! - [`error`]: the crate's error type.
 
@@ -49,6 +50,7 @@ pub mod config;
 pub mod consumer;
 pub mod error;
 pub mod health;
+pub mod monitors_table;
 pub mod pipeline;
 pub mod replay;
 pub mod row;
