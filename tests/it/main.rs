@@ -19,6 +19,7 @@ mod grafana;
 mod ingest;
 mod kafka_topics;
 mod migrations;
+mod monitors_table;
 mod processor;
 mod query;
 mod rollup_scale;
