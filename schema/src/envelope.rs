@@ -3,7 +3,7 @@
 //! ```text
 //! byte 0   magic 0xC5 (never the first byte of JSON or UTF-8 text)
 //! byte 1   event kind (1 probe result, 2 monitor spec, 3 window summary, 4 alert transition,
-//!          5 rule spec)
+//!          5 rule spec, 6 channel spec, 7 silence spec, 8 delivery, 9 maintenance spec)
 //! byte 2   schema version of that kind
 //! byte 3   codec (0 postcard, 1 JSON)
 //! byte 4.. payload
@@ -22,7 +22,10 @@ use std::fmt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{AlertTransition, Error, MonitorSpec, ProbeResult, RuleSpec, WindowSummary};
+use crate::{
+    AlertTransition, ChannelSpec, Delivery, Error, MaintenanceSpec, MonitorSpec, ProbeResult,
+    RuleSpec, SilenceSpec, WindowSummary,
+};
 
 /// First byte of every enveloped value.
 pub const MAGIC: u8 = 0xC5;
@@ -43,6 +46,14 @@ pub enum EventKind {
     AlertTransition = 4,
     /// [`RuleSpec`].
     RuleSpec = 5,
+    /// [`ChannelSpec`].
+    ChannelSpec = 6,
+    /// [`SilenceSpec`].
+    SilenceSpec = 7,
+    /// [`Delivery`].
+    Delivery = 8,
+    /// [`MaintenanceSpec`].
+    MaintenanceSpec = 9,
 }
 
 impl EventKind {
@@ -54,6 +65,10 @@ impl EventKind {
             EventKind::WindowSummary => "window summary",
             EventKind::AlertTransition => "alert transition",
             EventKind::RuleSpec => "rule spec",
+            EventKind::ChannelSpec => "channel spec",
+            EventKind::SilenceSpec => "silence spec",
+            EventKind::Delivery => "delivery",
+            EventKind::MaintenanceSpec => "maintenance spec",
         }
     }
 }
@@ -128,6 +143,30 @@ impl Event for AlertTransition {
 
 impl Event for RuleSpec {
     const KIND: EventKind = EventKind::RuleSpec;
+    const VERSION: u8 = 1;
+    const CODEC: Codec = Codec::Json;
+}
+
+impl Event for ChannelSpec {
+    const KIND: EventKind = EventKind::ChannelSpec;
+    const VERSION: u8 = 1;
+    const CODEC: Codec = Codec::Json;
+}
+
+impl Event for SilenceSpec {
+    const KIND: EventKind = EventKind::SilenceSpec;
+    const VERSION: u8 = 1;
+    const CODEC: Codec = Codec::Json;
+}
+
+impl Event for Delivery {
+    const KIND: EventKind = EventKind::Delivery;
+    const VERSION: u8 = 1;
+    const CODEC: Codec = Codec::Json;
+}
+
+impl Event for MaintenanceSpec {
+    const KIND: EventKind = EventKind::MaintenanceSpec;
     const VERSION: u8 = 1;
     const CODEC: Codec = Codec::Json;
 }
@@ -382,12 +421,21 @@ mod tests {
                 1u64..300_000,
                 vec(text(), 0..3),
             ),
-            (any::<[bool; 3]>(), vec(text(), 0..3), 0usize..7),
+            (any::<[bool; 4]>(), vec(text(), 0..3), 0usize..7),
         )
             .prop_map(|(a, b, c)| {
                 let (id, name, tags, url, headers) = a;
                 let (body, auth, interval, timeout, regions) = b;
-                let ([follow_redirects, tls_verify, enabled], assertions, method) = c;
+                let (
+                    [
+                        follow_redirects,
+                        tls_verify,
+                        enabled,
+                        allow_insecure_redirects,
+                    ],
+                    assertions,
+                    method,
+                ) = c;
                 let methods = [
                     HttpMethod::Get,
                     HttpMethod::Head,
@@ -410,6 +458,7 @@ mod tests {
                     timeout: Duration::from_millis(timeout),
                     regions,
                     follow_redirects,
+                    allow_insecure_redirects,
                     tls_verify,
                     assertions,
                     enabled,
@@ -557,6 +606,63 @@ mod tests {
             prop_assert!(decode::<ProbeResult>(&bytes).is_err() || plausible);
             drop(decode::<MonitorSpec>(&bytes));
         }
+    }
+
+    #[test]
+    fn notification_events_round_trip_as_json() {
+        let channel: ChannelSpec = serde_json::from_value(serde_json::json!({
+            "id": "hooks",
+            "kind": {"webhook": {"url": "https://x.test/h", "secret": "${secret:HOOK}"}},
+            "title": "[{{state}}] {{rule}}",
+        }))
+        .unwrap();
+        let silence: SilenceSpec = serde_json::from_value(serde_json::json!({
+            "id": "deploy", "matchers": ["monitor=~checkout-.*", "severity!=info"],
+            "starts_at": "2026-03-01T10:00:00Z", "ends_at": "2026-03-01T11:00:00Z",
+            "author": "ana", "comment": "release",
+        }))
+        .unwrap();
+        let maintenance: MaintenanceSpec = serde_json::from_value(serde_json::json!({
+            "id": "db", "matchers": ["monitor=db"],
+            "schedule": {"recurring": {"cron": "0 2 * * SUN", "duration": "2h",
+                                       "time_zone": "Europe/Berlin"}},
+        }))
+        .unwrap();
+        let delivery = Delivery {
+            delivery_id: Uuid::from_u128(1),
+            channel_id: "hooks".into(),
+            idempotency_key: Uuid::from_u128(2),
+            transition_ids: vec![Uuid::from_u128(3)],
+            attempt: 1,
+            status: DeliveryStatus::Sent,
+            http_status: Some(200),
+            latency_ms: 12,
+            error: None,
+            retry_at: None,
+            at: Timestamp(1_700_000_000_000),
+        };
+        fn check<E: Event + PartialEq + std::fmt::Debug>(event: &E, kind: u8) {
+            let bytes = encode(event).unwrap();
+            assert_eq!(bytes[..4], [MAGIC, kind, 1, Codec::Json as u8]);
+            assert_eq!(bytes[4], b'{', "JSON payload");
+            assert_eq!(&decode::<E>(&bytes).unwrap(), event);
+            assert_eq!(
+                &decode::<E>(&serde_json::to_vec(event).unwrap()).unwrap(),
+                event
+            );
+        }
+        check(&channel, 6);
+        check(&silence, 7);
+        check(&delivery, 8);
+        check(&maintenance, 9);
+        // Silences and maintenance windows share a topic: the kind byte tells them apart.
+        assert_eq!(
+            decode::<SilenceSpec>(&encode(&maintenance).unwrap()),
+            Err(DecodeError::WrongKind {
+                expected: EventKind::SilenceSpec,
+                found: 9
+            })
+        );
     }
 
     #[test]

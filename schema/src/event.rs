@@ -5,18 +5,33 @@
 //! - [`WindowSummary`] (`vigil.windows`): the aggregate of one (monitor, region, window).
 //! - [`RuleSpec`] (`vigil.rules`, compacted): when an alert fires; a tombstone deletes it.
 //! - [`AlertTransition`] (`vigil.alerts`): an alert rule changing state.
+//! - [`ChannelSpec`] (`vigil.channels`, compacted): where notifications go; [`RouteSpec`] is the
+//!   routing tree that picks channels for an alert.
+//! - [`SilenceSpec`] and [`MaintenanceSpec`] (`vigil.silences`, compacted): when new firings
+//!   are not notified.
+//! - [`Delivery`] (`vigil.deliveries`): one attempt to send a notification.
 
 mod alert;
+mod channel;
+mod delivery;
 mod monitor;
 mod probe;
 mod rule;
+mod silence;
 mod window;
 
 pub use alert::{AlertKind, AlertState, AlertTransition};
+pub use channel::{
+    ChannelKind, ChannelSpec, DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL,
+    EmailTls, Escalation, MatchOp, Matcher, PAGERDUTY_EVENTS_URL, RouteSpec, SecretRef,
+    is_loopback_host, is_secret_name,
+};
+pub use delivery::{Delivery, DeliveryStatus};
 pub use monitor::{ApiKeyLocation, Auth, FieldError, HttpMethod, MonitorSpec};
 pub use probe::{AssertionResult, Outcome, ProbeResult, Timings};
 pub use rule::{
     BurnWindow, RuleCondition, RuleSpec, Severity, SloKind, StatusClass, SummarySegment,
     default_burn_windows, parse_summary,
 };
+pub use silence::{MaintenanceSchedule, MaintenanceSpec, SilenceSpec};
 pub use window::{AnomalyScores, SketchData, WindowSummary};

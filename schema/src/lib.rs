@@ -7,8 +7,11 @@
 //!
 //! # Layout
 //! - [`event`]: the event types ([`ProbeResult`], [`MonitorSpec`], [`WindowSummary`], [`RuleSpec`],
-//!   [`AlertTransition`]) and their parts.
+//!   [`AlertTransition`], [`ChannelSpec`], [`SilenceSpec`], [`MaintenanceSpec`], [`Delivery`])
+//!   and their parts.
 //! - [`envelope`]: the versioned binary/JSON envelope every Kafka value is wrapped in.
+//! - [`egress`]: what probes may reach (the special-purpose address table, the operator's
+//!   allow-list) and which `${…}` references a monitor may hold; [`validate_egress`].
 //! - [`timestamp`]: [`Timestamp`], unix milliseconds with RFC 3339 on human-readable formats.
 //! - [`sketch`]: the mergeable percentile sketch and its SQL twin.
 //! - [`topic`]: topic names and their defaults (partitions, retention, compaction).
@@ -18,6 +21,7 @@
 //! - [`error`]: the crate's error type.
 #![warn(missing_docs)]
 
+pub mod egress;
 pub mod envelope;
 pub mod error;
 pub mod event;
@@ -29,12 +33,15 @@ pub mod table;
 pub mod timestamp;
 pub mod topic;
 
+pub use egress::{AllowEntry, EgressPolicy, validate_egress};
 pub use envelope::{Codec, DecodeError, Event, EventKind, decode, encode};
 pub use error::{Error, Result};
 pub use event::{
     AlertKind, AlertState, AlertTransition, AnomalyScores, ApiKeyLocation, AssertionResult, Auth,
-    BurnWindow, FieldError, HttpMethod, MonitorSpec, Outcome, ProbeResult, RuleCondition, RuleSpec,
-    Severity, SketchData, SloKind, StatusClass, SummarySegment, Timings, WindowSummary,
+    BurnWindow, ChannelKind, ChannelSpec, Delivery, DeliveryStatus, EmailTls, Escalation,
+    FieldError, HttpMethod, MaintenanceSchedule, MaintenanceSpec, MatchOp, Matcher, MonitorSpec,
+    Outcome, ProbeResult, RouteSpec, RuleCondition, RuleSpec, SecretRef, Severity, SilenceSpec,
+    SketchData, SloKind, StatusClass, SummarySegment, Timings, WindowSummary,
 };
 pub use timestamp::Timestamp;
 pub use topic::{TopicNames, TopicSpec};

@@ -50,6 +50,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "alert_fields",
         sql: include_str!("../ddl/006_alert_fields.sql"),
     },
+    Migration {
+        version: 7,
+        name: "deliveries",
+        sql: include_str!("../ddl/007_deliveries.sql"),
+    },
 ];
 
 /// DDL of the table that records applied migrations (created before any migration runs).

@@ -263,6 +263,46 @@ pub fn quantile_sql_for(q: f64, keys: &str, counts: &str, zero_count: &str, alph
     )
 }
 
+/// A per-row ClickHouse expression giving what [`Sketch::count_at_most`] gives for `x` on the
+/// row's sketch (`UInt64`): the zero count plus the counts of every bucket up to the one holding
+/// `x`. Sum it over rows for a merged sketch (`sum(count_at_most_sql(x))`): counting is
+/// additive, so that equals the merged sketch's answer. The bucket of `x` is computed from the
+/// row's own `sketch_alpha`, as [`Sketch::key`] computes it.
+///
+/// ```text
+/// SELECT monitor_id, sum(sketch_zero_count + arraySum(sketch_counts)) AS checks,
+///        checks - sum({count_at_most_sql(300000.0)}) AS slower_than_300ms
+/// FROM windows_1m FINAL GROUP BY monitor_id
+/// ```
+pub fn count_at_most_sql(x: f64) -> String {
+    count_at_most_sql_for(
+        x,
+        "sketch_keys",
+        "sketch_counts",
+        "sketch_zero_count",
+        "sketch_alpha",
+    )
+}
+
+/// [`count_at_most_sql`] over differently named (or qualified) columns.
+pub fn count_at_most_sql_for(
+    x: f64,
+    keys: &str,
+    counts: &str,
+    zero_count: &str,
+    alpha: &str,
+) -> String {
+    if x.is_nan() || x < 0.0 {
+        return "toUInt64(0)".to_owned();
+    }
+    if x <= MIN_INDEXABLE {
+        return format!("toUInt64({zero_count})");
+    }
+    // The same operations as `Sketch::key`: ln(x) / ln(gamma), rounded up.
+    let key = format!("ceil(log({x:?}) / log((1 + {alpha}) / (1 - {alpha})))");
+    format!("toUInt64({zero_count} + arraySum((k, c) -> if(k <= {key}, c, 0), {keys}, {counts}))")
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -314,6 +354,17 @@ mod tests {
         assert_eq!(zeros.quantile(0.5), Some(0.0));
         assert_eq!(zeros.count_at_most(0.0), 2);
         assert!(within(zeros.quantile(1.0).unwrap(), 5.0, 0.01));
+    }
+
+    #[test]
+    fn count_at_most_sql_takes_the_bucket_of_x_from_the_row() {
+        assert_eq!(
+            count_at_most_sql(300_000.0),
+            "toUInt64(sketch_zero_count + arraySum((k, c) -> if(k <= ceil(log(300000.0) / \
+             log((1 + sketch_alpha) / (1 - sketch_alpha))), c, 0), sketch_keys, sketch_counts))"
+        );
+        assert_eq!(count_at_most_sql(0.0), "toUInt64(sketch_zero_count)");
+        assert_eq!(count_at_most_sql(-1.0), "toUInt64(0)");
     }
 
     #[test]

@@ -12,5 +12,7 @@ pub const ALERTS: &str = "alerts";
 pub const MONITORS: &str = "monitors";
 /// Keys of the hourly rollups a processor batch rebuilds (shipped as data, see the sink).
 pub const ROLLUP_KEYS: &str = "rollup_keys";
+/// Every notification attempt, deduplicated by delivery id.
+pub const DELIVERIES: &str = "deliveries";
 /// Applied migrations.
 pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";

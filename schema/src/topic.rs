@@ -16,6 +16,15 @@ pub const RULES: &str = "vigil.rules";
 /// Changelog of the alert evaluator's state, compacted: key = rule id + series, value = the
 /// state and the input offsets it reflects.
 pub const ALERT_STATE: &str = "vigil.alert-state";
+/// Notification channels, compacted: key = channel id, tombstone = deleted.
+pub const CHANNELS: &str = "vigil.channels";
+/// Silences and maintenance windows, compacted: key = id, tombstone = deleted.
+pub const SILENCES: &str = "vigil.silences";
+/// Every notification attempt: key = channel id.
+pub const DELIVERIES: &str = "vigil.deliveries";
+/// Changelog of the notification stage's state (groups, timers, what was notified where),
+/// compacted. One partition: groups span rules, so one notifier owns them all.
+pub const NOTIFY_STATE: &str = "vigil.notify-state";
 /// Undecodable or unprocessable events: the raw bytes plus a `vigil-reason` header.
 pub const DEADLETTER: &str = "vigil.deadletter";
 
@@ -44,6 +53,14 @@ pub struct TopicNames {
     pub rules: String,
     /// See [`ALERT_STATE`].
     pub alert_state: String,
+    /// See [`CHANNELS`].
+    pub channels: String,
+    /// See [`SILENCES`].
+    pub silences: String,
+    /// See [`DELIVERIES`].
+    pub deliveries: String,
+    /// See [`NOTIFY_STATE`].
+    pub notify_state: String,
 }
 
 impl Default for TopicNames {
@@ -63,6 +80,10 @@ impl TopicNames {
             deadletter: format!("{prefix}.deadletter"),
             rules: format!("{prefix}.rules"),
             alert_state: format!("{prefix}.alert-state"),
+            channels: format!("{prefix}.channels"),
+            silences: format!("{prefix}.silences"),
+            deliveries: format!("{prefix}.deliveries"),
+            notify_state: format!("{prefix}.notify-state"),
         }
     }
 
@@ -83,6 +104,10 @@ impl TopicNames {
             TopicSpec::retained(&self.deadletter, 3, 14 * DAY_MS),
             TopicSpec::compacted(&self.rules, 1),
             TopicSpec::compacted(&self.alert_state, 12),
+            TopicSpec::compacted(&self.channels, 1),
+            TopicSpec::compacted(&self.silences, 1),
+            TopicSpec::retained(&self.deliveries, 3, 30 * DAY_MS),
+            TopicSpec::compacted(&self.notify_state, 1),
         ]
     }
 }
@@ -146,8 +171,30 @@ mod tests {
                 ALERTS,
                 DEADLETTER,
                 RULES,
-                ALERT_STATE
+                ALERT_STATE,
+                CHANNELS,
+                SILENCES,
+                DELIVERIES,
+                NOTIFY_STATE,
             ]
+        );
+        for compacted in [7, 8, 10] {
+            assert!(
+                specs[compacted]
+                    .configs
+                    .contains(&("cleanup.policy", "compact".to_owned())),
+                "{}",
+                specs[compacted].name
+            );
+        }
+        assert!(
+            specs[9]
+                .configs
+                .contains(&("retention.ms", "2592000000".to_owned()))
+        );
+        assert_eq!(
+            TopicNames::with_prefix("t1").notify_state,
+            "t1.notify-state"
         );
         assert!(
             specs[0]

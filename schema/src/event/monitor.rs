@@ -20,12 +20,15 @@ pub struct MonitorSpec {
     /// Free-form tags for grouping and filtering (`team-payments`, `public`).
     #[serde(default)]
     pub tags: Vec<String>,
-    /// URL to check; `${ENV_VAR}` references are expanded at probe time, never stored expanded.
+    /// URL to check. It may hold `${secret:NAME}` references and `${NAME}` references to
+    /// environment variables the operator allow-lists (`[ingest] env-allow`); both are expanded
+    /// at probe time, never stored expanded.
     pub url: String,
     /// HTTP method.
     #[serde(default)]
     pub method: HttpMethod,
-    /// Request headers; values may reference `${ENV_VAR}`.
+    /// Request headers; values may hold `${secret:NAME}` or allow-listed `${NAME}` references.
+    /// A header whose value holds a reference is secret: it is not sent on to another origin.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Request body.
@@ -46,6 +49,10 @@ pub struct MonitorSpec {
     /// Whether redirects are followed (up to 10).
     #[serde(default = "yes")]
     pub follow_redirects: bool,
+    /// Whether a redirect from `https://` to `http://` is followed; by default it fails the
+    /// check with `blocked`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_insecure_redirects: bool,
     /// Whether the server certificate is verified.
     #[serde(default = "yes")]
     pub tls_verify: bool,
@@ -68,6 +75,10 @@ fn default_timeout() -> Duration {
 
 fn yes() -> bool {
     true
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 /// HTTP methods a monitor may use.
@@ -112,7 +123,8 @@ impl fmt::Display for HttpMethod {
     }
 }
 
-/// How a probe authenticates. Secret values may reference `${ENV_VAR}`.
+/// How a probe authenticates. Secret values may be `${secret:NAME}` references (or allow-listed
+/// `${NAME}` environment variables).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Auth {
@@ -318,7 +330,7 @@ pub(crate) fn check_slug(s: &str) -> Result<(), String> {
     }
 }
 
-fn check_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))

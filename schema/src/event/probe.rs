@@ -95,15 +95,19 @@ pub enum Outcome {
     Assertion,
     /// The body was larger than the configured cap.
     BodyTooLarge,
-    /// The URL could not be used (bad syntax, unsupported scheme, unset `${VAR}`).
+    /// The URL could not be used (bad syntax, unsupported scheme, a `${…}` reference that
+    /// cannot be expanded).
     InvalidUrl,
     /// The peer spoke something other than valid HTTP.
     Protocol,
+    /// The egress policy refused the connection: the target (or a redirect hop) resolves to a
+    /// non-public address the allow-list does not cover, or a redirect downgrades https to http.
+    Blocked,
 }
 
 impl Outcome {
     /// Every outcome, `Ok` first.
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Ok,
         Outcome::Dns,
         Outcome::Connect,
@@ -114,6 +118,7 @@ impl Outcome {
         Outcome::BodyTooLarge,
         Outcome::InvalidUrl,
         Outcome::Protocol,
+        Outcome::Blocked,
     ];
 
     /// The name used in JSON, ClickHouse and metrics labels.
@@ -129,6 +134,7 @@ impl Outcome {
             Outcome::BodyTooLarge => "body_too_large",
             Outcome::InvalidUrl => "invalid_url",
             Outcome::Protocol => "protocol",
+            Outcome::Blocked => "blocked",
         }
     }
 }
@@ -142,6 +148,17 @@ impl std::fmt::Display for Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_outcomes_keep_the_existing_encodings() {
+        // postcard writes the variant index: appending keeps every older index.
+        let indexes: Vec<u8> = Outcome::ALL
+            .iter()
+            .map(|o| postcard::to_stdvec(o).unwrap()[0])
+            .collect();
+        assert_eq!(indexes, (0..11).collect::<Vec<u8>>());
+        assert_eq!(Outcome::Blocked as usize, 10);
+    }
 
     #[test]
     fn outcome_names_match_serde() {
