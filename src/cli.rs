@@ -67,6 +67,13 @@ pub(crate) enum Command {
         #[arg(long, env = "VIGIL_PROCESSOR_SHARD")]
         shard: Option<String>,
     },
+    /// Run the notification stage: route alert transitions to channels (webhook, Slack,
+    /// PagerDuty, email, …) with grouping, silences and retries.
+    Notify {
+        /// Address of `/metrics`, `/healthz` and `/readyz`.
+        #[arg(long, env = "VIGIL_NOTIFY_LISTEN", default_value = "127.0.0.1:9102")]
+        listen: std::net::SocketAddr,
+    },
     /// Recompute windows from the probes topic into ClickHouse (safe while `process` runs).
     Replay {
         /// Start: RFC 3339 time or a duration ago (`6h`).
@@ -81,21 +88,23 @@ pub(crate) enum Command {
     },
     /// Print the effective configuration (defaults < file < environment < flags) as TOML.
     Config,
-    /// Validate a monitors file and write the difference to the monitors and rules topics
-    /// (prints the plan first).
+    /// Validate a monitors file and write the difference to the monitors, rules, channels,
+    /// routes and silences topics (prints the plan first).
     Apply {
-        /// The monitors file (`monitors: [...]` and/or `alerts: [...]`).
+        /// The monitors file (`monitors:`, `alerts:`, `channels:`, `routes:`, `silences:`,
+        /// `maintenance:`; any of them).
         #[arg(long, short = 'f')]
         file: PathBuf,
         /// Print the plan without writing anything.
         #[arg(long)]
         dry_run: bool,
-        /// Delete monitors (and alert rules) that are not in the file; only for the sections
-        /// the file has.
+        /// Delete monitors (alert rules, channels, …) that are not in the file; only for the
+        /// sections the file has.
         #[arg(long)]
         prune: bool,
     },
-    /// Write the current monitors and alert rules as a monitors file (stdout unless `-o`).
+    /// Write the current monitors, alert rules and notification configuration as a monitors
+    /// file (stdout unless `-o`).
     Export {
         /// Output file.
         #[arg(long, short = 'o')]
@@ -113,6 +122,11 @@ pub(crate) enum Command {
     /// Run everything in one process: probe runner, ingestion API, processor and query API
     /// (after `migrate`; starts the local stack when it is the target and down).
     Up(crate::up::UpArgs),
+    /// Silences: new firings of the matching alerts are not notified for a while.
+    Silence {
+        #[command(subcommand)]
+        command: crate::silence_cmd::SilenceCommand,
+    },
     /// Alert rule tools.
     Rules {
         #[command(subcommand)]
@@ -183,6 +197,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             }
             crate::process::process(&config, listen).await
         }
+        Command::Notify { listen } => crate::notify_cmd::notify(&config, listen).await,
         Command::Replay { from, to, monitor } => {
             crate::process::replay(&config, from, to, monitor).await
         }
@@ -208,6 +223,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
         Command::Anomaly {
             command: AnomalyCommand::Score { input, reasons },
         } => crate::anomaly::score(&input, reasons),
+        Command::Silence { command } => crate::silence_cmd::run(&config, command).await,
         Command::Apply {
             file,
             dry_run,

@@ -44,6 +44,9 @@ pub(crate) struct Config {
     /// The query API: listener, CORS, API keys, GraphQL limits (`vigil serve`).
     #[serde(default)]
     pub(crate) query: vigil_query::Config,
+    /// The notification stage: links, send timeout, retries (`vigil notify`).
+    #[serde(default)]
+    pub(crate) notify: vigil_notify::Config,
 }
 
 /// Kafka connection and topics.

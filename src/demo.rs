@@ -107,6 +107,15 @@ impl Demo {
         })
     }
 
+    /// The egress allow-list entries of the two listeners: exactly their addresses and ports.
+    pub(crate) fn egress_allow(&self) -> io::Result<Vec<vigil_schema::AllowEntry>> {
+        let addrs = [self.http.local_addr()?, self.https.local_addr()?];
+        Ok(addrs
+            .into_iter()
+            .map(vigil_schema::AllowEntry::socket)
+            .collect())
+    }
+
     /// Serves both listeners until `token` is cancelled, then lets in-flight requests finish.
     pub(crate) async fn serve(self, token: CancellationToken) -> anyhow::Result<()> {
         let app = router(Arc::new(Behaviour::new(seed())));
@@ -535,6 +544,17 @@ mod tests {
             ]
         );
         assert!(specs.iter().all(|s| s.interval <= Duration::from_secs(5)));
+        let demo_only = vigil_schema::EgressPolicy {
+            allow: vec![
+                "127.0.0.1:18090".parse().unwrap(),
+                "127.0.0.1:18443".parse().unwrap(),
+            ],
+            env_allow: vec![],
+        };
+        let file = vigil_ingest::plan::parse_file("demo", &yaml).unwrap();
+        vigil_ingest::plan::check_egress("demo", &file, &demo_only).unwrap();
+        let strict = vigil_ingest::plan::check_egress("demo", &file, &Default::default());
+        assert!(strict.is_err(), "the demo target is loopback");
     }
 
     async fn get(addr: &str, path: &str) -> String {
@@ -555,6 +575,14 @@ mod tests {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
         let demo = Demo::bind(any, any).await.unwrap();
         let target = demo.target.clone();
+        let allow: Vec<String> = demo
+            .egress_allow()
+            .unwrap()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        let listeners = [&target.http[7..], &target.https[8..]];
+        assert_eq!(allow, listeners);
         let expected = (OffsetDateTime::now_utc() + time::Duration::days(CERT_LIFETIME_DAYS))
             .date()
             .to_string();

@@ -1,5 +1,6 @@
-//! `vigil apply`, `vigil export` and `vigil ingest`: monitors and alert rules as code, and the
-//! ingest service (probe runner plus ingestion API).
+//! `vigil apply`, `vigil export` and `vigil ingest`: monitors, alert rules and the
+//! notification configuration (channels, routes, silences, maintenance windows) as code, and
+//! the ingest service (probe runner plus ingestion API).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,9 +10,9 @@ use anyhow::Context;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use tokio_util::sync::CancellationToken;
-use vigil_ingest::plan::{self, FilePlan, MonitorsFile};
+use vigil_ingest::plan::{self, FilePlan, MonitorsFile, NotifyCurrent};
 use vigil_ingest::{KafkaConnection, Spec, SpecView};
-use vigil_schema::{MonitorSpec, RuleSpec};
+use vigil_schema::{ChannelSpec, MaintenanceSpec, MonitorSpec, RouteSpec, RuleSpec, SilenceSpec};
 
 use crate::config::Config;
 
@@ -51,8 +52,8 @@ pub(crate) fn kafka(config: &Config) -> KafkaConnection {
     }
 }
 
-/// Reads a spec topic (monitors, alert rules); a missing topic reads as empty.
-async fn load_view<S: Spec>(
+/// Reads a spec topic (monitors, alert rules, …); a missing topic reads as empty.
+pub(crate) async fn load_view<S: Spec>(
     kafka: &KafkaConnection,
     token: &CancellationToken,
 ) -> anyhow::Result<SpecView<S>> {
@@ -98,7 +99,8 @@ pub(crate) async fn current(
     Ok((monitors?, rules?))
 }
 
-/// `vigil apply -f FILE [--dry-run] [--prune]`: the file's monitors and alert rules.
+/// `vigil apply -f FILE [--dry-run] [--prune]`: the file's monitors and alert rules, the
+/// monitors held to the `[ingest]` egress policy.
 pub(crate) async fn apply(
     config: &Config,
     file: &Path,
@@ -108,9 +110,12 @@ pub(crate) async fn apply(
     let shown = file.display().to_string();
     let text = std::fs::read_to_string(file).with_context(|| format!("failed to read {shown}"))?;
     let desired = plan::parse_file(&shown, &text)?;
+    plan::check_egress(&shown, &desired, &config.ingest.egress_policy())?;
     let kafka = kafka(config);
     let (monitors, rules) = current(&kafka, &desired).await?;
-    let plan = FilePlan::new(&desired, &monitors, &rules, prune);
+    let notify = current_notify(&kafka, &desired).await?;
+    let plan = FilePlan::new(&desired, &monitors, &rules, prune)
+        .with_notify(&shown, &desired, &notify, prune)?;
     print!("{plan}");
     if dry_run || plan.is_empty() {
         return Ok(());
@@ -126,15 +131,57 @@ pub(crate) async fn apply(
     Ok(())
 }
 
-/// `vigil export [-o FILE]`: every monitor and alert rule, as a monitors file.
+/// The current notification configuration a plan of `file` needs: channels and the routing
+/// tree when it has either section (receivers are checked against both), silences and
+/// maintenance windows when it has either (they share one key space); empty otherwise.
+pub(crate) async fn current_notify(
+    kafka: &KafkaConnection,
+    file: &MonitorsFile,
+) -> anyhow::Result<NotifyCurrent> {
+    async fn snapshot<S: Spec>(
+        wanted: bool,
+        kafka: &KafkaConnection,
+        token: &CancellationToken,
+    ) -> anyhow::Result<Vec<Arc<S>>> {
+        if wanted {
+            Ok(load_view::<S>(kafka, token).await?.snapshot())
+        } else {
+            Ok(Vec::new())
+        }
+    }
+    let token = CancellationToken::new();
+    let routing = file.channels.is_some() || file.routes.is_some();
+    let suppressing = file.silences.is_some() || file.maintenance.is_some();
+    let (channels, routes, silences, maintenance) = tokio::join!(
+        snapshot::<ChannelSpec>(routing, kafka, &token),
+        snapshot::<RouteSpec>(routing, kafka, &token),
+        snapshot::<SilenceSpec>(suppressing, kafka, &token),
+        snapshot::<MaintenanceSpec>(suppressing, kafka, &token),
+    );
+    token.cancel();
+    Ok(NotifyCurrent {
+        channels: channels?,
+        routes: routes?.into_iter().next(),
+        silences: silences?,
+        maintenance: maintenance?,
+    })
+}
+
+/// `vigil export [-o FILE]`: every monitor, alert rule, channel, silence and maintenance
+/// window and the routing tree, as a monitors file (secrets as their `${secret:NAME}`
+/// references).
 pub(crate) async fn export(config: &Config, output: Option<&PathBuf>) -> anyhow::Result<()> {
     let kafka = kafka(config);
     let everything = MonitorsFile {
         monitors: Some(Vec::new()),
         alerts: Some(Vec::new()),
+        channels: Some(Vec::new()),
+        silences: Some(Vec::new()),
+        ..MonitorsFile::default()
     };
     let (monitors, rules) = current(&kafka, &everything).await?;
-    let yaml = plan::export_yaml(&monitors, &rules)?;
+    let notify = current_notify(&kafka, &everything).await?;
+    let yaml = plan::export_all(&monitors, &rules, &notify)?;
     match output {
         Some(path) => std::fs::write(path, yaml)
             .with_context(|| format!("failed to write {}", path.display()))?,

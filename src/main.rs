@@ -10,10 +10,12 @@ mod config;
 mod demo;
 mod ingest_cmd;
 mod migrate;
+mod notify_cmd;
 mod process;
 mod rules_cmd;
 mod serve_cmd;
 mod service;
+mod silence_cmd;
 mod telemetry;
 mod up;
 

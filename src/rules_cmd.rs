@@ -48,6 +48,7 @@ pub(crate) async fn run(config: &Config, args: BacktestArgs<'_>) -> anyhow::Resu
     let everything = MonitorsFile {
         monitors: Some(Vec::new()),
         alerts: Some(Vec::new()),
+        ..MonitorsFile::default()
     };
     let (live_monitors, live_rules) = crate::ingest_cmd::current(&kafka, &everything).await?;
     let mut tags: HashMap<String, Vec<String>> = live_monitors

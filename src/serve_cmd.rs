@@ -9,7 +9,8 @@ use crate::config::Config;
 use crate::service::{metrics, shutdown_token};
 
 /// The query service's configuration: its own `[query]` section plus the shared Kafka and
-/// ClickHouse sections.
+/// ClickHouse sections, the `[processor]` section backtests run with, and the probes' egress
+/// policy (`[ingest.egress]`, `[ingest] env-allow`) monitor writes are checked against.
 pub(crate) fn query_config(config: &Config, listen: Option<SocketAddr>) -> vigil_query::Config {
     let mut query = config.query.clone();
     query.kafka = vigil_query::config::KafkaConfig {
@@ -23,6 +24,8 @@ pub(crate) fn query_config(config: &Config, listen: Option<SocketAddr>) -> vigil
         password: config.clickhouse.password.clone(),
         database: config.clickhouse.database.clone(),
     };
+    query.processor = config.processor.clone();
+    query.egress = config.ingest.egress_policy();
     if let Some(listen) = listen {
         query.http.listen = listen;
     }

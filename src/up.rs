@@ -8,12 +8,14 @@
 //!    is recent enough); with the default loopback addresses and neither `--no-stack` nor an
 //!    answer, `scripts/stack up` is run first;
 //! 4. `vigil migrate` (database, tables, topics);
-//! 5. with `--demo`, the demo target and its monitors (applied like `vigil apply -f`).
+//! 5. with `--demo`, the demo target and its monitors (applied like `vigil apply -f`); the
+//!    egress allow-list gains the target's two addresses, and only those.
 //!
 //! Then the probe runner with the ingestion API, the processor (owning every probes partition,
-//! `processor.shard = "0/1"`, unless the config names a shard) and the query API run as tasks
+//! `processor.shard = "0/1"`, unless the config names a shard), the notification stage and the
+//! query API run as tasks
 //! under one shutdown token. They still talk only through Kafka and ClickHouse, exactly as the
-//! separate `vigil ingest`, `vigil process` and `vigil serve` processes do. Once the APIs answer,
+//! separate `vigil ingest`, `vigil process`, `vigil notify` and `vigil serve` processes do. Once the APIs answer,
 //! a short block with the URLs, the API key and a `curl` example goes to stdout (logs go to
 //! stderr). SIGINT/SIGTERM cancels the token: the APIs stop accepting, the producer flushes, the
 //! processor writes its windows and commits; a task still running after `--shutdown-grace` is
@@ -109,7 +111,7 @@ pub(crate) async fn up(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.ingest_listen {
         config.ingest.api.listen = listen;
     }
-    let query = crate::serve_cmd::query_config(&config, args.listen);
+    let mut query = crate::serve_cmd::query_config(&config, args.listen);
     config.validate()?;
     config.ingest.validate().context("invalid config")?;
     query.validate().context("invalid config")?;
@@ -129,6 +131,12 @@ pub(crate) async fn up(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    if let Some(demo) = &demo {
+        // The probes (and monitor writes) may reach the demo target's two listeners, nothing more.
+        let allow = demo.egress_allow()?;
+        config.ingest.egress.allow.extend(allow.iter().cloned());
+        query.egress.allow.extend(allow);
+    }
 
     ensure_stack(&config, args.no_stack).await?;
     crate::migrate::run(&config, false).await?;
@@ -156,6 +164,13 @@ pub(crate) async fn up(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     tasks.spawn(async move {
         let run = vigil_processor::run(settings, child).await;
         ("processor", run.map_err(Into::into))
+    });
+    let notify = crate::notify_cmd::settings(&config)?;
+    let child = token.child_token();
+    tasks.spawn(async move {
+        let (ready, _started) = tokio::sync::watch::channel(false);
+        let run = vigil_notify::stage::run(notify, child, ready).await;
+        ("notification stage", run.map_err(Into::into))
     });
     let child = token.child_token();
     tasks.spawn(async move {
@@ -469,6 +484,7 @@ async fn run_stack_up(script: PathBuf) -> anyhow::Result<()> {
 async fn apply_demo_monitors(config: &Config, target: &DemoTarget) -> anyhow::Result<()> {
     const TIMEOUT: Duration = Duration::from_secs(30);
     let desired = plan::parse_file("demo monitors", &crate::demo::monitors_yaml(target))?;
+    plan::check_egress("demo monitors", &desired, &config.ingest.egress_policy())?;
     let kafka = crate::ingest_cmd::kafka(config);
     let (monitors, rules) = crate::ingest_cmd::current(&kafka, &desired)
         .await

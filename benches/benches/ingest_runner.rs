@@ -26,7 +26,7 @@ use vigil_ingest::MonitorView;
 use vigil_ingest::config::{CheckerConfig, RunnerConfig};
 use vigil_ingest::probe::{Assertions, Check, Checker, Clock, Runner};
 use vigil_ingest::producer::Sink;
-use vigil_schema::{MonitorSpec, Outcome, ProbeResult, Timestamp};
+use vigil_schema::{EgressPolicy, MonitorSpec, Outcome, ProbeResult, Timestamp};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -196,7 +196,12 @@ fn main() {
         let measure_from = start_ms + warmup_ms;
         let measure_to = measure_from + i64::try_from(secs).unwrap() * 1000;
         let checker = Arc::new(LagChecker {
-            inner: Checker::new(CheckerConfig::default(), "bench".into(), "bench".into()),
+            // The target is on loopback: allow-list exactly it.
+            inner: Checker::new(CheckerConfig::default(), "bench".into(), "bench".into())
+                .with_policy(EgressPolicy {
+                    allow: vec![url.trim_start_matches("http://").parse().unwrap()],
+                    env_allow: vec![],
+                }),
             measure_from_ms: measure_from,
             measure_to_ms: measure_to,
             lags_us: Mutex::new(Vec::new()),

@@ -8,7 +8,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use vigil_schema::TopicNames;
+use vigil_schema::egress::is_env_name;
+use vigil_schema::{AllowEntry, EgressPolicy, TopicNames};
 
 use crate::{Error, Result};
 
@@ -21,6 +22,12 @@ pub struct Config {
     pub region: String,
     /// Name of this runner in results (`agent`); defaults to `vigil-{region}-{shard}`.
     pub agent: Option<String>,
+    /// Environment variables monitor specs may reference as `${NAME}`. Any other `${NAME}` is
+    /// never expanded (the check fails, and API and `vigil apply` writes are refused), so a
+    /// spec cannot read the runner's own secrets.
+    pub env_allow: Vec<String>,
+    /// Where probes may connect beyond public addresses.
+    pub egress: EgressConfig,
     /// The probe scheduler.
     pub runner: RunnerConfig,
     /// The HTTP checker.
@@ -36,6 +43,8 @@ impl Default for Config {
         Self {
             region: "local".into(),
             agent: None,
+            env_allow: Vec::new(),
+            egress: EgressConfig::default(),
             runner: RunnerConfig::default(),
             checker: CheckerConfig::default(),
             producer: ProducerConfig::default(),
@@ -53,6 +62,14 @@ impl Config {
                 self.region, self.runner.shard.index, self.runner.shard.count
             )
         })
+    }
+
+    /// The egress policy of this configuration: `egress.allow` and `env-allow`.
+    pub fn egress_policy(&self) -> EgressPolicy {
+        EgressPolicy {
+            allow: self.egress.allow.clone(),
+            env_allow: self.env_allow.clone(),
+        }
     }
 
     /// Rejects values the service cannot run with.
@@ -74,6 +91,12 @@ impl Config {
                 "must be non-empty and use only a-z, 0-9, '-', '_'",
             );
         }
+        if let Some(bad) = self.env_allow.iter().find(|n| !is_env_name(n)) {
+            return Err(Error::Config {
+                field: "env-allow",
+                reason: format!("{bad:?} is not a variable name (A-Z, a-z, 0-9, '_')"),
+            });
+        }
         if self.runner.max_concurrent_checks == 0 {
             return invalid("runner.max-concurrent-checks", "must be at least 1");
         }
@@ -94,6 +117,19 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Where probes may connect. By default only public addresses: not loopback, private,
+/// link-local (the cloud metadata address included), shared, multicast, documentation or other
+/// special-purpose ranges, checked on every address a name resolves to and on every redirect hop.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct EgressConfig {
+    /// What probes may reach although it is not public: CIDRs (`10.1.0.0/16`), addresses
+    /// (`127.0.0.1:8090`, `[::1]:8123`; with a port, only that port) and host names
+    /// (`internal.example.com`, `*.corp.example.com`, optionally `:port`; whatever the name
+    /// resolves to is allowed).
+    pub allow: Vec<AllowEntry>,
 }
 
 /// The probe scheduler.
@@ -318,6 +354,27 @@ mod tests {
             serde_json::from_str(r#"{"runner": {"shard": "2/4"}, "region": "eu-west"}"#).unwrap();
         assert_eq!(parsed.runner.shard, Shard { index: 2, count: 4 });
         assert_eq!(parsed.agent_name(), "vigil-eu-west-2-of-4");
+
+        let parsed: Config = serde_json::from_str(
+            r#"{"env-allow": ["TENANT_ID"], "egress": {"allow": ["10.1.0.0/16", "127.0.0.1:8090"]}}"#,
+        )
+        .unwrap();
+        let policy = parsed.egress_policy();
+        assert_eq!(policy.env_allow, ["TENANT_ID"]);
+        assert_eq!(policy.allow[1].to_string(), "127.0.0.1:8090");
+        let err = serde_json::from_str::<Config>(r#"{"egress": {"allow": ["10.1.0.1/16"]}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("invalid egress allow entry \"10.1.0.1/16\""),
+            "{err}"
+        );
+        let mut bad_env = Config::default();
+        bad_env.env_allow.push("A-B".into());
+        assert_eq!(
+            bad_env.validate().unwrap_err().to_string(),
+            "invalid ingest config: env-allow: \"A-B\" is not a variable name (A-Z, a-z, 0-9, '_')"
+        );
 
         let mut bad = Config::default();
         bad.api.enabled = true;

@@ -5,9 +5,10 @@
 //! # Layout
 //! - [`config`]: the service's configuration ([`Config`]) and the Kafka connection.
 //! - [`monitors`]: [`MonitorView`], the monitors as read from the compacted monitors topic (and
-//!   [`RuleView`], the alert rules, the same way).
-//! - [`plan`]: monitors and alert rules as code (`vigil apply`, `vigil export`).
-//! - [`probe`]: the HTTP checker, assertions, secrets, and the scheduler.
+//!   [`RuleView`], the alert rules, and the notification configuration, the same way).
+//! - [`plan`]: monitors, alert rules, channels, routes, silences and maintenance windows as code
+//!   (`vigil apply`, `vigil export`).
+//! - [`probe`]: the HTTP checker, the egress policy, assertions, secrets, and the scheduler.
 //! - [`producer`]: the Kafka producer and the scheduler's non-blocking buffer in front of it.
 //! - [`api`]: `POST /v1/events`, `/healthz`, `/readyz`, `/metrics`.
 //! - [`metric`]: metric names.
@@ -34,7 +35,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, KafkaConnection, Shard};
 pub use error::{Error, Result};
-pub use monitors::{MonitorView, RuleView, Spec, SpecView};
+pub use monitors::{
+    ChannelView, MaintenanceView, MonitorView, RouteView, RuleView, SilenceView, Spec, SpecView,
+};
 pub use producer::{ProbeProducer, ProbeSink};
 
 /// Creates the topics the service uses if they are missing.
@@ -49,6 +52,9 @@ pub async fn ensure_topics(kafka: &KafkaConnection, replication_factor: i32) -> 
                 &kafka.topics.monitors,
                 &kafka.topics.probes,
                 &kafka.topics.rules,
+                &kafka.topics.channels,
+                &kafka.topics.routes,
+                &kafka.topics.silences,
             ]
             .contains(&&s.name)
         })
@@ -97,11 +103,14 @@ pub async fn run(
         producer::spawn_forwarder(producer.clone(), &config.producer, forwarder_token.clone());
     let runner_token = token.child_token();
     let runner = if config.runner.enabled {
-        let checker = Arc::new(probe::Checker::new(
-            config.checker.clone(),
-            config.region.clone(),
-            config.agent_name(),
-        ));
+        let checker = Arc::new(
+            probe::Checker::new(
+                config.checker.clone(),
+                config.region.clone(),
+                config.agent_name(),
+            )
+            .with_policy(config.egress_policy()),
+        );
         let runner = probe::Runner::new(
             view.clone(),
             checker,

@@ -1,6 +1,9 @@
 //! Names of the metrics the ingest service records (through the `metrics` facade; the binary
 //! installs the Prometheus recorder and `/metrics` renders it).
 
+/// Probes refused by the egress policy, labelled by `reason` (the address range's kind, like
+/// `loopback`, `private` or `metadata`, or `insecure_redirect`).
+pub const PROBE_BLOCKED: &str = "vigil_probe_blocked_total";
 /// Checks run, labelled by `outcome`.
 pub const CHECKS: &str = "vigil_ingest_checks_total";
 /// Check duration in seconds (histogram).

@@ -7,7 +7,11 @@
 //! acts on a half-loaded picture. Other crates can reuse both.
 //!
 //! The same machinery reads any compacted configuration topic keyed by id ([`Spec`]):
-//! [`RuleView`] and [`load_specs`] give `vigil apply` and `vigil export` the alert rules.
+//! [`RuleView`] and [`load_specs`] give `vigil apply` and `vigil export` the alert rules, and
+//! [`ChannelView`], [`RouteView`] (one record keyed `root`), [`SilenceView`] and
+//! [`MaintenanceView`] the notification configuration. Silences and maintenance windows share
+//! one topic and one key space: each view skips the other kind's records, and a key taken over
+//! by the other kind leaves the view.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,7 +23,10 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use vigil_schema::{MonitorSpec, RuleSpec, TopicNames};
+use vigil_schema::{
+    ChannelSpec, DecodeError, EventKind, MaintenanceSpec, MonitorSpec, RouteSpec, RuleSpec,
+    SilenceSpec, TopicNames,
+};
 
 use crate::{Error, KafkaConnection, Result};
 
@@ -33,6 +40,8 @@ pub trait Spec:
     fn id(&self) -> &str;
     /// The topic holding them.
     fn topic(topics: &TopicNames) -> &str;
+    /// Another kind of spec kept on the same topic, in the same key space.
+    const SHARES_TOPIC_WITH: Option<EventKind> = None;
 }
 
 impl Spec for MonitorSpec {
@@ -59,6 +68,57 @@ impl Spec for RuleSpec {
     }
 }
 
+impl Spec for ChannelSpec {
+    const NOUN: &'static str = "channel";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn topic(topics: &TopicNames) -> &str {
+        &topics.channels
+    }
+}
+
+impl Spec for RouteSpec {
+    const NOUN: &'static str = "route";
+
+    /// The tree is one record, keyed [`vigil_schema::topic::ROUTES_KEY`].
+    fn id(&self) -> &str {
+        vigil_schema::topic::ROUTES_KEY
+    }
+
+    fn topic(topics: &TopicNames) -> &str {
+        &topics.routes
+    }
+}
+
+impl Spec for SilenceSpec {
+    const NOUN: &'static str = "silence";
+    const SHARES_TOPIC_WITH: Option<EventKind> = Some(EventKind::MaintenanceSpec);
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn topic(topics: &TopicNames) -> &str {
+        &topics.silences
+    }
+}
+
+impl Spec for MaintenanceSpec {
+    const NOUN: &'static str = "maintenance window";
+    const SHARES_TOPIC_WITH: Option<EventKind> = Some(EventKind::SilenceSpec);
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn topic(topics: &TopicNames) -> &str {
+        &topics.silences
+    }
+}
+
 /// A live, shared picture of the specs on one topic. Clones share the same map.
 #[derive(Debug)]
 pub struct SpecView<S> {
@@ -69,6 +129,14 @@ pub struct SpecView<S> {
 pub type MonitorView = SpecView<MonitorSpec>;
 /// The alert rules, from the rules topic.
 pub type RuleView = SpecView<RuleSpec>;
+/// The notification channels, from the channels topic.
+pub type ChannelView = SpecView<ChannelSpec>;
+/// The routing tree (at most one spec), from the routes topic.
+pub type RouteView = SpecView<RouteSpec>;
+/// The silences, from the silences topic.
+pub type SilenceView = SpecView<SilenceSpec>;
+/// The maintenance windows, from the silences topic.
+pub type MaintenanceView = SpecView<MaintenanceSpec>;
 
 impl<S> Clone for SpecView<S> {
     fn clone(&self) -> Self {
@@ -171,7 +239,8 @@ impl<S: Spec> SpecView<S> {
     }
 
     /// Applies one record of the topic: a spec, or a tombstone (`None`). Records that do not
-    /// decode, or whose spec id differs from the key, are skipped with a warning.
+    /// decode, or whose spec id differs from the key, are skipped with a warning; a record of
+    /// the kind sharing the topic removes the key quietly (the id now names the other kind).
     pub fn apply_record(&self, key: &str, value: Option<&[u8]>) {
         let Some(bytes) = value.filter(|v| !v.is_empty()) else {
             self.remove(key);
@@ -185,6 +254,11 @@ impl<S: Spec> SpecView<S> {
                 spec_id = spec.id(),
                 "Skipped a spec whose id differs from its key."
             ),
+            Err(DecodeError::WrongKind { found, .. })
+                if S::SHARES_TOPIC_WITH.is_some_and(|k| k as u8 == found) =>
+            {
+                self.remove(key);
+            }
             Err(error) => {
                 tracing::warn!(kind = S::NOUN, key, %error, "Skipped an undecodable spec.");
             }
@@ -229,7 +303,10 @@ pub async fn follow<S: Spec>(
     let topic = S::topic(&kafka.topics).to_owned();
     let consumer: StreamConsumer<ViewContext> = kafka
         .client_config()
-        .set("group.id", format!("vigil-{}s-view", S::NOUN))
+        .set(
+            "group.id",
+            format!("vigil-{}s-view", S::NOUN.replace(' ', "-")),
+        )
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
@@ -392,6 +469,39 @@ mod tests {
         view.apply_record("b", Some(b""));
         assert!(view.is_empty());
         assert!(changes.has_changed().unwrap());
+    }
+
+    #[test]
+    fn silences_and_maintenance_share_a_key_space() {
+        let silence: SilenceSpec = serde_json::from_value(serde_json::json!({
+            "id": "x", "matchers": ["monitor=db"], "author": "ana",
+            "starts_at": "2026-03-01T10:00:00Z", "ends_at": "2026-03-01T11:00:00Z",
+        }))
+        .unwrap();
+        let window: MaintenanceSpec = serde_json::from_value(serde_json::json!({
+            "id": "x", "matchers": ["monitor=db"],
+            "schedule": {"recurring": {"cron": "0 2 * * *", "duration": "1h"}},
+        }))
+        .unwrap();
+        let silences = SilenceView::new();
+        let windows = MaintenanceView::new();
+        for (key, bytes) in [
+            ("x", vigil_schema::encode(&silence).unwrap()),
+            ("x", vigil_schema::encode(&window).unwrap()),
+        ] {
+            silences.apply_record(key, Some(&bytes));
+            windows.apply_record(key, Some(&bytes));
+        }
+        assert!(
+            silences.is_empty(),
+            "the key now holds a maintenance window"
+        );
+        assert_eq!(windows.get("x").as_deref(), Some(&window));
+        let routes = RouteView::new();
+        let tree = vigil_schema::encode(&RouteSpec::default()).unwrap();
+        routes.apply_record("root", Some(&tree));
+        routes.apply_record("other", Some(&tree));
+        assert_eq!(routes.len(), 1, "only the `root` key holds the tree");
     }
 
     #[tokio::test]

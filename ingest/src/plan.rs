@@ -1,14 +1,19 @@
 //! Monitors and alert rules as code: `vigil apply -f monitors.yaml` and `vigil export`.
 //!
-//! A monitors file holds `monitors: [MonitorSpec, …]` and/or `alerts: [RuleSpec, …]`
+//! A monitors file holds `monitors: [MonitorSpec, …]` and/or `alerts: [RuleSpec, …]`, and the
+//! notification sections `channels:`, `routes:`, `silences:` and `maintenance:` ([`notify`])
 //! ([`parse_file`] validates all of it and reports every problem with its path, like
-//! `monitors[3].interval: must be ≥ 1s, got 0s` or `alerts[0].for: must be ≤ 24h, got 2d`).
+//! `monitors[3].interval: must be ≥ 1s, got 0s` or `alerts[0].for: must be ≤ 24h, got 2d`);
+//! [`check_egress`] then holds its monitors to the operator's egress policy, which only the
+//! caller knows.
 //! [`Plan::new`] diffs one section against the view read from its topic; [`FilePlan`] holds the
 //! plans of the sections the file has, prints like `terraform plan`, and [`FilePlan::apply`]
 //! writes the difference as spec events and tombstones, returning once Kafka acknowledged each
 //! one. A section the file does not have is left alone, even with `--prune`.
 
 mod file;
+mod notify;
+mod print;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -19,7 +24,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::Serialize;
 use vigil_schema::{MonitorSpec, RuleSpec};
 
-pub use file::{MonitorsFile, export_yaml, parse_file, parse_monitors};
+pub use file::{MonitorsFile, check_egress, export_all, export_yaml, parse_file, parse_monitors};
+pub use notify::{NotifyCurrent, NotifyPlan};
 
 use crate::monitors::Spec;
 use crate::{Error, KafkaConnection, Result};
@@ -152,18 +158,26 @@ impl<S: Spec + Serialize> Plan<S> {
         Ok(())
     }
 
-    /// Writes one line per change (`+ create {label}{id}`, …) with the changed fields of updates.
-    fn write_changes(&self, f: &mut fmt::Formatter<'_>, label: &str) -> fmt::Result {
+    /// Writes one line per change (`+ create {label}{id}`, …) with the changed fields of
+    /// updates; without `show_id`, the label alone names the spec (`~ update routes`).
+    fn write_changes(&self, f: &mut fmt::Formatter<'_>, label: &str, show_id: bool) -> fmt::Result {
+        let name = |id: &str| {
+            if show_id {
+                format!("{label}{id}")
+            } else {
+                label.to_owned()
+            }
+        };
         for change in &self.changes {
             match change {
-                Change::Create(spec) => writeln!(f, "+ create {label}{}", spec.id())?,
+                Change::Create(spec) => writeln!(f, "+ create {}", name(spec.id()))?,
                 Change::Update { spec, fields } => {
-                    writeln!(f, "~ update {label}{}", spec.id())?;
+                    writeln!(f, "~ update {}", name(spec.id()))?;
                     for c in fields {
                         writeln!(f, "    {}: {} -> {}", c.field, c.before, c.after)?;
                     }
                 }
-                Change::Delete(id) => writeln!(f, "- delete {label}{id}")?,
+                Change::Delete(id) => writeln!(f, "- delete {}", name(id))?,
             }
         }
         Ok(())
@@ -190,7 +204,7 @@ impl fmt::Display for Plan<MonitorSpec> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         FilePlan {
             monitors: Some(self.clone()),
-            rules: None,
+            ..FilePlan::default()
         }
         .fmt(f)
     }
@@ -212,10 +226,13 @@ pub struct FilePlan {
     pub monitors: Option<Plan<MonitorSpec>>,
     /// The alert rules, when the file has an `alerts:` section.
     pub rules: Option<Plan<RuleSpec>>,
+    /// The notification sections, once [`FilePlan::with_notify`] planned them.
+    pub notify: NotifyPlan,
 }
 
 impl FilePlan {
-    /// Diffs each section of `file` against the current specs of its topic.
+    /// Diffs the `monitors:` and `alerts:` sections of `file` against the current specs of
+    /// their topics ([`FilePlan::with_notify`] adds the notification sections).
     pub fn new(
         file: &MonitorsFile,
         monitors: &[Arc<MonitorSpec>],
@@ -228,13 +245,31 @@ impl FilePlan {
                 .as_ref()
                 .map(|m| Plan::new(monitors, m, prune)),
             rules: file.alerts.as_ref().map(|r| Plan::new(rules, r, prune)),
+            notify: NotifyPlan::default(),
         }
+    }
+
+    /// Adds the plans of the notification sections `file` has, diffed against `current`.
+    /// Problems only the topics reveal (a routing tree naming a channel that would not exist,
+    /// an id the other of silences and maintenance windows holds) fail like an invalid file.
+    pub fn with_notify(
+        mut self,
+        path: &str,
+        file: &MonitorsFile,
+        current: &NotifyCurrent,
+        prune: bool,
+    ) -> Result<Self> {
+        self.notify =
+            NotifyPlan::new(file, current, prune).map_err(|problems| Error::InvalidMonitors {
+                path: path.to_owned(),
+                problems,
+            })?;
+        Ok(self)
     }
 
     /// Number of changes over every section.
     pub fn len(&self) -> usize {
-        self.monitors.as_ref().map_or(0, |p| p.changes.len())
-            + self.rules.as_ref().map_or(0, |p| p.changes.len())
+        self.sections().iter().map(|s| s.plan.len()).sum()
     }
 
     /// Whether the plan changes nothing.
@@ -242,20 +277,22 @@ impl FilePlan {
         self.len() == 0
     }
 
-    /// Topics the plan writes to, with the number of changes of each.
+    /// Topics the plan writes to, with the number of changes of each (silences and
+    /// maintenance windows share a topic and are counted together).
     pub fn targets(&self, kafka: &KafkaConnection) -> Vec<(String, usize)> {
-        let mut targets = Vec::new();
-        if let Some(plan) = self.monitors.as_ref().filter(|p| !p.is_empty()) {
-            targets.push((kafka.topics.monitors.clone(), plan.changes.len()));
-        }
-        if let Some(plan) = self.rules.as_ref().filter(|p| !p.is_empty()) {
-            targets.push((kafka.topics.rules.clone(), plan.changes.len()));
+        let mut targets: Vec<(String, usize)> = Vec::new();
+        for section in self.sections().iter().filter(|s| s.plan.len() > 0) {
+            let topic = section.plan.topic(&kafka.topics);
+            match targets.iter_mut().find(|(t, _)| t == topic) {
+                Some((_, n)) => *n += section.plan.len(),
+                None => targets.push((topic.to_owned(), section.plan.len())),
+            }
         }
         targets
     }
 
-    /// Writes the monitor changes, then the rule changes, and waits for Kafka to acknowledge
-    /// each one.
+    /// Writes the changes section by section (monitors, rules, channels, the routing tree,
+    /// silences, maintenance windows) and waits for Kafka to acknowledge each one.
     pub async fn apply(&self, kafka: &KafkaConnection, timeout: Duration) -> Result<()> {
         let producer = producer(kafka, timeout)?;
         if let Some(plan) = &self.monitors {
@@ -264,39 +301,19 @@ impl FilePlan {
         if let Some(plan) = &self.rules {
             plan.send(&producer, kafka).await?;
         }
+        if let Some(plan) = &self.notify.channels {
+            plan.send(&producer, kafka).await?;
+        }
+        if let Some(plan) = &self.notify.routes {
+            plan.send(&producer, kafka).await?;
+        }
+        if let Some(plan) = &self.notify.silences {
+            plan.send(&producer, kafka).await?;
+        }
+        if let Some(plan) = &self.notify.maintenance {
+            plan.send(&producer, kafka).await?;
+        }
         Ok(())
-    }
-}
-
-impl fmt::Display for FilePlan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(plan) = &self.monitors {
-            plan.write_changes(f, "")?;
-        }
-        if let Some(plan) = &self.rules {
-            plan.write_changes(f, "alert ")?;
-        }
-        if self.is_empty() {
-            let mut parts = Vec::new();
-            if let Some(plan) = &self.monitors {
-                parts.push(format!("{} monitor(s)", plan.unchanged));
-            }
-            if let Some(plan) = &self.rules {
-                parts.push(format!("{} alert rule(s)", plan.unchanged));
-            }
-            return writeln!(f, "No changes. {} up to date.", parts.join(" and "));
-        }
-        match (&self.monitors, &self.rules) {
-            (Some(monitors), Some(rules)) => writeln!(
-                f,
-                "Plan: monitors {}; alert rules {}.",
-                monitors.counts(),
-                rules.counts()
-            ),
-            (Some(monitors), None) => writeln!(f, "Plan: {}.", monitors.counts()),
-            (None, Some(rules)) => writeln!(f, "Plan: {}.", rules.counts()),
-            (None, None) => Ok(()),
-        }
     }
 }
 

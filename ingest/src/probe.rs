@@ -1,14 +1,20 @@
-//! Probe runners: the HTTP checker, the assertion language and the scheduler.
+//! Probe runners: the HTTP checker, the egress policy, the assertion language and the
+//! scheduler.
 //!
 //! - [`http`]: one check over one fresh connection, timed phase by phase.
+//! - [`egress`]: where probes may connect; every check kind resolves, vets and connects through
+//!   it, and follows redirects by its rules.
 //! - [`condition`]: Gatus-style assertions evaluated on each response.
-//! - [`auth`]: `${ENV_VAR}` expansion and credentials, including the OAuth 2 token cache.
+//! - [`auth`]: `${…}` reference expansion (allow-listed environment variables only) and
+//!   credentials, including the OAuth 2 token cache.
 //! - [`runner`]: which monitors this runner owns, and when each one runs.
 
 pub mod auth;
 pub mod condition;
+pub mod egress;
 pub mod http;
 pub mod runner;
 
 pub use self::http::{Assertions, Checker};
+pub use egress::{Egress, Resolver, SystemResolver};
 pub use runner::{Check, Clock, Runner};

@@ -1,5 +1,7 @@
 //! The HTTP checker against a local target: timings are ordered and plausible, every outcome
-//! kind is produced, and secrets and credentials reach the target.
+//! kind is produced, and secrets and credentials reach the target. The target listens on
+//! loopback, so these checkers allow-list it (`127.0.0.1` and `localhost`); `egress.rs` covers
+//! what the default policy blocks.
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
@@ -9,7 +11,7 @@ mod target;
 use target::{CERT_NOT_AFTER, Target, refused_address};
 use vigil_ingest::config::CheckerConfig;
 use vigil_ingest::probe::{Assertions, Checker};
-use vigil_schema::{MonitorSpec, Outcome, ProbeResult, Timestamp};
+use vigil_schema::{EgressPolicy, MonitorSpec, Outcome, ProbeResult, Timestamp};
 
 fn spec(url: &str, extra: serde_json::Value) -> MonitorSpec {
     let mut value = serde_json::json!({"id": "target", "name": "Target", "url": url});
@@ -24,7 +26,11 @@ fn checker() -> Checker {
         body_limit: 1024,
         ..CheckerConfig::default()
     };
-    Checker::new(config, "local".into(), "test".into())
+    let policy = EgressPolicy {
+        allow: vec!["127.0.0.1".parse().unwrap(), "localhost".parse().unwrap()],
+        env_allow: vec!["CARGO_PKG_NAME".into(), "VIGIL_TEST_SURELY_UNSET".into()],
+    };
+    Checker::new(config, "local".into(), "test".into()).with_policy(policy)
 }
 
 async fn check(spec: &MonitorSpec) -> ProbeResult {
@@ -171,6 +177,14 @@ async fn every_error_kind() {
             Outcome::Protocol,
             "http: ",
         ),
+        (
+            spec(
+                "http://169.254.169.254/latest/meta-data/",
+                serde_json::json!({}),
+            ),
+            Outcome::Blocked,
+            "blocked: 169.254.169.254 is the cloud metadata address (169.254.169.254/32); ",
+        ),
     ];
     let mut seen = vec![Outcome::Ok, Outcome::Tls];
     for (spec, outcome, message) in cases {
@@ -194,7 +208,7 @@ async fn every_error_kind() {
                 assert!(!result.assertions[1].passed);
                 assert_eq!(result.assertions[1].actual.as_deref(), Some("UP"));
             }
-            Outcome::Dns | Outcome::Connect | Outcome::InvalidUrl => {
+            Outcome::Dns | Outcome::Connect | Outcome::InvalidUrl | Outcome::Blocked => {
                 assert_eq!(result.status_code, None);
                 assert_eq!(result.timings.ttfb_us, None);
             }
@@ -230,6 +244,11 @@ async fn redirects_follow_or_not() {
     let followed = check(&spec(&url, serde_json::json!({}))).await;
     assert_eq!(followed.status_code, Some(200));
     assert_eq!(followed.response_size, Some(47));
+    assert_eq!(
+        target.requests.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one connection per hop"
+    );
     let kept = check(&spec(&url, serde_json::json!({"follow_redirects": false}))).await;
     assert_eq!(kept.status_code, Some(302));
     assert_eq!(kept.outcome, Outcome::Ok);
@@ -289,7 +308,7 @@ async fn secrets_expand_and_credentials_are_sent() {
 async fn credentials_do_not_follow_redirects_to_another_origin() {
     let target = Target::start().await;
     let extra = serde_json::json!({
-        "headers": {"Cookie": "session=1", "X-Trace": "t"},
+        "headers": {"Cookie": "session=1", "X-Trace": "t", "X-Tenant": "${CARGO_PKG_NAME}"},
         "auth": {"type": "api_key", "name": "X-Key", "value": "k1"},
         "assertions": ["[BODY] == pat(*)"],
     });
@@ -304,14 +323,15 @@ async fn credentials_do_not_follow_redirects_to_another_origin() {
         head.contains("x-key: k1\r\n") && head.contains("cookie: session=1\r\n"),
         "{head}"
     );
+    assert!(head.contains("x-tenant: vigil-ingest\r\n"), "{head}");
 
     let away = check(&spec(&format!("{}/redirect-echo/away", target.http), extra)).await;
     let head = away.assertions[0].actual.clone().unwrap();
     assert!(head.contains("host: localhost:"), "{head}");
     assert!(head.contains("x-trace: t\r\n"), "{head}");
     assert!(
-        !head.contains("x-key") && !head.contains("cookie"),
-        "{head}"
+        !head.contains("x-key") && !head.contains("cookie") && !head.contains("x-tenant"),
+        "a header holding a reference is secret: {head}"
     );
     let bearer = serde_json::json!({
         "auth": {"type": "bearer", "token": "t0k"}, "assertions": ["[BODY] == pat(*)"],

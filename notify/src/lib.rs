@@ -26,11 +26,15 @@
 //! - [`delivery`]: idempotency keys, the retry decision, pending retries, delivery events.
 //! - [`channel`]: wire formats and sending, one module per kind.
 //! - [`secret`]: resolving `${secret:NAME}` references.
+//! - [`catalog`]: channels, routes, silences and maintenance windows followed from their topics.
+//! - [`stage`]: `vigil notify`, the Kafka shell: consume transitions, send, record, persist the
+//!   state to its changelog, then commit.
 //! - [`check`]: apply-time validation of channels, routes, silences and maintenance windows.
 //! - [`config`]: the stage's settings.
 //! - [`error`]: the crate's error type.
 
 pub mod alert;
+pub mod catalog;
 pub mod channel;
 pub mod check;
 pub mod config;
@@ -41,6 +45,7 @@ pub mod matcher;
 pub mod route;
 pub mod secret;
 pub mod silence;
+pub mod stage;
 pub mod template;
 
 pub use alert::{Alert, AlertKey};

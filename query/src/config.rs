@@ -1,6 +1,7 @@
 //! The query service's configuration: HTTP listener, CORS, API keys, GraphQL limits, the
-//! subscription fan-out and query limits. Kafka and ClickHouse connections come from the
-//! binary's shared sections and are filled in by the caller.
+//! subscription fan-out, query limits and backtests. Kafka and ClickHouse connections and the
+//! processor settings backtests run with come from the binary's shared sections and are filled
+//! in by the caller.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,6 +31,17 @@ pub struct Config {
     pub subscriptions: SubscriptionConfig,
     /// Limits on what one query may ask for.
     pub limits: LimitsConfig,
+    /// Backtests of alert rules (`POST /api/v1/rules/backtest`).
+    pub backtest: BacktestConfig,
+    /// The processor's settings (window length, lateness, sketch accuracy, …) a backtest runs
+    /// with, so it reproduces the deployment's transitions; taken from the binary's
+    /// `[processor]` section (defaults otherwise).
+    #[serde(skip)]
+    pub processor: vigil_processor::Config,
+    /// The probes' egress policy monitor writes are checked against (literal hosts and `${…}`
+    /// references); taken from the binary's `[ingest.egress]` and `[ingest] env-allow`.
+    #[serde(skip)]
+    pub egress: vigil_schema::EgressPolicy,
 }
 
 /// Kafka connection used by the monitors and rules views, their writes and subscriptions.
@@ -204,6 +216,24 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Backtests run by the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct BacktestConfig {
+    /// Longest a backtest may run before it is abandoned (the request then fails with 503).
+    /// One backtest runs at a time per service; others are answered 429 meanwhile.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for BacktestConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
 impl Config {
     /// Rejects values the service cannot run with.
     pub fn validate(&self) -> Result<()> {
@@ -234,6 +264,12 @@ impl Config {
                 "query.limits",
                 "max-range-1m must be positive and at most max-range-1h",
             );
+        }
+        if self.backtest.timeout.is_zero() {
+            return invalid("query.backtest.timeout", "must be positive");
+        }
+        if let Err(e) = self.processor.validate() {
+            return invalid("processor", &e.to_string());
         }
         let mut seen = std::collections::HashSet::new();
         for key in &self.auth.keys {
@@ -282,6 +318,17 @@ mod tests {
             err,
             "invalid config: query.auth.keys: every key must be at least 16 characters"
         );
+        let mut config = Config::default();
+        config.backtest.timeout = Duration::ZERO;
+        let err = config.validate().unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid config: query.backtest.timeout: must be positive"
+        );
+        let mut config = Config::default();
+        config.processor.window = Duration::from_secs(7 * 60);
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.starts_with("invalid config: processor: "), "{err}");
     }
 
     #[test]
@@ -290,8 +337,10 @@ mod tests {
             "http": {"listen": "0.0.0.0:9000", "cors-origins": ["*"]},
             "auth": {"keys": [{"name": "ops", "key": "0123456789abcdef", "role": "admin"}]},
             "limits": {"max-range-1m": "2d"},
+            "backtest": {"timeout": "5m"},
         }))
         .unwrap();
+        assert_eq!(config.backtest.timeout, Duration::from_secs(300));
         assert_eq!(config.http.listen.port(), 9000);
         assert_eq!(config.auth.keys[0].role, Role::Admin);
         assert_eq!(config.limits.max_range_1m, Duration::from_secs(2 * 86_400));

@@ -40,6 +40,17 @@ pub enum Error {
         /// Its id.
         id: String,
     },
+    /// The resource cannot be deleted while another names it (a channel the routing tree
+    /// names).
+    #[error("{kind} {id:?} is in use: {by}")]
+    InUse {
+        /// What was to be deleted (`channel`).
+        kind: &'static str,
+        /// Its id.
+        id: String,
+        /// What names it, and where.
+        by: String,
+    },
     /// A monitor or rule spec failed validation.
     #[error("invalid {kind} spec: {}", render_fields(.errors))]
     InvalidSpec {
@@ -65,6 +76,26 @@ pub enum Error {
     /// A dependency is not ready.
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The operation does not apply to the resource (an error budget of a rule that is not a
+    /// burn-rate rule).
+    #[error("{0}")]
+    NotApplicable(String),
+    /// Only one operation of this kind runs at a time, and one is running.
+    #[error("a {what} is already running; retry in {}s", retry_after.as_secs().max(1))]
+    Busy {
+        /// What is running (`backtest`).
+        what: &'static str,
+        /// When to retry (sent as `Retry-After`).
+        retry_after: std::time::Duration,
+    },
+    /// The operation ran out of time and was abandoned.
+    #[error("the {what} did not finish within {}; narrow it down and retry", humantime::format_duration(*.after))]
+    Timeout {
+        /// What timed out (`backtest`).
+        what: &'static str,
+        /// The limit.
+        after: std::time::Duration,
+    },
     /// Invalid configuration.
     #[error("invalid config: {field}: {reason}")]
     Config {
@@ -85,6 +116,9 @@ pub enum Error {
     /// An event could not be encoded or a topic created.
     #[error(transparent)]
     Schema(#[from] vigil_schema::Error),
+    /// A backtest failed in the processor's pipeline or topic reader.
+    #[error("backtest failed: {0}")]
+    Processor(#[from] vigil_processor::Error),
     /// Binding or serving the listener failed.
     #[error("http server failed: {0}")]
     Io(#[from] std::io::Error),
@@ -140,6 +174,7 @@ impl Error {
             Error::BadBody(_) => (StatusCode::BAD_REQUEST, "bad-body", "BAD_REQUEST"),
             Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "NOT_FOUND"),
             Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "CONFLICT"),
+            Error::InUse { .. } => (StatusCode::CONFLICT, "in-use", "IN_USE"),
             Error::InvalidSpec { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-spec",
@@ -161,11 +196,19 @@ impl Error {
                 "unavailable",
                 "UNAVAILABLE",
             ),
+            Error::NotApplicable(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "not-applicable",
+                "NOT_APPLICABLE",
+            ),
+            Error::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "busy", "BUSY"),
+            Error::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "TIMEOUT"),
             Error::Config { .. }
             | Error::Kafka(_)
             | Error::ClickHouse(_)
             | Error::Json(_)
             | Error::Schema(_)
+            | Error::Processor(_)
             | Error::Io(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "INTERNAL"),
         }
     }
@@ -221,6 +264,12 @@ impl IntoResponse for Error {
                 HeaderValue::from_static("Bearer realm=\"vigil\""),
             );
         }
+        if let Error::Busy { retry_after, .. } = &self {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs().max(1)),
+            );
+        }
         response
     }
 }
@@ -234,6 +283,9 @@ impl async_graphql::ErrorExtensions for Error {
             ext.set("code", code);
             if let Some(parameter) = &problem.parameter {
                 ext.set("parameter", parameter.as_str());
+            }
+            if let Error::Busy { retry_after, .. } = self {
+                ext.set("retryAfter", retry_after.as_secs().max(1));
             }
             if !problem.errors.is_empty() {
                 let fields: Vec<async_graphql::Value> = problem
@@ -269,6 +321,40 @@ mod tests {
         assert_eq!(problem.status, 500);
         assert_eq!(problem.kind, "urn:vigil:problem:internal");
         assert_eq!(problem.detail, "internal error; see the service log");
+    }
+
+    #[test]
+    fn busy_is_429_with_retry_after_and_timeouts_say_why() {
+        let busy = Error::Busy {
+            what: "backtest",
+            retry_after: std::time::Duration::from_millis(200),
+        };
+        let response = busy.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let problem = Error::Timeout {
+            what: "backtest",
+            after: std::time::Duration::from_secs(60),
+        }
+        .to_problem();
+        assert_eq!(
+            (problem.status, problem.kind.as_str()),
+            (503, "urn:vigil:problem:timeout")
+        );
+        assert_eq!(
+            problem.detail,
+            "the backtest did not finish within 1m; narrow it down and retry"
+        );
+        let gql = async_graphql::ErrorExtensions::extend(&Error::Busy {
+            what: "backtest",
+            retry_after: std::time::Duration::from_secs(7),
+        });
+        let ext = serde_json::to_value(gql.extensions.unwrap()).unwrap();
+        assert_eq!(ext, serde_json::json!({"code": "BUSY", "retryAfter": 7}));
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! vigil.monitors ──► views (DashMap) ─┐            ┌─► REST /api/v1 (utoipa, problem+json)
 //! vigil.rules    ──►                  │            │
 //! vigil.windows  ─┐                   ├─► Service ─┤
-//! vigil.probes   ─┼─► hub (broadcast)─┘  ▲         └─► GraphQL /graphql, /graphql/ws
-//! vigil.alerts   ─┘                      │ ClickHouse (FINAL, merged sketches)
+//! vigil.probes   ─┼─► hub (broadcast)─┘  ▲  ▲      └─► GraphQL /graphql, /graphql/ws
+//! vigil.alerts   ─┘                      │  │ ClickHouse (FINAL, merged sketches)
+//! vigil.probes (range) ──► backtest: the processor's Pipeline and evaluator, one at a time
 //! ```
 //!
 //! # Layout
@@ -18,9 +19,12 @@
 //! - [`hub`]: the per-process consumers and broadcast fan-out behind subscriptions.
 //! - [`params`]: parsing and checking of parameters shared by both APIs.
 //! - [`model`]: DTOs shared by REST and GraphQL.
-//! - [`service`]: the operations both APIs expose ([`service::rules`]: alert rules).
-//! - [`rest`], [`openapi`], [`ops`]: the REST routes ([`rest::rules`]: `/api/v1/rules`), the
-//!   OpenAPI document and docs page, health/readiness/metrics.
+//! - [`service`]: the operations both APIs expose ([`service::rules`]: alert rules,
+//!   [`service::alerts`]: alert history and the active set, [`service::budget`]: error budgets,
+//!   [`service::backtest`]: rule backtests through the processor's pipeline).
+//! - [`rest`], [`openapi`], [`ops`]: the REST routes ([`rest::rules`]: `/api/v1/rules`,
+//!   [`rest::alerts`]: `/api/v1/alerts`, [`rest::backtest`]), the OpenAPI document and docs page,
+//!   health/readiness/metrics.
 //! - [`graphql`]: schema, HTTP and WebSocket handlers.
 //! - [`state`]: the router's shared state and the REST caller extractor.
 
@@ -113,7 +117,12 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         ),
         (Method::GET, "/api/v1/history", get(rest::history)),
         (Method::GET, "/api/v1/export", get(rest::export)),
-        (Method::GET, "/api/v1/alerts", get(rest::alerts)),
+        (Method::GET, "/api/v1/alerts", get(rest::alerts::alerts)),
+        (
+            Method::GET,
+            "/api/v1/alerts/active",
+            get(rest::alerts::active_alerts),
+        ),
         (Method::GET, "/api/v1/rules", get(rest::rules::list_rules)),
         (
             Method::POST,
@@ -134,6 +143,16 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::DELETE,
             "/api/v1/rules/{id}",
             delete(rest::rules::delete_rule),
+        ),
+        (
+            Method::GET,
+            "/api/v1/rules/{id}/budget",
+            get(rest::rules::rule_budget),
+        ),
+        (
+            Method::POST,
+            "/api/v1/rules/backtest",
+            post(rest::backtest::backtest_rules),
         ),
         (Method::GET, "/api/v1/openapi.json", get(ops::openapi_json)),
         (Method::GET, "/docs", get(ops::docs)),
@@ -244,8 +263,8 @@ pub fn kafka_client(config: &Config) -> ClientConfig {
     client
 }
 
-/// Creates missing topics, starts the monitors and rules views and the live consumers, and
-/// builds the service. Background tasks stop when `token` is cancelled.
+/// Creates missing topics, starts the monitors, rules and notification configuration views
+/// and the live consumers, and builds the service. Background tasks stop when `token` is cancelled.
 pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Service> {
     config.validate()?;
     let client = kafka_client(config);
@@ -270,7 +289,8 @@ pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Servi
         .set("enable.idempotence", "true")
         .set("linger.ms", "0");
     let producer: FutureProducer = producer_config.create()?;
-    Ok(Service::new(service::ServiceParts {
+    let probes_topic = topics.probes.clone();
+    let service = Service::new(service::ServiceParts {
         clickhouse: config.clickhouse.client(),
         producer,
         topics,
@@ -280,7 +300,19 @@ pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Servi
         limits: config.limits.clone(),
         write_timeout: config.http.write_visibility_timeout,
         produce_timeout: timeout,
-    }))
+        backtest: service::BacktestSettings {
+            brokers: config.kafka.brokers.clone(),
+            probes_topic,
+            processor: config.processor.clone(),
+            timeout: config.backtest.timeout,
+        },
+        egress: config.egress.clone(),
+    });
+    service
+        .notify_views()
+        .start(&client, &config.topics(), timeout, token)
+        .await?;
+    Ok(service)
 }
 
 /// Runs the query service until `token` is cancelled.

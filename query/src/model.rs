@@ -1,18 +1,28 @@
 //! The API's data transfer objects, shared by REST (serde + `ToSchema`) and GraphQL
 //! (`SimpleObject`), built `From` the schema crate's events and from query rows. Field names
 //! are snake_case in JSON and camelCase in GraphQL. Latencies are in microseconds; a percentile
-//! of an empty range is `null`. Alert rule DTOs are in [`rule`].
+//! of an empty range is `null`. Alert rule DTOs are in [`rule`], alerts and error budgets in
+//! [`alert`], backtest reports in [`backtest`], channels and the routing tree in [`channel`],
+//! silences and maintenance windows in [`silence`].
 
+pub mod alert;
+pub mod backtest;
+pub mod channel;
 pub mod rule;
+pub mod silence;
 
 use std::collections::BTreeMap;
 
 use async_graphql::{ComplexObject, Enum, SimpleObject};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vigil_schema::{AlertTransition, MonitorSpec, Timestamp, WindowSummary};
+use vigil_schema::{MonitorSpec, Timestamp, WindowSummary};
 
+pub use alert::{ActiveAlert, ActiveAlertPage, Alert, AlertPage, BudgetSeries, ErrorBudget};
+pub use backtest::{BacktestReport, RejectedRule, RuleStats};
+pub use channel::{Channel, ChannelPage, Route};
 pub use rule::{Rule, RuleEvent, RulePage};
+pub use silence::{Maintenance, MaintenancePage, NewSilence, Silence, SilencePage};
 
 /// A monitor's configuration (the same shape is accepted when creating or replacing one).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
@@ -308,58 +318,6 @@ pub struct ProbePage {
     pub items: Vec<Probe>,
     /// Pass as `cursor` to get older checks; absent on the last page.
     pub next_cursor: Option<String>,
-}
-
-/// An alert rule changing state.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
-pub struct Alert {
-    /// Deterministic id of the transition.
-    pub transition_id: String,
-    /// The rule.
-    pub rule_id: String,
-    /// The monitor.
-    pub monitor_id: String,
-    /// The region, for per-region rules.
-    pub region: Option<String>,
-    /// Kind of rule.
-    pub kind: String,
-    /// State before (`ok`, `pending`, `firing`).
-    pub from: String,
-    /// State after.
-    pub to: String,
-    /// Event time (RFC 3339).
-    pub at: String,
-    /// Observed value.
-    pub value: f64,
-    /// The rule's threshold.
-    pub threshold: f64,
-    /// Human summary.
-    pub message: String,
-}
-
-fn snake<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
-}
-
-impl From<&AlertTransition> for Alert {
-    fn from(a: &AlertTransition) -> Self {
-        Self {
-            transition_id: a.transition_id.to_string(),
-            rule_id: a.rule_id.clone(),
-            monitor_id: a.monitor_id.clone(),
-            region: a.region.clone(),
-            kind: snake(&a.kind),
-            from: snake(&a.from),
-            to: snake(&a.to),
-            at: a.at.to_string(),
-            value: a.value,
-            threshold: a.threshold,
-            message: a.message.clone(),
-        }
-    }
 }
 
 /// A window as published live by the processor (one region).

@@ -12,15 +12,18 @@ use crate::{ops, rest};
 /// The REST API's description.
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "Vigil query API", description = "Monitors, alert rules, windows, raw probes, \
-        alerts and summaries. Errors are RFC 9457 problem documents with a stable `type`."),
+    info(title = "Vigil query API", description = "Monitors, alert rules (error budgets, \
+        backtests), windows, raw probes, alerts and summaries. Errors are RFC 9457 problem \
+        documents with a stable `type`."),
     paths(
         rest::list_monitors, rest::create_monitor, rest::get_monitor, rest::update_monitor,
         rest::delete_monitor, rest::enable_monitor, rest::disable_monitor,
-        rest::monitor_history, rest::history, rest::summary, rest::probes, rest::alerts,
+        rest::monitor_history, rest::history, rest::summary, rest::probes,
+        rest::alerts::alerts, rest::alerts::active_alerts,
         rest::export_monitor, rest::export,
         rest::rules::list_rules, rest::rules::create_rule, rest::rules::get_rule,
-        rest::rules::update_rule, rest::rules::delete_rule,
+        rest::rules::update_rule, rest::rules::delete_rule, rest::rules::rule_budget,
+        rest::backtest::backtest_rules,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi_json, ops::docs,
         ops::graphql_get, ops::graphql_post, ops::graphql_ws,
     ),
@@ -30,7 +33,7 @@ use crate::{ops, rest};
         (name = "monitors", description = "Monitor configuration (written through the monitors topic)"),
         (name = "history", description = "Windows, summaries and exports from ClickHouse"),
         (name = "probes", description = "Raw checks"),
-        (name = "alerts", description = "Alert transitions"),
+        (name = "alerts", description = "Alert transitions and the alerts active now"),
         (name = "rules", description = "Alert rule configuration (written through the rules topic)"),
         (name = "operations", description = "Health, readiness, metrics and documentation"),
         (name = "graphql", description = "The GraphQL endpoint"),

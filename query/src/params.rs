@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use vigil_schema::{Outcome, Timestamp};
+use vigil_schema::{AlertState, Outcome, Severity, Timestamp};
 
 use crate::config::LimitsConfig;
 use crate::{Error, Result};
@@ -217,6 +217,32 @@ pub fn outcome(value: &str) -> Result<Outcome> {
         })
 }
 
+/// Parses an alert severity filter (`info`, `warning`, `critical`).
+pub fn severity(value: &str) -> Result<Severity> {
+    match value.trim() {
+        "info" => Ok(Severity::Info),
+        "warning" => Ok(Severity::Warning),
+        "critical" => Ok(Severity::Critical),
+        other => Err(Error::bad_parameter(
+            "severity",
+            format!("expected `info`, `warning` or `critical`, got {other:?}"),
+        )),
+    }
+}
+
+/// Parses an alert state filter (`ok`, `pending`, `firing`).
+pub fn alert_state(value: &str) -> Result<AlertState> {
+    match value.trim() {
+        "ok" => Ok(AlertState::Ok),
+        "pending" => Ok(AlertState::Pending),
+        "firing" => Ok(AlertState::Firing),
+        other => Err(Error::bad_parameter(
+            "state",
+            format!("expected `ok`, `pending` or `firing`, got {other:?}"),
+        )),
+    }
+}
+
 /// Parses an availability target in `(0, 1)` (default 0.999).
 pub fn target(value: Option<f64>) -> Result<f64> {
     let target = value.unwrap_or(0.999);
@@ -324,5 +350,12 @@ mod tests {
         assert_eq!(decode_cursor(&c, 2).unwrap(), ["b", "a-1"]);
         assert!(decode_cursor("zz", 2).is_err() && decode_cursor(&c, 3).is_err());
         assert!(target(Some(1.0)).is_err() && target(None).unwrap() == 0.999);
+        assert_eq!(alert_state("firing").unwrap(), AlertState::Firing);
+        let err = alert_state("resolved").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid parameter `state`: expected `ok`, `pending` or `firing`, got \"resolved\""
+        );
+        assert_eq!(severity("info").unwrap(), Severity::Info);
     }
 }

@@ -1,8 +1,11 @@
 //! REST under `/api/v1`: JSON in and out, RFC 9457 problem documents for every error, bearer
 //! API keys. Each handler parses its parameters, checks the caller's role and calls the
 //! [`Service`](crate::service::Service); the OpenAPI document is generated from the
-//! `#[utoipa::path]` attributes here and in [`rules`] (see [`crate::openapi`]).
+//! `#[utoipa::path]` attributes here, in [`alerts`] (history and the active set), [`rules`]
+//! (rule CRUD and error budgets) and [`backtest`] (see [`crate::openapi`]).
 
+pub mod alerts;
+pub mod backtest;
 pub mod rules;
 
 use axum::Json;
@@ -18,9 +21,9 @@ use utoipa::IntoParams;
 
 use crate::auth::Role;
 use crate::error::Problem;
-use crate::model::{Alert, History, Monitor, MonitorPage, ProbePage, Summary, WindowPoint};
+use crate::model::{History, Monitor, MonitorPage, ProbePage, Summary, WindowPoint};
 use crate::params::{self, TimeRange};
-use crate::service::{AlertQuery, HistoryQuery, MonitorFilter, ProbeQuery, Target};
+use crate::service::{HistoryQuery, MonitorFilter, ProbeQuery, Target};
 use crate::state::{AppState, Caller};
 use crate::{Error, Result};
 
@@ -267,7 +270,7 @@ pub struct RangeParams {
     target: Option<String>,
 }
 
-const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
+pub(crate) const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 fn history_query(state: &AppState, target: Target, p: &RangeParams) -> Result<HistoryQuery> {
     let range = range_of(state, p)?;
@@ -412,51 +415,6 @@ pub async fn probes(
     state.service.probes(&q).await.map(Json)
 }
 
-/// Filters of `GET /api/v1/alerts`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct AlertParams {
-    /// Start (default: 7 days before `to`).
-    from: Option<String>,
-    /// End, exclusive (default: now).
-    to: Option<String>,
-    /// Only this monitor.
-    monitor: Option<String>,
-    /// Only this rule.
-    rule: Option<String>,
-    /// Most transitions returned.
-    limit: Option<String>,
-}
-
-/// Alert transitions, newest first.
-#[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertParams),
-    responses(
-        (status = 200, description = "Transitions", body = Vec<Alert>),
-        (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = [])))]
-pub async fn alerts(
-    State(state): State<AppState>,
-    Caller(caller): Caller,
-    Params(p): Params<AlertParams>,
-) -> Result<Json<Vec<Alert>>> {
-    caller.require(Role::Viewer)?;
-    let q = AlertQuery {
-        monitor_id: p.monitor,
-        rule_id: p.rule,
-        range: params::time_range(
-            p.from.as_deref(),
-            p.to.as_deref(),
-            7 * DAY,
-            state.service.now(),
-        )?,
-        limit: params::page_size(parse_limit(p.limit.as_deref())?, state.service.limits())?,
-    };
-    state.service.alerts(&q).await.map(Json)
-}
-
 /// Export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -539,10 +497,11 @@ fn export_response(state: &AppState, q: &HistoryQuery, format: ExportFormat) -> 
                 futures::stream::once(async {
                     Ok::<Bytes, Error>(Bytes::from_static(CSV_HEADER.as_bytes()))
                 })
-                .chain(lines),
+                .chain(lines)
+                .fuse(),
             ),
         ),
-        ExportFormat::Ndjson => ("application/x-ndjson", Body::from_stream(lines)),
+        ExportFormat::Ndjson => ("application/x-ndjson", Body::from_stream(lines.fuse())),
     };
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }

@@ -1,14 +1,24 @@
-//! The operations both APIs expose, in one place: monitors (from the view, written through the
+//! The operations both APIs expose: monitors ([`monitors`]: from the view, written through the
 //! monitors topic), alert rules ([`rules`]: from the rules view, written through the rules
-//! topic), history, range summaries, raw probes, alerts and export rows (from ClickHouse). REST
-//! handlers and GraphQL resolvers only parse parameters, check the caller's role and call these.
+//! topic), history, range summaries and export rows (here), raw probes ([`probes`]), alert
+//! history and the active set ([`alerts`]), error budgets of burn-rate rules ([`budget`]), all
+//! from ClickHouse, rule backtests over the probes topic ([`backtest`]), and the notification
+//! configuration ([`channels`]: channels and the routing tree; [`silences`]: silences and
+//! maintenance windows), from their views and written through their topics. REST handlers and
+//! GraphQL resolvers only parse parameters, check the caller's role and call these.
 //!
 //! Reads of the `ReplacingMergeTree` tables use `FINAL`, so a window corrected or replayed is
 //! counted once. Percentiles over any set of windows merge the stored sketches in SQL
 //! ([`vigil_schema::sketch::quantile_sql`]); percentiles are never averaged.
 
+pub mod alerts;
+pub mod backtest;
+pub mod budget;
+pub mod channels;
 pub mod monitors;
+pub mod probes;
 pub mod rules;
+pub mod silences;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,16 +31,19 @@ use vigil_schema::{Timestamp, TopicNames};
 
 use crate::config::LimitsConfig;
 use crate::hub::Hub;
-use crate::model::{
-    Alert, ErrorCount, History, Probe, ProbePage, RegionSla, Sla, Summary, WindowPoint, finite,
-    rfc3339,
-};
-use crate::params::{self, Resolution, StatusFilter, TimeRange};
+use crate::model::{ErrorCount, History, RegionSla, Sla, Summary, WindowPoint, finite, rfc3339};
+use crate::params::{Resolution, TimeRange};
 use crate::view::{MonitorView, RuleView, SpecView};
 use crate::{Error, Result};
 
+pub use alerts::{ActiveAlertQuery, AlertQuery, active_alerts_sql};
+pub use backtest::BacktestSettings;
+pub use budget::BudgetQuery;
+pub use channels::{ChannelFilter, NotifyViews, parse_channel};
 pub use monitors::{MonitorFilter, parse_spec};
+pub use probes::ProbeQuery;
 pub use rules::{RuleFilter, parse_rule};
+pub use silences::{MaintenanceFilter, SilenceFilter, parse_maintenance};
 
 /// Whose history to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,38 +69,6 @@ pub struct HistoryQuery {
     pub resolution: Resolution,
 }
 
-/// A raw-probe request, already parsed.
-#[derive(Debug, Clone)]
-pub struct ProbeQuery {
-    /// The monitor.
-    pub monitor_id: String,
-    /// The range.
-    pub range: TimeRange,
-    /// Only this outcome.
-    pub outcome: Option<vigil_schema::Outcome>,
-    /// Only these statuses.
-    pub status: Option<StatusFilter>,
-    /// Only this region.
-    pub region: Option<String>,
-    /// From a previous page.
-    pub cursor: Option<String>,
-    /// Page size.
-    pub limit: u32,
-}
-
-/// An alert-list request, already parsed.
-#[derive(Debug, Clone)]
-pub struct AlertQuery {
-    /// Only this monitor.
-    pub monitor_id: Option<String>,
-    /// Only this rule.
-    pub rule_id: Option<String>,
-    /// The range.
-    pub range: TimeRange,
-    /// Most transitions returned (newest first).
-    pub limit: u32,
-}
-
 /// The service layer.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -104,6 +85,11 @@ struct Inner {
     limits: LimitsConfig,
     write_timeout: Duration,
     produce_timeout: Duration,
+    backtest: backtest::Backtester,
+    egress: vigil_schema::EgressPolicy,
+    /// Channels, the routing tree, silences and maintenance windows; started by
+    /// [`crate::connect`].
+    notify: NotifyViews,
 }
 
 /// Everything [`Service::new`] needs.
@@ -126,6 +112,10 @@ pub struct ServiceParts {
     pub write_timeout: Duration,
     /// Timeout of one produce.
     pub produce_timeout: Duration,
+    /// How backtests run.
+    pub backtest: BacktestSettings,
+    /// The egress policy monitor writes are checked against.
+    pub egress: vigil_schema::EgressPolicy,
 }
 
 impl std::fmt::Debug for Inner {
@@ -159,6 +149,8 @@ impl Service {
             limits,
             write_timeout,
             produce_timeout,
+            backtest,
+            egress,
         } = parts;
         Self {
             inner: Arc::new(Inner {
@@ -171,6 +163,9 @@ impl Service {
                 limits,
                 write_timeout,
                 produce_timeout,
+                backtest: backtest::Backtester::new(backtest),
+                egress,
+                notify: NotifyViews::new(),
             }),
         }
     }
@@ -292,7 +287,12 @@ impl Service {
 
     fn history_sql(&self, q: &HistoryQuery) -> Result<clickhouse::query::Query> {
         let (sql, params) = self.history_parts(q)?;
-        let mut query = self.inner.clickhouse.query(&sql);
+        Ok(self.bound(&sql, params))
+    }
+
+    /// `sql` with `params` bound to its `?` in order.
+    fn bound(&self, sql: &str, params: Vec<Param>) -> clickhouse::query::Query {
+        let mut query = self.inner.clickhouse.query(sql);
         for param in params {
             query = match param {
                 Param::Str(v) => query.bind(v),
@@ -300,32 +300,14 @@ impl Service {
                 Param::List(v) => query.bind(v),
             };
         }
-        Ok(query)
+        query
     }
 
     /// The statement [`Service::history`] sends, with its parameters inlined (for comparing
     /// against ClickHouse directly, and for debugging).
     pub fn history_statement(&self, q: &HistoryQuery) -> Result<String> {
         let (sql, params) = self.history_parts(q)?;
-        let mut out = String::with_capacity(sql.len() + 64);
-        let mut params = params.into_iter();
-        for (i, piece) in sql.split('?').enumerate() {
-            if i > 0 {
-                match params.next() {
-                    Some(Param::Str(v)) => out.push_str(&sql_string(&v)),
-                    Some(Param::Int(v)) => out.push_str(&v.to_string()),
-                    Some(Param::List(v)) => {
-                        let items: Vec<String> = v.iter().map(|s| sql_string(s)).collect();
-                        out.push('[');
-                        out.push_str(&items.join(", "));
-                        out.push(']');
-                    }
-                    None => out.push('?'),
-                }
-            }
-            out.push_str(piece);
-        }
-        Ok(out)
+        Ok(inline(&sql, params))
     }
 
     /// Windows of a monitor, a tag or every monitor, regions merged per window.
@@ -345,14 +327,19 @@ impl Service {
         q: &HistoryQuery,
     ) -> Result<impl futures::Stream<Item = Result<WindowPoint>> + Send + 'static + use<>> {
         let cursor = self.history_sql(q)?.fetch::<PointRow>()?;
-        Ok(futures::stream::unfold(Some(cursor), |state| async move {
-            let mut cursor = state?;
-            match cursor.next().await {
-                Ok(Some(row)) => Some((Ok(WindowPoint::from(row)), Some(cursor))),
-                Ok(None) => None,
-                Err(e) => Some((Err(Error::from(e)), None)),
-            }
-        }))
+        // Fused: a body (or a compression layer over it) may poll again after the end, and an
+        // `unfold` polled after it finished panics.
+        Ok(futures::StreamExt::fuse(futures::stream::unfold(
+            Some(cursor),
+            |state| async move {
+                let mut cursor = state?;
+                match cursor.next().await {
+                    Ok(Some(row)) => Some((Ok(WindowPoint::from(row)), Some(cursor))),
+                    Ok(None) => None,
+                    Err(e) => Some((Err(Error::from(e)), None)),
+                }
+            },
+        )))
     }
 
     // ----- summary --------------------------------------------------------------------------
@@ -414,120 +401,6 @@ impl Service {
         })
     }
 
-    // ----- probes ---------------------------------------------------------------------------
-
-    /// Raw checks of a monitor, newest first.
-    pub async fn probes(&self, q: &ProbeQuery) -> Result<ProbePage> {
-        self.spec(&q.monitor_id)?;
-        let mut sql = String::from(
-            "SELECT toString(event_id) AS id, toString(monitor_id) AS mid, toString(region) AS reg, \
-             toString(agent) AS ag, toUnixTimestamp64Milli(event_time) AS t_ms, \
-             toString(method) AS meth, url, status_code, toString(outcome) AS oc, error, \
-             dns_us, connect_us, tls_us, ttfb_us, total_us, response_size \
-             FROM probes FINAL WHERE monitor_id = ? \
-             AND event_time >= fromUnixTimestamp64Milli(toInt64(?)) \
-             AND event_time < fromUnixTimestamp64Milli(toInt64(?))",
-        );
-        if q.outcome.is_some() {
-            sql.push_str(" AND outcome = ?");
-        }
-        match q.status {
-            Some(StatusFilter::Exact(_)) => sql.push_str(" AND status_code = ?"),
-            Some(StatusFilter::Class(_)) => sql.push_str(" AND intDiv(status_code, 100) = ?"),
-            None => {}
-        }
-        if q.region.is_some() {
-            sql.push_str(" AND region = ?");
-        }
-        let after = match &q.cursor {
-            Some(c) => {
-                let parts = params::decode_cursor(c, 2)?;
-                let ms: i64 = parts[0].parse().map_err(|_| {
-                    Error::bad_parameter("cursor", "not a cursor returned by this API")
-                })?;
-                let id: uuid::Uuid = parts[1].parse().map_err(|_| {
-                    Error::bad_parameter("cursor", "not a cursor returned by this API")
-                })?;
-                sql.push_str(
-                    " AND (event_time, event_id) < \
-                     (fromUnixTimestamp64Milli(toInt64(?)), toUUID(?))",
-                );
-                Some((ms, id.to_string()))
-            }
-            None => None,
-        };
-        sql.push_str(" ORDER BY event_time DESC, event_id DESC LIMIT ?");
-        let mut query = self
-            .inner
-            .clickhouse
-            .query(&sql)
-            .bind(q.monitor_id.as_str())
-            .bind(q.range.from.as_millis())
-            .bind(q.range.to.as_millis());
-        if let Some(outcome) = q.outcome {
-            query = query.bind(outcome.as_str());
-        }
-        match q.status {
-            Some(StatusFilter::Exact(code) | StatusFilter::Class(code)) => query = query.bind(code),
-            None => {}
-        }
-        if let Some(region) = &q.region {
-            query = query.bind(region.as_str());
-        }
-        if let Some((ms, id)) = &after {
-            query = query.bind(*ms).bind(id.as_str());
-        }
-        let limit = q.limit as usize;
-        query = query.bind(q.limit + 1);
-        let mut rows = query.fetch_all::<ProbeRow>().await?;
-        let next_cursor = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last()
-                .map(|r| params::encode_cursor(&[&r.t_ms.to_string(), &r.id]))
-        } else {
-            None
-        };
-        Ok(ProbePage {
-            items: rows.into_iter().map(Probe::from).collect(),
-            next_cursor,
-        })
-    }
-
-    // ----- alerts ---------------------------------------------------------------------------
-
-    /// Alert transitions, newest first.
-    pub async fn alerts(&self, q: &AlertQuery) -> Result<Vec<Alert>> {
-        let mut sql = String::from(
-            "SELECT toString(transition_id) AS tid, toString(rule_id) AS rid, \
-             toString(monitor_id) AS mid, toString(region) AS reg, toString(kind) AS k, \
-             toString(from_state) AS fs, toString(to_state) AS ts, \
-             toUnixTimestamp64Milli(at) AS at_ms, value, threshold, message \
-             FROM alerts FINAL WHERE at >= fromUnixTimestamp64Milli(toInt64(?)) \
-             AND at < fromUnixTimestamp64Milli(toInt64(?))",
-        );
-        if q.monitor_id.is_some() {
-            sql.push_str(" AND monitor_id = ?");
-        }
-        if q.rule_id.is_some() {
-            sql.push_str(" AND rule_id = ?");
-        }
-        sql.push_str(" ORDER BY at DESC, transition_id LIMIT ?");
-        let mut query = self
-            .inner
-            .clickhouse
-            .query(&sql)
-            .bind(q.range.from.as_millis())
-            .bind(q.range.to.as_millis());
-        if let Some(m) = &q.monitor_id {
-            query = query.bind(m.as_str());
-        }
-        if let Some(r) = &q.rule_id {
-            query = query.bind(r.as_str());
-        }
-        let rows = query.bind(q.limit).fetch_all::<AlertRow>().await?;
-        Ok(rows.into_iter().map(Into::into).collect())
-    }
-
     // ----- health ---------------------------------------------------------------------------
 
     /// Why the service is not ready, if it is not.
@@ -537,6 +410,9 @@ impl Service {
         }
         if !self.inner.rules.is_caught_up() {
             return Some("the rules view is still catching up".into());
+        }
+        if let Some(reason) = self.inner.notify.not_ready() {
+            return Some(reason);
         }
         if !self.inner.hub.is_ready() {
             return Some("live topic consumers are not positioned yet".into());
@@ -559,12 +435,35 @@ impl Service {
     }
 }
 
-/// A query parameter, bound by the client or inlined by [`Service::history_statement`].
-#[derive(Debug)]
-enum Param {
+/// A query parameter, bound by the client or inlined by [`inline`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Param {
     Str(String),
     Int(i64),
     List(Vec<String>),
+}
+
+/// `sql` with `params` written in place of its `?`, as literals.
+pub(crate) fn inline(sql: &str, params: Vec<Param>) -> String {
+    let mut out = String::with_capacity(sql.len() + 64);
+    let mut params = params.into_iter();
+    for (i, piece) in sql.split('?').enumerate() {
+        if i > 0 {
+            match params.next() {
+                Some(Param::Str(v)) => out.push_str(&sql_string(&v)),
+                Some(Param::Int(v)) => out.push_str(&v.to_string()),
+                Some(Param::List(v)) => {
+                    let items: Vec<String> = v.iter().map(|s| sql_string(s)).collect();
+                    out.push('[');
+                    out.push_str(&items.join(", "));
+                    out.push(']');
+                }
+                None => out.push('?'),
+            }
+        }
+        out.push_str(piece);
+    }
+    out
 }
 
 /// A ClickHouse string literal.
@@ -671,82 +570,6 @@ impl SlaRow {
             p95_us: finite(self.q95),
             p99_us: finite(self.q99),
             error_budget_remaining: budget,
-        }
-    }
-}
-
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct ProbeRow {
-    id: String,
-    mid: String,
-    reg: String,
-    ag: String,
-    t_ms: i64,
-    meth: String,
-    url: String,
-    status_code: u16,
-    oc: String,
-    error: String,
-    dns_us: Option<u64>,
-    connect_us: Option<u64>,
-    tls_us: Option<u64>,
-    ttfb_us: Option<u64>,
-    total_us: u64,
-    response_size: Option<u64>,
-}
-
-impl From<ProbeRow> for Probe {
-    fn from(r: ProbeRow) -> Self {
-        Self {
-            event_id: r.id,
-            monitor_id: r.mid,
-            region: r.reg,
-            agent: r.ag,
-            event_time: rfc3339(r.t_ms),
-            method: r.meth,
-            url: r.url,
-            status_code: (r.status_code != 0).then_some(r.status_code),
-            outcome: r.oc,
-            error: (!r.error.is_empty()).then_some(r.error),
-            dns_us: r.dns_us,
-            connect_us: r.connect_us,
-            tls_us: r.tls_us,
-            ttfb_us: r.ttfb_us,
-            total_us: r.total_us,
-            response_size: r.response_size,
-        }
-    }
-}
-
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct AlertRow {
-    tid: String,
-    rid: String,
-    mid: String,
-    reg: String,
-    k: String,
-    fs: String,
-    ts: String,
-    at_ms: i64,
-    value: f64,
-    threshold: f64,
-    message: String,
-}
-
-impl From<AlertRow> for Alert {
-    fn from(r: AlertRow) -> Self {
-        Self {
-            transition_id: r.tid,
-            rule_id: r.rid,
-            monitor_id: r.mid,
-            region: (!r.reg.is_empty()).then_some(r.reg),
-            kind: r.k,
-            from: r.fs,
-            to: r.ts,
-            at: rfc3339(r.at_ms),
-            value: r.value,
-            threshold: r.threshold,
-            message: r.message,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! The configuration views: a `DashMap` of the latest spec of every monitor ([`MonitorView`],
-//! fed by the compacted `vigil.monitors` topic) and of every alert rule ([`RuleView`],
-//! `vigil.rules`), each read from the topic's beginning and then live.
+//! fed by the compacted `vigil.monitors` topic), of every alert rule ([`RuleView`],
+//! `vigil.rules`), and of the notification configuration (channels, the routing tree, silences
+//! and maintenance windows), each read from the topic's beginning and then live. Silences and
+//! maintenance windows share one topic and key space: each view skips the other kind's records,
+//! and a key the other kind takes over leaves the view.
 //!
 //! A view records the next offset it will read on every partition, so a writer that knows the
 //! offset Kafka gave its write can wait until the view has applied it ([`SpecView::wait_for`]),
@@ -17,7 +20,10 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
-use vigil_schema::{MonitorSpec, RuleSpec};
+use vigil_schema::{
+    ChannelSpec, DecodeError, EventKind, MaintenanceSpec, MonitorSpec, RouteSpec, RuleSpec,
+    SilenceSpec,
+};
 
 use crate::hub::SpecChange;
 use crate::{Error, Result};
@@ -28,6 +34,8 @@ pub trait Spec: vigil_schema::Event + std::fmt::Debug + Send + Sync + 'static {
     const NOUN: &'static str;
     /// The stable id, the Kafka key.
     fn id(&self) -> &str;
+    /// Another kind of spec kept on the same topic, in the same key space.
+    const SHARES_TOPIC_WITH: Option<EventKind> = None;
 }
 
 impl Spec for MonitorSpec {
@@ -40,6 +48,41 @@ impl Spec for MonitorSpec {
 
 impl Spec for RuleSpec {
     const NOUN: &'static str = "rule";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Spec for ChannelSpec {
+    const NOUN: &'static str = "channel";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Spec for RouteSpec {
+    const NOUN: &'static str = "routing tree";
+
+    /// The tree is one record, keyed [`vigil_schema::topic::ROUTES_KEY`].
+    fn id(&self) -> &str {
+        vigil_schema::topic::ROUTES_KEY
+    }
+}
+
+impl Spec for SilenceSpec {
+    const NOUN: &'static str = "silence";
+    const SHARES_TOPIC_WITH: Option<EventKind> = Some(EventKind::MaintenanceSpec);
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Spec for MaintenanceSpec {
+    const NOUN: &'static str = "maintenance window";
+    const SHARES_TOPIC_WITH: Option<EventKind> = Some(EventKind::SilenceSpec);
 
     fn id(&self) -> &str {
         &self.id
@@ -117,6 +160,12 @@ impl<S: Spec> SpecView<S> {
                     let spec = Arc::new(spec);
                     self.specs.insert(spec.id().to_owned(), Arc::clone(&spec));
                     Some(SpecChange::Upserted(spec))
+                }
+                Err(DecodeError::WrongKind { found, .. })
+                    if S::SHARES_TOPIC_WITH.is_some_and(|k| k as u8 == found) =>
+                {
+                    let id = key.map(|k| String::from_utf8_lossy(k).into_owned());
+                    id.and_then(|id| self.specs.remove(&id).map(|_| SpecChange::Deleted(id)))
                 }
                 Err(error) => {
                     tracing::warn!(kind = S::NOUN, partition, offset, %error, "Skipped an undecodable spec.");

@@ -30,6 +30,8 @@ async fn harness(cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerCon
     config.kafka.topic_prefix = "t".into();
     config.kafka.request_timeout = Duration::from_secs(5);
     config.clickhouse.url = "http://127.0.0.1:9".into();
+    // Monitor writes may reference this runner variable (`${API_KEY}`); no other.
+    config.egress.env_allow = vec!["API_KEY".into()];
     config.auth.keys = vec![
         ApiKeyConfig {
             name: "dash".into(),

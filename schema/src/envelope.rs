@@ -3,7 +3,8 @@
 //! ```text
 //! byte 0   magic 0xC5 (never the first byte of JSON or UTF-8 text)
 //! byte 1   event kind (1 probe result, 2 monitor spec, 3 window summary, 4 alert transition,
-//!          5 rule spec, 6 channel spec, 7 silence spec, 8 delivery, 9 maintenance spec)
+//!          5 rule spec, 6 channel spec, 7 silence spec, 8 delivery, 9 maintenance spec,
+//!          10 route spec)
 //! byte 2   schema version of that kind
 //! byte 3   codec (0 postcard, 1 JSON)
 //! byte 4.. payload
@@ -24,7 +25,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     AlertTransition, ChannelSpec, Delivery, Error, MaintenanceSpec, MonitorSpec, ProbeResult,
-    RuleSpec, SilenceSpec, WindowSummary,
+    RouteSpec, RuleSpec, SilenceSpec, WindowSummary,
 };
 
 /// First byte of every enveloped value.
@@ -54,6 +55,8 @@ pub enum EventKind {
     Delivery = 8,
     /// [`MaintenanceSpec`].
     MaintenanceSpec = 9,
+    /// [`RouteSpec`] (the root of the routing tree).
+    RouteSpec = 10,
 }
 
 impl EventKind {
@@ -69,6 +72,7 @@ impl EventKind {
             EventKind::SilenceSpec => "silence spec",
             EventKind::Delivery => "delivery",
             EventKind::MaintenanceSpec => "maintenance spec",
+            EventKind::RouteSpec => "route spec",
         }
     }
 }
@@ -167,6 +171,12 @@ impl Event for Delivery {
 
 impl Event for MaintenanceSpec {
     const KIND: EventKind = EventKind::MaintenanceSpec;
+    const VERSION: u8 = 1;
+    const CODEC: Codec = Codec::Json;
+}
+
+impl Event for RouteSpec {
+    const KIND: EventKind = EventKind::RouteSpec;
     const VERSION: u8 = 1;
     const CODEC: Codec = Codec::Json;
 }
@@ -655,6 +665,13 @@ mod tests {
         check(&silence, 7);
         check(&delivery, 8);
         check(&maintenance, 9);
+        let routes: RouteSpec = serde_json::from_value(serde_json::json!({
+            "receiver": ["hooks"], "group_by": ["rule"],
+            "routes": [{"matchers": ["severity=critical"], "receiver": ["pager"],
+                        "group_wait": "10s", "continue": true}],
+        }))
+        .unwrap();
+        check(&routes, 10);
         // Silences and maintenance windows share a topic: the kind byte tells them apart.
         assert_eq!(
             decode::<SilenceSpec>(&encode(&maintenance).unwrap()),

@@ -5,8 +5,9 @@
 //! - [`WindowSummary`] (`vigil.windows`): the aggregate of one (monitor, region, window).
 //! - [`RuleSpec`] (`vigil.rules`, compacted): when an alert fires; a tombstone deletes it.
 //! - [`AlertTransition`] (`vigil.alerts`): an alert rule changing state.
-//! - [`ChannelSpec`] (`vigil.channels`, compacted): where notifications go; [`RouteSpec`] is the
-//!   routing tree that picks channels for an alert.
+//! - [`ChannelSpec`] (`vigil.channels`, compacted): where notifications go; [`RouteSpec`]
+//!   (`vigil.routes`, compacted, one record keyed `root`) is the routing tree that picks channels
+//!   for an alert.
 //! - [`SilenceSpec`] and [`MaintenanceSpec`] (`vigil.silences`, compacted): when new firings
 //!   are not notified.
 //! - [`Delivery`] (`vigil.deliveries`): one attempt to send a notification.
@@ -33,5 +34,5 @@ pub use rule::{
     BurnWindow, RuleCondition, RuleSpec, Severity, SloKind, StatusClass, SummarySegment,
     default_burn_windows, parse_summary,
 };
-pub use silence::{MaintenanceSchedule, MaintenanceSpec, SilenceSpec};
+pub use silence::{MaintenanceSchedule, MaintenanceSpec, SilenceSpec, SilenceState};
 pub use window::{AnomalyScores, SketchData, WindowSummary};

@@ -41,7 +41,7 @@ pub use event::{
     BurnWindow, ChannelKind, ChannelSpec, Delivery, DeliveryStatus, EmailTls, Escalation,
     FieldError, HttpMethod, MaintenanceSchedule, MaintenanceSpec, MatchOp, Matcher, MonitorSpec,
     Outcome, ProbeResult, RouteSpec, RuleCondition, RuleSpec, SecretRef, Severity, SilenceSpec,
-    SketchData, SloKind, StatusClass, SummarySegment, Timings, WindowSummary,
+    SilenceState, SketchData, SloKind, StatusClass, SummarySegment, Timings, WindowSummary,
 };
 pub use timestamp::Timestamp;
 pub use topic::{TopicNames, TopicSpec};

@@ -25,6 +25,11 @@ pub const DELIVERIES: &str = "vigil.deliveries";
 /// Changelog of the notification stage's state (groups, timers, what was notified where),
 /// compacted. One partition: groups span rules, so one notifier owns them all.
 pub const NOTIFY_STATE: &str = "vigil.notify-state";
+/// The routing tree of the notification stage, compacted: one record under [`ROUTES_KEY`]
+/// holding the root [`RouteSpec`](crate::RouteSpec); a tombstone removes the tree.
+pub const ROUTES: &str = "vigil.routes";
+/// The key of the routing tree's one record on [`ROUTES`].
+pub const ROUTES_KEY: &str = "root";
 /// Undecodable or unprocessable events: the raw bytes plus a `vigil-reason` header.
 pub const DEADLETTER: &str = "vigil.deadletter";
 
@@ -61,6 +66,8 @@ pub struct TopicNames {
     pub deliveries: String,
     /// See [`NOTIFY_STATE`].
     pub notify_state: String,
+    /// See [`ROUTES`].
+    pub routes: String,
 }
 
 impl Default for TopicNames {
@@ -84,6 +91,7 @@ impl TopicNames {
             silences: format!("{prefix}.silences"),
             deliveries: format!("{prefix}.deliveries"),
             notify_state: format!("{prefix}.notify-state"),
+            routes: format!("{prefix}.routes"),
         }
     }
 
@@ -108,6 +116,7 @@ impl TopicNames {
             TopicSpec::compacted(&self.silences, 1),
             TopicSpec::retained(&self.deliveries, 3, 30 * DAY_MS),
             TopicSpec::compacted(&self.notify_state, 1),
+            TopicSpec::compacted(&self.routes, 1),
         ]
     }
 }
@@ -176,9 +185,10 @@ mod tests {
                 SILENCES,
                 DELIVERIES,
                 NOTIFY_STATE,
+                ROUTES,
             ]
         );
-        for compacted in [7, 8, 10] {
+        for compacted in [7, 8, 10, 11] {
             assert!(
                 specs[compacted]
                     .configs
@@ -196,6 +206,7 @@ mod tests {
             TopicNames::with_prefix("t1").notify_state,
             "t1.notify-state"
         );
+        assert_eq!(TopicNames::with_prefix("t1").routes, "t1.routes");
         assert!(
             specs[0]
                 .configs

@@ -9,11 +9,16 @@
 //! Every panel query is written for the grafana-clickhouse-datasource plugin: the frontend applies
 //! `$__conditionalAll(condition, $var)` and the template variables, the backend expands
 //! `$__timeFilter(col)` and `$__timeInterval(col)`. `tests/it/grafana.rs` runs every query, so
-//! expanded, against a real ClickHouse engine on seeded windows.
+//! expanded, against a real ClickHouse engine on seeded windows and on alert transitions produced
+//! by the processor's pipeline.
+//!
+//! The "Active alerts" tables are the query API's active set
+//! ([`active_alerts_sql`], `GET /api/v1/alerts/active`) as of the end of the time range.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
+use vigil_query::service::active_alerts_sql;
 use vigil_schema::sketch::quantile_sql;
 
 /// The datasource every panel uses (provisioned by `docker/grafana/provisioning/datasources`).
@@ -264,17 +269,28 @@ FROM $rollup
 WHERE $__timeFilter(window_start) AND monitor_id = ${monitor:singlequote}
 ORDER BY region";
 
-/// Alert transitions as annotations on the time-series panels.
+/// Which alerts the overview shows: of the selected monitors (and tags), in the selected
+/// regions or without a region (monitor-level quorum alerts).
+const OVERVIEW_ALERT_FILTER: &str = "$__conditionalAll(monitor_id IN (${monitor:singlequote}), $monitor)
+  AND $__conditionalAll(monitor_id IN (SELECT monitor_id FROM monitors FINAL WHERE hasAny(tags, [${tag:singlequote}])), $tag)
+  AND (region = '' OR $__conditionalAll(region IN (${region:singlequote}), $region))";
+
+/// Which alerts the drill-down shows: of its monitor, in the selected regions or without one.
+const MONITOR_ALERT_FILTER: &str = "monitor_id = ${monitor:singlequote}
+  AND (region = '' OR $__conditionalAll(region IN (${region:singlequote}), $region))";
+
+/// Alert transitions as annotations on the time-series panels, tagged with severity, kind and
+/// the state entered.
 fn alert_annotation(filter: &str) -> Value {
     let raw_sql = format!(
         "SELECT
     at AS time,
-    concat(monitor_id, if(region = '', '', concat(' / ', region)), ': ', kind, ' ', from_state, ' → ', to_state, if(message = '', '', concat(' — ', message))) AS text,
-    concat(kind, ',', to_state) AS tags
+    concat('[', severity, '] ', rule_id, ' on ', monitor_id, if(region = '', '', concat(' / ', region)), ': ', from_state, ' → ', to_state, if(message = '', '', concat(' — ', message))) AS text,
+    concat(severity, ',', kind, ',', to_state) AS tags
 FROM alerts FINAL
 WHERE $__timeFilter(at)
   AND {filter}
-ORDER BY time"
+ORDER BY time, rule_id, monitor_id, region"
     );
     json!({
         "name": "Alerts",
@@ -284,6 +300,66 @@ ORDER BY time"
         "iconColor": "red",
         "target": target(raw_sql, Format::Table),
     })
+}
+
+/// The alerts pending or firing at the end of the time range (now on a live dashboard): the
+/// latest transition of every rule, monitor and region up to then, when it is not `ok`.
+fn active_alerts(id: u32, filter: &str, drill_down: bool, at: Grid) -> Value {
+    let transitions = format!(
+        "at <= $__toTime_ms\n      AND {}",
+        filter.replace('\n', "\n    ")
+    );
+    let raw_sql = format!(
+        "{}\nORDER BY since DESC, rule_id, monitor_id, region",
+        active_alerts_sql(&transitions, "")
+    );
+    let colors = |field: &str, colors: &[(&str, &str)]| {
+        let options: serde_json::Map<String, Value> = colors
+            .iter()
+            .enumerate()
+            .map(|(i, (value, color))| ((*value).to_owned(), json!({ "color": color, "index": i })))
+            .collect();
+        json!({
+            "matcher": { "id": "byName", "options": field },
+            "properties": [
+                { "id": "mappings", "value": [{ "type": "value", "options": options }] },
+                { "id": "custom.cellOptions", "value": { "type": "color-text" } }
+            ]
+        })
+    };
+    let mut overrides = vec![
+        colors("state", &[("firing", "red"), ("pending", "orange")]),
+        colors(
+            "severity",
+            &[("critical", "red"), ("warning", "orange"), ("info", "blue")],
+        ),
+        json!({
+            "matcher": { "id": "byName", "options": "transition_id" },
+            "properties": [{ "id": "custom.hidden", "value": true }]
+        }),
+    ];
+    if drill_down {
+        overrides.push(json!({
+            "matcher": { "id": "byName", "options": "monitor_id" },
+            "properties": [{
+                "id": "links",
+                "value": [{
+                    "title": "Drill down",
+                    "url": "/d/vigil-monitor/vigil-monitor?var-monitor=${__value.raw}&${__url_time_range}"
+                }]
+            }]
+        }));
+    }
+    table(
+        id,
+        "Active alerts",
+        "Alerts pending or firing at the end of the time range (now on a live dashboard): for \
+         every rule, monitor and region, its latest transition up to then when that is not to \
+         ok, with the time it entered its state. The same set as GET /api/v1/alerts/active.",
+        raw_sql,
+        Value::Array(overrides),
+        at,
+    )
 }
 
 fn builtin_annotation() -> Value {
@@ -548,6 +624,7 @@ ORDER BY p95 DESC, monitor",
             json!([override_unit("days_left", "d")]),
             grid(0, 41, 24, 8),
         ),
+        active_alerts(10, OVERVIEW_ALERT_FILTER, true, grid(0, 49, 24, 8)),
     ];
     dashboard(
         "vigil-overview",
@@ -558,11 +635,7 @@ ORDER BY p95 DESC, monitor",
             query_variable("monitor", "Monitor", MONITOR_QUERY, true, 1),
             query_variable("region", "Region", REGION_QUERY, true, 2),
         ],
-        alert_annotation(
-            "$__conditionalAll(monitor_id IN (${monitor:singlequote}), $monitor)
-  AND $__conditionalAll(monitor_id IN (SELECT monitor_id FROM monitors FINAL WHERE hasAny(tags, [${tag:singlequote}])), $tag)
-  AND (region = '' OR $__conditionalAll(region IN (${region:singlequote}), $region))",
-        ),
+        alert_annotation(OVERVIEW_ALERT_FILTER),
         panels,
     )
 }
@@ -796,6 +869,7 @@ ORDER BY expires_at, region",
             json!([override_unit("days_left", "d")]),
             grid(16, 36, 8, 8),
         ),
+        active_alerts(14, MONITOR_ALERT_FILTER, false, grid(0, 44, 24, 8)),
     ];
     dashboard(
         "vigil-monitor",
@@ -806,10 +880,7 @@ ORDER BY expires_at, region",
             query_variable("monitor", "Monitor", MONITOR_QUERY, false, 1),
             query_variable("region", "Region", MONITOR_REGION_QUERY, true, 2),
         ],
-        alert_annotation(
-            "monitor_id = ${monitor:singlequote}
-  AND (region = '' OR $__conditionalAll(region IN (${region:singlequote}), $region))",
-        ),
+        alert_annotation(MONITOR_ALERT_FILTER),
         panels,
     )
 }
@@ -965,7 +1036,13 @@ fn panels_read_windows_and_only_the_allowed_tables() {
                     "{title}: windows without FINAL"
                 );
             }
-            if !title.starts_with("variable tag") && !title.starts_with("variable monitor") {
+            if title == "Active alerts" {
+                // The state at the end of the range: every transition up to it counts.
+                assert!(
+                    sql.contains("at <= $__toTime_ms") && !sql.contains("$__timeFilter("),
+                    "{title}: not the state at the end of the time range"
+                );
+            } else if !title.starts_with("variable tag") && !title.starts_with("variable monitor") {
                 assert!(
                     sql.contains("$__timeFilter("),
                     "{title}: not limited to the dashboard's time range"
@@ -1036,6 +1113,42 @@ fn collect_datasources(value: &Value, out: &mut Vec<Value>) {
         }
         Value::Array(items) => items.iter().for_each(|item| collect_datasources(item, out)),
         _ => {}
+    }
+}
+
+#[test]
+fn active_alerts_are_the_apis_active_set_and_annotations_carry_severity() {
+    for dashboard in dashboards() {
+        let all = queries(&dashboard.json);
+        let active: Vec<&String> = all
+            .iter()
+            .filter(|(title, _)| title == "Active alerts")
+            .map(|(_, sql)| sql)
+            .collect();
+        assert_eq!(
+            active.len(),
+            1,
+            "{}: one active alerts table",
+            dashboard.file
+        );
+        // The API's statement, with the dashboard's filter on the transitions considered.
+        let sql = active[0];
+        let (head, tail) = sql.split_once("WHERE at <= $__toTime_ms").unwrap();
+        let (_, tail) = tail.split_once("\n    GROUP BY").unwrap();
+        assert_eq!(
+            format!("{head}WHERE 1\n    GROUP BY{tail}"),
+            format!(
+                "{}\nORDER BY since DESC, rule_id, monitor_id, region",
+                active_alerts_sql("1", "")
+            ),
+            "{}",
+            dashboard.file
+        );
+        let (_, annotation) = all
+            .iter()
+            .find(|(title, _)| title == "annotation Alerts")
+            .unwrap();
+        assert!(annotation.contains("concat(severity, ',', kind, ',', to_state) AS tags"));
     }
 }
 

@@ -17,8 +17,30 @@ pub(crate) fn clickhouse_url() -> String {
     std::env::var("VIGIL_CLICKHOUSE_URL").unwrap_or_else(|_| "http://127.0.0.1:8123".into())
 }
 
+/// Makes a panic on any thread that is not a test's own (a server task, a spawned worker, a
+/// stream under a response body) abort the test process, so it fails the run instead of being
+/// printed and swallowed by a task boundary. Test threads carry the test's name; tokio's and
+/// other background threads do not contain `::`. Installed once, by every helper below.
+pub(crate) fn fail_on_background_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default(info);
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("<unnamed>");
+            let test_thread = name.contains("::") || name == "main";
+            if !test_thread {
+                eprintln!("panic on background thread {name:?}: failing the test run");
+                std::process::abort();
+            }
+        }));
+    });
+}
+
 /// A name no other test (or earlier run) uses: `{prefix}_{test}_{time}_{n}`, lowercase.
 pub(crate) fn unique_name(prefix: &str, test: &str) -> String {
+    fail_on_background_panics();
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -40,6 +62,7 @@ pub(crate) fn unique_name(prefix: &str, test: &str) -> String {
 
 /// A client with the crate's default settings (LZ4 compression, schema validation).
 pub(crate) fn clickhouse() -> Client {
+    fail_on_background_panics();
     Client::default().with_url(clickhouse_url())
 }
 
@@ -85,6 +108,7 @@ pub(crate) async fn drop_database(name: &str) {
 
 /// Client configuration for the local broker.
 pub(crate) fn kafka_config() -> ClientConfig {
+    fail_on_background_panics();
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", kafka_brokers());
     config
@@ -92,6 +116,7 @@ pub(crate) fn kafka_config() -> ClientConfig {
 
 /// Shows the services' logs in failing tests' output (`RUST_LOG`, default `warn`).
 pub(crate) fn init_logs() {
+    fail_on_background_panics();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let installed = tracing_subscriber::fmt()

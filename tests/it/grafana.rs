@@ -15,7 +15,12 @@
 //!    and `$__interval_s` to the interval in seconds (at least 1).
 //!
 //! Expected values are computed here from the seeded windows with [`Sketch`], independently of
-//! the SQL: percentiles merge the windows' sketches, never average stored percentiles.
+//! the SQL: percentiles merge the windows' sketches, never average stored percentiles. Alert
+//! annotations and the active alerts tables run on transitions the processor's pipeline
+//! produced from known checks, written by its own sink ([`alerts`]); their expected rows come
+//! from those transitions.
+
+mod alerts;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -645,67 +650,11 @@ const PROBES: [Probe; 7] = [
     },
 ];
 
-struct Alert {
-    monitor: &'static str,
-    region: &'static str,
-    at: i64,
-    kind: &'static str,
-    from: &'static str,
-    to: &'static str,
-    message: &'static str,
-}
-
-const ALERTS: [Alert; 5] = [
-    Alert {
-        monitor: "api",
-        region: "eu",
-        at: T0 + 7 * MINUTE,
-        kind: "latency",
-        from: "ok",
-        to: "firing",
-        message: "p95 above 300 ms",
-    },
-    Alert {
-        monitor: "api",
-        region: "eu",
-        at: T0 + 11 * MINUTE,
-        kind: "latency",
-        from: "firing",
-        to: "resolved",
-        message: "",
-    },
-    Alert {
-        monitor: "web",
-        region: "",
-        at: T0 + 9 * MINUTE,
-        kind: "availability",
-        from: "ok",
-        to: "firing",
-        message: "availability below 99%",
-    },
-    Alert {
-        monitor: "batch",
-        region: "eu",
-        at: T0 + 8 * MINUTE,
-        kind: "anomaly",
-        from: "ok",
-        to: "firing",
-        message: "score 0.9",
-    },
-    Alert {
-        monitor: "api",
-        region: "us",
-        at: T0 - 2 * HOUR,
-        kind: "latency",
-        from: "ok",
-        to: "firing",
-        message: "outside the range",
-    },
-];
-
 struct Seed {
     minutes: Vec<Window>,
     hours: Vec<Window>,
+    /// Alert transitions, as the pipeline produced and the sink wrote them.
+    transitions: Vec<vigil_schema::AlertTransition>,
     /// Unix seconds when the probes were written (certificate expiries are relative to it).
     now: i64,
 }
@@ -769,35 +718,11 @@ async fn seed(client: &Client) -> Seed {
         .await
         .unwrap();
 
-    let alerts: Vec<String> = ALERTS
-        .iter()
-        .map(|a| {
-            format!(
-                "(generateUUIDv4(), 'rule-{}', {}, {}, {}, {}, {}, fromUnixTimestamp64Milli({}), \
-                 1.0, 0.5, {})",
-                a.kind,
-                sql_str(a.monitor),
-                sql_str(a.region),
-                sql_str(a.kind),
-                sql_str(a.from),
-                sql_str(a.to),
-                a.at * 1000,
-                sql_str(a.message)
-            )
-        })
-        .collect();
-    client
-        .query_raw(&format!(
-            "INSERT INTO alerts (transition_id, rule_id, monitor_id, region, kind, from_state, \
-             to_state, at, value, threshold, message) VALUES {}",
-            alerts.join(", ")
-        ))
-        .execute()
-        .await
-        .unwrap();
+    let transitions = alerts::seed(client).await;
     Seed {
         minutes,
         hours,
+        transitions,
         now,
     }
 }
@@ -812,6 +737,8 @@ enum Cell {
     Str(String),
     Float(f64),
     UInt(u64),
+    /// `Map(…)`, as the JSON object ClickHouse writes.
+    Json(Value),
 }
 
 impl PartialEq for Cell {
@@ -820,6 +747,7 @@ impl PartialEq for Cell {
             (Cell::Time(a), Cell::Time(b)) => a == b,
             (Cell::Str(a), Cell::Str(b)) => a == b,
             (Cell::UInt(a), Cell::UInt(b)) => a == b,
+            (Cell::Json(a), Cell::Json(b)) => a == b,
             (Cell::Float(a), Cell::Float(b)) => {
                 (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
             }
@@ -844,10 +772,12 @@ fn cell(value: &Value, ty: &str) -> Cell {
         .trim_start_matches("Nullable(");
     if base.starts_with("DateTime") {
         Cell::Time(parse_time(value.as_str().unwrap()))
-    } else if base.starts_with("String") {
+    } else if base.starts_with("String") || base.starts_with("UUID") {
         Cell::Str(value.as_str().unwrap().to_owned())
     } else if base.starts_with("Float") {
         Cell::Float(value.as_f64().unwrap_or(f64::NAN))
+    } else if base.starts_with("Map(") {
+        Cell::Json(value.clone())
     } else if base.starts_with("UInt") {
         Cell::UInt(match value {
             Value::String(s) => s.parse().unwrap(),
@@ -1312,44 +1242,8 @@ fn expected(dashboard: &str, title: &str, sc: &Scenario, seed: &Seed) -> Table {
                     .collect(),
             )
         }
-        (dashboard, "annotation Alerts") => {
-            let overview = dashboard == "vigil-overview";
-            let mut rows: Vec<&Alert> = ALERTS
-                .iter()
-                .filter(|a| {
-                    sc.in_range(a.at)
-                        && sc.monitor_selected(a.monitor)
-                        && (a.region.is_empty() || sc.region_selected(a.region))
-                        && (overview || sc.monitors.as_ref().is_some_and(|m| m == &[a.monitor]))
-                })
-                .collect();
-            rows.sort_by_key(|a| a.at);
-            (
-                cols(&[TIME_DT64, ("text", "String"), ("tags", "String")]),
-                rows.into_iter()
-                    .map(|a| {
-                        let region = if a.region.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" / {}", a.region)
-                        };
-                        let message = if a.message.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" — {}", a.message)
-                        };
-                        vec![
-                            t(a.at),
-                            s(&format!(
-                                "{}{region}: {} {} → {}{message}",
-                                a.monitor, a.kind, a.from, a.to
-                            )),
-                            s(&format!("{},{}", a.kind, a.to)),
-                        ]
-                    })
-                    .collect(),
-            )
-        }
+        (dashboard, "annotation Alerts") => alerts::annotations(dashboard, sc, seed),
+        (dashboard, "Active alerts") => alerts::active(dashboard, sc, seed),
         ("vigil-overview", "variable region") | ("vigil-monitor", "variable region") => {
             let regions: BTreeSet<&str> = seed
                 .minutes

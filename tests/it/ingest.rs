@@ -121,27 +121,37 @@ async fn apply_then_run_a_runner_and_read_probes_back() {
     );
     std::fs::write(&file, &yaml).unwrap();
     let path = file.to_str().unwrap();
+    // The target and the refused address are on loopback, which probes reach only when allowed.
+    let config_file = dir.join("vigil.toml");
+    std::fs::write(&config_file, "[ingest.egress]\nallow = [\"127.0.0.1\"]\n").unwrap();
+    let cfg = config_file.to_str().unwrap();
 
-    let (ok, stdout, stderr) = vigil(&prefix, &["apply", "-f", path, "--dry-run"]);
+    let (ok, stdout, stderr) = vigil(
+        &prefix,
+        &["--config", cfg, "apply", "-f", path, "--dry-run"],
+    );
     assert!(ok, "{stdout}{stderr}");
     assert_eq!(
         stdout,
         "+ create healthy\n+ create refused\n+ create wrong-body\n\
          Plan: 3 to create, 0 to update, 0 to delete, 0 unchanged.\n"
     );
-    let (ok, stdout, stderr) = vigil(&prefix, &["apply", "-f", path]);
+    let (ok, stdout, stderr) = vigil(&prefix, &["--config", cfg, "apply", "-f", path]);
     assert!(ok, "{stdout}{stderr}");
     assert!(
         stdout.ends_with(&format!("Applied 3 change(s) to {prefix}.monitors.\n")),
         "{stdout}"
     );
-    let (ok, stdout, _) = vigil(&prefix, &["apply", "-f", path]);
+    let (ok, stdout, _) = vigil(&prefix, &["--config", cfg, "apply", "-f", path]);
     assert!(ok);
     assert_eq!(stdout, "No changes. 3 monitor(s) up to date.\n");
     assert_eq!(load(&kafka).await.len(), 3);
 
     let config = vigil_ingest::Config {
         region: "it".into(),
+        egress: vigil_ingest::config::EgressConfig {
+            allow: vec!["127.0.0.1".parse().unwrap()],
+        },
         ..vigil_ingest::Config::default()
     };
     let token = CancellationToken::new();
@@ -221,7 +231,7 @@ async fn apply_then_run_a_runner_and_read_probes_back() {
     // Removing a monitor from the file and applying with --prune writes a tombstone.
     let kept: String = yaml.split("  - id: refused").next().unwrap().to_owned();
     std::fs::write(&file, kept).unwrap();
-    let (ok, stdout, stderr) = vigil(&prefix, &["apply", "-f", path, "--prune"]);
+    let (ok, stdout, stderr) = vigil(&prefix, &["--config", cfg, "apply", "-f", path, "--prune"]);
     assert!(ok, "{stdout}{stderr}");
     assert!(stdout.starts_with("- delete refused\n"), "{stdout}");
     let view = load(&kafka).await;

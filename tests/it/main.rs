@@ -10,6 +10,7 @@
 )]
 
 mod alerts;
+mod alerts_api;
 mod cli;
 mod clickhouse_endpoint;
 mod common;

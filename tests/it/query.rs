@@ -28,14 +28,15 @@ const MINUTE: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
 const ALPHA: f64 = 0.01;
 
-struct Stack {
-    db: TestDb,
-    state: AppState,
-    topics: vigil_schema::TopicNames,
+pub(crate) struct Stack {
+    pub(crate) db: TestDb,
+    pub(crate) state: AppState,
+    pub(crate) topics: vigil_schema::TopicNames,
     token: CancellationToken,
 }
 
-async fn stack(test: &str) -> Stack {
+/// A migrated test database and a query service over it, with topics of its own.
+pub(crate) async fn stack(test: &str) -> Stack {
     let db = TestDb::new(test).await;
     vigil_schema::migration::migrate(&crate::common::clickhouse(), &db.name)
         .await
@@ -60,7 +61,12 @@ async fn stack(test: &str) -> Stack {
 }
 
 impl Stack {
-    async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Vec<u8>) {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Vec<u8>) {
         let request = Request::builder().method(method).uri(uri);
         let request = match body {
             Some(b) => request
@@ -77,14 +83,14 @@ impl Stack {
         (status, bytes.to_vec())
     }
 
-    async fn json(&self, uri: &str) -> Value {
+    pub(crate) async fn json(&self, uri: &str) -> Value {
         let (status, body) = self.call(Method::GET, uri, None).await;
         let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         assert_eq!(status, StatusCode::OK, "{uri}: {value}");
         value
     }
 
-    async fn create(&self, id: &str, tags: &[&str]) {
+    pub(crate) async fn create(&self, id: &str, tags: &[&str]) {
         let spec = json!({"id": id, "name": id, "url": "https://example.com/", "tags": tags});
         let (status, body) = self
             .call(Method::POST, "/api/v1/monitors", Some(spec))
@@ -97,7 +103,7 @@ impl Stack {
         );
     }
 
-    async fn finish(self) {
+    pub(crate) async fn finish(self) {
         self.token.cancel();
         self.db.drop_database().await;
     }
@@ -494,14 +500,15 @@ async fn probes_and_alerts_page_newest_first() {
             .unwrap();
     }
     let alerts = s.json("/api/v1/alerts?monitor=api&from=now-2h").await;
-    let alerts = alerts.as_array().unwrap();
+    assert!(alerts["next_cursor"].is_null());
+    let alerts = alerts["items"].as_array().unwrap();
     assert_eq!(alerts.len(), 3);
     assert_eq!(alerts[0]["to"], "ok");
     assert_eq!(alerts[0]["message"], "transition 2");
     assert!(alerts[0]["region"].is_null());
     assert_eq!(alerts[2]["value"], 600_000.0);
     let other = s.json("/api/v1/alerts?monitor=other&from=now-2h").await;
-    assert_eq!(other, json!([]));
+    assert_eq!(other, json!({"items": [], "next_cursor": null}));
     s.finish().await;
 }
 

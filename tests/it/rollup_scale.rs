@@ -101,7 +101,10 @@ async fn one_flush_of_60000_series_rolls_up_every_hour() {
         let series = i as u64 / 2;
         let base = 1_000 + series;
         assert_eq!(row.monitor_id, format!("m{series:06}"));
-        assert_eq!(row.region, if series.is_multiple_of(2) { "eu" } else { "us" });
+        assert_eq!(
+            row.region,
+            if series.is_multiple_of(2) { "eu" } else { "us" }
+        );
         if i % 2 == 0 {
             assert_eq!(row.window_start, first_hour, "{row:?}");
             assert_eq!(row.window_end, first_hour + HOUR);

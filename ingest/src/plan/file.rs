@@ -1,5 +1,6 @@
-//! The monitors file: `monitors:` and `alerts:` sections, parsed and validated as a whole so
-//! every problem is reported at once with its path, and written back by `vigil export`.
+//! The monitors file: `monitors:` and `alerts:` sections (and the notification sections,
+//! [`super::notify`]), parsed and validated as a whole so every problem is reported at once
+//! with its path, and written back by `vigil export`.
 //!
 //! Alert conditions are written as one-key maps (`condition: {latency_percentile: {…}}`), the
 //! same shape as the JSON the API takes.
@@ -10,7 +11,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_norway::Value;
 use serde_norway::with::singleton_map_recursive;
-use vigil_schema::{FieldError, MonitorSpec, RuleCondition, RuleSpec};
+use vigil_schema::{
+    ChannelSpec, EgressPolicy, FieldError, MaintenanceSpec, MonitorSpec, RouteSpec, RuleCondition,
+    RuleSpec, SilenceSpec,
+};
 
 use crate::monitors::Spec;
 use crate::probe::condition::Condition;
@@ -24,10 +28,25 @@ pub struct MonitorsFile {
     pub monitors: Option<Vec<MonitorSpec>>,
     /// The alert rules, in file order.
     pub alerts: Option<Vec<RuleSpec>>,
+    /// The notification channels, in file order.
+    pub channels: Option<Vec<ChannelSpec>>,
+    /// The root of the routing tree.
+    pub routes: Option<RouteSpec>,
+    /// The silences, in file order.
+    pub silences: Option<Vec<SilenceSpec>>,
+    /// The maintenance windows, in file order.
+    pub maintenance: Option<Vec<MaintenanceSpec>>,
 }
 
 /// The top-level keys of a monitors file.
-const SECTIONS: [&str; 2] = ["monitors", "alerts"];
+const SECTIONS: [&str; 6] = [
+    "monitors",
+    "alerts",
+    "channels",
+    "routes",
+    "silences",
+    "maintenance",
+];
 
 /// Parses and validates a monitors file. `path` only names the file in errors.
 pub fn parse_file(path: &str, text: &str) -> Result<MonitorsFile> {
@@ -46,7 +65,8 @@ pub fn parse_file(path: &str, text: &str) -> Result<MonitorsFile> {
         for key in mapping.keys() {
             if !key.as_str().is_some_and(|k| SECTIONS.contains(&k)) {
                 return Err(invalid(vec![format!(
-                    "{}: unknown top-level key, expected `monitors` or `alerts`",
+                    "{}: unknown top-level key, expected `monitors`, `alerts`, `channels`, \
+                     `routes`, `silences` or `maintenance`",
                     key.as_str().unwrap_or("<non-string key>")
                 )]));
             }
@@ -74,8 +94,16 @@ pub fn parse_file(path: &str, text: &str) -> Result<MonitorsFile> {
         decode_rule,
         |spec: &RuleSpec, at, problems| check(spec.validate(), at, problems),
     );
+    let notify = super::notify::parse(&document, &mut problems);
     if problems.is_empty() {
-        Ok(MonitorsFile { monitors, alerts })
+        Ok(MonitorsFile {
+            monitors,
+            alerts,
+            channels: notify.channels,
+            routes: notify.routes,
+            silences: notify.silences,
+            maintenance: notify.maintenance,
+        })
     } else {
         Err(invalid(problems))
     }
@@ -100,7 +128,7 @@ pub fn parse_monitors(path: &str, text: &str) -> Result<Vec<MonitorSpec>> {
 
 /// Reads the list under `key`, if the document has one: each item is decoded, validated and
 /// checked for a duplicate id; problems are pushed with the item's path (`alerts[2].for`).
-fn section<S: Spec>(
+pub(super) fn section<S: Spec>(
     document: &Value,
     key: &str,
     problems: &mut Vec<String>,
@@ -141,27 +169,74 @@ fn section<S: Spec>(
     Some(specs)
 }
 
-fn check(validated: Result<(), Vec<FieldError>>, at: &str, problems: &mut Vec<String>) {
+/// Checks the file's monitors against the egress policy ([`vigil_schema::validate_egress`]):
+/// literal non-public hosts the allow-list does not cover, and `${…}` references other than
+/// secrets and allow-listed variables, every problem with its path (`monitors[2].url: …`).
+pub fn check_egress(path: &str, file: &MonitorsFile, policy: &EgressPolicy) -> Result<()> {
+    let mut problems = Vec::new();
+    for (i, spec) in file.monitors.iter().flatten().enumerate() {
+        check(
+            vigil_schema::validate_egress(spec, policy),
+            &format!("monitors[{i}]"),
+            &mut problems,
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::InvalidMonitors {
+            path: path.to_owned(),
+            problems,
+        })
+    }
+}
+
+pub(super) fn check(validated: Result<(), Vec<FieldError>>, at: &str, problems: &mut Vec<String>) {
     if let Err(errors) = validated {
         problems.extend(errors.into_iter().map(|e| e.within(at).to_string()));
     }
 }
 
-/// What `vigil export` writes: both sections, each sorted by id.
+/// What `vigil export` writes: the sections, each sorted by id.
 #[derive(Serialize)]
 struct Export<'a> {
     monitors: Vec<&'a MonitorSpec>,
     #[serde(serialize_with = "singleton_map_recursive::serialize")]
     alerts: Vec<&'a RuleSpec>,
+    #[serde(flatten)]
+    notify: Option<super::notify::Export<'a>>,
 }
 
 /// Writes monitors and alert rules as a monitors file, each section sorted by id.
 pub fn export_yaml(monitors: &[Arc<MonitorSpec>], rules: &[Arc<RuleSpec>]) -> Result<String> {
+    export(monitors, rules, None)
+}
+
+/// Writes monitors, alert rules and the notification configuration (channels, the routing
+/// tree when there is one, silences, maintenance windows) as a monitors file, each list sorted
+/// by id. Secrets appear only as the `${secret:NAME}` references the specs hold.
+pub fn export_all(
+    monitors: &[Arc<MonitorSpec>],
+    rules: &[Arc<RuleSpec>],
+    notify: &super::NotifyCurrent,
+) -> Result<String> {
+    export(monitors, rules, Some(super::notify::Export::new(notify)))
+}
+
+fn export(
+    monitors: &[Arc<MonitorSpec>],
+    rules: &[Arc<RuleSpec>],
+    notify: Option<super::notify::Export<'_>>,
+) -> Result<String> {
     let mut monitors: Vec<&MonitorSpec> = monitors.iter().map(|m| &**m).collect();
     monitors.sort_by(|a, b| a.id.cmp(&b.id));
     let mut alerts: Vec<&RuleSpec> = rules.iter().map(|r| &**r).collect();
     alerts.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(serde_norway::to_string(&Export { monitors, alerts })?)
+    Ok(serde_norway::to_string(&Export {
+        monitors,
+        alerts,
+        notify,
+    })?)
 }
 
 #[cfg(test)]
@@ -285,7 +360,10 @@ monitors:
         );
         assert_eq!(
             problems_of("monitors: []\nalert: []"),
-            ["alert: unknown top-level key, expected `monitors` or `alerts`"]
+            [
+                "alert: unknown top-level key, expected `monitors`, `alerts`, `channels`, \
+                 `routes`, `silences` or `maintenance`"
+            ]
         );
         assert_eq!(
             problems_of("monitors: []\nalerts: {}"),
@@ -355,12 +433,51 @@ alerts:
         assert_eq!(ids, ["checkout-api", "orders-search", "legacy-admin"]);
         assert_eq!(specs[1].headers["X-Tenant"], "${ORDERS_TENANT}");
         assert!(!specs[2].tls_verify && !specs[2].follow_redirects);
+        let documented = EgressPolicy {
+            allow: vec![],
+            env_allow: vec!["ORDERS_TENANT".into()],
+        };
+        let file = parse_file("examples/monitors.yaml", text).unwrap();
+        check_egress("examples/monitors.yaml", &file, &documented).unwrap();
         let alerts = file.alerts.unwrap();
         let ids: Vec<&str> = alerts.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(
             ids,
             ["checkout-p99", "checkout-down", "public-availability-slo"]
         );
+    }
+
+    #[test]
+    fn egress_problems_name_the_monitor_and_field() {
+        let text = format!(
+            "{FILE}  - id: metadata\n    name: Metadata\n    url: http://169.254.169.254/latest/\n"
+        );
+        let file = parse_file("m.yaml", &text).unwrap();
+        let err = check_egress("m.yaml", &file, &EgressPolicy::default()).unwrap_err();
+        let Error::InvalidMonitors { problems, .. } = err else {
+            panic!("{err}")
+        };
+        let fields: Vec<&str> = problems
+            .iter()
+            .map(|p| p.split(": ").next().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "monitors[1].url",
+                "monitors[1].auth.token",
+                "monitors[2].url"
+            ]
+        );
+        assert!(
+            problems[2].contains("the cloud metadata address"),
+            "{problems:?}"
+        );
+        let operator = EgressPolicy {
+            allow: vec!["169.254.169.254:80".parse().unwrap()],
+            env_allow: vec!["ENV".into(), "ORDERS_TOKEN".into()],
+        };
+        check_egress("m.yaml", &file, &operator).unwrap();
     }
 
     #[test]

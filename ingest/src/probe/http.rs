@@ -1,16 +1,18 @@
 //! The HTTP checker: one check = one fresh connection, measured phase by phase.
 //!
-//! DNS (skipped for IP literals) → TCP connect → TLS handshake (HTTPS; rustls with the webpki
-//! roots, or no verification when the monitor says `tls_verify: false`) → request → first
-//! response byte → body (read up to the configured cap). Every phase is timed in µs from a
-//! monotonic clock; a phase that did not happen stays `None`. The whole check runs under the
-//! monitor's timeout, and the phases completed before a timeout are still reported.
-//! Redirects (when followed) open a fresh connection per hop; the phases reported are those of
-//! the last hop and `total_us` covers all of them.
+//! DNS (skipped for IP literals) → TCP connect, both through the egress policy
+//! ([`super::egress`]: every address vetted, and only vetted addresses connected to) → TLS
+//! handshake (HTTPS; rustls with the webpki roots, or no verification when the monitor says
+//! `tls_verify: false`) → request → first response byte → body (read up to the configured cap).
+//! Every phase is timed in µs from a monotonic clock; a phase that did not happen stays `None`.
+//! The whole check runs under the monitor's timeout, and the phases completed before a timeout
+//! are still reported. Redirects (when followed) open a fresh connection per hop, vetted like the
+//! first; the phases reported are those of the last hop and `total_us` covers all of them.
+//! Credentials, cookies and secret headers are dropped when a redirect leaves the origin.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -18,15 +20,17 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use url::Url;
 use uuid::Uuid;
 use vigil_schema::Timestamp;
-use vigil_schema::{ApiKeyLocation, Auth, HttpMethod, MonitorSpec, Outcome, ProbeResult, Timings};
+use vigil_schema::{
+    ApiKeyLocation, Auth, EgressPolicy, HttpMethod, MonitorSpec, Outcome, ProbeResult, Timings,
+};
 
-use super::auth::{self, TokenCache, TokenKey};
+use super::auth::{self, References, TokenCache, TokenKey};
 use super::condition::{Condition, ParseError, Response};
+use super::egress::{self, Egress, Refused, Resolver, micros};
 use crate::config::CheckerConfig;
 
 /// A monitor's assertions, parsed once per spec.
@@ -40,7 +44,8 @@ impl Assertions {
     }
 }
 
-/// Runs checks. Cheap to share (`Arc`); holds the TLS configurations and the OAuth 2 token cache.
+/// Runs checks. Cheap to share (`Arc`); holds the TLS configurations, the egress policy, the
+/// reference expansion and the OAuth 2 token cache.
 pub struct Checker {
     config: CheckerConfig,
     region: String,
@@ -48,6 +53,8 @@ pub struct Checker {
     verifying: TlsConnector,
     insecure: TlsConnector,
     tokens: TokenCache,
+    egress: Egress,
+    references: References,
 }
 
 impl std::fmt::Debug for Checker {
@@ -56,6 +63,7 @@ impl std::fmt::Debug for Checker {
             .field("config", &self.config)
             .field("region", &self.region)
             .field("agent", &self.agent)
+            .field("egress", self.egress.policy())
             .finish_non_exhaustive()
     }
 }
@@ -76,11 +84,16 @@ impl Failure {
     }
 }
 
+impl From<Refused> for Failure {
+    fn from(r: Refused) -> Self {
+        Self::new(r.outcome, r.message)
+    }
+}
+
 /// What one hop measured; filled in as phases complete so a timeout keeps what was done.
 #[derive(Debug, Default)]
 struct Phases {
-    dns_us: Option<u64>,
-    connect_us: Option<u64>,
+    net: egress::Timing,
     tls_us: Option<u64>,
     ttfb_us: Option<u64>,
     cert_expiry: Option<Timestamp>,
@@ -105,17 +118,22 @@ struct Prepared {
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Option<Bytes>,
     tls_verify: bool,
-    /// The API key header, if the monitor sends one; like `Authorization` and `Cookie`, it is
-    /// not sent on to another origin when following a redirect.
-    key_header: Option<HeaderName>,
+    /// Headers not sent on to another origin when following a redirect, besides
+    /// `Authorization`, `Proxy-Authorization` and `Cookie`: the API key header and every
+    /// header whose configured value holds a `${…}` reference.
+    secret_headers: Vec<HeaderName>,
 }
 
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
+/// Always dropped when a redirect leaves the origin.
+const CREDENTIAL_HEADERS: [HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::PROXY_AUTHORIZATION,
+    header::COOKIE,
+];
 
 impl Checker {
-    /// A checker stamping results with `region` and `agent`.
+    /// A checker stamping results with `region` and `agent`, under the default egress policy
+    /// (public addresses only, no environment variable expanded).
     pub fn new(config: CheckerConfig, region: String, agent: String) -> Self {
         Self {
             config,
@@ -124,7 +142,22 @@ impl Checker {
             verifying: TlsConnector::from(Arc::new(tls_config(true))),
             insecure: TlsConnector::from(Arc::new(tls_config(false))),
             tokens: TokenCache::default(),
+            egress: Egress::default(),
+            references: References::default(),
         }
+    }
+
+    /// The same checker under `policy`: its allow-list and its `env-allow` variables.
+    pub fn with_policy(mut self, policy: EgressPolicy) -> Self {
+        self.references = References::new(policy.env_allow.iter().cloned());
+        self.egress = Egress::new(policy);
+        self
+    }
+
+    /// The same checker resolving host names through `resolver`.
+    pub fn with_resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
+        self.egress = self.egress.with_resolver(resolver);
+        self
     }
 
     /// The region results are stamped with.
@@ -171,8 +204,8 @@ impl Checker {
             outcome,
             error,
             timings: Timings {
-                dns_us: phases.dns_us,
-                connect_us: phases.connect_us,
+                dns_us: phases.net.dns_us,
+                connect_us: phases.net.connect_us,
                 tls_us: phases.tls_us,
                 ttfb_us: phases.ttfb_us,
                 total_us,
@@ -217,12 +250,13 @@ impl Checker {
                             format!("invalid redirect location {location:?}: {e}"),
                         )
                     })?;
-                    if next.origin() != request.url.origin() {
-                        let key = request.key_header.clone();
+                    let hop =
+                        self.egress
+                            .follow(&request.url, &next, spec.allow_insecure_redirects)?;
+                    if !hop.same_origin {
+                        let secret = &request.secret_headers;
                         request.headers.retain(|(name, _)| {
-                            *name != header::AUTHORIZATION
-                                && *name != header::COOKIE
-                                && Some(name) != key.as_ref()
+                            !CREDENTIAL_HEADERS.contains(name) && !secret.contains(name)
                         });
                     }
                     request.url = next;
@@ -295,7 +329,10 @@ impl Checker {
     /// Expands secrets and applies authentication.
     async fn prepare(&self, spec: &MonitorSpec) -> Result<Prepared, Failure> {
         let invalid = |m: String| Failure::new(Outcome::InvalidUrl, m);
-        let expanded = auth::expand_env(&spec.url).map_err(|e| invalid(format!("url: {e}")))?;
+        let refs = &self.references;
+        let expanded = refs
+            .expand(&spec.url)
+            .map_err(|e| invalid(format!("url: {e}")))?;
         let mut url = Url::parse(&expanded).map_err(|e| invalid(format!("url: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(invalid(format!(
@@ -304,19 +341,27 @@ impl Checker {
             )));
         }
         let mut headers = Vec::with_capacity(spec.headers.len() + 1);
+        let mut secret_headers = Vec::new();
         for (name, value) in &spec.headers {
-            let value =
-                auth::expand_env(value).map_err(|e| invalid(format!("headers.{name}: {e}")))?;
-            headers.push(header_pair(name, &value).map_err(invalid)?);
+            let expanded = refs
+                .expand(value)
+                .map_err(|e| invalid(format!("headers.{name}: {e}")))?;
+            let pair = header_pair(name, &expanded).map_err(invalid)?;
+            if auth::has_reference(value) {
+                secret_headers.push(pair.0.clone());
+            }
+            headers.push(pair);
         }
         let body = match &spec.body {
             Some(body) => Some(Bytes::from(
-                auth::expand_env(body).map_err(|e| invalid(format!("body: {e}")))?,
+                refs.expand(body)
+                    .map_err(|e| invalid(format!("body: {e}")))?,
             )),
             None => None,
         };
         let expand = |field: &str, v: &str| {
-            auth::expand_env(v).map_err(|e| invalid(format!("auth.{field}: {e}")))
+            refs.expand(v)
+                .map_err(|e| invalid(format!("auth.{field}: {e}")))
         };
         match &spec.auth {
             Auth::None => {}
@@ -339,7 +384,9 @@ impl Checker {
                 let value = expand("value", value)?;
                 match location {
                     ApiKeyLocation::Header => {
-                        headers.push(header_pair(name, &value).map_err(invalid)?);
+                        let pair = header_pair(name, &value).map_err(invalid)?;
+                        secret_headers.push(pair.0.clone());
+                        headers.push(pair);
                     }
                     ApiKeyLocation::Query => {
                         url.query_pairs_mut().append_pair(name, &value);
@@ -374,14 +421,7 @@ impl Checker {
             headers,
             body,
             tls_verify: spec.tls_verify,
-            key_header: match &spec.auth {
-                Auth::ApiKey {
-                    name,
-                    location: ApiKeyLocation::Header,
-                    ..
-                } => HeaderName::from_bytes(name.as_bytes()).ok(),
-                _ => None,
-            },
+            secret_headers,
         })
     }
 
@@ -404,7 +444,7 @@ impl Checker {
             ],
             body: Some(Bytes::from(body)),
             tls_verify: true,
-            key_header: None,
+            secret_headers: Vec::new(),
         };
         let mut phases = Phases::default();
         let exchange = self
@@ -422,64 +462,21 @@ impl Checker {
             .map_err(|m| Failure::new(Outcome::Protocol, format!("oauth2 token request: {m}")))
     }
 
-    /// One request over one fresh connection.
+    /// One request over one fresh connection, opened through the egress policy.
     async fn exchange(&self, request: &Prepared, phases: &mut Phases) -> Result<Exchange, Failure> {
         let url = &request.url;
         let https = url.scheme() == "https";
-        let port = url
-            .port_or_known_default()
-            .unwrap_or(if https { 443 } else { 80 });
-        let host = url
-            .host()
-            .ok_or_else(|| Failure::new(Outcome::InvalidUrl, "url has no host"))?;
-        let (addrs, server_name): (Vec<SocketAddr>, ServerName<'static>) = match host {
-            url::Host::Ipv4(ip) => (
-                vec![SocketAddr::new(IpAddr::V4(ip), port)],
-                ServerName::IpAddress(IpAddr::V4(ip).into()),
-            ),
-            url::Host::Ipv6(ip) => (
-                vec![SocketAddr::new(IpAddr::V6(ip), port)],
-                ServerName::IpAddress(IpAddr::V6(ip).into()),
-            ),
-            url::Host::Domain(name) => {
-                let t = Instant::now();
-                let resolved = tokio::net::lookup_host((name, port)).await;
-                phases.dns_us = Some(micros(t.elapsed()));
-                let addrs: Vec<SocketAddr> = resolved
-                    .map_err(|e| Failure::new(Outcome::Dns, format!("cannot resolve {name}: {e}")))?
-                    .collect();
-                if addrs.is_empty() {
-                    return Err(Failure::new(
-                        Outcome::Dns,
-                        format!("{name} has no addresses"),
-                    ));
-                }
-                let server_name = ServerName::try_from(name.to_owned()).map_err(|e| {
+        let server_name = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ServerName::IpAddress(IpAddr::V4(ip).into()),
+            Some(url::Host::Ipv6(ip)) => ServerName::IpAddress(IpAddr::V6(ip).into()),
+            Some(url::Host::Domain(name)) => {
+                ServerName::try_from(name.to_owned()).map_err(|e| {
                     Failure::new(Outcome::InvalidUrl, format!("invalid host {name:?}: {e}"))
-                })?;
-                (addrs, server_name)
+                })?
             }
+            None => return Err(Failure::new(Outcome::InvalidUrl, "url has no host")),
         };
-
-        let t = Instant::now();
-        let mut last_error = None;
-        let mut tcp = None;
-        for addr in &addrs {
-            match TcpStream::connect(addr).await {
-                Ok(stream) => {
-                    tcp = Some(stream);
-                    break;
-                }
-                Err(e) => last_error = Some(format!("cannot connect to {addr}: {e}")),
-            }
-        }
-        let Some(tcp) = tcp else {
-            return Err(Failure::new(
-                Outcome::Connect,
-                last_error.unwrap_or_else(|| "no address to connect to".into()),
-            ));
-        };
-        phases.connect_us = Some(micros(t.elapsed()));
+        let tcp = self.egress.connect(url, &mut phases.net).await?;
         // Nagle would delay the request line; errors here only cost latency.
         let _ignored = tcp.set_nodelay(true);
 

@@ -4,7 +4,8 @@
 //! Routes: `/ok` (JSON), `/delay/{ms}`, `/status/{code}`, `/bytes/{n}`, `/hang` (never
 //! answers), `/garbage` (not HTTP), `/redirect` (302 to `/ok`), `/echo` (request line and
 //! headers as the body), `/redirect-echo/{same|away}` (302 to `/echo` on this or another
-//! origin), `/token` (OAuth 2 token endpoint counting its calls).
+//! origin), `/redirect-to?{location}` (302 to the location given as the query), `/token` (OAuth 2
+//! token endpoint counting its calls). Every request is counted in `requests`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +19,7 @@ pub(crate) struct Target {
     pub(crate) http: String,
     pub(crate) https: String,
     pub(crate) token_calls: Arc<AtomicUsize>,
+    pub(crate) requests: Arc<AtomicUsize>,
 }
 
 /// Expiry of the self-signed certificate.
@@ -26,12 +28,15 @@ pub(crate) const CERT_NOT_AFTER: (i32, u8, u8) = (2031, 6, 1);
 impl Target {
     pub(crate) async fn start() -> Self {
         let token_calls = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
         let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http = format!("http://{}", plain.local_addr().unwrap());
         let calls = Arc::clone(&token_calls);
+        let counted = Arc::clone(&requests);
         tokio::spawn(async move {
             loop {
                 let (stream, _) = plain.accept().await.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(serve(stream, Arc::clone(&calls)));
             }
         });
@@ -40,9 +45,11 @@ impl Target {
         let https = format!("https://{}", tls.local_addr().unwrap());
         let acceptor = acceptor();
         let calls = Arc::clone(&token_calls);
+        let counted = Arc::clone(&requests);
         tokio::spawn(async move {
             loop {
                 let (stream, _) = tls.accept().await.unwrap();
+                counted.fetch_add(1, Ordering::SeqCst);
                 let acceptor = acceptor.clone();
                 let calls = Arc::clone(&calls);
                 tokio::spawn(async move {
@@ -56,6 +63,7 @@ impl Target {
             http,
             https,
             token_calls,
+            requests,
         }
     }
 }
@@ -138,6 +146,16 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, token_calls: Ar
             return;
         }
         ["echo"] => (200, "text/plain", head.clone().into_bytes()),
+        ["redirect-to"] => {
+            let location = path.split_once('?').map(|(_, q)| q).unwrap_or("/");
+            let response = format!(
+                "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n"
+            );
+            let _ignored = stream.write_all(response.as_bytes()).await;
+            let _ignored = stream.shutdown().await;
+            return;
+        }
         ["redirect-echo", to] => {
             // `same`: to /echo on this origin; `away`: to the same server named `localhost`,
             // which is another origin.

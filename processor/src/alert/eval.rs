@@ -49,6 +49,23 @@ struct Series {
 }
 
 impl Series {
+    fn new(w: &ClosedWindow<'_>) -> Self {
+        Self {
+            monitor: w.monitor_id.to_owned(),
+            region: w.region.to_owned(),
+            state: SeriesState {
+                partition: w.partition,
+                last_start: i64::MIN,
+                last_sample: None,
+                ring: Ring::default(),
+                rules: BTreeMap::new(),
+            },
+            selected: Vec::new(),
+            generation: 0,
+            queued: None,
+        }
+    }
+
     fn refresh(&mut self, rules: &RuleSet, generation: u64) {
         if self.generation != generation {
             self.selected = rules.select(&self.monitor, &self.region);
@@ -167,20 +184,12 @@ impl Evaluator {
     pub fn on_window(&mut self, w: &ClosedWindow<'_>, out: &mut Vec<AlertTransition>) {
         let key = series_key(w.monitor_id, w.region);
         let window_ms = self.window_ms;
-        let series = self.series.entry(key.clone()).or_insert_with(|| Series {
-            monitor: w.monitor_id.to_owned(),
-            region: w.region.to_owned(),
-            state: SeriesState {
-                partition: w.partition,
-                last_start: i64::MIN,
-                last_sample: None,
-                ring: Ring::default(),
-                rules: BTreeMap::new(),
-            },
-            selected: Vec::new(),
-            generation: 0,
-            queued: None,
-        });
+        if !self.series.contains_key(&key) {
+            self.series.insert(key.clone(), Series::new(w));
+        }
+        let Some(series) = self.series.get_mut(&key) else {
+            return;
+        };
         if w.start_ms <= series.state.last_start {
             return;
         }
@@ -202,17 +211,27 @@ impl Evaluator {
 
         let mut changes: Vec<(Arc<Rule>, Tagged)> = Vec::new();
         let mut tagged = Vec::new();
-        let orphans: Vec<String> = state
-            .rules
-            .iter()
-            .filter(|(id, rs)| {
-                !series
-                    .selected
-                    .iter()
-                    .any(|r| &r.spec.id == *id && r.kind == rs.kind)
-            })
-            .map(|(id, _)| id.clone())
-            .collect();
+        let orphans: Vec<String> = if state.rules.len() == series.selected.len()
+            && series.selected.iter().all(|r| {
+                state
+                    .rules
+                    .get(&r.spec.id)
+                    .is_some_and(|rs| rs.kind == r.kind)
+            }) {
+            Vec::new()
+        } else {
+            state
+                .rules
+                .iter()
+                .filter(|(id, rs)| {
+                    !series
+                        .selected
+                        .iter()
+                        .any(|r| &r.spec.id == *id && r.kind == rs.kind)
+                })
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
         for id in orphans {
             let Some(mut rs) = state.rules.remove(&id) else {
                 continue;
@@ -225,10 +244,14 @@ impl Evaluator {
         }
         let last_sample = state.last_sample;
         for rule in &series.selected {
-            let rs = state
-                .rules
-                .entry(rule.spec.id.clone())
-                .or_insert_with(|| RuleState::new(rule.kind));
+            if !state.rules.contains_key(&rule.spec.id) {
+                state
+                    .rules
+                    .insert(rule.spec.id.clone(), RuleState::new(rule.kind));
+            }
+            let Some(rs) = state.rules.get_mut(&rule.spec.id) else {
+                continue;
+            };
             rs.on_window(rule, w, &state.ring, last_sample, window_ms, &mut tagged);
             changes.extend(tagged.drain(..).map(|t| (Arc::clone(rule), t)));
         }
@@ -236,12 +259,14 @@ impl Evaluator {
             state.last_sample = Some(state.last_sample.map_or(s.t_ms, |l| l.max(s.t_ms)));
         }
         requeue(&mut self.timers, &key, series, window_ms);
-        self.monitors
-            .entry(w.monitor_id.to_owned())
-            .or_default()
-            .regions
-            .insert(w.region.to_owned());
+        if !self.monitors.contains_key(w.monitor_id) {
+            self.monitors
+                .insert(w.monitor_id.to_owned(), Monitor::default());
+        }
         if let Some(m) = self.monitors.get_mut(w.monitor_id) {
+            if !m.regions.contains(w.region) {
+                m.regions.insert(w.region.to_owned());
+            }
             m.partition = w.partition;
         }
         self.dirty.insert(key);

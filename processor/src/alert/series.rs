@@ -93,21 +93,39 @@ impl Ring {
     /// accuracy of the exact quantile of all their checks); `None` without values. Windows
     /// stored without a sketch, or with another accuracy than the newest, are left out.
     pub(crate) fn quantile(&self, end: i64, span_ms: i64, q: f64) -> Option<f64> {
-        let mut merged: Option<Sketch> = None;
-        for data in self.span(end, span_ms).filter_map(|e| e.sketch.as_ref()) {
-            let Ok(sketch) = Sketch::from_data(data) else {
-                continue;
-            };
-            match merged.as_mut() {
-                None => merged = Some(sketch),
-                Some(m) => {
-                    if m.merge(&sketch).is_err() {
-                        continue;
-                    }
-                }
+        // The same answer as merging the sketches and asking the merged one (see
+        // `Sketch::quantile`), without building them: collect the buckets, sort, walk.
+        let newest = self.span(end, span_ms).find_map(|e| e.sketch.as_ref())?;
+        let alpha = newest.alpha;
+        let mut zero = 0u64;
+        let mut buckets: Vec<(i32, u64)> = Vec::new();
+        for data in self
+            .span(end, span_ms)
+            .filter_map(|e| e.sketch.as_ref())
+            .filter(|d| d.alpha == alpha && d.keys.len() == d.counts.len())
+        {
+            zero += data.zero_count;
+            buckets.extend(data.keys.iter().copied().zip(data.counts.iter().copied()));
+        }
+        let count = zero + buckets.iter().map(|b| b.1).sum::<u64>();
+        if count == 0 {
+            return None;
+        }
+        let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
+        let rank = (q * (count - 1) as f64).floor() as u64;
+        if rank < zero {
+            return Some(0.0);
+        }
+        buckets.sort_unstable_by_key(|b| b.0);
+        let sketch = Sketch::try_new(alpha).ok()?;
+        let mut seen = zero;
+        for &(key, n) in &buckets {
+            seen += n;
+            if seen > rank {
+                return Some(sketch.value_of(key));
             }
         }
-        merged.and_then(|m| m.quantile(q))
+        buckets.last().map(|b| sketch.value_of(b.0))
     }
 
     /// Approximate heap bytes.

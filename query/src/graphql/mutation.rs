@@ -1,11 +1,12 @@
 //! GraphQL writes: monitor create, replace, delete, enable/disable, and alert rule create,
-//! replace, delete. Each answers once the service's own view shows the write.
+//! replace, delete (each answers once the service's own view shows the write), and rule
+//! backtests (nothing is written).
 
 use async_graphql::{Context, Json, Object, Result};
 
 use crate::auth::Role;
 use crate::graphql::{Gql, authorized};
-use crate::model::{Monitor, Rule};
+use crate::model::{BacktestReport, Monitor, Rule};
 
 /// Root of writes.
 #[derive(Debug, Default)]
@@ -75,5 +76,19 @@ impl MutationRoot {
         let service = authorized(ctx, Role::Editor)?;
         service.delete_rule(&id).await.gql()?;
         Ok(true)
+    }
+
+    /// Backtests alert rules over the probes topic: `input` is the REST body of
+    /// `POST /api/v1/rules/backtest` (`{rules: [...], from, to, default_rule, max_transitions}`,
+    /// at most 7 days). Codes: `INVALID_SPEC` (`fieldErrors` name `rules[i].field`),
+    /// `BAD_REQUEST` (`parameter`: `from`, `to`, `max_transitions`), `BUSY` (another backtest
+    /// runs; `retryAfter` seconds), `TIMEOUT`.
+    async fn backtest_rules(
+        &self,
+        ctx: &Context<'_>,
+        input: Json<serde_json::Value>,
+    ) -> Result<BacktestReport> {
+        let service = authorized(ctx, Role::Editor)?;
+        service.backtest(input.0).await.gql()
     }
 }

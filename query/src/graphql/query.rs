@@ -4,9 +4,15 @@ use async_graphql::{Context, ErrorExtensions, Object, Result};
 
 use crate::auth::Role;
 use crate::graphql::{Gql, authorized, can_see_secrets};
-use crate::model::{Alert, History, Monitor, MonitorPage, ProbePage, Rule, RulePage, Summary};
+use crate::model::{
+    ActiveAlertPage, AlertPage, ErrorBudget, History, Monitor, MonitorPage, ProbePage, Rule,
+    RulePage, Summary,
+};
 use crate::params;
-use crate::service::{AlertQuery, HistoryQuery, MonitorFilter, ProbeQuery, RuleFilter, Target};
+use crate::service::{
+    ActiveAlertQuery, AlertQuery, BudgetQuery, HistoryQuery, MonitorFilter, ProbeQuery, RuleFilter,
+    Target,
+};
 
 const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
 
@@ -177,24 +183,93 @@ impl QueryRoot {
         service.probes(&q).await.gql()
     }
 
-    /// Alert transitions, newest first (default range: the last 7 days).
+    /// Alert transitions, newest first (default range: the last 7 days), filtered by rule,
+    /// monitor, region (`""`: transitions without a region), `state` (the state entered:
+    /// `ok`, `pending`, `firing`) and severity (`info`, `warning`, `critical`), paginated with
+    /// `after` (a `nextCursor`).
+    #[allow(clippy::too_many_arguments, reason = "mirrors the REST parameters")]
     async fn alerts(
         &self,
         ctx: &Context<'_>,
-        monitor_id: Option<String>,
         rule_id: Option<String>,
+        monitor_id: Option<String>,
+        region: Option<String>,
+        state: Option<String>,
+        severity: Option<String>,
         from: Option<String>,
         to: Option<String>,
+        after: Option<String>,
         first: Option<u32>,
-    ) -> Result<Vec<Alert>> {
+    ) -> Result<AlertPage> {
         let service = authorized(ctx, Role::Viewer)?;
         let q = AlertQuery {
-            monitor_id,
             rule_id,
+            monitor_id,
+            region,
+            state: state
+                .as_deref()
+                .map(params::alert_state)
+                .transpose()
+                .gql()?,
+            severity: severity
+                .as_deref()
+                .map(params::severity)
+                .transpose()
+                .gql()?,
             range: params::time_range(from.as_deref(), to.as_deref(), 7 * DAY, service.now())
                 .gql()?,
+            cursor: after,
             limit: params::page_size(first, service.limits()).gql()?,
         };
         service.alerts(&q).await.gql()
+    }
+
+    /// Alerts pending or firing now (the latest transition of every rule, monitor and region,
+    /// when it does not lead to `ok`), ordered by rule, monitor and region, filtered like
+    /// `alerts` (severity: of the latest transition), paginated with `after`.
+    #[allow(clippy::too_many_arguments, reason = "mirrors the REST parameters")]
+    async fn active_alerts(
+        &self,
+        ctx: &Context<'_>,
+        rule_id: Option<String>,
+        monitor_id: Option<String>,
+        region: Option<String>,
+        severity: Option<String>,
+        after: Option<String>,
+        first: Option<u32>,
+    ) -> Result<ActiveAlertPage> {
+        let service = authorized(ctx, Role::Viewer)?;
+        let q = ActiveAlertQuery {
+            rule_id,
+            monitor_id,
+            region,
+            severity: severity
+                .as_deref()
+                .map(params::severity)
+                .transpose()
+                .gql()?,
+            cursor: after,
+            limit: params::page_size(first, service.limits()).gql()?,
+        };
+        service.active_alerts(&q).await.gql()
+    }
+
+    /// The error budget of burn-rate rule `ruleId` over its SLO period ending now, per monitor
+    /// and region it selects (optionally one monitor or region). Codes: `NOT_FOUND` (rule or
+    /// monitor), `NOT_APPLICABLE` (not a burn_rate rule), `BAD_REQUEST`.
+    async fn error_budget(
+        &self,
+        ctx: &Context<'_>,
+        rule_id: String,
+        monitor_id: Option<String>,
+        region: Option<String>,
+    ) -> Result<ErrorBudget> {
+        let service = authorized(ctx, Role::Viewer)?;
+        let q = BudgetQuery {
+            rule_id,
+            monitor_id,
+            region,
+        };
+        service.error_budget(&q).await.gql()
     }
 }

@@ -8,7 +8,7 @@ use futures::Stream;
 use tokio::sync::broadcast;
 
 use crate::auth::Role;
-use crate::graphql::authorized;
+use crate::graphql::{Gql, authorized};
 use crate::hub::next_or_lag;
 use crate::model::{Alert, LiveWindow, MonitorEvent, Probe, RuleEvent};
 
@@ -97,18 +97,26 @@ impl SubscriptionRoot {
         }))
     }
 
-    /// Alert transitions, optionally for one monitor.
+    /// Alert transitions as the processor writes them, optionally only of one monitor, one
+    /// rule or one severity (`info`, `warning`, `critical`; code `BAD_REQUEST` otherwise).
     async fn alert_changed(
         &self,
         ctx: &Context<'_>,
         monitor_id: Option<String>,
+        rule_id: Option<String>,
+        severity: Option<String>,
     ) -> Result<impl Stream<Item = Result<Alert>>> {
         let service = authorized(ctx, Role::Viewer)?;
+        let severity = severity
+            .as_deref()
+            .map(crate::params::severity)
+            .transpose()
+            .gql()?;
         Ok(live(service.hub().alerts.subscribe(), move |a| {
-            monitor_id
-                .as_ref()
-                .is_none_or(|id| *id == a.monitor_id)
-                .then(|| <Alert as From<&vigil_schema::AlertTransition>>::from(a.as_ref()))
+            let wanted = monitor_id.as_ref().is_none_or(|id| *id == a.monitor_id)
+                && rule_id.as_ref().is_none_or(|id| *id == a.rule_id)
+                && severity.is_none_or(|s| s == a.severity);
+            wanted.then(|| <Alert as From<&vigil_schema::AlertTransition>>::from(a.as_ref()))
         }))
     }
 

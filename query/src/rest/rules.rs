@@ -1,5 +1,5 @@
-//! `/api/v1/rules`: alert rule CRUD. Viewers read; editors write. Writes go through the rules
-//! topic and answer once the service's own view shows them.
+//! `/api/v1/rules`: alert rule CRUD and error budgets of burn-rate rules. Viewers read; editors
+//! write. Writes go through the rules topic and answer once the service's own view shows them.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -13,8 +13,8 @@ use super::{Params, parse_json, parse_limit};
 use crate::Result;
 use crate::auth::Role;
 use crate::error::Problem;
-use crate::model::{Rule, RulePage};
-use crate::service::RuleFilter;
+use crate::model::{ErrorBudget, Rule, RulePage};
+use crate::service::{BudgetQuery, RuleFilter};
 use crate::state::{AppState, Caller};
 
 /// Filters of `GET /api/v1/rules`.
@@ -160,6 +160,47 @@ pub async fn delete_rule(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Filters of `GET /api/v1/rules/{id}/budget`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BudgetParams {
+    /// Only this monitor (the rule must apply to it).
+    monitor: Option<String>,
+    /// Only this region (one of the rule's `regions`, when it lists any).
+    region: Option<String>,
+}
+
+/// The error budget of a burn-rate rule over its SLO period ending now, per monitor and region
+/// it selects: checks, bad checks (failed ones for an availability SLO, ones slower than the
+/// threshold for a latency SLO), the budget `(1 − objective) × checks`, and the share consumed
+/// and remaining.
+#[utoipa::path(get, path = "/api/v1/rules/{id}/budget", tag = "rules",
+    params(("id" = String, Path, description = "Rule id"), BudgetParams),
+    responses(
+        (status = 200, description = "The budget per monitor and region", body = ErrorBudget),
+        (status = 400, description = "Bad parameter (a monitor or region the rule does not look at)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such rule, or no such monitor", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The rule is not a burn_rate rule", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The ClickHouse query failed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn rule_budget(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Params(p): Params<BudgetParams>,
+) -> Result<Json<ErrorBudget>> {
+    caller.require(Role::Viewer)?;
+    let q = BudgetQuery {
+        rule_id: id,
+        monitor_id: p.monitor,
+        region: p.region,
+    };
+    state.service.error_budget(&q).await.map(Json)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
@@ -200,6 +241,18 @@ mod tests {
             statuses("/api/v1/rules/{id}", "delete"),
             ["204", "401", "403", "404", "500", "503"]
         );
+        assert_eq!(
+            statuses("/api/v1/rules/{id}/budget", "get"),
+            ["200", "400", "401", "404", "422", "500"]
+        );
+        assert_eq!(
+            statuses("/api/v1/rules/backtest", "post"),
+            [
+                "200", "400", "401", "403", "413", "422", "429", "500", "503"
+            ]
+        );
+        let busy = &doc["paths"]["/api/v1/rules/backtest"]["post"]["responses"]["429"];
+        assert_eq!(busy["headers"]["retry-after"]["schema"]["type"], "integer");
         for (path, item) in doc["paths"].as_object().unwrap() {
             if !path.starts_with("/api/v1/rules") {
                 continue;

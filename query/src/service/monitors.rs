@@ -1,11 +1,13 @@
 //! Monitors: read from the monitors view, written through the compacted monitors topic (a
 //! tombstone deletes). Writes answer once the service's own view shows them, so a client reads
-//! its own writes. Every spec is validated by [`MonitorSpec::validate`]; problems are 422s
-//! naming the field.
+//! its own writes. Every spec is validated by [`MonitorSpec::validate`], and created or
+//! replaced ones also by [`validate_egress`] against the probes' egress policy (no literal
+//! non-public host the allow-list does not cover, no `${…}` reference but secrets and
+//! allow-listed variables); problems are 422s naming the field.
 
 use std::sync::Arc;
 
-use vigil_schema::{FieldError, MonitorSpec};
+use vigil_schema::{FieldError, MonitorSpec, validate_egress};
 
 use crate::model::{Monitor, MonitorPage};
 use crate::params;
@@ -113,6 +115,7 @@ impl Service {
     /// Creates a monitor from a JSON spec: 422 if invalid, 409 if the id exists.
     pub async fn create_monitor(&self, spec: serde_json::Value) -> Result<Monitor> {
         let spec = parse_spec(spec)?;
+        self.check_egress(&spec)?;
         if self.inner.view.get(&spec.id).is_some() {
             return Err(Error::Conflict {
                 kind: "monitor",
@@ -127,6 +130,7 @@ impl Service {
     pub async fn update_monitor(&self, id: &str, spec: serde_json::Value) -> Result<Monitor> {
         self.spec(id)?;
         let spec = parse_spec(spec)?;
+        self.check_egress(&spec)?;
         if spec.id != id {
             return Err(Error::InvalidSpec {
                 kind: "monitor",
@@ -156,6 +160,13 @@ impl Service {
         self.spec(id)?;
         self.produce(&self.inner.topics.monitors, &self.inner.view, id, None)
             .await
+    }
+
+    fn check_egress(&self, spec: &MonitorSpec) -> Result<()> {
+        validate_egress(spec, &self.inner.egress).map_err(|errors| Error::InvalidSpec {
+            kind: "monitor",
+            errors,
+        })
     }
 
     async fn write(&self, spec: &MonitorSpec) -> Result<()> {

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use vigil_schema::{FieldError, RuleSpec, Severity};
+use vigil_schema::{FieldError, RuleSpec};
 
 use crate::model::{Rule, RulePage};
-use crate::params;
+use crate::params::{self, severity};
 use crate::service::Service;
 use crate::{Error, Result};
 
@@ -75,7 +75,7 @@ impl Service {
         self.rule_spec(id).map(|r| Rule::from(r.as_ref()))
     }
 
-    fn rule_spec(&self, id: &str) -> Result<Arc<RuleSpec>> {
+    pub(super) fn rule_spec(&self, id: &str) -> Result<Arc<RuleSpec>> {
         self.rule_view().get(id).ok_or_else(|| Error::NotFound {
             kind: "rule",
             id: id.to_owned(),
@@ -140,18 +140,6 @@ fn invalid(errors: Vec<FieldError>) -> Error {
     }
 }
 
-fn severity(value: &str) -> Result<Severity> {
-    match value {
-        "info" => Ok(Severity::Info),
-        "warning" => Ok(Severity::Warning),
-        "critical" => Ok(Severity::Critical),
-        other => Err(Error::bad_parameter(
-            "severity",
-            format!("expected `info`, `warning` or `critical`, got {other:?}"),
-        )),
-    }
-}
-
 /// Parses a rule spec from JSON and validates it; every problem is a 422.
 pub fn parse_rule(value: serde_json::Value) -> Result<RuleSpec> {
     let spec: RuleSpec = serde_json::from_value(value).map_err(|e| {
@@ -198,7 +186,10 @@ mod tests {
 
     #[test]
     fn severities_parse_or_name_the_parameter() {
-        assert_eq!(severity("critical").unwrap(), Severity::Critical);
+        assert_eq!(
+            severity("critical").unwrap(),
+            vigil_schema::Severity::Critical
+        );
         let err = severity("page").unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -217,12 +217,15 @@ pub fn is_secret_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// A value that was meant to be a reference may be the secret itself: show only its start.
+/// A value that was meant to be a reference may be the secret itself: show a malformed
+/// reference as written, a URL by its scheme only, anything else not at all.
 fn redact(value: &str) -> String {
-    if value.starts_with("${") || value.chars().count() <= 4 {
+    if value.starts_with("${") {
         value.to_owned()
+    } else if value.starts_with("http") {
+        "http…".to_owned()
     } else {
-        format!("{}…", value.chars().take(4).collect::<String>())
+        "…".to_owned()
     }
 }
 
@@ -337,6 +340,81 @@ mod tests {
         assert_eq!(SecretRef("${secret:a b}".into()).name(), None);
         assert_eq!(SecretRef("${env:A}".into()).name(), None);
         assert_eq!(SecretRef::to("ops-key_1").name(), Some("ops-key_1"));
+    }
+
+    #[test]
+    fn credentials_never_sit_in_urls_or_headers() {
+        let webhook = |url: &str, headers: serde_json::Value| -> ChannelSpec {
+            serde_json::from_value(serde_json::json!({"id": "hooks", "kind": {"webhook": {
+                "url": url, "secret": "${secret:HOOK}", "headers": headers}}}))
+            .unwrap()
+        };
+        let ok = webhook(
+            "https://hooks.example.com/v1?team=web&format=json",
+            serde_json::json!({"Authorization": "Bearer ${secret:HOOK_TOKEN}",
+                               "X-Api-Key": "${secret:KEY}", "X-Team": "web"}),
+        );
+        assert_eq!(ok.validate(), Ok(()));
+        for (url, want) in [
+            (
+                "https://ops:hunter2@hooks.example.com/",
+                "must not embed credentials",
+            ),
+            (
+                "https://hooks.slack.com/services/T0/B0/XYZ",
+                "incoming-webhook URL of hooks.slack.com",
+            ),
+            (
+                "https://discord.com/api/webhooks/1/abc",
+                "incoming-webhook URL of discord.com",
+            ),
+            (
+                "https://x.test/hook?team=a&access_token=abc",
+                "query parameter `access_token`",
+            ),
+            ("https://x.test/hook?Token=abc", "query parameter `Token`"),
+            (
+                "https://x.test/hook?code=abc#frag",
+                "query parameter `code`",
+            ),
+        ] {
+            let got = messages(&webhook(url, serde_json::json!({})));
+            assert_eq!(got.len(), 1, "{url}: {got:?}");
+            assert!(got[0].starts_with("kind.webhook.url: "), "{got:?}");
+            assert!(got[0].contains(want), "{url}: {got:?}");
+            assert!(
+                !got[0].contains("hunter2") && !got[0].contains("abc"),
+                "{got:?}"
+            );
+        }
+        let got = messages(&webhook(
+            "https://x.test/",
+            serde_json::json!({"Authorization": "Bearer abc", "X-Auth-Token": "abc",
+                               "X-Functions-Key": "abc", "X-Ref": "${secret:bad name}"}),
+        ));
+        let fields: Vec<&str> = got.iter().map(|m| m.split(": ").next().unwrap()).collect();
+        assert_eq!(
+            fields,
+            [
+                "kind.webhook.headers.Authorization",
+                "kind.webhook.headers.X-Auth-Token",
+                "kind.webhook.headers.X-Functions-Key",
+                "kind.webhook.headers.X-Ref",
+            ]
+        );
+        assert!(
+            got[0].contains("must hold a `${secret:NAME}` reference"),
+            "{got:?}"
+        );
+        assert!(got[3].contains("malformed secret reference"), "{got:?}");
+        let am: ChannelSpec =
+            from_yaml("{id: am, kind: {alertmanager: {url: 'http://u:p@127.0.0.1:9093/hook'}}}");
+        assert!(messages(&am)[0].starts_with("kind.alertmanager.url: must not embed credentials"));
+        let pd: ChannelSpec = from_yaml(
+            "{id: pd, kind: {pagerduty: {routing_key: '${secret:PD}', \
+             links_base: 'https://vigil.example.com/?api_key=1'}}}",
+        );
+        assert!(messages(&pd)[0].starts_with("kind.pagerduty.links_base: must not carry"));
     }
 
     #[test]

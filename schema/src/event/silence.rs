@@ -148,6 +148,53 @@ impl SilenceSpec {
     pub fn is_active(&self, at: Timestamp) -> bool {
         self.starts_at <= at && at < self.ends_at
     }
+
+    /// Where the silence stands at `at`.
+    pub fn state(&self, at: Timestamp) -> SilenceState {
+        if at < self.starts_at {
+            SilenceState::Pending
+        } else if at < self.ends_at {
+            SilenceState::Active
+        } else {
+            SilenceState::Expired
+        }
+    }
+
+    /// The silence expired at `at`: it ends then (one that had not started yet also starts
+    /// 1 ms before, so it never comes into force). `None` when it had already ended.
+    pub fn expired_at(&self, at: Timestamp) -> Option<SilenceSpec> {
+        if self.ends_at <= at {
+            return None;
+        }
+        Some(SilenceSpec {
+            starts_at: self.starts_at.min(at.saturating_add_millis(-1)),
+            ends_at: at,
+            ..self.clone()
+        })
+    }
+}
+
+/// Where a silence stands at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SilenceState {
+    /// Not started yet.
+    Pending,
+    /// In force.
+    Active,
+    /// Ended.
+    Expired,
+}
+
+impl SilenceState {
+    /// The state's name (`pending`, `active`, `expired`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SilenceState::Pending => "pending",
+            SilenceState::Active => "active",
+            SilenceState::Expired => "expired",
+        }
+    }
 }
 
 impl MaintenanceSpec {
@@ -232,6 +279,38 @@ mod tests {
         assert!(s.is_active(ten));
         assert!(s.is_active(ten.saturating_add_millis(3_599_999)));
         assert!(!s.is_active(ten.saturating_add_millis(3_600_000)));
+        assert_eq!(
+            s.state(ten.saturating_add_millis(-1)),
+            SilenceState::Pending
+        );
+        assert_eq!(s.state(ten), SilenceState::Active);
+        assert_eq!(
+            s.state(ten.saturating_add_millis(3_600_000)).as_str(),
+            "expired"
+        );
+    }
+
+    #[test]
+    fn expiring_ends_a_silence_now() {
+        let s: SilenceSpec = from_yaml(
+            "{id: deploy, matchers: ['monitor=a'], author: ana, \
+             starts_at: '2026-03-01T10:00:00Z', ends_at: '2026-03-01T11:00:00Z'}",
+        );
+        let ten = Timestamp::parse_rfc3339("2026-03-01T10:00:00Z").unwrap();
+        let half = ten.saturating_add_millis(1_800_000);
+        let ended = s.expired_at(half).unwrap();
+        assert_eq!((ended.starts_at, ended.ends_at), (ten, half));
+        assert_eq!(ended.state(half), SilenceState::Expired);
+        assert_eq!(ended.validate(), Ok(()));
+        // Not started yet: it never comes into force.
+        let early = ten.saturating_add_millis(-60_000);
+        let ended = s.expired_at(early).unwrap();
+        assert_eq!(
+            (ended.starts_at, ended.ends_at),
+            (early.saturating_add_millis(-1), early)
+        );
+        assert_eq!(ended.validate(), Ok(()));
+        assert_eq!(s.expired_at(ten.saturating_add_millis(3_600_000)), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{ChannelKind, ChannelSpec, EmailTls, is_loopback_host};
+use super::{ChannelKind, ChannelSpec, EmailTls, SecretRef, is_loopback_host};
 use crate::event::monitor::{FieldError, check_slug, check_url};
 
 /// Longest name, in bytes.
@@ -48,7 +48,7 @@ impl ChannelSpec {
         }
         let at = |field: &str| format!("kind.{}.{field}", self.kind.as_str());
         let mut url = |field: &str, value: &str| {
-            if let Err(reason) = check_url(value) {
+            if let Err(reason) = check_url(value).and_then(|()| check_no_credentials(value)) {
                 push(at(field), reason);
             }
         };
@@ -183,8 +183,122 @@ fn check_headers(
                 field,
                 reason: "value must not contain line breaks".into(),
             });
+        } else if let Err(reason) = check_header_secrets(name, value) {
+            errors.push(FieldError { field, reason });
         }
     }
+}
+
+/// Secret references inside a header value must be well-formed, and a header that carries a
+/// credential must take it from one: a literal value would be stored, exported and shown.
+fn check_header_secrets(name: &str, value: &str) -> Result<(), String> {
+    let mut rest = value;
+    let mut references = 0;
+    while let Some(start) = rest.find("${secret:") {
+        let candidate = &rest[start..];
+        let end = candidate.find('}').map_or(candidate.len(), |i| i + 1);
+        if SecretRef(candidate[..end].to_owned()).name().is_none() {
+            return Err(
+                "value holds a malformed secret reference; expected `${secret:NAME}` \
+                        (NAME: 1–64 of A-Z, a-z, 0-9, '_' or '-')"
+                    .into(),
+            );
+        }
+        references += 1;
+        rest = &candidate[end..];
+    }
+    if references == 0 && is_credential_header(name) {
+        return Err(
+            "carries a credential, so its value must hold a `${secret:NAME}` reference (for \
+             example `Bearer ${secret:HOOK_TOKEN}`); secret values are never stored in specs"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Header names that carry credentials.
+fn is_credential_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "cookie"
+        || [
+            "auth", "token", "secret", "password", "passwd", "api-key", "apikey", "api_key",
+        ]
+        .iter()
+        .any(|word| name.contains(word))
+        || name.ends_with("-key")
+        || name.ends_with("_key")
+}
+
+/// Query parameter names that carry credentials.
+fn is_credential_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('-', "_");
+    [
+        "token",
+        "key",
+        "code",
+        "sig",
+        "signature",
+        "secret",
+        "password",
+        "pass",
+        "pwd",
+        "auth",
+        "apikey",
+    ]
+    .contains(&name.as_str())
+        || ["_token", "_key", "_secret", "_password", "_signature"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
+}
+
+/// A channel URL is stored, exported and shown as written, so it must not carry a credential:
+/// no `user:password@`, no credential-like query parameter, and no URL that is itself the
+/// credential (a Slack or Discord incoming webhook), which belongs in a `${secret:NAME}`
+/// reference.
+fn check_no_credentials(url: &str) -> Result<(), String> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return Ok(());
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    if authority.contains('@') {
+        return Err(
+            "must not embed credentials (`user:password@`); secret values are never stored in \
+             specs: send them in a header holding a `${secret:NAME}` reference"
+                .into(),
+        );
+    }
+    let host = authority
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(authority, |(host, _)| host)
+        .to_ascii_lowercase();
+    let path = tail.split(['?', '#']).next().unwrap_or_default();
+    if host == "hooks.slack.com"
+        || (matches!(host.as_str(), "discord.com" | "discordapp.com")
+            && path.starts_with("/api/webhooks/"))
+    {
+        return Err(format!(
+            "is an incoming-webhook URL of {host}, which is itself a secret: use a `slack` \
+             channel whose `url` is a `${{secret:NAME}}` reference"
+        ));
+    }
+    let query = tail
+        .split_once('?')
+        .map(|(_, q)| q.split('#').next().unwrap_or_default())
+        .unwrap_or_default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let name = pair.split('=').next().unwrap_or_default();
+        if is_credential_parameter(name) {
+            return Err(format!(
+                "must not carry a credential in query parameter `{name}`; secret values are \
+                 never stored in specs: send it in a header holding a `${{secret:NAME}}` \
+                 reference"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// RFC 9110 `tchar`.

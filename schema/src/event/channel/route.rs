@@ -8,6 +8,9 @@
 //! the node that names them. The root's defaults are [`DEFAULT_GROUP_WAIT`],
 //! [`DEFAULT_GROUP_INTERVAL`], [`DEFAULT_REPEAT_INTERVAL`], and an empty `group_by` (all of a
 //! route's alerts in one group; `[...]` groups by every label, one group per alert).
+//!
+//! The tree is configuration like channels: one record on the compacted `vigil.routes` topic,
+//! keyed [`ROUTES_KEY`](crate::topic::ROUTES_KEY) (a tombstone removes the tree).
 
 use std::time::Duration;
 

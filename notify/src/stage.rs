@@ -1,0 +1,475 @@
+//! `vigil notify`: the Kafka shell around the pure core.
+//!
+//! One loop consumes `vigil.alerts` (consumer group `vigil-notify`, every partition) into
+//! [`State::observe`], and at every step runs [`State::tick`] and the due retries, sends what
+//! is due, records every attempt on `vigil.deliveries` and in the `deliveries` table, writes the
+//! whole state (groups, owed resolves, pending retries) to the compacted `vigil.notify-state`
+//! changelog, and only then commits the alerts offsets. A crash anywhere before the commit
+//! restores the previous state and re-reads the same transitions, so every due notification
+//! is sent again (with the same idempotency key) rather than lost, and a resolve owed to a
+//! channel stays owed until it was delivered.
+//!
+//! The stage runs as a single instance: its state spans every group, so it owns every
+//! partition of the alerts topic.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clickhouse::Row;
+use futures::future::join_all;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+use uuid::Uuid;
+use vigil_schema::{
+    AlertTransition, Delivery, DeliveryStatus, Timestamp, TopicNames, decode, encode,
+};
+
+use crate::catalog::{self, Catalog};
+use crate::channel::{Context, Sender};
+use crate::delivery::{self, Retries};
+use crate::group::{Inputs, Notification, State};
+use crate::secret::SecretResolver;
+use crate::{Config, Error, Result};
+
+/// The key of the one state record on the changelog.
+const STATE_KEY: &str = "state";
+
+/// Where the stage reads and writes.
+pub struct Settings {
+    /// Rendering, timeouts and retries.
+    pub config: Config,
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Topic names.
+    pub topics: TopicNames,
+    /// ClickHouse client with Vigil's database selected (the `deliveries` table).
+    pub clickhouse: clickhouse::Client,
+    /// Consumer group on the alerts topic.
+    pub group_id: String,
+    /// Where `${secret:NAME}` references are resolved.
+    pub secrets: Arc<dyn SecretResolver + Send + Sync>,
+    /// The sender (console output goes to its writer).
+    pub sender: Sender,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("brokers", &self.brokers)
+            .field("topics", &self.topics)
+            .field("group_id", &self.group_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything restored after a restart.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Persisted {
+    state: State,
+    retries: Retries,
+    /// Channels disabled by a 410 Gone, until their spec changes.
+    disabled: BTreeMap<String, String>,
+}
+
+/// One row of `deliveries`.
+#[derive(Debug, Clone, Row, Serialize)]
+struct DeliveryRow {
+    #[serde(with = "clickhouse::serde::uuid")]
+    delivery_id: Uuid,
+    channel_id: String,
+    #[serde(with = "clickhouse::serde::uuid")]
+    idempotency_key: Uuid,
+    #[serde(with = "uuids")]
+    transition_ids: Vec<Uuid>,
+    attempt: u32,
+    status: String,
+    http_status: Option<u16>,
+    latency_ms: u64,
+    error: String,
+    retry_at: Option<i64>,
+    at: i64,
+}
+
+mod uuids {
+    use serde::Serializer;
+    use serde::ser::SerializeSeq;
+    use uuid::Uuid;
+
+    pub(super) fn serialize<S: Serializer>(ids: &[Uuid], s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct One(#[serde(with = "clickhouse::serde::uuid")] Uuid);
+        let mut seq = s.serialize_seq(Some(ids.len()))?;
+        for id in ids {
+            seq.serialize_element(&One(*id))?;
+        }
+        seq.end()
+    }
+}
+
+impl From<&Delivery> for DeliveryRow {
+    fn from(d: &Delivery) -> Self {
+        Self {
+            delivery_id: d.delivery_id,
+            channel_id: d.channel_id.clone(),
+            idempotency_key: d.idempotency_key,
+            transition_ids: d.transition_ids.clone(),
+            attempt: d.attempt,
+            status: d.status.as_str().to_owned(),
+            http_status: d.http_status,
+            latency_ms: d.latency_ms,
+            error: d.error.clone().unwrap_or_default(),
+            retry_at: d.retry_at.map(Timestamp::as_millis),
+            at: d.at.as_millis(),
+        }
+    }
+}
+
+fn kafka(e: rdkafka::error::KafkaError) -> Error {
+    Error::Config(format!("kafka: {e}"))
+}
+
+/// Runs the stage until `token` is cancelled; `ready` flips to true once the configuration and
+/// the state are loaded.
+pub async fn run(
+    settings: Settings,
+    token: CancellationToken,
+    ready: watch::Sender<bool>,
+) -> Result<()> {
+    settings.config.validate()?;
+    let catalog = catalog::load(
+        &settings.brokers,
+        &settings.topics,
+        Duration::from_secs(60),
+        token.child_token(),
+    )
+    .await?;
+    let mut persisted = restore(&settings.brokers, &settings.topics.notify_state).await?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &settings.brokers)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .map_err(kafka)?;
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &settings.brokers)
+        .set("group.id", &settings.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .map_err(kafka)?;
+    let topic = settings.topics.alerts.clone();
+    let metadata = consumer
+        .fetch_metadata(Some(&topic), Duration::from_secs(10))
+        .map_err(kafka)?;
+    let mut assignment = TopicPartitionList::new();
+    for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        assignment
+            .add_partition_offset(&topic, p.id(), Offset::Stored)
+            .map_err(kafka)?;
+    }
+    consumer.assign(&assignment).map_err(kafka)?;
+    info!(
+        topic,
+        groups = persisted.state.group_count(),
+        retries = persisted.retries.len(),
+        "Notification stage started."
+    );
+    let _ready = ready.send(true);
+
+    let mut stage = Stage {
+        settings,
+        catalog,
+        producer,
+        offsets: BTreeMap::new(),
+        dirty: true,
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            () = token.cancelled() => break,
+            // Cancel-safe: an unreturned message stays queued.
+            m = consumer.recv() => match m {
+                Ok(m) => {
+                    stage.offsets.insert(m.partition(), m.offset() + 1);
+                    stage.dirty = true;
+                    match m.payload().map(decode::<AlertTransition>) {
+                        Some(Ok(t)) => {
+                            let catalog = Arc::clone(&stage.catalog.borrow());
+                            let inputs = inputs(&catalog);
+                            persisted.state.observe(&inputs, &t, Timestamp::now());
+                            metrics::counter!("vigil_notify_transitions_total").increment(1);
+                        }
+                        _ => warn!(partition = m.partition(), offset = m.offset(), "Skipped an undecodable alert transition."),
+                    }
+                }
+                Err(e) => warn!(error = %e, "Kafka consumer error."),
+            },
+            _ = tick.tick() => {
+                if let Err(e) = stage.step(&mut persisted, &consumer).await {
+                    error!(error = %e, "Notification step failed; retrying.");
+                }
+            }
+        }
+    }
+    // Whatever was decided is persisted; nothing unsent is committed.
+    stage.step(&mut persisted, &consumer).await?;
+    info!("Notification stage stopped.");
+    Ok(())
+}
+
+struct Stage {
+    settings: Settings,
+    catalog: watch::Receiver<Arc<Catalog>>,
+    producer: FutureProducer,
+    /// Next offset to commit per alerts partition.
+    offsets: BTreeMap<i32, i64>,
+    /// Whether anything changed since the state was last written.
+    dirty: bool,
+}
+
+fn inputs(catalog: &Catalog) -> Inputs<'_> {
+    Inputs {
+        router: &catalog.router,
+        channels: &catalog.channels,
+        suppressor: &catalog.suppressor,
+    }
+}
+
+impl Stage {
+    /// Sends what is due, records the attempts, writes the state, commits.
+    async fn step(&mut self, p: &mut Persisted, consumer: &StreamConsumer) -> Result<()> {
+        let now = Timestamp::now();
+        let catalog = Arc::clone(&self.catalog.borrow_and_update());
+        let mut due: Vec<(Notification, u32)> = p
+            .state
+            .tick(&inputs(&catalog), now)
+            .into_iter()
+            .map(|n| (n, 0))
+            .collect();
+        due.extend(
+            p.retries
+                .take_due(now)
+                .into_iter()
+                .map(|r| (r.notification, r.attempt)),
+        );
+        if due.is_empty() && !self.dirty {
+            return Ok(());
+        }
+        let deliveries = self.send(&catalog, p, due, now).await;
+        self.record(&deliveries).await?;
+        self.persist(p).await?;
+        self.commit(consumer);
+        self.dirty = false;
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        catalog: &Catalog,
+        p: &mut Persisted,
+        due: Vec<(Notification, u32)>,
+        now: Timestamp,
+    ) -> Vec<Delivery> {
+        let secrets: &dyn SecretResolver = self.settings.secrets.as_ref();
+        let ctx = Context {
+            external_url: &self.settings.config.external_url,
+            secrets,
+            now,
+        };
+        let mut sends = Vec::new();
+        let mut skipped = Vec::new();
+        for (n, attempt) in due {
+            let spec = catalog.channels.get(&n.channel_id);
+            match spec {
+                Some(spec) if spec.enabled && !p.disabled.contains_key(&n.channel_id) => {
+                    sends.push(async move {
+                        let outcome = self.settings.sender.send(spec, &n, &ctx).await;
+                        (n, attempt, outcome)
+                    });
+                }
+                _ => skipped.push(n),
+            }
+        }
+        for n in skipped {
+            debug!(
+                channel = n.channel_id,
+                "Channel missing or disabled; notification dropped."
+            );
+        }
+        let mut deliveries = Vec::new();
+        for (n, attempt, outcome) in join_all(sends).await {
+            let policy = &self.settings.config.retry;
+            let decision = delivery::decide(policy, n.idempotency_key, attempt, &outcome, now);
+            let record = delivery::record(&n, attempt, &outcome, &decision, now);
+            metrics::counter!("vigil_notify_deliveries_total",
+                "channel" => n.channel_id.clone(), "status" => decision.status.as_str())
+            .increment(1);
+            match decision.status {
+                DeliveryStatus::Sent => {}
+                DeliveryStatus::Retrying => {
+                    if let Some(at) = decision.retry_at {
+                        p.retries.schedule(n.clone(), attempt + 1, at);
+                    }
+                    warn!(channel = n.channel_id, attempt, error = ?decision.error, "Notification failed; retrying.");
+                }
+                DeliveryStatus::Disabled => {
+                    let reason = decision.error.clone().unwrap_or_default();
+                    error!(channel = n.channel_id, %reason, "Channel answered 410 Gone: disabled until its spec changes.");
+                    p.disabled.insert(n.channel_id.clone(), reason);
+                    p.retries.drop_channel(&n.channel_id);
+                }
+                DeliveryStatus::Failed | DeliveryStatus::GaveUp => {
+                    error!(channel = n.channel_id, attempt, error = ?decision.error, "Notification not delivered.");
+                }
+            }
+            deliveries.push(record);
+        }
+        deliveries
+    }
+
+    /// Every attempt to the deliveries topic and table.
+    async fn record(&self, deliveries: &[Delivery]) -> Result<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let topic = &self.settings.topics.deliveries;
+        let payloads: Vec<Vec<u8>> = deliveries
+            .iter()
+            .map(encode)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let sends = deliveries.iter().zip(&payloads).map(|(d, payload)| {
+            self.producer.send(
+                FutureRecord::to(topic).key(&d.channel_id).payload(payload),
+                Duration::from_secs(30),
+            )
+        });
+        for r in join_all(sends).await {
+            r.map_err(|(e, _)| kafka(e))?;
+        }
+        let table = async {
+            let mut insert = self
+                .settings
+                .clickhouse
+                .insert::<DeliveryRow>(vigil_schema::table::DELIVERIES)
+                .await?;
+            for d in deliveries {
+                insert.write(&DeliveryRow::from(d)).await?;
+            }
+            insert.end().await
+        };
+        table
+            .await
+            .map_err(|e| Error::Config(format!("clickhouse: {e}")))
+    }
+
+    /// The whole state to the changelog, acknowledged.
+    async fn persist(&self, p: &Persisted) -> Result<()> {
+        let value = serde_json::to_vec(p).map_err(|e| Error::Config(e.to_string()))?;
+        self.producer
+            .send(
+                FutureRecord::to(&self.settings.topics.notify_state)
+                    .key(STATE_KEY)
+                    .payload(&value),
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|(e, _)| kafka(e))?;
+        metrics::gauge!("vigil_notify_state_bytes").set(value.len() as f64);
+        metrics::gauge!("vigil_notify_groups").set(p.state.group_count() as f64);
+        metrics::gauge!("vigil_notify_retries_pending").set(p.retries.len() as f64);
+        Ok(())
+    }
+
+    fn commit(&self, consumer: &StreamConsumer) {
+        if self.offsets.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (&partition, &offset) in &self.offsets {
+            if tpl
+                .add_partition_offset(
+                    &self.settings.topics.alerts,
+                    partition,
+                    Offset::Offset(offset),
+                )
+                .is_err()
+            {
+                return;
+            }
+        }
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+            warn!(error = %e, "Offset commit failed; the next step commits again.");
+        }
+    }
+}
+
+/// The latest state on the changelog (empty when there is none).
+async fn restore(brokers: &str, topic: &str) -> Result<Persisted> {
+    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || -> Result<Persisted> {
+        use rdkafka::consumer::BaseConsumer;
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", "vigil-notify-restore")
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(kafka)?;
+        let wait = Duration::from_secs(10);
+        let metadata = consumer.fetch_metadata(Some(&topic), wait).map_err(kafka)?;
+        let mut latest: Option<Vec<u8>> = None;
+        for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, p.id(), wait)
+                .map_err(kafka)?;
+            if high <= low {
+                continue;
+            }
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(&topic, p.id(), Offset::Offset(low))
+                .map_err(kafka)?;
+            consumer.assign(&tpl).map_err(kafka)?;
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                if std::time::Instant::now() > deadline {
+                    return Err(Error::Config(format!("restoring {topic} stalled")));
+                }
+                let Some(m) = consumer.poll(Duration::from_millis(500)) else {
+                    let position = consumer.position().map_err(kafka)?;
+                    let at_end = position
+                        .elements()
+                        .first()
+                        .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= high));
+                    if at_end {
+                        break;
+                    }
+                    continue;
+                };
+                let m = m.map_err(kafka)?;
+                if m.key() == Some(STATE_KEY.as_bytes()) {
+                    latest = m.payload().map(<[u8]>::to_vec);
+                }
+                if m.offset() + 1 >= high {
+                    break;
+                }
+            }
+        }
+        match latest {
+            None => Ok(Persisted::default()),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Config(format!("undecodable notification state: {e}"))),
+        }
+    })
+    .await
+    .map_err(|e| Error::Config(format!("restore task failed: {e}")))?
+}
