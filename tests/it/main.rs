@@ -21,6 +21,7 @@ mod ingest;
 mod kafka_topics;
 mod migrations;
 mod monitors_table;
+mod notify;
 mod processor;
 mod query;
 mod rollup_scale;
