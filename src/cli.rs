@@ -69,6 +69,9 @@ pub(crate) enum Command {
     },
     /// Run the notification stage: route alert transitions to channels (webhook, Slack,
     /// PagerDuty, email, …) with grouping, silences and retries.
+    ///
+    /// Channel secrets (`${secret:NAME}` references) are read from the `VIGIL_SECRET_<NAME>`
+    /// environment variables (NAME upper-cased, `-` as `_`) when a notification is sent.
     Notify {
         /// Address of `/metrics`, `/healthz` and `/readyz`.
         #[arg(long, env = "VIGIL_NOTIFY_LISTEN", default_value = "127.0.0.1:9102")]

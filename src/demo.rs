@@ -37,6 +37,8 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+pub(crate) mod receiver;
+
 /// The demo monitors, with `{{demo}}` and `{{demo_tls}}` standing for the target's addresses.
 pub(crate) const MONITORS: &str = include_str!("demo/monitors.yaml");
 
@@ -55,6 +57,8 @@ pub(crate) struct DemoTarget {
     pub(crate) https: String,
     /// Expiry of the HTTPS certificate (RFC 3339 date).
     pub(crate) cert_expires: String,
+    /// Signing secret of the demo's webhook channel (the receiver verifies with it).
+    pub(crate) webhook_secret: String,
 }
 
 /// The demo monitors file with the target's addresses filled in.
@@ -98,6 +102,7 @@ impl Demo {
             http: format!("http://{}", http.local_addr()?),
             https: format!("https://{}", https.local_addr()?),
             cert_expires: not_after.date().to_string(),
+            webhook_secret: receiver::new_secret(),
         };
         Ok(Self {
             target,
@@ -118,7 +123,8 @@ impl Demo {
 
     /// Serves both listeners until `token` is cancelled, then lets in-flight requests finish.
     pub(crate) async fn serve(self, token: CancellationToken) -> anyhow::Result<()> {
-        let app = router(Arc::new(Behaviour::new(seed())));
+        let app = router(Arc::new(Behaviour::new(seed())))
+            .merge(receiver::router(&self.target.webhook_secret)?);
         let tls_addr = self.https.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
         let handshakes = accept_tls(self.https, self.acceptor, tx, token.clone());
@@ -501,6 +507,7 @@ mod tests {
             http: "http://127.0.0.1:18090".into(),
             https: "https://127.0.0.1:18443".into(),
             cert_expires: "2030-01-01".into(),
+            webhook_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
         };
         let yaml = monitors_yaml(&target);
         assert!(!yaml.contains("{{"), "{yaml}");

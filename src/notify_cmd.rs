@@ -10,6 +10,33 @@ use vigil_notify::{EnvSecrets, Sender};
 use crate::config::Config;
 use crate::service::{Readiness, serve_ops, shutdown_token};
 
+/// Secrets from a fixed set first (the demo's own), then from the environment.
+#[derive(Debug)]
+struct Layered {
+    first: vigil_notify::MemorySecrets,
+    then: EnvSecrets,
+}
+
+impl vigil_notify::SecretResolver for Layered {
+    fn resolve(&self, name: &str) -> Option<String> {
+        self.first.resolve(name).or_else(|| self.then.resolve(name))
+    }
+}
+
+/// The stage's settings from the configuration. Channel secrets come from `extra` (the demo's
+/// webhook secret), then from `VIGIL_SECRET_<NAME>` environment variables.
+pub(crate) fn settings_with(
+    config: &Config,
+    extra: vigil_notify::MemorySecrets,
+) -> anyhow::Result<vigil_notify::stage::Settings> {
+    let mut settings = settings(config)?;
+    settings.secrets = Arc::new(Layered {
+        first: extra,
+        then: EnvSecrets::new(),
+    });
+    Ok(settings)
+}
+
 /// The stage's settings from the configuration. Channel secrets come from
 /// `VIGIL_SECRET_<NAME>` environment variables.
 pub(crate) fn settings(config: &Config) -> anyhow::Result<vigil_notify::stage::Settings> {

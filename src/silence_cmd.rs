@@ -54,11 +54,11 @@ pub(crate) enum SilenceCommand {
 pub(crate) async fn run(config: &Config, command: SilenceCommand) -> anyhow::Result<()> {
     let kafka = crate::ingest_cmd::kafka(config);
     let token = CancellationToken::new();
-    let silences = crate::ingest_cmd::load_view::<SilenceSpec>(&kafka, &token).await;
+    let silences = || crate::ingest_cmd::load_view::<SilenceSpec>(&kafka, &token);
     let now = Timestamp::now();
     let result = match command {
         SilenceCommand::List { all } => {
-            print!("{}", table(&silences?.snapshot(), now, all));
+            print!("{}", table(&silences().await?.snapshot(), now, all));
             Ok(())
         }
         SilenceCommand::Add {
@@ -87,7 +87,7 @@ pub(crate) async fn run(config: &Config, command: SilenceCommand) -> anyhow::Res
             Ok(())
         }
         SilenceCommand::Expire { id } => {
-            let silences = silences?;
+            let silences = silences().await?;
             let Some(spec) = silences.get(&id) else {
                 let windows = crate::ingest_cmd::load_view::<MaintenanceSpec>(&kafka, &token);
                 if windows.await.is_ok_and(|w| w.contains(&id)) {
@@ -129,7 +129,7 @@ fn new_silence(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let millis = i64::try_from(duration.as_millis()).context("--for is too long")?;
     Ok(SilenceSpec {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: uuid::Uuid::now_v7().to_string(),
         matchers,
         starts_at: start,
         ends_at: start.saturating_add_millis(millis),

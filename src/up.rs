@@ -165,7 +165,14 @@ pub(crate) async fn up(config: &Config, args: UpArgs) -> anyhow::Result<()> {
         let run = vigil_processor::run(settings, child).await;
         ("processor", run.map_err(Into::into))
     });
-    let notify = crate::notify_cmd::settings(&config)?;
+    // The demo's webhook channel is signed with the secret its receiver verifies with.
+    let notify = match &target {
+        Some(t) => crate::notify_cmd::settings_with(
+            &config,
+            vigil_notify::MemorySecrets::new().with(DEMO_WEBHOOK_SECRET, &t.webhook_secret),
+        )?,
+        None => crate::notify_cmd::settings(&config)?,
+    };
     let child = token.child_token();
     tasks.spawn(async move {
         let (ready, _started) = tokio::sync::watch::channel(false);
@@ -479,6 +486,9 @@ async fn run_stack_up(script: PathBuf) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The secret name the demo's webhook channel references (`${secret:DEMO_WEBHOOK}`).
+const DEMO_WEBHOOK_SECRET: &str = "DEMO_WEBHOOK";
+
 /// Applies the demo monitors and alert rules the way `vigil apply -f` does (validate, plan,
 /// write the changes).
 async fn apply_demo_monitors(config: &Config, target: &DemoTarget) -> anyhow::Result<()> {
@@ -489,9 +499,15 @@ async fn apply_demo_monitors(config: &Config, target: &DemoTarget) -> anyhow::Re
     let (monitors, rules) = crate::ingest_cmd::current(&kafka, &desired)
         .await
         .with_context(|| format!("failed to read {}", kafka.topics.monitors))?;
-    let plan = FilePlan::new(&desired, &monitors, &rules, false);
+    let notify = crate::ingest_cmd::current_notify(&kafka, &desired).await?;
+    let plan = FilePlan::new(&desired, &monitors, &rules, false).with_notify(
+        "demo monitors",
+        &desired,
+        &notify,
+        false,
+    )?;
     if plan.is_empty() {
-        info!("Demo monitors and alert rules are up to date.");
+        info!("Demo monitors, alert rules and notification routes are up to date.");
         return Ok(());
     }
     plan.apply(&kafka, TIMEOUT)
@@ -499,7 +515,7 @@ async fn apply_demo_monitors(config: &Config, target: &DemoTarget) -> anyhow::Re
         .context("failed to apply the demo monitors")?;
     info!(
         changes = plan.len(),
-        "Applied the demo monitors and alert rules."
+        "Applied the demo monitors, alert rules and notification routes."
     );
     Ok(())
 }
@@ -584,9 +600,17 @@ fn render_banner(b: &Banner) -> String {
                 humantime::format_duration(b.window),
                 (b.window.as_secs() * 3).max(30)
             ));
+            line(format!(
+                "  Alerts          the demo's rules fire within about two minutes; notifications go to \
+                 this console and to {}/hooks/vigil (signature verified)",
+                demo.http
+            ));
             line("  Try:".into());
             line(format!(
                 "    curl -fsS -H {auth} '{http}/api/v1/monitors/demo-slow/summary?from=now-15m'"
+            ));
+            line(format!(
+                "    curl -fsS -H {auth} '{http}/api/v1/alerts/active'"
             ));
         }
         None => {
@@ -619,6 +643,7 @@ mod tests {
                 http: "http://127.0.0.1:8090".into(),
                 https: "https://127.0.0.1:8443".into(),
                 cert_expires: "2030-01-06".into(),
+                webhook_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
             }),
         }
     }
@@ -636,8 +661,10 @@ Vigil {} is up.
   API key         vigil-0123456789abcdef
   Demo target     http://127.0.0.1:8090 and https://127.0.0.1:8443 (certificate expires 2030-01-06)
   Windows         10s (demo setting; the default is 1m): the first ones land within about 30s
+  Alerts          the demo's rules fire within about two minutes; notifications go to this console and to http://127.0.0.1:8090/hooks/vigil (signature verified)
   Try:
     curl -fsS -H 'Authorization: Bearer vigil-0123456789abcdef' 'http://127.0.0.1:8080/api/v1/monitors/demo-slow/summary?from=now-15m'
+    curl -fsS -H 'Authorization: Bearer vigil-0123456789abcdef' 'http://127.0.0.1:8080/api/v1/alerts/active'
 Press Ctrl-C to stop.
 ",
             env!("CARGO_PKG_VERSION")
@@ -663,6 +690,7 @@ Press Ctrl-C to stop.
             http: "http://127.0.0.1:8090".into(),
             https: "https://127.0.0.1:8443".into(),
             cert_expires: "2026-11-28".into(),
+            webhook_secret: String::new(),
         });
         let shown = render_banner(&b);
         let readme = include_str!("../README.md");

@@ -97,6 +97,7 @@ fn every_environment_variable_named_exists() {
         &["ingest", "--help"],
         &["process", "--help"],
         &["serve", "--help"],
+        &["notify", "--help"],
     ] {
         known.push_str(&vigil(args));
     }
@@ -167,4 +168,44 @@ fn monitors_example_is_a_valid_monitors_file() {
     assert_eq!(monitors.len(), 1);
     assert_eq!(monitors[0].id, "checkout-api");
     assert_eq!(monitors[0].assertions.len(), 4);
+}
+
+#[test]
+fn notification_examples_are_a_valid_monitors_file() {
+    let yaml = [
+        block_after("### Channels", "yaml"),
+        block_after("### Routing and grouping", "yaml"),
+        block_after("### Maintenance windows", "yaml"),
+    ]
+    .concat();
+    let file = vigil_ingest::plan::parse_file("README.md", &yaml)
+        .unwrap_or_else(|e| panic!("the README's notification examples are invalid: {e}"));
+    let kinds: Vec<&str> = file
+        .channels
+        .iter()
+        .flatten()
+        .map(|c| c.kind.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "webhook",
+            "alertmanager",
+            "slack",
+            "pagerduty",
+            "email",
+            "console"
+        ]
+    );
+    assert_eq!(file.maintenance.as_ref().map(Vec::len), Some(2));
+    // Every receiver the routing example names is one of the example channels.
+    let plan = vigil_ingest::plan::FilePlan::default()
+        .with_notify(
+            "README.md",
+            &file,
+            &vigil_ingest::plan::NotifyCurrent::default(),
+            false,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.len(), 9);
 }

@@ -40,7 +40,8 @@ pub use monitors::{
 };
 pub use producer::{ProbeProducer, ProbeSink};
 
-/// Creates the topics the service uses if they are missing.
+/// Creates the topics the service uses, and the configuration topics `vigil apply` writes
+/// (rules, channels, routes, silences), if they are missing.
 pub async fn ensure_topics(kafka: &KafkaConnection, replication_factor: i32) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
     let specs: Vec<_> = kafka

@@ -1,8 +1,9 @@
-//! Monitors and alert rules as code: `vigil apply -f monitors.yaml` and `vigil export`.
+//! Monitors, alert rules and the notification configuration as code: `vigil apply -f
+//! monitors.yaml` and `vigil export`.
 //!
 //! A monitors file holds `monitors: [MonitorSpec, …]` and/or `alerts: [RuleSpec, …]`, and the
-//! notification sections `channels:`, `routes:`, `silences:` and `maintenance:` ([`notify`])
-//! ([`parse_file`] validates all of it and reports every problem with its path, like
+//! notification sections `channels:`, `routes:`, `silences:` and `maintenance:` (planned by
+//! [`NotifyPlan`] through [`FilePlan::with_notify`]) ([`parse_file`] validates all of it and reports every problem with its path, like
 //! `monitors[3].interval: must be ≥ 1s, got 0s` or `alerts[0].for: must be ≤ 24h, got 2d`);
 //! [`check_egress`] then holds its monitors to the operator's egress policy, which only the
 //! caller knows.

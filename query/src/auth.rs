@@ -1,6 +1,7 @@
 //! API keys and roles. A key is sent as `Authorization: Bearer <key>` on REST and GraphQL over
 //! HTTP, and in the `connection_init` payload (`{"authorization": "Bearer <key>"}`) on GraphQL
-//! WebSockets. Viewers read; editors also write monitors and alert rules; admins may do everything.
+//! WebSockets. Viewers read; editors also write monitors, alert rules and the notification
+//! configuration (channels, routes, silences, maintenance windows); admins may do everything.
 //! An unknown or missing key is 401; a known key without the needed role is 403.
 
 use std::fmt;
@@ -29,7 +30,7 @@ use crate::{Error, Result};
 pub enum Role {
     /// Read everything.
     Viewer,
-    /// Read everything and write monitors and alert rules.
+    /// Read everything and write monitors, alert rules and the notification configuration.
     Editor,
     /// Everything.
     Admin,

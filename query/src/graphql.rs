@@ -4,14 +4,16 @@
 //! `extensions.code`. The API key comes from `Authorization: Bearer` on HTTP and from the
 //! `connection_init` payload on WebSockets.
 //!
-//! Modules: [`query`] (reads), [`mutation`] (monitor and alert rule writes), [`subscription`]
-//! (live windows, probes, alerts, and monitor and rule changes from the hub).
+//! Modules: [`query`] (reads), [`mutation`] (monitor and alert rule writes), [`notify`]
+//! (channels, routes, silences and maintenance windows, merged into both roots),
+//! [`subscription`] (live windows, probes, alerts, and monitor and rule changes from the hub).
 
 pub mod mutation;
+pub mod notify;
 pub mod query;
 pub mod subscription;
 
-use async_graphql::{Context, Data, ErrorExtensions, Schema};
+use async_graphql::{Context, Data, ErrorExtensions, MergedObject, Schema};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::Json;
 use axum::extract::{State, WebSocketUpgrade};
@@ -27,12 +29,20 @@ pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 
+/// Every read: [`QueryRoot`] and the notification configuration's.
+#[derive(Debug, Default, MergedObject)]
+pub struct Query(QueryRoot, notify::NotifyQuery);
+
+/// Every write: [`MutationRoot`] and the notification configuration's.
+#[derive(Debug, Default, MergedObject)]
+pub struct Mutation(MutationRoot, notify::NotifyMutation);
+
 /// The schema type.
-pub type VigilSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+pub type VigilSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
 /// Builds the schema with the configured limits.
 pub fn schema(service: Service, config: &GraphQlConfig) -> VigilSchema {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    Schema::build(Query::default(), Mutation::default(), SubscriptionRoot)
         .data(service)
         .limit_depth(config.max_depth)
         .limit_complexity(config.max_complexity)

@@ -5,6 +5,7 @@
 //! ```text
 //! vigil.monitors ──► views (DashMap) ─┐            ┌─► REST /api/v1 (utoipa, problem+json)
 //! vigil.rules    ──►                  │            │
+//! vigil.channels, vigil.routes, vigil.silences ──► notification configuration views
 //! vigil.windows  ─┐                   ├─► Service ─┤
 //! vigil.probes   ─┼─► hub (broadcast)─┘  ▲  ▲      └─► GraphQL /graphql, /graphql/ws
 //! vigil.alerts   ─┘                      │  │ ClickHouse (FINAL, merged sketches)
@@ -15,15 +16,19 @@
 //! - [`config`]: the service's configuration.
 //! - [`error`]: the error type and its problem-document / GraphQL rendering.
 //! - [`auth`]: API keys and roles.
-//! - [`view`]: the monitors and rules views (read-your-writes).
+//! - [`view`]: the monitors, rules and notification configuration views (read-your-writes).
 //! - [`hub`]: the per-process consumers and broadcast fan-out behind subscriptions.
 //! - [`params`]: parsing and checking of parameters shared by both APIs.
 //! - [`model`]: DTOs shared by REST and GraphQL.
 //! - [`service`]: the operations both APIs expose ([`service::rules`]: alert rules,
 //!   [`service::alerts`]: alert history and the active set, [`service::budget`]: error budgets,
-//!   [`service::backtest`]: rule backtests through the processor's pipeline).
+//!   [`service::backtest`]: rule backtests through the processor's pipeline,
+//!   [`service::channels`]: channels and the routing tree, [`service::silences`]: silences and
+//!   maintenance windows).
 //! - [`rest`], [`openapi`], [`ops`]: the REST routes ([`rest::rules`]: `/api/v1/rules`,
-//!   [`rest::alerts`]: `/api/v1/alerts`, [`rest::backtest`]), the OpenAPI document and docs page,
+//!   [`rest::alerts`]: `/api/v1/alerts`, [`rest::backtest`], [`rest::channels`]:
+//!   `/api/v1/channels` and `/api/v1/routes`, [`rest::silences`]: `/api/v1/silences` and
+//!   `/api/v1/maintenance`), the OpenAPI document and docs page,
 //!   health/readiness/metrics.
 //! - [`graphql`]: schema, HTTP and WebSocket handlers.
 //! - [`state`]: the router's shared state and the REST caller extractor.
@@ -153,6 +158,91 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::POST,
             "/api/v1/rules/backtest",
             post(rest::backtest::backtest_rules),
+        ),
+        (
+            Method::GET,
+            "/api/v1/channels",
+            get(rest::channels::list_channels),
+        ),
+        (
+            Method::POST,
+            "/api/v1/channels",
+            post(rest::channels::create_channel),
+        ),
+        (
+            Method::GET,
+            "/api/v1/channels/{id}",
+            get(rest::channels::get_channel),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/channels/{id}",
+            put(rest::channels::update_channel),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/channels/{id}",
+            delete(rest::channels::delete_channel),
+        ),
+        (
+            Method::GET,
+            "/api/v1/routes",
+            get(rest::channels::get_routes),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/routes",
+            put(rest::channels::update_routes),
+        ),
+        (
+            Method::GET,
+            "/api/v1/silences",
+            get(rest::silences::list_silences),
+        ),
+        (
+            Method::POST,
+            "/api/v1/silences",
+            post(rest::silences::create_silence),
+        ),
+        (
+            Method::GET,
+            "/api/v1/silences/{id}",
+            get(rest::silences::get_silence),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/silences/{id}",
+            delete(rest::silences::delete_silence),
+        ),
+        (
+            Method::POST,
+            "/api/v1/silences/{id}/expire",
+            post(rest::silences::expire_silence),
+        ),
+        (
+            Method::GET,
+            "/api/v1/maintenance",
+            get(rest::silences::list_maintenance),
+        ),
+        (
+            Method::POST,
+            "/api/v1/maintenance",
+            post(rest::silences::create_maintenance),
+        ),
+        (
+            Method::GET,
+            "/api/v1/maintenance/{id}",
+            get(rest::silences::get_maintenance),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/maintenance/{id}",
+            put(rest::silences::update_maintenance),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/maintenance/{id}",
+            delete(rest::silences::delete_maintenance),
         ),
         (Method::GET, "/api/v1/openapi.json", get(ops::openapi_json)),
         (Method::GET, "/docs", get(ops::docs)),

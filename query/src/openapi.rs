@@ -13,7 +13,8 @@ use crate::{ops, rest};
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Vigil query API", description = "Monitors, alert rules (error budgets, \
-        backtests), windows, raw probes, alerts and summaries. Errors are RFC 9457 problem \
+        backtests), notification channels, routes, silences and maintenance windows, windows, raw \
+        probes, alerts and summaries. Errors are RFC 9457 problem \
         documents with a stable `type`."),
     paths(
         rest::list_monitors, rest::create_monitor, rest::get_monitor, rest::update_monitor,
@@ -24,6 +25,14 @@ use crate::{ops, rest};
         rest::rules::list_rules, rest::rules::create_rule, rest::rules::get_rule,
         rest::rules::update_rule, rest::rules::delete_rule, rest::rules::rule_budget,
         rest::backtest::backtest_rules,
+        rest::channels::list_channels, rest::channels::create_channel,
+        rest::channels::get_channel, rest::channels::update_channel,
+        rest::channels::delete_channel, rest::channels::get_routes, rest::channels::update_routes,
+        rest::silences::list_silences, rest::silences::create_silence,
+        rest::silences::get_silence, rest::silences::delete_silence,
+        rest::silences::expire_silence, rest::silences::list_maintenance,
+        rest::silences::create_maintenance, rest::silences::get_maintenance,
+        rest::silences::update_maintenance, rest::silences::delete_maintenance,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi_json, ops::docs,
         ops::graphql_get, ops::graphql_post, ops::graphql_ws,
     ),
@@ -35,6 +44,10 @@ use crate::{ops, rest};
         (name = "probes", description = "Raw checks"),
         (name = "alerts", description = "Alert transitions and the alerts active now"),
         (name = "rules", description = "Alert rule configuration (written through the rules topic)"),
+        (name = "channels", description = "Notification channels (written through the channels topic; secrets only as `${secret:NAME}` references)"),
+        (name = "routes", description = "The routing tree that picks channels for an alert (written through the routes topic)"),
+        (name = "silences", description = "Silences: new firings of matching alerts are not notified for a while (the silences topic)"),
+        (name = "maintenance", description = "Planned maintenance windows, once or on a cron schedule in a time zone (the silences topic)"),
         (name = "operations", description = "Health, readiness, metrics and documentation"),
         (name = "graphql", description = "The GraphQL endpoint"),
     )

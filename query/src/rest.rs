@@ -2,11 +2,14 @@
 //! API keys. Each handler parses its parameters, checks the caller's role and calls the
 //! [`Service`](crate::service::Service); the OpenAPI document is generated from the
 //! `#[utoipa::path]` attributes here, in [`alerts`] (history and the active set), [`rules`]
-//! (rule CRUD and error budgets) and [`backtest`] (see [`crate::openapi`]).
+//! (rule CRUD and error budgets), [`backtest`], [`channels`] (channels and the routing tree)
+//! and [`silences`] (silences and maintenance windows) (see [`crate::openapi`]).
 
 pub mod alerts;
 pub mod backtest;
+pub mod channels;
 pub mod rules;
+pub mod silences;
 
 use axum::Json;
 use axum::body::{Body, Bytes};

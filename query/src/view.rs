@@ -297,4 +297,33 @@ mod tests {
             .await
             .unwrap();
     }
+
+    #[test]
+    fn silences_and_maintenance_windows_share_one_key_space() {
+        let silence: SilenceSpec = serde_json::from_value(serde_json::json!({
+            "id": "x", "matchers": ["monitor=db"], "author": "ana",
+            "starts_at": "2026-03-01T10:00:00Z", "ends_at": "2026-03-01T11:00:00Z",
+        }))
+        .unwrap();
+        let window: MaintenanceSpec = serde_json::from_value(serde_json::json!({
+            "id": "x", "matchers": ["monitor=db"],
+            "schedule": {"recurring": {"cron": "0 2 * * *", "duration": "1h"}},
+        }))
+        .unwrap();
+        let silences = SpecView::<SilenceSpec>::new(broadcast::channel(8).0);
+        let windows = SpecView::<MaintenanceSpec>::new(broadcast::channel(8).0);
+        let records = [
+            vigil_schema::encode(&silence).unwrap(),
+            vigil_schema::encode(&window).unwrap(),
+        ];
+        for (offset, bytes) in (0..).zip(&records) {
+            silences.apply(0, offset, Some(b"x"), Some(bytes));
+            windows.apply(0, offset, Some(b"x"), Some(bytes));
+        }
+        assert!(
+            silences.is_empty(),
+            "the key now holds a maintenance window"
+        );
+        assert_eq!(windows.get("x").as_deref(), Some(&window));
+    }
 }

@@ -5,7 +5,7 @@
 //! GraphQL subscription receives a window, the banner's `curl` and the README's API examples
 //! work when pasted, and SIGTERM ends the process with status 0.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -326,6 +326,29 @@ async fn demo_end_to_end() {
     let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query":
         r#"subscription { windowClosed(monitorId: "demo-fast") { monitorId start count p50Us } }"#}});
     ws.send(Message::text(subscribe.to_string())).await.unwrap();
+    // And, on a second connection, the demo's alerts as they change.
+    let mut alerts_request = format!("ws://{}/graphql/ws", up.query)
+        .into_client_request()
+        .unwrap();
+    alerts_request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut alerts_ws, _) = tokio_tungstenite::connect_async(alerts_request)
+        .await
+        .unwrap();
+    alerts_ws
+        .send(Message::text(init.to_string()))
+        .await
+        .unwrap();
+    let ack = alerts_ws.next().await.unwrap().unwrap();
+    assert!(ack.to_text().unwrap().contains("connection_ack"), "{ack}");
+    let subscribe = json!({"id": "2", "type": "subscribe", "payload": {"query":
+        r#"subscription { alertChanged(ruleId: "demo-flaky-errors") { ruleId monitorId to value threshold message } }"#}});
+    alerts_ws
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
     let live = tokio::time::timeout(Duration::from_secs(90), async {
         loop {
             let m = ws.next().await.unwrap().unwrap();
@@ -343,6 +366,46 @@ async fn demo_end_to_end() {
     assert!(window["count"].as_u64().unwrap() >= 1, "{live}");
     assert!(window["p50Us"].as_f64().unwrap() > 1_000.0, "{live}");
     ws.close(None).await.unwrap();
+
+    // Within about two minutes the flaky endpoint's 5xx share (2%) fires its rule (above 1%),
+    // over the subscription and in the REST history; the certificate rule fired before.
+    let alert = tokio::time::timeout(Duration::from_secs(180), async {
+        loop {
+            let m = alerts_ws.next().await.unwrap().unwrap();
+            let v: Value = serde_json::from_str(m.to_text().unwrap()).unwrap();
+            if v["type"] == "next" && v["payload"]["data"]["alertChanged"]["to"] == "firing" {
+                return v;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no firing alert over the subscription\n{}", up.logs()));
+    eprintln!(
+        "first firing alert {:?} after start: {alert}",
+        started.elapsed()
+    );
+    let fired = &alert["payload"]["data"]["alertChanged"];
+    assert_eq!(fired["monitorId"], "demo-flaky", "{alert}");
+    assert!(fired["value"].as_f64().unwrap() > 0.01, "{alert}");
+    alerts_ws.close(None).await.unwrap();
+    let history = api.get("/api/v1/alerts?state=firing").await;
+    let rules: BTreeSet<&str> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rule_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains("demo-flaky-errors") && rules.contains("demo-cert-expiring"),
+        "{history}"
+    );
+    let active = api
+        .get("/api/v1/alerts/active?rule=demo-cert-expiring")
+        .await;
+    assert_eq!(
+        active["items"][0]["monitor_id"], "demo-expiring-cert",
+        "{active}"
+    );
 
     // Windows for every monitor, and enough flaky checks to see its 2%.
     let deadline = Instant::now() + Duration::from_secs(300);

@@ -24,12 +24,14 @@ pub struct Channel {
     #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9][a-z0-9_-]*$")]
     pub id: String,
     /// Display name (empty: the id).
+    #[serde(default)]
     #[schema(max_length = 200)]
     pub name: String,
     /// Where and how notifications are sent: exactly one kind.
     #[graphql(skip)]
     pub kind: ChannelKind,
     /// Whether resolves are sent (for alerts whose firing this channel was sent).
+    #[serde(default)]
     #[schema(default = true)]
     pub send_resolved: bool,
     /// Template of the one-line title (Slack fallback text, e-mail subject, PagerDuty summary,
@@ -41,6 +43,7 @@ pub struct Channel {
     #[schema(max_length = 10000)]
     pub text: Option<String>,
     /// Disabled channels are kept but sent nothing.
+    #[serde(default)]
     #[schema(default = true)]
     pub enabled: bool,
 }
@@ -91,6 +94,7 @@ pub enum ChannelKind {
         /// `token`, `secret`, `password`, `api-key`, or ending in `-key`). `Content-Type`,
         /// `Host`, `Content-Length`, `Idempotency-Key` and the `webhook-*` headers are set by
         /// the channel.
+        #[serde(default)]
         headers: BTreeMap<String, String>,
         /// Template of the request body, rendered with JSON escaping; it must render to JSON.
         /// Null: Vigil's documented payload.
@@ -121,6 +125,7 @@ pub enum ChannelKind {
         )]
         routing_key: String,
         /// The Events API endpoint.
+        #[serde(default)]
         #[schema(
             pattern = "^https?://",
             default = "https://events.pagerduty.com/v2/enqueue"
@@ -138,6 +143,8 @@ pub enum ChannelKind {
         #[schema(minimum = 1, maximum = 65535)]
         smtp_port: Option<u16>,
         /// How the connection is secured (`none` only for a loopback server).
+        #[serde(default)]
+        #[schema(default = "starttls")]
         tls: EmailTls,
         /// User name for SMTP authentication (with `password`).
         username: Option<String>,
@@ -265,13 +272,15 @@ pub struct ChannelPage {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Route {
     /// Channels (ids) notified of the alerts this node takes; each must exist.
+    #[serde(default)]
     pub receiver: Vec<String>,
     /// Conditions an alert must meet to enter this node, all of them (`label=value`, `!=`,
     /// `=~` and `!~` with anchored regular expressions); none on the root. At most 32.
+    #[serde(default)]
     #[schema(max_items = 32, example = json!(["severity=critical", "team=~web|mobile"]))]
     pub matchers: Vec<String>,
     /// After this node matched, keep trying its next siblings (false on the root).
-    #[serde(rename = "continue")]
+    #[serde(default, rename = "continue")]
     #[schema(default = false)]
     pub continue_: bool,
     /// Labels whose values split alerts into groups (`[...]`: every label); null: inherited
@@ -292,6 +301,7 @@ pub struct Route {
     /// Who else is notified when an alert of this node fires unacknowledged for a while.
     pub escalate: Option<Escalation>,
     /// Child routes, tried in order.
+    #[serde(default)]
     #[schema(no_recursion)]
     pub routes: Vec<Route>,
 }

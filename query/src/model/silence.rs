@@ -113,6 +113,7 @@ pub struct Maintenance {
     #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9][a-z0-9_-]*$")]
     pub id: String,
     /// Display name.
+    #[serde(default)]
     #[schema(max_length = 1000)]
     pub name: String,
     /// Label matchers, all of which an alert must meet; 1 to 32.
@@ -122,6 +123,7 @@ pub struct Maintenance {
     #[graphql(skip)]
     pub schedule: Schedule,
     /// Whether it is in force now (read-only; ignored in requests).
+    #[serde(default)]
     #[schema(read_only)]
     pub active: bool,
 }
@@ -156,6 +158,7 @@ pub enum Schedule {
         #[schema(example = "2h")]
         duration: String,
         /// IANA time zone.
+        #[serde(default)]
         #[schema(default = "UTC", example = "Europe/Berlin")]
         time_zone: String,
     },

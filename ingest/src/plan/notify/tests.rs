@@ -353,3 +353,66 @@ fn export_writes_every_section_back() {
         "monitors: []\nalerts: []\nchannels: []\nsilences: []\nmaintenance: []\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applied_sections_read_back_from_their_topics() {
+    use tokio_util::sync::CancellationToken;
+
+    use crate::monitors::load_specs;
+
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let topics = vigil_schema::TopicNames::with_prefix("t");
+    for spec in topics.specs() {
+        cluster
+            .create_topic(&spec.name, spec.partitions, 1)
+            .unwrap();
+    }
+    let kafka = KafkaConnection {
+        brokers: cluster.bootstrap_servers(),
+        topics,
+        request_timeout: Duration::from_secs(5),
+    };
+    let file = parse_file("m.yaml", FILE).unwrap();
+    let plan = FilePlan::default()
+        .with_notify("m.yaml", &file, &NotifyCurrent::default(), false)
+        .unwrap();
+    plan.apply(&kafka, Duration::from_secs(10)).await.unwrap();
+
+    let token = CancellationToken::new();
+    let wait = Duration::from_secs(10);
+    let current = NotifyCurrent {
+        channels: load_specs::<ChannelSpec>(&kafka, wait, token.child_token())
+            .await
+            .unwrap()
+            .snapshot(),
+        routes: load_specs::<RouteSpec>(&kafka, wait, token.child_token())
+            .await
+            .unwrap()
+            .snapshot()
+            .into_iter()
+            .next(),
+        silences: load_specs::<SilenceSpec>(&kafka, wait, token.child_token())
+            .await
+            .unwrap()
+            .snapshot(),
+        maintenance: load_specs::<MaintenanceSpec>(&kafka, wait, token.child_token())
+            .await
+            .unwrap()
+            .snapshot(),
+    };
+    token.cancel();
+    // Silences and maintenance windows share a topic; each view holds only its own kind.
+    assert_eq!(
+        (
+            current.channels.len(),
+            current.silences.len(),
+            current.maintenance.len()
+        ),
+        (4, 1, 2)
+    );
+    assert_eq!(current.routes.as_deref(), file.routes.as_ref());
+    let again = FilePlan::default()
+        .with_notify("m.yaml", &file, &current, true)
+        .unwrap();
+    assert!(again.is_empty(), "{again}");
+}
