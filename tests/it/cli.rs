@@ -38,6 +38,10 @@ async fn migrate_prepares_both_stores_and_is_idempotent() {
             .unwrap()
     };
 
+    let versions: Vec<u32> = vigil_schema::migration::MIGRATIONS
+        .iter()
+        .map(|m| m.version)
+        .collect();
     let first = run();
     let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(
@@ -46,7 +50,7 @@ async fn migrate_prepares_both_stores_and_is_idempotent() {
         String::from_utf8_lossy(&first.stderr)
     );
     assert!(
-        stdout.contains("applied [1, 2, 3, 4], already applied []"),
+        stdout.contains(&format!("applied {versions:?}, already applied []")),
         "{stdout}"
     );
     assert!(stdout.contains(&format!("{prefix}.probes")), "{stdout}");
@@ -55,7 +59,7 @@ async fn migrate_prepares_both_stores_and_is_idempotent() {
     let stdout = String::from_utf8_lossy(&second.stdout);
     assert!(second.status.success(), "{stdout}");
     assert!(
-        stdout.contains("applied [], already applied [1, 2, 3, 4]"),
+        stdout.contains(&format!("applied [], already applied {versions:?}")),
         "{stdout}"
     );
     assert!(stdout.contains("created []"), "{stdout}");

@@ -30,8 +30,10 @@ async fn applies_in_order_then_is_a_no_op() {
         tables(&db).await,
         [
             "alerts",
+            "deliveries",
             "monitors",
             "probes",
+            "rollup_keys",
             "schema_migrations",
             "windows_1h",
             "windows_1m"
@@ -66,7 +68,7 @@ async fn concurrent_runs_both_succeed() {
     }
     let third = migrate(&clickhouse(), &db).await.unwrap();
     assert!(third.applied.is_empty());
-    assert_eq!(tables(&db).await.len(), 6);
+    assert_eq!(tables(&db).await.len(), 8);
     drop_database(&db).await;
 }
 
