@@ -30,6 +30,14 @@ impl AlertKey {
         }
     }
 
+    /// The key of (rule, monitor, region).
+    pub fn new(rule_id: &str, monitor_id: &str, region: Option<&str>) -> Self {
+        match region {
+            Some(region) => Self(format!("{rule_id}/{monitor_id}/{region}")),
+            None => Self(format!("{rule_id}/{monitor_id}")),
+        }
+    }
+
     /// The key as a string.
     pub fn as_str(&self) -> &str {
         &self.0

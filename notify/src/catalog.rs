@@ -1,5 +1,6 @@
 //! The notification configuration the stage evaluates with, read from the compacted channels,
-//! routes and silences topics from the beginning and then followed live.
+//! routes, silences and monitors topics from the beginning and then followed live (of the
+//! monitors, only their `depends_on`, which becomes the [`Suppressor`]'s dependencies).
 //!
 //! [`load`] returns once every topic was read to its end offset as of start-up; after that a
 //! new [`Catalog`] is sent on the watch channel after every change. Invalid records are logged
@@ -15,7 +16,9 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use vigil_schema::{ChannelSpec, MaintenanceSpec, RouteSpec, SilenceSpec, TopicNames, decode};
+use vigil_schema::{
+    ChannelSpec, MaintenanceSpec, MonitorSpec, RouteSpec, SilenceSpec, TopicNames, decode,
+};
 
 use crate::route::Router;
 use crate::silence::Suppressor;
@@ -28,7 +31,7 @@ pub struct Catalog {
     pub channels: BTreeMap<String, ChannelSpec>,
     /// The routing tree.
     pub router: Router,
-    /// Silences and maintenance windows.
+    /// Silences, maintenance windows and monitor dependencies.
     pub suppressor: Suppressor,
 }
 
@@ -39,6 +42,8 @@ struct Records {
     routes: Option<RouteSpec>,
     silences: BTreeMap<String, SilenceSpec>,
     maintenance: BTreeMap<String, MaintenanceSpec>,
+    /// Monitor → the monitors it depends on (only monitors with dependencies).
+    parents: HashMap<String, Vec<String>>,
 }
 
 impl Records {
@@ -55,6 +60,14 @@ impl Records {
                 None => self.routes = None,
                 Some(Ok(spec)) => self.routes = Some(spec),
                 Some(Err(e)) => warn!(error = %e, "Skipped an undecodable routing tree."),
+            }
+        } else if topic == topics.monitors {
+            match value.map(decode::<MonitorSpec>) {
+                Some(Ok(spec)) if !spec.depends_on.is_empty() => {
+                    drop(self.parents.insert(key.to_owned(), spec.depends_on));
+                }
+                Some(Err(e)) => warn!(monitor = key, error = %e, "Skipped an undecodable monitor."),
+                _ => drop(self.parents.remove(key)),
             }
         } else if topic == topics.silences {
             self.silences.remove(key);
@@ -97,6 +110,7 @@ impl Records {
                 );
             }
         }
+        suppressor.set_parents(self.parents.clone());
         Catalog {
             channels: self.channels.clone(),
             router,
@@ -148,7 +162,12 @@ async fn follow(
     let wait = Duration::from_secs(10);
     let mut assignment = TopicPartitionList::new();
     let mut pending: HashMap<(String, i32), i64> = HashMap::new();
-    for topic in [&topics.channels, &topics.routes, &topics.silences] {
+    for topic in [
+        &topics.channels,
+        &topics.routes,
+        &topics.silences,
+        &topics.monitors,
+    ] {
         let metadata = consumer.fetch_metadata(Some(topic), wait).map_err(kafka)?;
         let ids: Vec<i32> = metadata
             .topics()
@@ -214,10 +233,93 @@ async fn follow(
                 channels = records.channels.len(),
                 silences = records.silences.len(),
                 maintenance = records.maintenance.len(),
+                dependent_monitors = records.parents.len(),
                 routes = records.routes.is_some(),
                 "Loaded the notification configuration."
             );
             tx.send_replace(Arc::new(records.catalog()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use vigil_schema::{Timestamp, encode};
+
+    use super::*;
+
+    fn monitor(id: &str, depends_on: &[&str]) -> Vec<u8> {
+        let spec: MonitorSpec = serde_json::from_value(serde_json::json!({
+            "id": id, "name": id, "url": "https://example.com/health",
+            "depends_on": depends_on,
+        }))
+        .unwrap();
+        encode(&spec).unwrap()
+    }
+
+    fn labels(monitor: &str) -> crate::alert::Labels {
+        [("monitor".to_owned(), monitor.to_owned())].into()
+    }
+
+    #[test]
+    fn monitor_dependencies_suppress_through_the_catalog() {
+        let topics = TopicNames::with_prefix("t");
+        let mut records = Records::default();
+        records.apply(&topics, &topics.monitors, "db", Some(&monitor("db", &[])));
+        records.apply(
+            &topics,
+            &topics.monitors,
+            "api",
+            Some(&monitor("api", &["db", "dns"])),
+        );
+        records.apply(
+            &topics,
+            &topics.monitors,
+            "web",
+            Some(&monitor("web", &["api"])),
+        );
+        records.apply(&topics, &topics.monitors, "bad", Some(b"not a monitor"));
+        let at = Timestamp(0);
+        let db_firing: BTreeSet<String> = ["db".to_owned()].into();
+        let catalog = records.catalog();
+        assert_eq!(
+            catalog
+                .suppressor
+                .suppression(&labels("api"), "api", at, &db_firing),
+            Some(crate::silence::Suppression::Dependency("db".into()))
+        );
+        assert_eq!(
+            catalog
+                .suppressor
+                .suppression(&labels("web"), "web", at, &db_firing),
+            None,
+            "only direct parents count"
+        );
+        assert_eq!(
+            catalog
+                .suppressor
+                .suppression(&labels("db"), "db", at, &db_firing),
+            None
+        );
+        // A spec without dependencies, or a tombstone, removes them.
+        records.apply(&topics, &topics.monitors, "api", Some(&monitor("api", &[])));
+        assert_eq!(
+            records
+                .catalog()
+                .suppressor
+                .suppression(&labels("api"), "api", at, &db_firing),
+            None
+        );
+        records.apply(&topics, &topics.monitors, "web", None);
+        let api_firing: BTreeSet<String> = ["api".to_owned()].into();
+        assert_eq!(
+            records
+                .catalog()
+                .suppressor
+                .suppression(&labels("web"), "web", at, &api_firing),
+            None
+        );
     }
 }

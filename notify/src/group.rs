@@ -342,6 +342,16 @@ impl State {
         found
     }
 
+    /// The keys of the firing alerts held, in order.
+    pub fn firing_keys(&self) -> BTreeSet<AlertKey> {
+        self.groups
+            .values()
+            .flat_map(|g| g.alerts.iter())
+            .filter(|(_, e)| e.alert.is_firing())
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// The channels an alert's resolve is owed to (its firing was sent there).
     pub fn owed_resolves(&self, key: &AlertKey) -> Vec<&str> {
         self.notified

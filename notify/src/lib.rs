@@ -26,9 +26,12 @@
 //! - [`delivery`]: idempotency keys, the retry decision, pending retries, delivery events.
 //! - [`channel`]: wire formats and sending, one module per kind.
 //! - [`secret`]: resolving `${secret:NAME}` references.
-//! - [`catalog`]: channels, routes, silences and maintenance windows followed from their topics.
-//! - [`stage`]: `vigil notify`, the Kafka shell: consume transitions, send, record, persist the
-//!   state to its changelog, then commit.
+//! - [`catalog`]: channels, routes, silences, maintenance windows and monitor dependencies
+//!   followed from their topics.
+//! - [`command`]: acknowledgements and redeliveries from `vigil.notify-commands` applied to the
+//!   state (pure), and the log of recently sent notifications redeliveries read.
+//! - [`stage`]: `vigil notify`, the Kafka shell: consume transitions and commands, send,
+//!   record, persist the state to its changelog, then commit.
 //! - [`check`]: apply-time validation of channels, routes, silences and maintenance windows.
 //! - [`config`]: the stage's settings.
 //! - [`error`]: the crate's error type.
@@ -37,6 +40,7 @@ pub mod alert;
 pub mod catalog;
 pub mod channel;
 pub mod check;
+pub mod command;
 pub mod config;
 pub mod delivery;
 pub mod error;

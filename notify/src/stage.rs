@@ -1,16 +1,18 @@
 //! `vigil notify`: the Kafka shell around the pure core.
 //!
-//! One loop consumes `vigil.alerts` (consumer group `vigil-notify`, every partition) into
-//! [`State::observe`], and at every step runs [`State::tick`] and the due retries, sends what
-//! is due, records every attempt on `vigil.deliveries` and in the `deliveries` table, writes the
-//! whole state (groups, owed resolves, pending retries) to the compacted `vigil.notify-state`
-//! changelog, and only then commits the alerts offsets. A crash anywhere before the commit
-//! restores the previous state and re-reads the same transitions, so every due notification
-//! is sent again (with the same idempotency key) rather than lost, and a resolve owed to a
-//! channel stays owed until it was delivered.
+//! One loop consumes `vigil.alerts` and `vigil.notify-commands` (consumer group
+//! `vigil-notify`, every partition of both) into [`State::observe`] and [`command::apply`]
+//! (acknowledgements, redeliveries), and at every step runs [`State::tick`], the due retries
+//! and the redeliveries, sends what is due, records every attempt on `vigil.deliveries` and in
+//! the `deliveries` table, writes the whole state (groups, owed resolves, pending retries) and
+//! the changed entries of the [`SentLog`] to the compacted `vigil.notify-state` changelog, and
+//! only then commits the offsets of both topics. A crash anywhere before the commit restores
+//! the previous state and re-reads the same transitions and commands, so every due
+//! notification is sent again (with the same idempotency key) rather than lost, a resolve owed
+//! to a channel stays owed until it was delivered, and an acknowledgement is applied again.
 //!
 //! The stage runs as a single instance: its state spans every group, so it owns every
-//! partition of the alerts topic.
+//! partition of the alerts and commands topics.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,18 +29,21 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 use uuid::Uuid;
 use vigil_schema::{
-    AlertTransition, Delivery, DeliveryStatus, Timestamp, TopicNames, decode, encode,
+    AlertTransition, Delivery, DeliveryStatus, NotifyCommand, Timestamp, TopicNames, decode, encode,
 };
 
 use crate::catalog::{self, Catalog};
 use crate::channel::{Context, Sender};
-use crate::delivery::{self, Retries};
+use crate::command::{self, Effect, SentLog};
+use crate::delivery::{self, Answer, Retries, SendOutcome};
 use crate::group::{Inputs, Notification, State};
 use crate::secret::SecretResolver;
 use crate::{Config, Error, Result};
 
 /// The key of the one state record on the changelog.
 const STATE_KEY: &str = "state";
+/// The prefix of the keys of [`SentLog`] entries on the changelog (`sent/{idempotency key}`).
+const SENT_PREFIX: &str = "sent/";
 
 /// Where the stage reads and writes.
 pub struct Settings {
@@ -75,6 +80,58 @@ struct Persisted {
     retries: Retries,
     /// Channels disabled by a 410 Gone, until their spec changes.
     disabled: BTreeMap<String, String>,
+    /// Redeliveries to send once at the next step: the notification and its attempt number.
+    #[serde(default)]
+    redeliveries: Vec<(Notification, u32)>,
+    /// Redeliveries that cannot be made, to record as failed attempts.
+    #[serde(default)]
+    rejected: Vec<Delivery>,
+    /// Recently attempted notifications, written as records of their own.
+    #[serde(skip)]
+    sent: SentLog,
+}
+
+impl Persisted {
+    /// Applies one command at `now`; what it needs sent or recorded waits for the next step.
+    fn apply(&mut self, cmd: &NotifyCommand, now: Timestamp) {
+        match command::apply(&mut self.state, &self.sent, cmd, now) {
+            Effect::Acknowledged(keys) => {
+                if let NotifyCommand::Ack(ack) = cmd {
+                    let keys: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+                    info!(
+                        author = ack.author,
+                        comment = ack.comment,
+                        ?keys,
+                        "Alert acknowledged."
+                    );
+                }
+            }
+            Effect::Resend {
+                notification,
+                attempt,
+            } => {
+                info!(
+                    channel = notification.channel_id,
+                    key = %notification.idempotency_key,
+                    attempt,
+                    "Redelivery planned."
+                );
+                self.redeliveries.push((notification, attempt));
+            }
+            Effect::Rejected(d) => {
+                warn!(channel = d.channel_id, key = %d.idempotency_key, error = ?d.error, "Redelivery refused.");
+                self.rejected.push(d);
+            }
+        }
+    }
+}
+
+/// One notification to send now.
+struct Due {
+    notification: Notification,
+    attempt: u32,
+    /// A redelivery: one attempt, never retried.
+    once: bool,
 }
 
 /// One row of `deliveries`.
@@ -149,7 +206,8 @@ pub async fn run(
         token.child_token(),
     )
     .await?;
-    let mut persisted = restore(&settings.brokers, &settings.topics.notify_state).await?;
+    let mut persisted =
+        changelog::restore(&settings.brokers, &settings.topics.notify_state).await?;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", &settings.brokers)
         .set("acks", "all")
@@ -166,20 +224,34 @@ pub async fn run(
         .create()
         .map_err(kafka)?;
     let topic = settings.topics.alerts.clone();
-    let metadata = consumer
-        .fetch_metadata(Some(&topic), Duration::from_secs(10))
-        .map_err(kafka)?;
+    let commands = settings.topics.notify_commands.clone();
     let mut assignment = TopicPartitionList::new();
-    for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
-        assignment
-            .add_partition_offset(&topic, p.id(), Offset::Stored)
+    for name in [&topic, &commands] {
+        let metadata = consumer
+            .fetch_metadata(Some(name), Duration::from_secs(10))
             .map_err(kafka)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == name.as_str())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            warn!(topic = name, "Topic has no partitions; not consumed.");
+        }
+        for p in partitions {
+            assignment
+                .add_partition_offset(name, p, Offset::Stored)
+                .map_err(kafka)?;
+        }
     }
     consumer.assign(&assignment).map_err(kafka)?;
     info!(
         topic,
+        commands,
         groups = persisted.state.group_count(),
         retries = persisted.retries.len(),
+        sent = persisted.sent.len(),
         "Notification stage started."
     );
     let _ready = ready.send(true);
@@ -199,8 +271,22 @@ pub async fn run(
             () = token.cancelled() => break,
             // Cancel-safe: an unreturned message stays queued.
             m = consumer.recv() => match m {
+                Ok(m) if m.topic() == commands => {
+                    stage.offsets.insert((commands.clone(), m.partition()), m.offset() + 1);
+                    stage.dirty = true;
+                    match m.payload().map(decode::<NotifyCommand>) {
+                        Some(Ok(cmd)) => match cmd.validate() {
+                            Ok(()) => {
+                                persisted.apply(&cmd, Timestamp::now());
+                                metrics::counter!("vigil_notify_commands_total").increment(1);
+                            }
+                            Err(errors) => warn!(command = %cmd.command_id(), ?errors, "Skipped an invalid command."),
+                        },
+                        _ => warn!(partition = m.partition(), offset = m.offset(), "Skipped an undecodable command."),
+                    }
+                }
                 Ok(m) => {
-                    stage.offsets.insert(m.partition(), m.offset() + 1);
+                    stage.offsets.insert((topic.clone(), m.partition()), m.offset() + 1);
                     stage.dirty = true;
                     match m.payload().map(decode::<AlertTransition>) {
                         Some(Ok(t)) => {
@@ -231,8 +317,8 @@ struct Stage {
     settings: Settings,
     catalog: watch::Receiver<Arc<Catalog>>,
     producer: FutureProducer,
-    /// Next offset to commit per alerts partition.
-    offsets: BTreeMap<i32, i64>,
+    /// Next offset to commit per (topic, partition) of the alerts and commands topics.
+    offsets: BTreeMap<(String, i32), i64>,
     /// Whether anything changed since the state was last written.
     dirty: bool,
 }
@@ -250,22 +336,34 @@ impl Stage {
     async fn step(&mut self, p: &mut Persisted, consumer: &StreamConsumer) -> Result<()> {
         let now = Timestamp::now();
         let catalog = Arc::clone(&self.catalog.borrow_and_update());
-        let mut due: Vec<(Notification, u32)> = p
+        let due_now = |notification, attempt, once| Due {
+            notification,
+            attempt,
+            once,
+        };
+        let mut due: Vec<Due> = p
             .state
             .tick(&inputs(&catalog), now)
             .into_iter()
-            .map(|n| (n, 0))
+            .map(|n| due_now(n, 1, false))
             .collect();
         due.extend(
             p.retries
                 .take_due(now)
                 .into_iter()
-                .map(|r| (r.notification, r.attempt)),
+                .map(|r| due_now(r.notification, r.attempt, false)),
+        );
+        due.extend(
+            std::mem::take(&mut p.redeliveries)
+                .into_iter()
+                .map(|(n, attempt)| due_now(n, attempt, true)),
         );
         if due.is_empty() && !self.dirty {
             return Ok(());
         }
-        let deliveries = self.send(&catalog, p, due, now).await;
+        let mut deliveries = std::mem::take(&mut p.rejected);
+        deliveries.extend(self.send(&catalog, p, due, now).await);
+        p.sent.prune(now);
         self.record(&deliveries).await?;
         self.persist(p).await?;
         self.commit(consumer);
@@ -277,7 +375,7 @@ impl Stage {
         &self,
         catalog: &Catalog,
         p: &mut Persisted,
-        due: Vec<(Notification, u32)>,
+        due: Vec<Due>,
         now: Timestamp,
     ) -> Vec<Delivery> {
         let secrets: &dyn SecretResolver = self.settings.secrets.as_ref();
@@ -287,29 +385,49 @@ impl Stage {
             now,
         };
         let mut sends = Vec::new();
-        let mut skipped = Vec::new();
-        for (n, attempt) in due {
+        let mut deliveries = Vec::new();
+        for Due {
+            notification: n,
+            attempt,
+            once,
+        } in due
+        {
             let spec = catalog.channels.get(&n.channel_id);
             match spec {
                 Some(spec) if spec.enabled && !p.disabled.contains_key(&n.channel_id) => {
                     sends.push(async move {
                         let outcome = self.settings.sender.send(spec, &n, &ctx).await;
-                        (n, attempt, outcome)
+                        (n, attempt, once, outcome)
                     });
                 }
-                _ => skipped.push(n),
+                _ if once => {
+                    // A redelivery asked for by a person is answered in the delivery log.
+                    let outcome = SendOutcome {
+                        answer: Answer::Permanent(format!(
+                            "redelivery failed: channel {} is missing or disabled",
+                            n.channel_id
+                        )),
+                        latency: Duration::ZERO,
+                    };
+                    let policy = &self.settings.config.retry;
+                    let decision =
+                        delivery::decide(policy, n.idempotency_key, attempt, &outcome, now);
+                    deliveries.push(delivery::record(&n, attempt, &outcome, &decision, now));
+                }
+                _ => debug!(
+                    channel = n.channel_id,
+                    "Channel missing or disabled; notification dropped."
+                ),
             }
         }
-        for n in skipped {
-            debug!(
-                channel = n.channel_id,
-                "Channel missing or disabled; notification dropped."
-            );
-        }
-        let mut deliveries = Vec::new();
-        for (n, attempt, outcome) in join_all(sends).await {
+        for (n, attempt, once, outcome) in join_all(sends).await {
             let policy = &self.settings.config.retry;
-            let decision = delivery::decide(policy, n.idempotency_key, attempt, &outcome, now);
+            let mut decision = delivery::decide(policy, n.idempotency_key, attempt, &outcome, now);
+            if once && decision.status == DeliveryStatus::Retrying {
+                decision.status = DeliveryStatus::GaveUp;
+                decision.retry_at = None;
+            }
+            p.sent.remember(&n, attempt, now);
             let record = delivery::record(&n, attempt, &outcome, &decision, now);
             metrics::counter!("vigil_notify_deliveries_total",
                 "channel" => n.channel_id.clone(), "status" => decision.status.as_str())
@@ -373,9 +491,31 @@ impl Stage {
             .map_err(|e| Error::Config(format!("clickhouse: {e}")))
     }
 
-    /// The whole state to the changelog, acknowledged.
-    async fn persist(&self, p: &Persisted) -> Result<()> {
-        let value = serde_json::to_vec(p).map_err(|e| Error::Config(e.to_string()))?;
+    /// The changed sent-log entries, then the whole state, to the changelog, acknowledged.
+    async fn persist(&self, p: &mut Persisted) -> Result<()> {
+        let topic = &self.settings.topics.notify_state;
+        let changes: Vec<(String, Option<Vec<u8>>)> = p
+            .sent
+            .changes()
+            .into_iter()
+            .map(|(key, sent)| {
+                let value = sent.map(serde_json::to_vec).transpose();
+                value.map(|v| (format!("{SENT_PREFIX}{key}"), v))
+            })
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let sends = changes.iter().map(|(key, value)| {
+            let mut record = FutureRecord::<str, [u8]>::to(topic).key(key);
+            if let Some(value) = value {
+                record = record.payload(value);
+            }
+            self.producer.send(record, Duration::from_secs(30))
+        });
+        for r in join_all(sends).await {
+            r.map_err(|(e, _)| kafka(e))?;
+        }
+        p.sent.written();
+        let value = serde_json::to_vec(&*p).map_err(|e| Error::Config(e.to_string()))?;
         self.producer
             .send(
                 FutureRecord::to(&self.settings.topics.notify_state)
@@ -388,6 +528,7 @@ impl Stage {
         metrics::gauge!("vigil_notify_state_bytes").set(value.len() as f64);
         metrics::gauge!("vigil_notify_groups").set(p.state.group_count() as f64);
         metrics::gauge!("vigil_notify_retries_pending").set(p.retries.len() as f64);
+        metrics::gauge!("vigil_notify_sent_log").set(p.sent.len() as f64);
         Ok(())
     }
 
@@ -396,13 +537,9 @@ impl Stage {
             return;
         }
         let mut tpl = TopicPartitionList::new();
-        for (&partition, &offset) in &self.offsets {
+        for ((topic, partition), &offset) in &self.offsets {
             if tpl
-                .add_partition_offset(
-                    &self.settings.topics.alerts,
-                    partition,
-                    Offset::Offset(offset),
-                )
+                .add_partition_offset(topic, *partition, Offset::Offset(offset))
                 .is_err()
             {
                 return;
@@ -414,62 +551,6 @@ impl Stage {
     }
 }
 
-/// The latest state on the changelog (empty when there is none).
-async fn restore(brokers: &str, topic: &str) -> Result<Persisted> {
-    let (brokers, topic) = (brokers.to_owned(), topic.to_owned());
-    tokio::task::spawn_blocking(move || -> Result<Persisted> {
-        use rdkafka::consumer::BaseConsumer;
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", "vigil-notify-restore")
-            .set("enable.auto.commit", "false")
-            .create()
-            .map_err(kafka)?;
-        let wait = Duration::from_secs(10);
-        let metadata = consumer.fetch_metadata(Some(&topic), wait).map_err(kafka)?;
-        let mut latest: Option<Vec<u8>> = None;
-        for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
-            let (low, high) = consumer
-                .fetch_watermarks(&topic, p.id(), wait)
-                .map_err(kafka)?;
-            if high <= low {
-                continue;
-            }
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(&topic, p.id(), Offset::Offset(low))
-                .map_err(kafka)?;
-            consumer.assign(&tpl).map_err(kafka)?;
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            loop {
-                if std::time::Instant::now() > deadline {
-                    return Err(Error::Config(format!("restoring {topic} stalled")));
-                }
-                let Some(m) = consumer.poll(Duration::from_millis(500)) else {
-                    let position = consumer.position().map_err(kafka)?;
-                    let at_end = position
-                        .elements()
-                        .first()
-                        .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= high));
-                    if at_end {
-                        break;
-                    }
-                    continue;
-                };
-                let m = m.map_err(kafka)?;
-                if m.key() == Some(STATE_KEY.as_bytes()) {
-                    latest = m.payload().map(<[u8]>::to_vec);
-                }
-                if m.offset() + 1 >= high {
-                    break;
-                }
-            }
-        }
-        match latest {
-            None => Ok(Persisted::default()),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Config(format!("undecodable notification state: {e}"))),
-        }
-    })
-    .await
-    .map_err(|e| Error::Config(format!("restore task failed: {e}")))?
-}
+mod changelog;
+#[cfg(test)]
+mod tests;

@@ -24,9 +24,11 @@
 //!   [`service::alerts`]: alert history and the active set, [`service::budget`]: error budgets,
 //!   [`service::backtest`]: rule backtests through the processor's pipeline,
 //!   [`service::channels`]: channels and the routing tree, [`service::silences`]: silences and
-//!   maintenance windows).
+//!   maintenance windows, [`service::deliveries`]: the delivery log, acknowledgements and
+//!   redeliveries).
 //! - [`rest`], [`openapi`], [`ops`]: the REST routes ([`rest::rules`]: `/api/v1/rules`,
-//!   [`rest::alerts`]: `/api/v1/alerts`, [`rest::backtest`], [`rest::channels`]:
+//!   [`rest::alerts`]: `/api/v1/alerts`, [`rest::deliveries`]: `/api/v1/deliveries`,
+//!   [`rest::backtest`], [`rest::channels`]:
 //!   `/api/v1/channels` and `/api/v1/routes`, [`rest::silences`]: `/api/v1/silences` and
 //!   `/api/v1/maintenance`), the OpenAPI document and docs page,
 //!   health/readiness/metrics.
@@ -127,6 +129,21 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::GET,
             "/api/v1/alerts/active",
             get(rest::alerts::active_alerts),
+        ),
+        (
+            Method::POST,
+            "/api/v1/alerts/ack",
+            post(rest::alerts::acknowledge_alert),
+        ),
+        (
+            Method::GET,
+            "/api/v1/deliveries",
+            get(rest::deliveries::list_deliveries),
+        ),
+        (
+            Method::POST,
+            "/api/v1/deliveries/{delivery_id}/redeliver",
+            post(rest::deliveries::redeliver),
         ),
         (Method::GET, "/api/v1/rules", get(rest::rules::list_rules)),
         (

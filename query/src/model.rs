@@ -3,11 +3,13 @@
 //! are snake_case in JSON and camelCase in GraphQL. Latencies are in microseconds; a percentile
 //! of an empty range is `null`. Alert rule DTOs are in [`rule`], alerts and error budgets in
 //! [`alert`], backtest reports in [`backtest`], channels and the routing tree in [`channel`],
-//! silences and maintenance windows in [`silence`].
+//! silences and maintenance windows in [`silence`], notification deliveries and commands in
+//! [`delivery`].
 
 pub mod alert;
 pub mod backtest;
 pub mod channel;
+pub mod delivery;
 pub mod rule;
 pub mod silence;
 
@@ -21,6 +23,7 @@ use vigil_schema::{MonitorSpec, Timestamp, WindowSummary};
 pub use alert::{ActiveAlert, ActiveAlertPage, Alert, AlertPage, BudgetSeries, ErrorBudget};
 pub use backtest::{BacktestReport, RejectedRule, RuleStats};
 pub use channel::{Channel, ChannelPage, Route};
+pub use delivery::{AckInput, CommandAccepted, DeliveryAttempt, DeliveryPage};
 pub use rule::{Rule, RuleEvent, RulePage};
 pub use silence::{Maintenance, MaintenancePage, NewSilence, Silence, SilencePage};
 
@@ -61,6 +64,11 @@ pub struct Monitor {
     pub assertions: Vec<String>,
     /// Disabled monitors are kept but not run.
     pub enabled: bool,
+    /// Monitors this one depends on: while one of them has a firing alert, new firings of
+    /// this monitor are not notified. Omitted when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 32)]
+    pub depends_on: Vec<String>,
 }
 
 #[ComplexObject]
@@ -89,6 +97,7 @@ impl From<&MonitorSpec> for Monitor {
             tls_verify: spec.tls_verify,
             assertions: spec.assertions.clone(),
             enabled: spec.enabled,
+            depends_on: spec.depends_on.clone(),
         }
     }
 }

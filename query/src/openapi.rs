@@ -13,14 +13,15 @@ use crate::{ops, rest};
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Vigil query API", description = "Monitors, alert rules (error budgets, \
-        backtests), notification channels, routes, silences and maintenance windows, windows, raw \
-        probes, alerts and summaries. Errors are RFC 9457 problem \
+        backtests), notification channels, routes, silences and maintenance windows, deliveries, \
+        windows, raw probes, alerts (and acknowledgements) and summaries. Errors are RFC 9457 problem \
         documents with a stable `type`."),
     paths(
         rest::list_monitors, rest::create_monitor, rest::get_monitor, rest::update_monitor,
         rest::delete_monitor, rest::enable_monitor, rest::disable_monitor,
         rest::monitor_history, rest::history, rest::summary, rest::probes,
-        rest::alerts::alerts, rest::alerts::active_alerts,
+        rest::alerts::alerts, rest::alerts::active_alerts, rest::alerts::acknowledge_alert,
+        rest::deliveries::list_deliveries, rest::deliveries::redeliver,
         rest::export_monitor, rest::export,
         rest::rules::list_rules, rest::rules::create_rule, rest::rules::get_rule,
         rest::rules::update_rule, rest::rules::delete_rule, rest::rules::rule_budget,
@@ -42,7 +43,8 @@ use crate::{ops, rest};
         (name = "monitors", description = "Monitor configuration (written through the monitors topic)"),
         (name = "history", description = "Windows, summaries and exports from ClickHouse"),
         (name = "probes", description = "Raw checks"),
-        (name = "alerts", description = "Alert transitions and the alerts active now"),
+        (name = "alerts", description = "Alert transitions, the alerts active now, and acknowledgements"),
+        (name = "deliveries", description = "Every notification attempt, and redelivery of one"),
         (name = "rules", description = "Alert rule configuration (written through the rules topic)"),
         (name = "channels", description = "Notification channels (written through the channels topic; secrets only as `${secret:NAME}` references)"),
         (name = "routes", description = "The routing tree that picks channels for an alert (written through the routes topic)"),

@@ -1,13 +1,15 @@
 //! REST under `/api/v1`: JSON in and out, RFC 9457 problem documents for every error, bearer
 //! API keys. Each handler parses its parameters, checks the caller's role and calls the
 //! [`Service`](crate::service::Service); the OpenAPI document is generated from the
-//! `#[utoipa::path]` attributes here, in [`alerts`] (history and the active set), [`rules`]
+//! `#[utoipa::path]` attributes here, in [`alerts`] (history, the active set,
+//! acknowledgements), [`deliveries`] (the delivery log, redeliveries), [`rules`]
 //! (rule CRUD and error budgets), [`backtest`], [`channels`] (channels and the routing tree)
 //! and [`silences`] (silences and maintenance windows) (see [`crate::openapi`]).
 
 pub mod alerts;
 pub mod backtest;
 pub mod channels;
+pub mod deliveries;
 pub mod rules;
 pub mod silences;
 

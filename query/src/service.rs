@@ -4,8 +4,10 @@
 //! history and the active set ([`alerts`]), error budgets of burn-rate rules ([`budget`]), all
 //! from ClickHouse, rule backtests over the probes topic ([`backtest`]), and the notification
 //! configuration ([`channels`]: channels and the routing tree; [`silences`]: silences and
-//! maintenance windows), from their views and written through their topics. REST handlers and
-//! GraphQL resolvers only parse parameters, check the caller's role and call these.
+//! maintenance windows), from their views and written through their topics, and notification
+//! deliveries with the commands to the notification stage ([`deliveries`]: the delivery log,
+//! acknowledgements, redeliveries). REST handlers and GraphQL resolvers only parse
+//! parameters, check the caller's role and call these.
 //!
 //! Reads of the `ReplacingMergeTree` tables use `FINAL`, so a window corrected or replayed is
 //! counted once. Percentiles over any set of windows merge the stored sketches in SQL
@@ -15,6 +17,7 @@ pub mod alerts;
 pub mod backtest;
 pub mod budget;
 pub mod channels;
+pub mod deliveries;
 pub mod monitors;
 pub mod probes;
 pub mod rules;
@@ -40,6 +43,7 @@ pub use alerts::{ActiveAlertQuery, AlertQuery, active_alerts_sql};
 pub use backtest::BacktestSettings;
 pub use budget::BudgetQuery;
 pub use channels::{ChannelFilter, NotifyViews, parse_channel};
+pub use deliveries::{DeliveryQuery, delivery_status};
 pub use monitors::{MonitorFilter, parse_spec};
 pub use probes::ProbeQuery;
 pub use rules::{RuleFilter, parse_rule};

@@ -4,7 +4,7 @@
 //! byte 0   magic 0xC5 (never the first byte of JSON or UTF-8 text)
 //! byte 1   event kind (1 probe result, 2 monitor spec, 3 window summary, 4 alert transition,
 //!          5 rule spec, 6 channel spec, 7 silence spec, 8 delivery, 9 maintenance spec,
-//!          10 route spec)
+//!          10 route spec, 11 notify command)
 //! byte 2   schema version of that kind
 //! byte 3   codec (0 postcard, 1 JSON)
 //! byte 4.. payload
@@ -57,6 +57,8 @@ pub enum EventKind {
     MaintenanceSpec = 9,
     /// [`RouteSpec`] (the root of the routing tree).
     RouteSpec = 10,
+    /// [`NotifyCommand`](crate::NotifyCommand).
+    NotifyCommand = 11,
 }
 
 impl EventKind {
@@ -73,6 +75,7 @@ impl EventKind {
             EventKind::Delivery => "delivery",
             EventKind::MaintenanceSpec => "maintenance spec",
             EventKind::RouteSpec => "route spec",
+            EventKind::NotifyCommand => "notify command",
         }
     }
 }
@@ -177,6 +180,12 @@ impl Event for MaintenanceSpec {
 
 impl Event for RouteSpec {
     const KIND: EventKind = EventKind::RouteSpec;
+    const VERSION: u8 = 1;
+    const CODEC: Codec = Codec::Json;
+}
+
+impl Event for crate::NotifyCommand {
+    const KIND: EventKind = EventKind::NotifyCommand;
     const VERSION: u8 = 1;
     const CODEC: Codec = Codec::Json;
 }
@@ -472,6 +481,7 @@ mod tests {
                     tls_verify,
                     assertions,
                     enabled,
+                    depends_on: Vec::new(),
                 }
             })
     }
@@ -672,6 +682,11 @@ mod tests {
         }))
         .unwrap();
         check(&routes, 10);
+        let ack: crate::NotifyCommand = serde_json::from_value(serde_json::json!({"ack": {
+            "command_id": "00000000-0000-0000-0000-000000000001", "rule_id": "p99",
+            "monitor_id": "checkout", "author": "ops", "at": "2026-03-01T10:00:00Z"}}))
+        .unwrap();
+        check(&ack, 11);
         // Silences and maintenance windows share a topic: the kind byte tells them apart.
         assert_eq!(
             decode::<SilenceSpec>(&encode(&maintenance).unwrap()),

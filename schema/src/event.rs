@@ -11,9 +11,12 @@
 //! - [`SilenceSpec`] and [`MaintenanceSpec`] (`vigil.silences`, compacted): when new firings
 //!   are not notified.
 //! - [`Delivery`] (`vigil.deliveries`): one attempt to send a notification.
+//! - [`NotifyCommand`] (`vigil.notify-commands`): an acknowledgement or a redelivery request
+//!   for the notification stage.
 
 mod alert;
 mod channel;
+mod command;
 mod delivery;
 mod monitor;
 mod probe;
@@ -27,8 +30,9 @@ pub use channel::{
     EmailTls, Escalation, MatchOp, Matcher, PAGERDUTY_EVENTS_URL, RouteSpec, SecretRef,
     is_loopback_host, is_secret_name,
 };
+pub use command::{AlertAck, MAX_ACK_COMMENT, NotifyCommand, Redeliver};
 pub use delivery::{Delivery, DeliveryStatus};
-pub use monitor::{ApiKeyLocation, Auth, FieldError, HttpMethod, MonitorSpec};
+pub use monitor::{ApiKeyLocation, Auth, FieldError, HttpMethod, MAX_DEPENDS_ON, MonitorSpec};
 pub use probe::{AssertionResult, Outcome, ProbeResult, Timings};
 pub use rule::{
     BurnWindow, RuleCondition, RuleSpec, Severity, SloKind, StatusClass, SummarySegment,

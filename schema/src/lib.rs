@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //! - [`event`]: the event types ([`ProbeResult`], [`MonitorSpec`], [`WindowSummary`], [`RuleSpec`],
-//!   [`AlertTransition`], [`ChannelSpec`], [`SilenceSpec`], [`MaintenanceSpec`], [`Delivery`])
+//!   [`AlertTransition`], [`ChannelSpec`], [`SilenceSpec`], [`MaintenanceSpec`], [`Delivery`],
+//!   [`NotifyCommand`])
 //!   and their parts.
 //! - [`envelope`]: the versioned binary/JSON envelope every Kafka value is wrapped in.
 //! - [`egress`]: what probes may reach (the special-purpose address table, the operator's
@@ -37,11 +38,12 @@ pub use egress::{AllowEntry, EgressPolicy, validate_egress};
 pub use envelope::{Codec, DecodeError, Event, EventKind, decode, encode};
 pub use error::{Error, Result};
 pub use event::{
-    AlertKind, AlertState, AlertTransition, AnomalyScores, ApiKeyLocation, AssertionResult, Auth,
-    BurnWindow, ChannelKind, ChannelSpec, Delivery, DeliveryStatus, EmailTls, Escalation,
-    FieldError, HttpMethod, MaintenanceSchedule, MaintenanceSpec, MatchOp, Matcher, MonitorSpec,
-    Outcome, ProbeResult, RouteSpec, RuleCondition, RuleSpec, SecretRef, Severity, SilenceSpec,
-    SilenceState, SketchData, SloKind, StatusClass, SummarySegment, Timings, WindowSummary,
+    AlertAck, AlertKind, AlertState, AlertTransition, AnomalyScores, ApiKeyLocation,
+    AssertionResult, Auth, BurnWindow, ChannelKind, ChannelSpec, Delivery, DeliveryStatus,
+    EmailTls, Escalation, FieldError, HttpMethod, MaintenanceSchedule, MaintenanceSpec, MatchOp,
+    Matcher, MonitorSpec, NotifyCommand, Outcome, ProbeResult, Redeliver, RouteSpec, RuleCondition,
+    RuleSpec, SecretRef, Severity, SilenceSpec, SilenceState, SketchData, SloKind, StatusClass,
+    SummarySegment, Timings, WindowSummary,
 };
 pub use timestamp::Timestamp;
 pub use topic::{TopicNames, TopicSpec};

@@ -30,6 +30,10 @@ pub const NOTIFY_STATE: &str = "vigil.notify-state";
 pub const ROUTES: &str = "vigil.routes";
 /// The key of the routing tree's one record on [`ROUTES`].
 pub const ROUTES_KEY: &str = "root";
+/// Commands to the notification stage ([`NotifyCommand`](crate::NotifyCommand):
+/// acknowledgements, redeliveries), retained 7 days: key = the alert key or the idempotency key.
+/// One partition: the one notifier applies them in order.
+pub const NOTIFY_COMMANDS: &str = "vigil.notify-commands";
 /// Undecodable or unprocessable events: the raw bytes plus a `vigil-reason` header.
 pub const DEADLETTER: &str = "vigil.deadletter";
 
@@ -68,6 +72,8 @@ pub struct TopicNames {
     pub notify_state: String,
     /// See [`ROUTES`].
     pub routes: String,
+    /// See [`NOTIFY_COMMANDS`].
+    pub notify_commands: String,
 }
 
 impl Default for TopicNames {
@@ -92,6 +98,7 @@ impl TopicNames {
             deliveries: format!("{prefix}.deliveries"),
             notify_state: format!("{prefix}.notify-state"),
             routes: format!("{prefix}.routes"),
+            notify_commands: format!("{prefix}.notify-commands"),
         }
     }
 
@@ -117,6 +124,7 @@ impl TopicNames {
             TopicSpec::retained(&self.deliveries, 3, 30 * DAY_MS),
             TopicSpec::compacted(&self.notify_state, 1),
             TopicSpec::compacted(&self.routes, 1),
+            TopicSpec::retained(&self.notify_commands, 1, 7 * DAY_MS),
         ]
     }
 }
@@ -186,6 +194,7 @@ mod tests {
                 DELIVERIES,
                 NOTIFY_STATE,
                 ROUTES,
+                NOTIFY_COMMANDS,
             ]
         );
         for compacted in [7, 8, 10, 11] {
@@ -207,6 +216,16 @@ mod tests {
             "t1.notify-state"
         );
         assert_eq!(TopicNames::with_prefix("t1").routes, "t1.routes");
+        assert_eq!(
+            TopicNames::with_prefix("t1").notify_commands,
+            "t1.notify-commands"
+        );
+        assert_eq!(specs[12].partitions, 1);
+        assert!(
+            specs[12]
+                .configs
+                .contains(&("retention.ms", "604800000".to_owned()))
+        );
         assert!(
             specs[0]
                 .configs

@@ -18,19 +18,31 @@
 //! the SQL: percentiles merge the windows' sketches, never average stored percentiles. Alert
 //! annotations and the active alerts tables run on transitions the processor's pipeline
 //! produced from known checks, written by its own sink ([`alerts`]); their expected rows come
-//! from those transitions.
+//! from those transitions. The `monitors` table behind the monitor and tag variables, the tag
+//! filters and the overview's monitor list is not seeded by hand either: specs are applied to a
+//! monitors topic as `vigil apply` applies them and the processor's follower materializes it
+//! ([`monitors`]).
 
 mod alerts;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use clickhouse::Client;
+use clickhouse::{Client, Row};
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use serde::Deserialize;
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use vigil_ingest::KafkaConnection;
+use vigil_ingest::plan::{Change, Plan};
 use vigil_schema::migration::migrate;
 use vigil_schema::sketch::Sketch;
+use vigil_schema::{MonitorSpec, TopicNames};
 
-use crate::common::{TestDb, clickhouse};
+use crate::common::{TestDb, clickhouse, kafka_brokers, kafka_config, unique_name};
 
 // --- expansion as Grafana and the plugin do it ------------------------------------------------
 
@@ -665,28 +677,7 @@ async fn seed(client: &Client) -> Seed {
     insert_windows(client, "windows_1m", &minutes).await;
     insert_windows(client, "windows_1h", &hours).await;
 
-    // A superseded spec of `api` (lower version) must not show through FINAL.
-    let mut monitor_rows = vec!["('api', 'API (old name)', ['old'], 'https://api.example.com', 60000, true, '{}', false, 1, now64(3))".to_owned()];
-    for m in &MONITORS {
-        let tags: Vec<String> = m.tags.iter().map(|t| sql_str(t)).collect();
-        monitor_rows.push(format!(
-            "({}, {}, [{}], 'https://{}.example.com', 60000, true, '{{}}', {}, 2, now64(3))",
-            sql_str(m.id),
-            sql_str(m.name),
-            tags.join(", "),
-            m.id,
-            m.deleted
-        ));
-    }
-    client
-        .query_raw(&format!(
-            "INSERT INTO monitors (monitor_id, name, tags, url, interval_ms, enabled, spec, deleted, \
-             version, updated_at) VALUES {}",
-            monitor_rows.join(", ")
-        ))
-        .execute()
-        .await
-        .unwrap();
+    monitors(client).await;
 
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -725,6 +716,134 @@ async fn seed(client: &Client) -> Seed {
         transitions,
         now,
     }
+}
+
+/// The spec `vigil apply` would write for one monitor.
+fn monitor_spec(id: &str, name: &str, tags: &[&str]) -> MonitorSpec {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "name": name, "tags": tags, "url": format!("https://{id}.example.com"),
+    }))
+    .unwrap()
+}
+
+/// Fills `monitors` the way production does: specs are applied to a monitors topic as
+/// `vigil apply` applies them, and the processor's follower materializes the topic. Three
+/// applies, each waited for so that it lands in its own insert: `api` under an older name and
+/// tag, then every monitor of [`MONITORS`] (superseding that `api`), then the deletion of those
+/// marked deleted. The superseded and deleted versions must not show through `FINAL`.
+async fn monitors(client: &Client) {
+    let kafka = KafkaConnection {
+        brokers: kafka_brokers(),
+        topics: TopicNames::with_prefix(&unique_name("it", "grafana")),
+        request_timeout: Duration::from_secs(10),
+    };
+    let admin: AdminClient<DefaultClientContext> = kafka_config().create().unwrap();
+    vigil_schema::kafka::ensure_topics(&admin, &kafka.topics.specs(), kafka.request_timeout, 1)
+        .await
+        .unwrap();
+    let token = CancellationToken::new();
+    let follower = {
+        let (brokers, topic) = (kafka.brokers.clone(), kafka.topics.monitors.clone());
+        let (client, token) = (client.clone(), token.clone());
+        tokio::spawn(async move {
+            vigil_processor::monitors_table::run(&brokers, &topic, client, token).await
+        })
+    };
+
+    #[derive(Debug, Row, Deserialize, PartialEq)]
+    struct Current {
+        monitor_id: String,
+        name: String,
+        tags: Vec<String>,
+        deleted: bool,
+    }
+    let wait_for = |want: Vec<Current>| async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let rows: Vec<Current> = client
+                .query(
+                    "SELECT monitor_id, name, tags, deleted FROM monitors FINAL \
+                     ORDER BY monitor_id",
+                )
+                .fetch_all()
+                .await
+                .unwrap();
+            if rows == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "monitors table: {rows:?}, want {want:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let current = |specs: &[(&str, &str, &[&str], bool)]| -> Vec<Current> {
+        let mut rows: Vec<Current> = specs
+            .iter()
+            .map(|&(id, name, tags, deleted)| Current {
+                monitor_id: id.to_owned(),
+                name: if deleted {
+                    String::new()
+                } else {
+                    name.to_owned()
+                },
+                tags: if deleted {
+                    Vec::new()
+                } else {
+                    tags.iter().map(|t| (*t).to_owned()).collect()
+                },
+                deleted,
+            })
+            .collect();
+        rows.sort_by(|a, b| a.monitor_id.cmp(&b.monitor_id));
+        rows
+    };
+
+    let old_api = monitor_spec("api", "API (old name)", &["old"]);
+    Plan::new(&[], std::slice::from_ref(&old_api), false)
+        .apply(&kafka, kafka.request_timeout)
+        .await
+        .unwrap();
+    wait_for(current(&[("api", "API (old name)", &["old"], false)])).await;
+
+    let specs: Vec<MonitorSpec> = MONITORS
+        .iter()
+        .map(|m| monitor_spec(m.id, m.name, m.tags))
+        .collect();
+    let plan = Plan::new(&[Arc::new(old_api)], &specs, false);
+    assert_eq!(plan.changes.len(), MONITORS.len(), "{plan:?}");
+    plan.apply(&kafka, kafka.request_timeout).await.unwrap();
+    let all: Vec<(&str, &str, &[&str], bool)> = MONITORS
+        .iter()
+        .map(|m| (m.id, m.name, m.tags, false))
+        .collect();
+    wait_for(current(&all)).await;
+
+    let applied: Vec<Arc<MonitorSpec>> = specs.iter().cloned().map(Arc::new).collect();
+    let kept: Vec<MonitorSpec> = specs
+        .into_iter()
+        .zip(&MONITORS)
+        .filter(|(_, m)| !m.deleted)
+        .map(|(spec, _)| spec)
+        .collect();
+    let prune = Plan::new(&applied, &kept, true);
+    let deletes: Vec<Change> = MONITORS
+        .iter()
+        .filter(|m| m.deleted)
+        .map(|m| Change::Delete(m.id.to_owned()))
+        .collect();
+    assert!(!deletes.is_empty());
+    assert_eq!(prune.changes, deletes);
+    prune.apply(&kafka, kafka.request_timeout).await.unwrap();
+    let end: Vec<(&str, &str, &[&str], bool)> = MONITORS
+        .iter()
+        .map(|m| (m.id, m.name, m.tags, m.deleted))
+        .collect();
+    wait_for(current(&end)).await;
+
+    token.cancel();
+    follower.await.unwrap().unwrap();
 }
 
 // --- expected results -------------------------------------------------------------------------

@@ -23,6 +23,8 @@ mod kafka_topics;
 mod migrations;
 mod monitors_table;
 mod notify;
+mod notify_commands;
+mod oracle;
 mod processor;
 mod query;
 mod rollup_scale;

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use vigil_processor::row::{WINDOW_COLUMNS, WindowRow};
 use vigil_processor::{Config, Pipeline, Settings};
-use vigil_schema::sketch::{Sketch, quantile_sql};
+use vigil_schema::sketch::{DEFAULT_ALPHA, Sketch, quantile_sql};
 use vigil_schema::{Outcome, ProbeResult, Timestamp, Timings, TopicNames, encode};
 
 use crate::common::{TestDb, kafka_brokers, kafka_config, unique_name};
@@ -174,6 +174,33 @@ async fn wait_for_rows(
             start.elapsed() < deadline,
             "{table}: {} of {want} rows after {deadline:?}",
             rows.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits until `probes` holds `want` distinct checks.
+async fn wait_for_probes(db: &TestDb, want: u64, deadline: Duration) {
+    #[derive(Debug, clickhouse::Row, serde::Deserialize)]
+    struct N {
+        n: u64,
+    }
+    let start = Instant::now();
+    loop {
+        let n = db
+            .client
+            .query("SELECT count() AS n FROM probes FINAL")
+            .fetch_one::<N>()
+            .await
+            .unwrap()
+            .n;
+        if n == want {
+            return;
+        }
+        assert!(
+            n < want && start.elapsed() < deadline,
+            "probes: {n} of {want} after {:?}",
+            start.elapsed()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -368,6 +395,12 @@ async fn known_answers_rollups_and_sql_quantiles() {
         .unwrap()
         .n;
     assert_eq!(n, events.len() as u64);
+
+    // Every window against the raw probes, in SQL that shares no code with the processor.
+    let checked =
+        crate::oracle::check_windows_against_probes(&db, MINUTE, DEFAULT_ALPHA, t0 + 2 * HOUR)
+            .await;
+    assert_eq!(checked, 240);
     db.drop_database().await;
 }
 
@@ -651,6 +684,12 @@ async fn kill_9_restarts_keep_windows_exact() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // The recomputation above runs the processor's own pipeline: hold the table against the
+    // raw probes too, once all of them are stored.
+    wait_for_probes(&db, n, Duration::from_secs(60)).await;
+    let checked =
+        crate::oracle::check_windows_against_probes(&db, 10_000, DEFAULT_ALPHA, last).await;
+    assert_eq!(checked, closed.len());
     for mut p in procs {
         p.start_kill().unwrap();
         p.wait().await.unwrap();

@@ -1,14 +1,27 @@
 //! GraphQL over the notification configuration, merged into the query and mutation roots:
-//! channels, the routing tree, silences and maintenance windows, with the same service calls,
-//! checks and roles as their REST routes (viewers read, editors write). Specs are written as
+//! channels, the routing tree, silences and maintenance windows, the delivery log,
+//! acknowledgements and redeliveries, with the same service calls, checks and roles as their
+//! REST routes (viewers read, editors write). Specs are written as
 //! JSON in the REST body's shape; secrets only as `${secret:NAME}` references.
 
 use async_graphql::{Context, Json, Object, Result};
 
 use crate::auth::{Principal, Role};
 use crate::graphql::{Gql, authorized};
-use crate::model::{Channel, ChannelPage, Maintenance, MaintenancePage, Silence, SilencePage};
-use crate::service::{ChannelFilter, MaintenanceFilter, SilenceFilter};
+use crate::model::{
+    Channel, ChannelPage, CommandAccepted, DeliveryPage, Maintenance, MaintenancePage, Silence,
+    SilencePage,
+};
+use crate::params;
+use crate::service::{
+    ChannelFilter, DeliveryQuery, MaintenanceFilter, SilenceFilter, delivery_status,
+};
+
+/// The caller's API key name (`anonymous` when authentication is off).
+fn author(ctx: &Context<'_>) -> String {
+    ctx.data_opt::<Principal>()
+        .map_or_else(|| "anonymous".to_owned(), |p| p.name.to_string())
+}
 
 /// Reads of the notification configuration.
 #[derive(Debug, Default)]
@@ -94,6 +107,37 @@ impl NotifyQuery {
         service.list_maintenance(&filter).gql()
     }
 
+    /// Notification delivery attempts, newest first, filtered by channel, status (`sent`,
+    /// `failed`, `retrying`, `gave_up`, `disabled`) and time (`from`/`to` as in REST; default
+    /// the last 7 days), paginated with `after` (a `nextCursor`).
+    #[allow(clippy::too_many_arguments, reason = "one argument per filter")]
+    async fn deliveries(
+        &self,
+        ctx: &Context<'_>,
+        channel: Option<String>,
+        status: Option<String>,
+        from: Option<String>,
+        to: Option<String>,
+        after: Option<String>,
+        first: Option<u32>,
+    ) -> Result<DeliveryPage> {
+        let service = authorized(ctx, Role::Viewer)?;
+        let q = DeliveryQuery {
+            channel_id: channel,
+            status: status.as_deref().map(delivery_status).transpose().gql()?,
+            range: params::time_range(
+                from.as_deref(),
+                to.as_deref(),
+                7 * crate::rest::DAY,
+                service.now(),
+            )
+            .gql()?,
+            cursor: after,
+            limit: params::page_size(first, service.limits()).gql()?,
+        };
+        service.deliveries(&q).await.gql()
+    }
+
     /// One maintenance window, or null.
     async fn maintenance_window(
         &self,
@@ -162,10 +206,33 @@ impl NotifyMutation {
         input: Json<serde_json::Value>,
     ) -> Result<Silence> {
         let service = authorized(ctx, Role::Editor)?;
-        let author = ctx
-            .data_opt::<Principal>()
-            .map_or_else(|| "anonymous".to_owned(), |p| p.name.to_string());
-        service.create_silence(input.0, &author).await.gql()
+        service.create_silence(input.0, &author(ctx)).await.gql()
+    }
+
+    /// Acknowledges a firing alert, which stops its escalation (without `region`: every
+    /// region of the rule on the monitor); the author is the caller's API key name. Codes:
+    /// `INVALID_SPEC`, `NOT_FOUND` (rule or monitor).
+    async fn acknowledge_alert(
+        &self,
+        ctx: &Context<'_>,
+        rule_id: String,
+        monitor_id: String,
+        region: Option<String>,
+        comment: Option<String>,
+    ) -> Result<CommandAccepted> {
+        let service = authorized(ctx, Role::Editor)?;
+        let input = serde_json::json!({
+            "rule_id": rule_id, "monitor_id": monitor_id, "region": region,
+            "comment": comment.unwrap_or_default(),
+        });
+        service.acknowledge_alert(input, &author(ctx)).await.gql()
+    }
+
+    /// Sends the notification of delivery attempt `deliveryId` once more on its channel, with
+    /// the same idempotency key. Codes: `BAD_REQUEST`, `NOT_FOUND`.
+    async fn redeliver(&self, ctx: &Context<'_>, delivery_id: String) -> Result<CommandAccepted> {
+        let service = authorized(ctx, Role::Editor)?;
+        service.redeliver(&delivery_id, &author(ctx)).await.gql()
     }
 
     /// Ends silence `id` now and returns it (kept, as expired). Code: `NOT_FOUND`.

@@ -1,16 +1,19 @@
 //! `/api/v1/alerts`: alert transitions (newest first, filtered, cursor-paginated) and the alerts
-//! active now (pending or firing). Viewers read.
+//! active now (pending or firing); viewers read. Editors acknowledge a firing alert
+//! (`POST /api/v1/alerts/ack`), which stops its escalation.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{DAY, Params, parse_limit};
+use super::{DAY, Params, parse_json, parse_limit};
 use crate::Result;
 use crate::auth::Role;
 use crate::error::Problem;
-use crate::model::{ActiveAlertPage, AlertPage};
+use crate::model::{AckInput, ActiveAlertPage, AlertPage, CommandAccepted};
 use crate::params;
 use crate::service::{ActiveAlertQuery, AlertQuery};
 use crate::state::{AppState, Caller};
@@ -117,6 +120,35 @@ pub async fn active_alerts(
         limit: params::page_size(parse_limit(p.limit.as_deref())?, service.limits())?,
     };
     service.active_alerts(&q).await.map(Json)
+}
+
+/// Acknowledge a firing alert: its escalation stops (the notifications already due are still
+/// sent, and a new firing of the alert starts unacknowledged). Without `region`, every firing
+/// alert of the rule on the monitor. The author is the caller's API key name. The command is
+/// applied by the notification stage moments later.
+#[utoipa::path(post, path = "/api/v1/alerts/ack", tag = "alerts", request_body = AckInput,
+    responses(
+        (status = 202, description = "The command was written to the notification stage", body = CommandAccepted),
+        (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs the editor role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such rule or monitor", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than the configured limit", body = String, content_type = "text/plain"),
+        (status = 422, description = "Invalid body; `errors` names every invalid field", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "The write failed", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn acknowledge_alert(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CommandAccepted>)> {
+    caller.require(Role::Editor)?;
+    let accepted = state
+        .service
+        .acknowledge_alert(parse_json(&body)?, &caller.name)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
 #[cfg(test)]

@@ -63,6 +63,10 @@ pub struct MonitorSpec {
     /// Disabled monitors are kept but not run.
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Monitors this one depends on (ids): while an alert of one of them fires, new firings of
+    /// this monitor's alerts are not notified (their resolves still are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 fn default_interval() -> Duration {
@@ -208,6 +212,9 @@ impl fmt::Display for FieldError {
     }
 }
 
+/// Most monitors one monitor may depend on.
+pub const MAX_DEPENDS_ON: usize = 32;
+
 /// Longest accepted interval or timeout.
 const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 const MAX_TIMEOUT: Duration = Duration::from_secs(300);
@@ -277,6 +284,22 @@ impl MonitorSpec {
         }
         if let Err(e) = self.auth.validate() {
             errors.push(e);
+        }
+        if self.depends_on.len() > MAX_DEPENDS_ON {
+            errors.push(FieldError::new(
+                "depends_on",
+                format!("must name at most {MAX_DEPENDS_ON} monitors"),
+            ));
+        }
+        for (i, parent) in self.depends_on.iter().enumerate() {
+            if let Err(reason) = check_slug(parent) {
+                errors.push(FieldError::new(format!("depends_on[{i}]"), reason));
+            } else if *parent == self.id {
+                errors.push(FieldError::new(
+                    format!("depends_on[{i}]"),
+                    "a monitor cannot depend on itself",
+                ));
+            }
         }
         if errors.is_empty() {
             Ok(())
@@ -431,6 +454,39 @@ assertions:
             }
         );
         assert_eq!(s.validate(), Ok(()));
+    }
+
+    #[test]
+    fn dependencies_are_slugs_not_itself_and_bounded() {
+        let mut s = spec();
+        assert!(
+            !serde_json::to_string(&s).unwrap().contains("depends_on"),
+            "an empty list is not written"
+        );
+        s.depends_on = vec!["db-main".into(), "checkout-api".into(), "Bad".into()];
+        let rendered: Vec<String> = s
+            .validate()
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(rendered.len(), 2, "{rendered:?}");
+        assert_eq!(
+            rendered[0],
+            "depends_on[1]: a monitor cannot depend on itself"
+        );
+        assert!(rendered[1].starts_with("depends_on[2]: must be 1–64 characters"));
+        s.depends_on = (0..=MAX_DEPENDS_ON).map(|i| format!("m{i}")).collect();
+        let errors = s.validate().unwrap_err();
+        assert_eq!(
+            errors[0].to_string(),
+            "depends_on: must name at most 32 monitors"
+        );
+        s.depends_on = vec!["db-main".into()];
+        assert_eq!(s.validate(), Ok(()));
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["depends_on"], serde_json::json!(["db-main"]));
+        assert_eq!(serde_json::from_value::<MonitorSpec>(json).unwrap(), s);
     }
 
     #[test]
