@@ -2,11 +2,12 @@
 //! [`Pipeline`], writes its output in batches, and commits offsets only after ClickHouse (and
 //! the dead-letter and windows topics) acknowledged everything before them.
 //!
-//! Order of one flush: corrections and idle windows are emitted → dead letters produced and
-//! acknowledged → raw probes and window rows inserted, hourly rollups rebuilt → summaries
-//! published on `vigil.windows` → windows beyond the correction horizon evicted → offsets
-//! committed. A crash anywhere in between re-reads from the previous commit and writes the
-//! same rows again.
+//! Order of one flush: corrections and idle windows are emitted (and alert rules evaluated on
+//! the windows that close) → dead letters, raw probes, window rows with their hourly rollups,
+//! alert transitions (table and `vigil.alerts`) and the evaluator's state changelog are
+//! written together → summaries published on `vigil.windows` → windows beyond the correction
+//! horizon evicted → offsets committed. A crash anywhere in between re-reads from the previous
+//! commit and writes the same rows again.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -581,20 +582,19 @@ impl Writer {
     async fn write(&self, output: &Output) -> Result<()> {
         // Independent writes go out together; summaries are published only once their rows
         // are in ClickHouse, so a subscriber never sees a window it cannot query.
+        // Transitions go out with the rows rather than after them, so an alert is not held
+        // back by a slow ClickHouse insert; they and the evaluator state that produced them
+        // are durable before the offsets are committed (a retry publishes the same ids again,
+        // and re-evaluating a window the restored state already saw is skipped).
         tokio::try_join!(
             self.dead_letters(&output.dead_letters),
             self.sink.write_probes(output.probes.clone()),
             self.sink.write_windows(&output.windows),
             self.sink.write_alerts(&output.transitions),
-        )?;
-        // Transitions and the evaluator state that produced them are durable before the
-        // offsets are committed: a restart resumes the state, and re-evaluating a window the
-        // state already saw is skipped (ids are deterministic either way).
-        tokio::try_join!(
-            self.publish(&output.windows),
             self.publish_transitions(&output.transitions),
             self.write_changelog(&output.alert_state),
         )?;
+        self.publish(&output.windows).await?;
         for t in &output.transitions {
             metrics::counter!("vigil_processor_alert_transitions_total",
                 "kind" => t.kind.as_str(), "to" => t.to.as_str())
