@@ -68,6 +68,9 @@ fn yes() -> bool {
     true
 }
 
+/// Rule ids that would collide with routes under `/api/v1/rules/…`.
+const RESERVED_IDS: [&str; 1] = ["backtest"];
+
 /// Alert severities.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
@@ -315,6 +318,15 @@ impl RuleSpec {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let mut p = Problems::default();
         p.slug("id", &self.id);
+        if RESERVED_IDS.contains(&self.id.as_str()) {
+            p.push(
+                "id",
+                format!(
+                    "{:?} is reserved (it names an API route under /api/v1/rules)",
+                    self.id
+                ),
+            );
+        }
         if self.name.len() > MAX_NAME {
             p.push("name", format!("must be at most {MAX_NAME} bytes"));
         }
@@ -548,5 +560,20 @@ labels: { team: payments }
         }))
         .unwrap_err();
         assert!(err.to_string().contains("unknown variant `page`"), "{err}");
+    }
+    #[test]
+    fn route_names_are_not_rule_ids() {
+        let rule: RuleSpec = serde_json::from_value(serde_json::json!({
+            "id": "backtest", "condition": {"no_data": {}}
+        }))
+        .unwrap();
+        let errors = rule.validate().unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "id");
+        assert!(
+            errors[0].reason.contains("reserved"),
+            "{}",
+            errors[0].reason
+        );
     }
 }
