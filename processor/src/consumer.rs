@@ -25,13 +25,15 @@ use tracing::{debug, error, info, warn};
 use vigil_schema::topic::{REASON_HEADER, SOURCE_TOPIC_HEADER};
 use vigil_schema::{AlertTransition, TopicNames, encode};
 
-use crate::alert::RuleSet;
-use crate::catalog::{self, Catalog};
 use crate::changelog;
 use crate::health::{FailureStreak, Health, STALL_AFTER};
+
+mod alerting;
+
 use crate::pipeline::{DeadLetter, EmittedWindow, Output, Pipeline, StateRecord};
 use crate::sink::Sink;
 use crate::{Config, Error, Result};
+use alerting::Alerting;
 
 /// Where the processor reads and writes.
 #[derive(Debug, Clone)]
@@ -260,87 +262,6 @@ async fn seed_detectors(sink: &Sink, pipeline: &mut Pipeline, cfg: &Config) {
         Err(e) => {
             warn!(error = %e, "Could not read window history; anomaly detectors start empty.")
         }
-    }
-}
-
-/// The alerting side of the loop: follows the rules, restores evaluator state per partition.
-struct Alerting {
-    catalog: tokio::sync::watch::Receiver<Arc<Catalog>>,
-    brokers: String,
-    changelog: String,
-    changelog_partitions: i32,
-    default_rule: bool,
-}
-
-impl Alerting {
-    /// Loads the rules (waiting until the rules and monitors topics were read).
-    async fn start(
-        settings: &Settings,
-        pipeline: &mut Pipeline,
-        token: &CancellationToken,
-    ) -> Result<Self> {
-        let catalog = catalog::load(
-            &settings.brokers,
-            &settings.topics,
-            Duration::from_secs(60),
-            token.child_token(),
-        )
-        .await?;
-        let changelog = settings.topics.alert_state.clone();
-        let changelog_partitions = {
-            let (brokers, topic) = (settings.brokers.clone(), changelog.clone());
-            tokio::task::spawn_blocking(move || changelog::partitions(&brokers, &topic))
-                .await
-                .map_err(|e| Error::Config(format!("changelog metadata task failed: {e}")))??
-        };
-        let mut alerting = Self {
-            catalog,
-            brokers: settings.brokers.clone(),
-            changelog,
-            changelog_partitions,
-            default_rule: settings.config.default_rule,
-        };
-        alerting.catalog.mark_changed();
-        alerting.refresh_rules(pipeline);
-        Ok(alerting)
-    }
-
-    /// Applies a changed catalog.
-    fn refresh_rules(&mut self, pipeline: &mut Pipeline) {
-        if !self.catalog.has_changed().unwrap_or(false) {
-            return;
-        }
-        let catalog = Arc::clone(&self.catalog.borrow_and_update());
-        let rules = RuleSet::new(
-            catalog.rules.values().cloned().collect(),
-            catalog.tags.clone(),
-            self.default_rule,
-        );
-        for (rule, reason) in rules.rejected() {
-            warn!(rule, reason, "Alert rule rejected; it is not evaluated.");
-        }
-        info!(rules = rules.len(), "Alert rules loaded.");
-        pipeline.set_rules(rules);
-    }
-
-    /// Before the first record of a partition new to the pipeline: restores the evaluator
-    /// state of that partition from the changelog.
-    async fn before_record(&mut self, partition: i32, pipeline: &mut Pipeline) -> Result<()> {
-        if pipeline.has_partition(partition) {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let (brokers, topic) = (self.brokers.clone(), self.changelog.clone());
-        let source = changelog::partition_for(partition, self.changelog_partitions);
-        let records = tokio::task::spawn_blocking(move || {
-            changelog::read_partition(&brokers, &topic, source)
-        })
-        .await
-        .map_err(|e| Error::Config(format!("changelog restore task failed: {e}")))??;
-        let n = records.len();
-        pipeline.restore_alert_partition(partition, records);
-        info!(partition, records = n, elapsed = ?started.elapsed(), "Alert state restored.");
-        Ok(())
     }
 }
 
@@ -665,15 +586,7 @@ impl Writer {
                 .timestamp(t.at.as_millis());
             self.producer.send(record, Duration::from_secs(30))
         });
-        for result in join_all(sends).await {
-            if let Err((e, _)) = result {
-                return Err(Error::Produce {
-                    topic: topic.clone(),
-                    reason: e.to_string(),
-                });
-            }
-        }
-        Ok(())
+        acknowledged(topic, sends).await
     }
 
     async fn write_changelog(&self, records: &[StateRecord]) -> Result<()> {
@@ -692,15 +605,7 @@ impl Writer {
             }
             self.producer.send(record, Duration::from_secs(30))
         });
-        for result in join_all(sends).await {
-            if let Err((e, _)) = result {
-                return Err(Error::Produce {
-                    topic: topic.clone(),
-                    reason: e.to_string(),
-                });
-            }
-        }
-        Ok(())
+        acknowledged(topic, sends).await
     }
 
     async fn publish(&self, windows: &[EmittedWindow]) -> Result<()> {
@@ -716,16 +621,24 @@ impl Writer {
                 .timestamp(w.summary.window_end.as_millis());
             self.producer.send(record, Duration::from_secs(30))
         });
-        for result in join_all(sends).await {
-            if let Err((e, _)) = result {
-                return Err(Error::Produce {
-                    topic: topic.clone(),
-                    reason: e.to_string(),
-                });
-            }
-        }
-        Ok(())
+        acknowledged(topic, sends).await
     }
+}
+
+/// Waits for every send and fails with the first producer error, naming `topic`.
+async fn acknowledged<F>(topic: &str, sends: impl IntoIterator<Item = F>) -> Result<()>
+where
+    F: std::future::Future<Output = rdkafka::producer::future_producer::OwnedDeliveryResult>,
+{
+    for result in join_all(sends).await {
+        if let Err((e, _)) = result {
+            return Err(Error::Produce {
+                topic: topic.to_owned(),
+                reason: e.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Wall-clock unix milliseconds.
