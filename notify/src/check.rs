@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use lettre::message::Mailbox;
+use lettre::transport::smtp::client::Certificate;
 use uuid::Uuid;
 use vigil_schema::{
     AlertKind, AlertState, AlertTransition, ChannelKind, ChannelSpec, FieldError, MaintenanceSpec,
@@ -83,7 +84,19 @@ pub fn channel(spec: &ChannelSpec) -> Result<(), Vec<FieldError>> {
                 errors.push(error("kind.webhook.body", reason));
             }
         }
-        ChannelKind::Email { from, to, .. } => {
+        ChannelKind::Email {
+            from,
+            to,
+            ca_certificate,
+            ..
+        } => {
+            let field = "kind.email.ca_certificate";
+            if let Some(pem) = ca_certificate
+                && !errors.iter().any(|e| e.field == field)
+                && let Err(e) = Certificate::from_pem(pem.as_bytes())
+            {
+                errors.push(error(field, format!("not a PEM certificate: {e}")));
+            }
             let addresses = std::iter::once(("kind.email.from".to_owned(), from)).chain(
                 to.iter()
                     .enumerate()

@@ -16,6 +16,7 @@ mod clickhouse_endpoint;
 mod common;
 mod e2e;
 mod e2e_crash;
+mod email;
 mod export;
 mod grafana;
 mod ingest;

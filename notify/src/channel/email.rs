@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use vigil_schema::{ChannelKind, ChannelSpec, EmailTls};
 
@@ -29,6 +30,7 @@ pub struct Mail {
     host: String,
     port: u16,
     tls: EmailTls,
+    ca_certificate: Option<String>,
     credentials: Option<(String, String)>,
 }
 
@@ -93,6 +95,7 @@ pub fn mail(spec: &ChannelSpec, n: &Notification, ctx: &Context<'_>) -> Result<M
         smtp_host,
         smtp_port,
         tls,
+        ca_certificate,
         username,
         password,
         from,
@@ -136,24 +139,41 @@ pub fn mail(spec: &ChannelSpec, n: &Notification, ctx: &Context<'_>) -> Result<M
         host: smtp_host.clone(),
         port: smtp_port.unwrap_or(tls.default_port()),
         tls: *tls,
+        ca_certificate: ca_certificate.clone(),
         credentials,
     })
 }
 
 impl Mail {
+    /// How the connection is secured: the public roots, plus the channel's own CA if it has
+    /// one. The server's name is checked against its certificate in both TLS modes.
+    fn tls_parameters(&self) -> std::result::Result<Tls, String> {
+        if self.tls == EmailTls::None {
+            return Ok(Tls::None);
+        }
+        let mut params = TlsParameters::builder(self.host.clone());
+        if let Some(pem) = &self.ca_certificate {
+            let cert = Certificate::from_pem(pem.as_bytes())
+                .map_err(|e| format!("ca_certificate: {e}"))?;
+            params = params.add_root_certificate(cert);
+        }
+        let params = params.build_rustls().map_err(|e| e.to_string())?;
+        Ok(match self.tls {
+            EmailTls::Implicit => Tls::Wrapper(params),
+            _ => Tls::Required(params),
+        })
+    }
+
     /// Hands the message to the server; every SMTP exchange gives up after `timeout`.
     pub async fn send(self, timeout: Duration) -> Answer {
-        let builder = match self.tls {
-            EmailTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&self.host),
-            EmailTls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(&self.host),
-            EmailTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-                &self.host,
-            )),
-        };
-        let mut builder = match builder {
-            Ok(b) => b.port(self.port).timeout(Some(timeout)),
+        let tls = match self.tls_parameters() {
+            Ok(tls) => tls,
             Err(e) => return Answer::Permanent(format!("smtp: {e}")),
         };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.host)
+            .port(self.port)
+            .tls(tls)
+            .timeout(Some(timeout));
         if let Some((user, password)) = self.credentials {
             builder = builder.credentials(Credentials::new(user, password));
         }

@@ -146,6 +146,11 @@ pub enum ChannelKind {
         #[serde(default)]
         #[schema(default = "starttls")]
         tls: EmailTls,
+        /// A PEM certificate to trust as a root besides the public ones (a relay with a
+        /// private CA).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(max_length = 65536)]
+        ca_certificate: Option<String>,
         /// User name for SMTP authentication (with `password`).
         username: Option<String>,
         /// Password for SMTP authentication (with `username`): its reference.
@@ -219,6 +224,7 @@ impl From<&vigil_schema::ChannelKind> for ChannelKind {
                 smtp_host,
                 smtp_port,
                 tls,
+                ca_certificate,
                 username,
                 password,
                 from,
@@ -231,6 +237,7 @@ impl From<&vigil_schema::ChannelKind> for ChannelKind {
                     vigil_schema::EmailTls::Implicit => EmailTls::Implicit,
                     vigil_schema::EmailTls::None => EmailTls::None,
                 },
+                ca_certificate: ca_certificate.clone(),
                 username: username.clone(),
                 password: password.as_ref().map(ToString::to_string),
                 from: from.clone(),

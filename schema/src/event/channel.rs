@@ -106,6 +106,10 @@ pub enum ChannelKind {
         /// How the connection is secured.
         #[serde(default)]
         tls: EmailTls,
+        /// A PEM certificate to trust as a root besides the public ones (a relay with a
+        /// private CA). Public data, not a secret.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_certificate: Option<String>,
         /// User name for SMTP authentication (with `password`).
         #[serde(default)]
         username: Option<String>,

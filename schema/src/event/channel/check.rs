@@ -101,6 +101,7 @@ impl ChannelSpec {
             smtp_host,
             smtp_port,
             tls,
+            ca_certificate,
             username,
             password,
             from,
@@ -126,6 +127,20 @@ impl ChannelSpec {
         }
         if *smtp_port == Some(0) {
             push(at("smtp_port"), "must be in 1–65535".into());
+        }
+        if let Some(pem) = ca_certificate {
+            if *tls == EmailTls::None {
+                push(
+                    at("ca_certificate"),
+                    "needs tls `starttls` or `implicit`".into(),
+                );
+            } else if !pem.contains("-----BEGIN CERTIFICATE-----") || pem.len() > 64 * 1024 {
+                push(
+                    at("ca_certificate"),
+                    "must be one or more PEM certificates (-----BEGIN CERTIFICATE-----), at most 64 KiB"
+                        .into(),
+                );
+            }
         }
         match (username, password) {
             (Some(_), None) => push(at("password"), "must be set with username".into()),
