@@ -24,6 +24,7 @@
 //! - [`silence`]: silences, maintenance windows (cron in a time zone) and dependencies.
 //! - [`template`]: the message template language and per-target escaping.
 //! - [`delivery`]: idempotency keys, the retry decision, pending retries, delivery events.
+//! - [`disabled`]: channels disabled by a `410 Gone` and the alert each raises.
 //! - [`channel`]: wire formats and sending, one module per kind.
 //! - [`secret`]: resolving `${secret:NAME}` references.
 //! - [`catalog`]: channels, routes, silences, maintenance windows and monitor dependencies
@@ -43,6 +44,7 @@ pub mod check;
 pub mod command;
 pub mod config;
 pub mod delivery;
+pub mod disabled;
 pub mod error;
 pub mod group;
 pub mod matcher;

@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clickhouse::Row;
 use futures::future::join_all;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -27,7 +26,6 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
-use uuid::Uuid;
 use vigil_schema::{
     AlertTransition, Delivery, DeliveryStatus, NotifyCommand, Timestamp, TopicNames, decode, encode,
 };
@@ -36,9 +34,12 @@ use crate::catalog::{self, Catalog};
 use crate::channel::{Context, Sender};
 use crate::command::{self, Effect, SentLog};
 use crate::delivery::{self, Answer, Retries, SendOutcome};
+use crate::disabled::DisabledChannels;
 use crate::group::{Inputs, Notification, State};
 use crate::secret::SecretResolver;
 use crate::{Config, Error, Result};
+use row::DeliveryRow;
+use vigil_schema::row::AlertRow;
 
 /// The key of the one state record on the changelog.
 const STATE_KEY: &str = "state";
@@ -79,7 +80,11 @@ struct Persisted {
     state: State,
     retries: Retries,
     /// Channels disabled by a 410 Gone, until their spec changes.
-    disabled: BTreeMap<String, String>,
+    disabled: DisabledChannels,
+    /// The notifier's own alerts (a channel disabled or enabled again) to publish at the
+    /// next step.
+    #[serde(default)]
+    raised: Vec<AlertTransition>,
     /// Redeliveries to send once at the next step: the notification and its attempt number.
     #[serde(default)]
     redeliveries: Vec<(Notification, u32)>,
@@ -132,59 +137,6 @@ struct Due {
     attempt: u32,
     /// A redelivery: one attempt, never retried.
     once: bool,
-}
-
-/// One row of `deliveries`.
-#[derive(Debug, Clone, Row, Serialize)]
-struct DeliveryRow {
-    #[serde(with = "clickhouse::serde::uuid")]
-    delivery_id: Uuid,
-    channel_id: String,
-    #[serde(with = "clickhouse::serde::uuid")]
-    idempotency_key: Uuid,
-    #[serde(with = "uuids")]
-    transition_ids: Vec<Uuid>,
-    attempt: u32,
-    status: String,
-    http_status: Option<u16>,
-    latency_ms: u64,
-    error: String,
-    retry_at: Option<i64>,
-    at: i64,
-}
-
-mod uuids {
-    use serde::Serializer;
-    use serde::ser::SerializeSeq;
-    use uuid::Uuid;
-
-    pub(super) fn serialize<S: Serializer>(ids: &[Uuid], s: S) -> Result<S::Ok, S::Error> {
-        #[derive(serde::Serialize)]
-        struct One(#[serde(with = "clickhouse::serde::uuid")] Uuid);
-        let mut seq = s.serialize_seq(Some(ids.len()))?;
-        for id in ids {
-            seq.serialize_element(&One(*id))?;
-        }
-        seq.end()
-    }
-}
-
-impl From<&Delivery> for DeliveryRow {
-    fn from(d: &Delivery) -> Self {
-        Self {
-            delivery_id: d.delivery_id,
-            channel_id: d.channel_id.clone(),
-            idempotency_key: d.idempotency_key,
-            transition_ids: d.transition_ids.clone(),
-            attempt: d.attempt,
-            status: d.status.as_str().to_owned(),
-            http_status: d.http_status,
-            latency_ms: d.latency_ms,
-            error: d.error.clone().unwrap_or_default(),
-            retry_at: d.retry_at.map(Timestamp::as_millis),
-            at: d.at.as_millis(),
-        }
-    }
 }
 
 fn kafka(e: rdkafka::error::KafkaError) -> Error {
@@ -358,13 +310,23 @@ impl Stage {
                 .into_iter()
                 .map(|(n, attempt)| due_now(n, attempt, true)),
         );
-        if due.is_empty() && !self.dirty {
+        let enabled = p.disabled.review(&catalog.channels, now);
+        for t in &enabled {
+            info!(
+                channel = t.labels.get("channel"),
+                "Disabled channel changed: enabled again."
+            );
+        }
+        p.raised.extend(enabled);
+        if due.is_empty() && !self.dirty && p.raised.is_empty() {
             return Ok(());
         }
         let mut deliveries = std::mem::take(&mut p.rejected);
         deliveries.extend(self.send(&catalog, p, due, now).await);
         p.sent.prune(now);
         self.record(&deliveries).await?;
+        self.raise(&p.raised).await?;
+        p.raised.clear();
         self.persist(p).await?;
         self.commit(consumer);
         self.dirty = false;
@@ -394,7 +356,7 @@ impl Stage {
         {
             let spec = catalog.channels.get(&n.channel_id);
             match spec {
-                Some(spec) if spec.enabled && !p.disabled.contains_key(&n.channel_id) => {
+                Some(spec) if spec.enabled && !p.disabled.contains(&n.channel_id) => {
                     sends.push(async move {
                         let outcome = self.settings.sender.send(spec, &n, &ctx).await;
                         (n, attempt, once, outcome)
@@ -443,8 +405,12 @@ impl Stage {
                 DeliveryStatus::Disabled => {
                     let reason = decision.error.clone().unwrap_or_default();
                     error!(channel = n.channel_id, %reason, "Channel answered 410 Gone: disabled until its spec changes.");
-                    p.disabled.insert(n.channel_id.clone(), reason);
                     p.retries.drop_channel(&n.channel_id);
+                    if let Some(spec) = catalog.channels.get(&n.channel_id)
+                        && let Some(t) = p.disabled.disable(spec, reason, now)
+                    {
+                        p.raised.push(t);
+                    }
                 }
                 DeliveryStatus::Failed | DeliveryStatus::GaveUp => {
                     error!(channel = n.channel_id, attempt, error = ?decision.error, "Notification not delivered.");
@@ -491,6 +457,45 @@ impl Stage {
             .map_err(|e| Error::Config(format!("clickhouse: {e}")))
     }
 
+    /// The notifier's own alert transitions, to the alerts topic and the `alerts` table: the
+    /// routes bring them to the channels, the alerts API lists them.
+    async fn raise(&self, transitions: &[AlertTransition]) -> Result<()> {
+        if transitions.is_empty() {
+            return Ok(());
+        }
+        let topic = &self.settings.topics.alerts;
+        let payloads: Vec<Vec<u8>> = transitions
+            .iter()
+            .map(encode)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let sends = transitions.iter().zip(&payloads).map(|(t, payload)| {
+            self.producer.send(
+                FutureRecord::to(topic).key(&t.monitor_id).payload(payload),
+                Duration::from_secs(30),
+            )
+        });
+        for r in join_all(sends).await {
+            r.map_err(|(e, _)| kafka(e))?;
+        }
+        let table = async {
+            let mut insert = self
+                .settings
+                .clickhouse
+                .insert::<AlertRow>(vigil_schema::table::ALERTS)
+                .await?;
+            for t in transitions {
+                insert.write(&AlertRow::from(t)).await?;
+            }
+            insert.end().await
+        };
+        table
+            .await
+            .map_err(|e| Error::Config(format!("clickhouse: {e}")))?;
+        metrics::counter!("vigil_notify_own_alerts_total").increment(transitions.len() as u64);
+        Ok(())
+    }
+
     /// The changed sent-log entries, then the whole state, to the changelog, acknowledged.
     async fn persist(&self, p: &mut Persisted) -> Result<()> {
         let topic = &self.settings.topics.notify_state;
@@ -529,6 +534,7 @@ impl Stage {
         metrics::gauge!("vigil_notify_groups").set(p.state.group_count() as f64);
         metrics::gauge!("vigil_notify_retries_pending").set(p.retries.len() as f64);
         metrics::gauge!("vigil_notify_sent_log").set(p.sent.len() as f64);
+        metrics::gauge!("vigil_notify_channels_disabled").set(p.disabled.len() as f64);
         Ok(())
     }
 
@@ -552,5 +558,6 @@ impl Stage {
 }
 
 mod changelog;
+mod row;
 #[cfg(test)]
 mod tests;

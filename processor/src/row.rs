@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-use vigil_schema::{AlertTransition, ProbeResult};
+use vigil_schema::ProbeResult;
+pub use vigil_schema::row::{ALERT_COLUMNS, AlertRow};
 
 use crate::pipeline::EmittedWindow;
 
@@ -184,52 +185,6 @@ impl From<ProbeResult> for ProbeRow {
             assertion_passed: passed,
             assertion_actuals: actuals,
             tls_cert_expiry: p.tls_cert_expiry.map(|t| t.as_millis()),
-        }
-    }
-}
-
-/// One row of `alerts`.
-#[derive(Debug, Clone, PartialEq, Row, Serialize, Deserialize)]
-#[allow(missing_docs)]
-pub struct AlertRow {
-    #[serde(with = "clickhouse::serde::uuid")]
-    pub transition_id: Uuid,
-    pub rule_id: String,
-    pub monitor_id: String,
-    /// Empty when the transition spans regions.
-    pub region: String,
-    pub kind: String,
-    pub from_state: String,
-    pub to_state: String,
-    /// Unix milliseconds (DateTime64(3)).
-    pub at: i64,
-    pub value: f64,
-    pub threshold: f64,
-    pub severity: String,
-    pub labels: BTreeMap<String, String>,
-    pub message: String,
-}
-
-/// Columns of [`AlertRow`], in order.
-pub const ALERT_COLUMNS: &str = "transition_id, rule_id, monitor_id, region, kind, from_state, \
-    to_state, at, value, threshold, severity, labels, message";
-
-impl From<&AlertTransition> for AlertRow {
-    fn from(a: &AlertTransition) -> Self {
-        Self {
-            transition_id: a.transition_id,
-            rule_id: a.rule_id.clone(),
-            monitor_id: a.monitor_id.clone(),
-            region: a.region.clone().unwrap_or_default(),
-            kind: a.kind.as_str().to_owned(),
-            from_state: a.from.as_str().to_owned(),
-            to_state: a.to.as_str().to_owned(),
-            at: a.at.as_millis(),
-            value: a.value,
-            threshold: a.threshold,
-            severity: a.severity.as_str().to_owned(),
-            labels: a.labels.clone(),
-            message: a.message.clone(),
         }
     }
 }

@@ -563,7 +563,8 @@ mod tests {
     }
 
     fn alert() -> impl Strategy<Value = AlertTransition> {
-        let kinds = AlertKind::ALL.to_vec();
+        let mut kinds = AlertKind::ALL.to_vec();
+        kinds.push(AlertKind::ChannelDisabled);
         let states = vec![AlertState::Ok, AlertState::Pending, AlertState::Firing];
         (
             (any::<u128>(), text(), text(), option::of(text())),

@@ -18,6 +18,7 @@
 //! - [`topic`]: topic names and their defaults (partitions, retention, compaction).
 //! - [`table`]: ClickHouse table names.
 //! - [`migration`]: the numbered DDL files and, with the `clickhouse` feature, the runner.
+//! - `row` (feature `clickhouse`): rows of tables more than one service writes (`alerts`).
 //! - [`kafka`] (feature `kafka`): creating missing topics through the admin API.
 //! - [`error`]: the crate's error type.
 #![warn(missing_docs)]
@@ -29,6 +30,8 @@ pub mod event;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod migration;
+#[cfg(feature = "clickhouse")]
+pub mod row;
 pub mod sketch;
 pub mod table;
 pub mod timestamp;

@@ -71,8 +71,7 @@ fn settings(names: &TopicNames, db: &TestDb) -> vigil_notify::stage::Settings {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crash_in_a_burst_loses_no_transition_and_keeps_idempotency_keys() {
+async fn topics_and_db() -> (TopicNames, TestDb) {
     crate::common::init_logs();
     let names = TopicNames::with_prefix(&unique_name("it", "notify"));
     let admin: AdminClient<DefaultClientContext> = kafka_config().create().unwrap();
@@ -83,6 +82,22 @@ async fn crash_in_a_burst_loses_no_transition_and_keeps_idempotency_keys() {
     vigil_schema::migration::migrate(&crate::common::clickhouse(), &db.name)
         .await
         .unwrap();
+    (names, db)
+}
+
+async fn publish(producer: &FutureProducer, topic: String, key: String, value: Vec<u8>) {
+    producer
+        .send(
+            FutureRecord::to(&topic).key(&key).payload(&value),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_in_a_burst_loses_no_transition_and_keeps_idempotency_keys() {
+    let (names, db) = topics_and_db().await;
 
     let seen: Seen = Arc::default();
     let app = axum::Router::new()
@@ -93,18 +108,7 @@ async fn crash_in_a_burst_loses_no_transition_and_keeps_idempotency_keys() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let producer: FutureProducer = kafka_config().set("acks", "all").create().unwrap();
-    let send = |topic: String, key: String, value: Vec<u8>| {
-        let producer = producer.clone();
-        async move {
-            producer
-                .send(
-                    FutureRecord::to(&topic).key(&key).payload(&value),
-                    Duration::from_secs(10),
-                )
-                .await
-                .unwrap();
-        }
-    };
+    let send = |topic: String, key: String, value: Vec<u8>| publish(&producer, topic, key, value);
     let hook: ChannelSpec = serde_json::from_value(json!({"id": "hook", "kind": {"webhook": {
         "url": format!("{base}/hook"), "secret": "${secret:HOOK}"}}}))
     .unwrap();
@@ -220,5 +224,199 @@ async fn crash_in_a_burst_loses_no_transition_and_keeps_idempotency_keys() {
     if let Some(running) = stage {
         running.abort();
     }
+    db.drop_database().await;
+}
+
+/// The JSON bodies the receiver got.
+fn bodies(seen: &Seen) -> Vec<Value> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .map(|(_, body)| serde_json::from_slice(body).unwrap())
+        .collect()
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_answering_410_is_disabled_with_an_alert_of_its_own() {
+    let (names, db) = topics_and_db().await;
+    let seen: Seen = Arc::default();
+    let gone_hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let hits = Arc::clone(&gone_hits);
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .route(
+            "/gone",
+            axum::routing::post(move || {
+                hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async { (axum::http::StatusCode::GONE, "this hook was removed") }
+            }),
+        )
+        .with_state(Arc::clone(&seen));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let producer: FutureProducer = kafka_config().set("acks", "all").create().unwrap();
+    let channel = |id: &str, path: &str| -> ChannelSpec {
+        serde_json::from_value(json!({"id": id, "kind": {"webhook": {
+            "url": format!("{base}{path}"), "secret": "${secret:HOOK}"}}}))
+        .unwrap()
+    };
+    for spec in [channel("hook", "/hook"), channel("old", "/gone")] {
+        publish(
+            &producer,
+            names.channels.clone(),
+            spec.id.clone(),
+            encode(&spec).unwrap(),
+        )
+        .await;
+    }
+    let routes: RouteSpec = serde_json::from_value(json!({
+        "receiver": ["old", "hook"], "group_by": ["rule", "monitor"], "group_wait": "0s",
+        "group_interval": "1s"}))
+    .unwrap();
+    publish(
+        &producer,
+        names.routes.clone(),
+        "root".into(),
+        encode(&routes).unwrap(),
+    )
+    .await;
+
+    let (ready, mut started) = tokio::sync::watch::channel(false);
+    let stage = tokio::spawn(vigil_notify::stage::run(
+        settings(&names, &db),
+        CancellationToken::new(),
+        ready,
+    ));
+    tokio::time::timeout(Duration::from_secs(60), started.wait_for(|r| *r))
+        .await
+        .unwrap()
+        .unwrap();
+    let t0 = Timestamp::now().as_millis();
+    let first = transition(1, AlertState::Firing, t0);
+    publish(
+        &producer,
+        names.alerts.clone(),
+        "down".into(),
+        encode(&first).unwrap(),
+    )
+    .await;
+
+    // The 410 disables `old` at once (no retry) and raises the notifier's own alert, which the
+    // routes bring to `hook`.
+    let own = |b: &Value, state: &str| {
+        b["type"] == format!("alert.{state}")
+            && b["data"]["alerts"][0]["rule"] == "vigil.channel-disabled"
+    };
+    eventually("the channel-disabled alert at the hook", || {
+        bodies(&seen).iter().any(|b| own(b, "firing"))
+    })
+    .await;
+    let alert = bodies(&seen)
+        .into_iter()
+        .find(|b| own(b, "firing"))
+        .unwrap();
+    let a = &alert["data"]["alerts"][0];
+    assert_eq!(a["monitor"], "channel:old");
+    assert_eq!(a["kind"], "channel_disabled");
+    assert_eq!(a["labels"]["channel"], "old");
+    assert_eq!(a["severity"], "critical");
+    assert!(
+        a["summary"]
+            .as_str()
+            .unwrap()
+            .contains("this hook was removed"),
+        "{a}"
+    );
+    assert_eq!(gone_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(
+        bodies(&seen)
+            .iter()
+            .any(|b| b["data"]["alerts"][0]["rule"] == "down")
+    );
+
+    // Nothing more goes to the disabled channel.
+    let second = transition(2, AlertState::Firing, t0 + 1);
+    publish(
+        &producer,
+        names.alerts.clone(),
+        "down".into(),
+        encode(&second).unwrap(),
+    )
+    .await;
+    eventually("the second alert at the hook", || {
+        bodies(&seen)
+            .iter()
+            .any(|b| b["data"]["alerts"][0]["monitor"] == "m002")
+    })
+    .await;
+    assert_eq!(gone_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // A fixed URL enables the channel again and resolves the alert.
+    let fixed = channel("old", "/hook");
+    publish(
+        &producer,
+        names.channels.clone(),
+        "old".into(),
+        encode(&fixed).unwrap(),
+    )
+    .await;
+    eventually("the resolve of the channel-disabled alert", || {
+        bodies(&seen).iter().any(|b| own(b, "resolved"))
+    })
+    .await;
+    let third = transition(3, AlertState::Firing, t0 + 2);
+    publish(
+        &producer,
+        names.alerts.clone(),
+        "down".into(),
+        encode(&third).unwrap(),
+    )
+    .await;
+    eventually("the third alert on both channels", || {
+        bodies(&seen)
+            .iter()
+            .filter(|b| b["data"]["alerts"][0]["monitor"] == "m003")
+            .count()
+            == 2
+    })
+    .await;
+
+    // Both of its transitions are in the alerts table, and the 410 in the deliveries table.
+    let rows: Vec<(String, String)> = db
+        .client
+        .query(
+            "SELECT from_state, to_state FROM alerts FINAL \
+             WHERE rule_id = 'vigil.channel-disabled' AND monitor_id = 'channel:old' ORDER BY at",
+        )
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("ok".to_owned(), "firing".to_owned()),
+            ("firing".to_owned(), "ok".to_owned())
+        ]
+    );
+    let disabled: u64 = db
+        .client
+        .query(
+            "SELECT count() FROM deliveries FINAL WHERE channel_id = 'old' AND status = 'disabled'",
+        )
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(disabled, 1);
+    stage.abort();
     db.drop_database().await;
 }

@@ -1,3 +1,4 @@
+use uuid::Uuid;
 use vigil_schema::{AlertAck, Redeliver, RouteSpec};
 
 use super::*;

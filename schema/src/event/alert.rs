@@ -60,10 +60,13 @@ pub enum AlertKind {
     BurnRate,
     /// Results stopped arriving.
     NoData,
+    /// Raised by the notifier itself: a channel answered `410 Gone` and was disabled. Not a
+    /// rule kind.
+    ChannelDisabled,
 }
 
 impl AlertKind {
-    /// Every kind.
+    /// Every kind a rule can have ([`AlertKind::ChannelDisabled`] is the notifier's own).
     pub const ALL: [AlertKind; 8] = [
         AlertKind::ConsecutiveFailures,
         AlertKind::LatencyPercentile,
@@ -86,6 +89,7 @@ impl AlertKind {
             AlertKind::CertificateExpiry => "certificate_expiry",
             AlertKind::BurnRate => "burn_rate",
             AlertKind::NoData => "no_data",
+            AlertKind::ChannelDisabled => "channel_disabled",
         }
     }
 }
