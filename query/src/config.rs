@@ -33,6 +33,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Backtests of alert rules (`POST /api/v1/rules/backtest`).
     pub backtest: BacktestConfig,
+    /// Webhooks other systems send to Vigil.
+    pub integrations: IntegrationsConfig,
     /// The processor's settings (window length, lateness, sketch accuracy, …) a backtest runs
     /// with, so it reproduces the deployment's transitions; taken from the binary's
     /// `[processor]` section (defaults otherwise).
@@ -234,6 +236,16 @@ impl Default for BacktestConfig {
     }
 }
 
+/// Webhooks other systems send to Vigil.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct IntegrationsConfig {
+    /// The signing secret of a PagerDuty webhook subscription (v3) pointed at
+    /// `POST /api/v1/integrations/pagerduty`, as a reference `${secret:NAME}` (read from
+    /// `VIGIL_SECRET_<NAME>`). Unset: that endpoint answers 404.
+    pub pagerduty_webhook_secret: Option<vigil_schema::event::SecretRef>,
+}
+
 impl Config {
     /// Rejects values the service cannot run with.
     pub fn validate(&self) -> Result<()> {
@@ -267,6 +279,14 @@ impl Config {
         }
         if self.backtest.timeout.is_zero() {
             return invalid("query.backtest.timeout", "must be positive");
+        }
+        if let Some(secret) = &self.integrations.pagerduty_webhook_secret
+            && secret.name().is_none()
+        {
+            return invalid(
+                "query.integrations.pagerduty-webhook-secret",
+                "must be a secret reference ${secret:NAME}",
+            );
         }
         if let Err(e) = self.processor.validate() {
             return invalid("processor", &e.to_string());

@@ -62,6 +62,9 @@ pub enum Error {
     /// No credentials, or unknown ones.
     #[error("missing or unknown API key")]
     Unauthenticated,
+    /// An inbound webhook's signature is missing or does not verify.
+    #[error("{0}")]
+    BadSignature(String),
     /// The credentials do not allow the operation.
     #[error("this operation needs the {needed} role; the key has {has}")]
     Forbidden {
@@ -185,6 +188,7 @@ impl Error {
                 "unauthenticated",
                 "UNAUTHENTICATED",
             ),
+            Error::BadSignature(_) => (StatusCode::UNAUTHORIZED, "bad-signature", "BAD_SIGNATURE"),
             Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "FORBIDDEN"),
             Error::NotVisible => (
                 StatusCode::SERVICE_UNAVAILABLE,

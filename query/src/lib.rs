@@ -136,6 +136,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             post(rest::alerts::acknowledge_alert),
         ),
         (
+            Method::POST,
+            "/api/v1/integrations/pagerduty",
+            post(rest::integrations::pagerduty),
+        ),
+        (
             Method::GET,
             "/api/v1/deliveries",
             get(rest::deliveries::list_deliveries),

@@ -21,6 +21,7 @@ use crate::{ops, rest};
         rest::delete_monitor, rest::enable_monitor, rest::disable_monitor,
         rest::monitor_history, rest::history, rest::summary, rest::probes,
         rest::alerts::alerts, rest::alerts::active_alerts, rest::alerts::acknowledge_alert,
+        rest::integrations::pagerduty,
         rest::deliveries::list_deliveries, rest::deliveries::redeliver,
         rest::export_monitor, rest::export,
         rest::rules::list_rules, rest::rules::create_rule, rest::rules::get_rule,

@@ -3,13 +3,15 @@
 //! [`Service`](crate::service::Service); the OpenAPI document is generated from the
 //! `#[utoipa::path]` attributes here, in [`alerts`] (history, the active set,
 //! acknowledgements), [`deliveries`] (the delivery log, redeliveries), [`rules`]
-//! (rule CRUD and error budgets), [`backtest`], [`channels`] (channels and the routing tree)
+//! (rule CRUD and error budgets), [`backtest`], [`integrations`] (PagerDuty's
+//! acknowledgements), [`channels`] (channels and the routing tree)
 //! and [`silences`] (silences and maintenance windows) (see [`crate::openapi`]).
 
 pub mod alerts;
 pub mod backtest;
 pub mod channels;
 pub mod deliveries;
+pub mod integrations;
 pub mod rules;
 pub mod silences;
 

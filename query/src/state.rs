@@ -8,6 +8,8 @@ use axum::http::header;
 use axum::http::request::Parts;
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use vigil_notify::{EnvSecrets, SecretResolver};
+
 use crate::Error;
 use crate::auth::{Authenticator, Principal};
 use crate::config::Config;
@@ -27,6 +29,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Renders `/metrics`, when the binary installed a Prometheus recorder.
     pub metrics: Option<PrometheusHandle>,
+    /// Where the secrets of inbound integrations are resolved (`VIGIL_SECRET_*` by default).
+    pub secrets: Arc<dyn SecretResolver>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -49,7 +53,14 @@ impl AppState {
             schema,
             config: Arc::new(config),
             metrics,
+            secrets: Arc::new(EnvSecrets::new()),
         }
+    }
+
+    /// The same state resolving secrets from `secrets`.
+    pub fn with_secrets(mut self, secrets: Arc<dyn SecretResolver>) -> Self {
+        self.secrets = secrets;
+        self
     }
 }
 

@@ -19,7 +19,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde_json::{Value, json};
 use vigil_schema::{NotifyCommand, decode};
 
-use harness::{EDITOR, VIEWER, call, error_fields, harness};
+use harness::{EDITOR, VIEWER, call, error_fields, harness, harness_with, post_raw};
 
 fn ack(rule: &str, monitor: &str) -> Value {
     json!({"rule_id": rule, "monitor_id": monitor, "region": "eu", "comment": "on it"})
@@ -221,5 +221,129 @@ async fn delivery_listing_parameters() {
     assert_eq!(
         body["errors"][0]["extensions"]["code"], "BAD_REQUEST",
         "{body}"
+    );
+}
+
+/// A PagerDuty v3 webhook event.
+fn pagerduty_event(kind: &str, incident_key: &str) -> Vec<u8> {
+    json!({"event": {
+        "id": "5ac64822-4adc-4fda-ade0-410becf0de4f", "event_type": kind,
+        "resource_type": "incident", "occurred_at": "2026-05-20T14:00:00.000Z",
+        "agent": {"id": "PXPGF42", "summary": "Earline Greenholt", "type": "user_reference"},
+        "data": {"id": "PT4KHLK", "type": "incident", "number": 1234, "status": "acknowledged",
+            "incident_key": incident_key, "title": "The server is on fire.",
+            "html_url": "https://example.pagerduty.com/incidents/PT4KHLK"}}})
+    .to_string()
+    .into_bytes()
+}
+
+fn pagerduty_signature(secret: &str, body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    format!("v1={}", hex::encode(ring::hmac::sign(&key, body).as_ref()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pagerduty_acknowledgements_are_verified_then_acknowledge_the_alert() {
+    let url = "/api/v1/integrations/pagerduty";
+    let ack = pagerduty_event("incident.acknowledged", "vigil/p99/api/eu");
+
+    // Not configured: 404.
+    let other = MockCluster::new(1).unwrap();
+    let h = harness(&other).await;
+    let signature = pagerduty_signature("pd-secret", &ack);
+    let (status, body) = post_raw(&h, url, &[("x-pagerduty-signature", &signature)], &ack).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    let cluster = MockCluster::new(1).unwrap();
+    let secrets = vigil_notify::MemorySecrets::new().with("PD_WEBHOOK", "pd-secret");
+    let h = harness_with(
+        &cluster,
+        |c| {
+            c.integrations.pagerduty_webhook_secret =
+                Some(vigil_schema::event::SecretRef::to("PD_WEBHOOK"));
+        },
+        Some(std::sync::Arc::new(secrets)),
+    )
+    .await;
+    let monitor = json!({"id": "api", "name": "API", "url": "https://example.com/"});
+    let (status, _, _) = call(
+        &h,
+        Method::POST,
+        "/api/v1/monitors",
+        Some(EDITOR),
+        Some(monitor),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let rule = json!({"id": "p99", "monitors": ["api"], "severity": "critical",
+        "condition": {"latency_percentile": {"percentile": 99, "above": "800ms"}}});
+    let (status, _, _) = call(&h, Method::POST, "/api/v1/rules", Some(EDITOR), Some(rule)).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Unsigned, signed with another secret, or signed over other bytes: 401, nothing written.
+    let wrong = pagerduty_signature("not-the-secret", &ack);
+    let tampered = pagerduty_signature("pd-secret", b"{}");
+    for headers in [
+        vec![],
+        vec![("x-pagerduty-signature", wrong.as_str())],
+        vec![("x-pagerduty-signature", tampered.as_str())],
+    ] {
+        let (status, body) = post_raw(&h, url, &headers, &ack).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{headers:?}");
+        assert_eq!(body["type"], "urn:vigil:problem:bad-signature");
+    }
+    // Signed but not an event: 400.
+    let junk = b"not json";
+    let (status, body) = post_raw(
+        &h,
+        url,
+        &[(
+            "x-pagerduty-signature",
+            &pagerduty_signature("pd-secret", junk),
+        )],
+        junk,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Verified events with nothing to do: 204.
+    for event in [
+        pagerduty_event("pagey.ping", ""),
+        pagerduty_event("incident.triggered", "vigil/p99/api/eu"),
+        pagerduty_event("incident.acknowledged", "someone-elses-key"),
+        pagerduty_event("incident.acknowledged", "vigil/deleted-rule/api"),
+    ] {
+        // Several signatures, as during a secret rotation: one verifies.
+        let signatures = format!(
+            "{},{}",
+            pagerduty_signature("old-secret", &event),
+            pagerduty_signature("pd-secret", &event)
+        );
+        let (status, body) =
+            post_raw(&h, url, &[("x-pagerduty-signature", &signatures)], &event).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    assert!(commands(&cluster).is_empty());
+
+    // The acknowledgement of a Vigil incident acknowledges the alert.
+    let (status, body) = post_raw(&h, url, &[("x-pagerduty-signature", &signature)], &ack).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["key"], "p99/api/eu");
+    let written = commands(&cluster);
+    assert_eq!(written.len(), 1);
+    let NotifyCommand::Ack(a) = &written[0] else {
+        panic!("expected an acknowledgement, got {written:?}")
+    };
+    assert_eq!(
+        (
+            a.rule_id.as_str(),
+            a.monitor_id.as_str(),
+            a.region.as_deref()
+        ),
+        ("p99", "api", Some("eu"))
+    );
+    assert_eq!(a.author, "pagerduty:Earline Greenholt");
+    assert_eq!(
+        a.comment,
+        "acknowledged in PagerDuty incident #1234 https://example.pagerduty.com/incidents/PT4KHLK"
     );
 }

@@ -3,6 +3,7 @@
 //! producer, topics and views), ClickHouse pointed at a closed port (never reached by these
 //! routes).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -11,6 +12,7 @@ use rdkafka::mocking::MockCluster;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
+use vigil_notify::SecretResolver;
 use vigil_query::auth::Role;
 use vigil_query::config::ApiKeyConfig;
 use vigil_query::{AppState, Config, router};
@@ -25,6 +27,15 @@ pub(crate) struct Harness {
 
 pub(crate) async fn harness(
     cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
+) -> Harness {
+    harness_with(cluster, |_| {}, None).await
+}
+
+/// A harness whose configuration `configure` adjusts, resolving secrets from `secrets`.
+pub(crate) async fn harness_with(
+    cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>,
+    configure: impl FnOnce(&mut Config),
+    secrets: Option<Arc<dyn SecretResolver>>,
 ) -> Harness {
     let mut config = Config::default();
     config.kafka.brokers = cluster.bootstrap_servers();
@@ -47,6 +58,7 @@ pub(crate) async fn harness(
             .create_topic(&topic.name, topic.partitions, 1)
             .unwrap();
     }
+    configure(&mut config);
     let token = CancellationToken::new();
     let service = vigil_query::connect(&config, &token).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -57,10 +69,36 @@ pub(crate) async fn harness(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let mut state = AppState::new(service, config, None);
+    if let Some(secrets) = secrets {
+        state = state.with_secrets(secrets);
+    }
     Harness {
-        state: AppState::new(service, config, None),
+        state,
         _token: token.drop_guard(),
     }
+}
+
+/// A POST of raw `body` with `headers`, without an API key.
+#[allow(dead_code, reason = "not every test file posts raw bodies")]
+pub(crate) async fn post_raw(
+    h: &Harness,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(Method::POST).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(Body::from(body.to_vec())).unwrap();
+    let response = router(h.state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, value)
 }
 
 pub(crate) async fn call(
