@@ -5,7 +5,6 @@
 //! evaluating the log again gives byte-identical transitions.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clickhouse::Row;
@@ -22,7 +21,7 @@ use vigil_schema::{
     decode, encode,
 };
 
-use crate::common::{TestDb, kafka_brokers, kafka_config, unique_name};
+use crate::common::{TestDb, VigilProcess, kafka_brokers, kafka_config, unique_name};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const HOUR: i64 = 3_600_000;
@@ -163,36 +162,14 @@ async fn kill_9_restarts_keep_alert_transitions_exact() {
     let prefix = unique_name("it", "alert_crash");
     let names = TopicNames::with_prefix(&prefix);
     let db_name = TestDb::fresh_name("alert_crash");
-    let dir = std::env::temp_dir().join(&prefix);
-    std::fs::create_dir_all(&dir).unwrap();
-    let config_file = dir.join("vigil.toml");
-    std::fs::write(
-        &config_file,
+    let vigil = VigilProcess::new(
+        &prefix,
+        &db_name,
         "[processor]\nwindow = \"10s\"\nallowed-lateness = \"2s\"\nidle-timeout = \"1h\"\n\
          correction-horizon = \"1m\"\nmax-poll-interval = \"10s\"\nbatch-interval = \"300ms\"\nbatch-rows = 300\n",
-    )
-    .unwrap();
-    let bin = env!("CARGO_BIN_EXE_vigil");
-    let command = |args: &[&str]| {
-        let mut c = tokio::process::Command::new(bin);
-        c.args(args)
-            .env("VIGIL_CONFIG", &config_file)
-            .env("VIGIL_TOPIC_PREFIX", &prefix)
-            .env("VIGIL_CLICKHOUSE_DATABASE", &db_name)
-            .env("VIGIL_KAFKA_BROKERS", kafka_brokers())
-            .env("VIGIL_CLICKHOUSE_URL", crate::common::clickhouse_url())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(dir.join("vigil.log"))
-                    .map_or_else(|_| Stdio::null(), Stdio::from),
-            )
-            .kill_on_drop(true);
-        c
-    };
+    );
+    let dir = vigil.dir.clone();
+    let command = |args: &[&str]| vigil.command(args);
     let status = command(&["migrate"]).status().await.unwrap();
     assert!(status.success(), "migrate failed; log in {}", dir.display());
     let producer: FutureProducer = kafka_config()

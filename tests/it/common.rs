@@ -125,3 +125,57 @@ pub(crate) fn init_logs() {
         .try_init();
     drop(installed);
 }
+
+/// `vigil` as a child process of a test: its own topic prefix, database and config file,
+/// stderr appended to `vigil.log` in its directory, killed on drop.
+pub(crate) struct VigilProcess {
+    /// The directory of the config file and the log.
+    pub(crate) dir: std::path::PathBuf,
+    prefix: String,
+    db_name: String,
+    env: Vec<(String, String)>,
+}
+
+impl VigilProcess {
+    /// A directory named after `prefix` holding `config` as `vigil.toml`.
+    pub(crate) fn new(prefix: &str, db_name: &str, config: &str) -> Self {
+        let dir = std::env::temp_dir().join(prefix);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("vigil.toml"), config).unwrap();
+        Self {
+            dir,
+            prefix: prefix.to_owned(),
+            db_name: db_name.to_owned(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Also sets `name` in every command's environment.
+    pub(crate) fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// `vigil <args>`.
+    pub(crate) fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigil"));
+        c.args(args)
+            .env("VIGIL_CONFIG", self.dir.join("vigil.toml"))
+            .env("VIGIL_TOPIC_PREFIX", &self.prefix)
+            .env("VIGIL_CLICKHOUSE_DATABASE", &self.db_name)
+            .env("VIGIL_KAFKA_BROKERS", kafka_brokers())
+            .env("VIGIL_CLICKHOUSE_URL", clickhouse_url())
+            .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(std::process::Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.join("vigil.log"))
+                    .map_or_else(|_| std::process::Stdio::null(), std::process::Stdio::from),
+            )
+            .kill_on_drop(true);
+        c
+    }
+}

@@ -25,7 +25,7 @@ use vigil_schema::{
     TopicNames, encode,
 };
 
-use crate::common::{TestDb, kafka_brokers, kafka_config, unique_name};
+use crate::common::{TestDb, VigilProcess, kafka_brokers, kafka_config, unique_name};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -72,8 +72,12 @@ fn settings(names: &TopicNames, db: &TestDb) -> vigil_notify::stage::Settings {
 }
 
 async fn topics_and_db() -> (TopicNames, TestDb) {
+    topics_and_db_named(&unique_name("it", "notify")).await
+}
+
+async fn topics_and_db_named(prefix: &str) -> (TopicNames, TestDb) {
     crate::common::init_logs();
-    let names = TopicNames::with_prefix(&unique_name("it", "notify"));
+    let names = TopicNames::with_prefix(prefix);
     let admin: AdminClient<DefaultClientContext> = kafka_config().create().unwrap();
     vigil_schema::kafka::ensure_topics(&admin, &names.specs(), Duration::from_secs(10), 1)
         .await
@@ -83,6 +87,52 @@ async fn topics_and_db() -> (TopicNames, TestDb) {
         .await
         .unwrap();
     (names, db)
+}
+
+/// The transitions in the requests so far; checks every signature with an independent
+/// implementation, and that a `webhook-id` always names the same transitions.
+fn delivered(seen: &Seen) -> BTreeSet<Uuid> {
+    let verifier = Webhook::new(SECRET).unwrap();
+    let requests = seen.lock().unwrap().clone();
+    let mut delivered = BTreeSet::new();
+    let mut by_key: BTreeMap<String, BTreeSet<Uuid>> = BTreeMap::new();
+    for (headers, body) in &requests {
+        verifier
+            .verify(body, headers)
+            .expect("every request verifies with the standardwebhooks crate");
+        let body: Value = serde_json::from_slice(body).unwrap();
+        let ids: BTreeSet<Uuid> = body["data"]["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["transition_id"].as_str().unwrap().parse().unwrap())
+            .collect();
+        let key = headers["webhook-id"].to_str().unwrap().to_owned();
+        let earlier = by_key.entry(key.clone()).or_insert_with(|| ids.clone());
+        assert_eq!(
+            earlier, &ids,
+            "webhook-id {key} always names the same transitions"
+        );
+        delivered.extend(ids);
+    }
+    delivered
+}
+
+async fn wait_until_delivered(seen: &Seen, want: &BTreeSet<Uuid>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let delivered = delivered(seen);
+        if delivered.is_superset(want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} transitions delivered",
+            delivered.intersection(want).count(),
+            want.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 async fn publish(producer: &FutureProducer, topic: String, key: String, value: Vec<u8>) {
@@ -166,42 +216,7 @@ async fn crash_in_a_burst_loses_no_transition_and_keeps_idempotency_keys() {
     }
 
     let want: BTreeSet<Uuid> = all.iter().map(|t| t.transition_id).collect();
-    let verifier = Webhook::new(SECRET).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let requests = seen.lock().unwrap().clone();
-        let mut delivered = BTreeSet::new();
-        let mut by_key: BTreeMap<String, BTreeSet<Uuid>> = BTreeMap::new();
-        for (headers, body) in &requests {
-            verifier
-                .verify(body, headers)
-                .expect("every request verifies with the standardwebhooks crate");
-            let body: Value = serde_json::from_slice(body).unwrap();
-            let ids: BTreeSet<Uuid> = body["data"]["alerts"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a["transition_id"].as_str().unwrap().parse().unwrap())
-                .collect();
-            let key = headers["webhook-id"].to_str().unwrap().to_owned();
-            let earlier = by_key.entry(key.clone()).or_insert_with(|| ids.clone());
-            assert_eq!(
-                earlier, &ids,
-                "webhook-id {key} always names the same transitions"
-            );
-            delivered.extend(ids);
-        }
-        if delivered.is_superset(&want) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} transitions delivered",
-            delivered.intersection(&want).count(),
-            want.len()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_until_delivered(&seen, &want).await;
     // Every attempt is recorded; the successful ones at least once per notification.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -418,5 +433,126 @@ async fn a_channel_answering_410_is_disabled_with_an_alert_of_its_own() {
         .unwrap();
     assert_eq!(disabled, 1);
     stage.abort();
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_vigil_notify_loses_nothing_and_reminders_continue() {
+    let prefix = unique_name("it", "notify_kill");
+    let (names, db) = topics_and_db_named(&prefix).await;
+    let seen: Seen = Arc::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(Arc::clone(&seen));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let producer: FutureProducer = kafka_config().set("acks", "all").create().unwrap();
+    let hook: ChannelSpec = serde_json::from_value(json!({"id": "hook", "kind": {"webhook": {
+        "url": format!("{base}/hook"), "secret": "${secret:HOOK}"}}}))
+    .unwrap();
+    publish(
+        &producer,
+        names.channels.clone(),
+        "hook".into(),
+        encode(&hook).unwrap(),
+    )
+    .await;
+    let routes: RouteSpec = serde_json::from_value(json!({
+        "receiver": ["hook"], "group_by": ["monitor"], "group_wait": "0s",
+        "group_interval": "1s", "repeat_interval": "3s"}))
+    .unwrap();
+    publish(
+        &producer,
+        names.routes.clone(),
+        "root".into(),
+        encode(&routes).unwrap(),
+    )
+    .await;
+
+    let vigil = VigilProcess::new(&prefix, &db.name, "").env("VIGIL_SECRET_HOOK", SECRET);
+    let port = 40_000 + (std::process::id() % 20_000) as u16;
+    let listen = format!("127.0.0.1:{port}");
+    let readyz = format!("http://{listen}/readyz");
+    // Started, and ready: configuration loaded and state restored.
+    let spawn = || async {
+        let process = vigil
+            .command(&["notify", "--listen", &listen])
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = reqwest::get(&readyz)
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if ready {
+                return process;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vigil notify not ready; log in {}",
+                vigil.dir.display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    // 60 alerts fire, then 40 of them resolve, in bursts of 20; `vigil notify` is killed with
+    // SIGKILL in the middle of every burst and started again.
+    let t0 = Timestamp::now().as_millis();
+    let all: Vec<AlertTransition> = (0..60)
+        .map(|a| transition(a, AlertState::Firing, t0 + i64::from(a)))
+        .chain((0..40).map(|a| transition(a, AlertState::Ok, t0 + 60_000 + i64::from(a))))
+        .collect();
+    let mut seed = 0x5EED_u64;
+    let mut process = spawn().await;
+    for chunk in all.chunks(20) {
+        for (i, t) in chunk.iter().enumerate() {
+            publish(
+                &producer,
+                names.alerts.clone(),
+                t.rule_id.clone(),
+                encode(t).unwrap(),
+            )
+            .await;
+            if i == 10 {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                tokio::time::sleep(Duration::from_millis(300 + (seed >> 33) % 900)).await;
+                process.start_kill().unwrap();
+                let status = process.wait().await.unwrap();
+                assert_eq!(
+                    std::os::unix::process::ExitStatusExt::signal(&status),
+                    Some(9),
+                    "killed by SIGKILL; log in {}",
+                    vigil.dir.display()
+                );
+                process = spawn().await;
+            }
+        }
+    }
+    let want: BTreeSet<Uuid> = all.iter().map(|t| t.transition_id).collect();
+    wait_until_delivered(&seen, &want).await;
+
+    // Reminder timers continue from the restored state: every alert still firing is reminded
+    // (reason `repeat`) after the last restart, and no resolved one is.
+    let restarted = seen.lock().unwrap().len();
+    eventually("reminders of the 20 alerts still firing", || {
+        let reminded: BTreeSet<String> = bodies(&seen)[restarted..]
+            .iter()
+            .filter(|b| b["data"]["reason"] == "repeat")
+            .flat_map(|b| b["data"]["alerts"].as_array().unwrap().clone())
+            .map(|a| a["monitor"].as_str().unwrap().to_owned())
+            .collect();
+        let want: BTreeSet<String> = (40..60).map(|a| format!("m{a:03}")).collect();
+        assert!(
+            reminded.iter().all(|m| want.contains(m)),
+            "a resolved alert was reminded: {reminded:?}"
+        );
+        reminded == want
+    })
+    .await;
+    process.start_kill().unwrap();
+    let _killed = process.wait().await;
     db.drop_database().await;
 }
