@@ -205,6 +205,16 @@ impl Sketch {
         }
     }
 
+    /// [`Sketch::to_data`] into `data`, reusing its buffers.
+    pub fn write_data(&self, data: &mut SketchData) {
+        data.alpha = self.alpha;
+        data.keys.clear();
+        data.keys.extend(self.bins.keys().copied());
+        data.counts.clear();
+        data.counts.extend(self.bins.values().copied());
+        data.zero_count = self.zero_count;
+    }
+
     /// Rebuilds a sketch from its stored form (keys need not be sorted or unique).
     pub fn from_data(data: &SketchData) -> Result<Self, SketchError> {
         if data.keys.len() != data.counts.len() {

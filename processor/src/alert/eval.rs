@@ -2,6 +2,7 @@
 //! alerts and state changelog.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -10,7 +11,7 @@ use vigil_schema::{AlertState, AlertTransition};
 
 use super::ClosedWindow;
 use super::check::{RuleState, Tagged};
-use super::id::{Key, SEP, decode, encode, monitor_key, parse_key, series_key};
+use super::id::{Key, SEP, decode, encode, encode_sized, monitor_key, parse_key, series_key};
 use super::rules::{Check, Rule, RuleSet};
 use super::series::Ring;
 use super::summary::transition;
@@ -25,8 +26,9 @@ struct SeriesState {
     /// Time of the last check.
     last_sample: Option<i64>,
     ring: Ring,
-    /// By rule id.
-    rules: BTreeMap<String, RuleState>,
+    /// By rule id: in the order of the rules selecting the series once aligned (see
+    /// [`Series::align`]). Encoded like a map.
+    rules: Vec<(String, RuleState)>,
 }
 
 /// What is stored of a monitor: its quorum alerts firing.
@@ -38,31 +40,41 @@ struct MonitorState {
 
 #[derive(Debug)]
 struct Series {
+    key: Arc<str>,
     monitor: String,
     region: String,
     state: SeriesState,
     /// Rules selecting it, as of rule-set generation `generation`.
     selected: Vec<Arc<Rule>>,
     generation: u64,
+    /// The generation `state.rules` was last aligned with `selected` at.
+    aligned: u64,
+    /// Longest span of the selected rules, and whether one needs sketches.
+    retention: i64,
+    keep_sketch: bool,
     /// Its entry in the timer queue: (partition, due watermark).
     queued: Option<(i32, i64)>,
+    /// Whether its state changed since the changelog was last taken.
+    dirty: bool,
+    /// Size of its last encoded state (the next one's buffer).
+    encoded_len: usize,
 }
 
 impl Series {
-    fn new(w: &ClosedWindow<'_>) -> Self {
+    fn new(key: Arc<str>, monitor: &str, region: &str, state: SeriesState) -> Self {
         Self {
-            monitor: w.monitor_id.to_owned(),
-            region: w.region.to_owned(),
-            state: SeriesState {
-                partition: w.partition,
-                last_start: i64::MIN,
-                last_sample: None,
-                ring: Ring::default(),
-                rules: BTreeMap::new(),
-            },
+            key,
+            monitor: monitor.to_owned(),
+            region: region.to_owned(),
+            state,
             selected: Vec::new(),
             generation: 0,
+            aligned: 0,
+            retention: 0,
+            keep_sketch: false,
             queued: None,
+            dirty: false,
+            encoded_len: 64,
         }
     }
 
@@ -70,14 +82,74 @@ impl Series {
         if self.generation != generation {
             self.selected = rules.select(&self.monitor, &self.region);
             self.generation = generation;
+            self.retention = self
+                .selected
+                .iter()
+                .filter_map(|r| r.span_ms())
+                .max()
+                .unwrap_or(0);
+            self.keep_sketch = self
+                .selected
+                .iter()
+                .any(|r| matches!(r.check, Check::Latency { .. }));
         }
+    }
+
+    /// The state of `rule`, found by id.
+    fn rule_state(&self, id: &str) -> Option<&RuleState> {
+        self.state
+            .rules
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, rs)| rs)
+    }
+
+    /// Puts the rule states in the order of `selected` (new ones start afresh); the states of
+    /// rules that no longer select the series, or changed kind, are reset at `at` through
+    /// `resolve` (the rule they were built for, if it is known) and dropped.
+    fn align(
+        &mut self,
+        at: i64,
+        resolve: impl Fn(&str) -> Option<Arc<Rule>>,
+        changes: &mut Vec<(Arc<Rule>, Tagged)>,
+    ) {
+        let mut old = std::mem::take(&mut self.state.rules);
+        let mut rules = Vec::with_capacity(self.selected.len());
+        for rule in &self.selected {
+            let found = old
+                .iter()
+                .position(|(id, rs)| *id == rule.spec.id && rs.kind == rule.kind);
+            let rs = match found {
+                Some(i) => old.swap_remove(i).1,
+                None => RuleState::new(rule.kind),
+            };
+            rules.push((rule.spec.id.clone(), rs));
+        }
+        old.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut tagged = Vec::new();
+        for (id, mut rs) in old {
+            if let Some(rule) = resolve(&id).filter(|r| r.kind == rs.kind) {
+                rs.reset(&rule, at, &mut tagged);
+                changes.extend(tagged.drain(..).map(|t| (Arc::clone(&rule), t)));
+            }
+        }
+        self.state.rules = rules;
+        self.aligned = self.generation;
     }
 
     /// The earliest timer of a selected rule.
     fn next_deadline(&self) -> Option<i64> {
+        if self.aligned == self.generation {
+            return self
+                .state
+                .rules
+                .iter()
+                .filter_map(|(_, rs)| rs.next_deadline())
+                .min();
+        }
         self.selected
             .iter()
-            .filter_map(|r| self.state.rules.get(&r.spec.id))
+            .filter_map(|r| self.rule_state(&r.spec.id))
             .filter_map(RuleState::next_deadline)
             .min()
     }
@@ -91,7 +163,7 @@ struct Monitor {
 }
 
 /// Timer queue per partition: (due watermark, series key).
-type Timers = BTreeMap<i32, BTreeSet<(i64, String)>>;
+type Timers = BTreeMap<i32, BTreeSet<(i64, Arc<str>)>>;
 
 /// Evaluates alert rules on closed windows, in event time. See the [module docs](super).
 #[derive(Debug)]
@@ -101,11 +173,14 @@ pub struct Evaluator {
     generation: u64,
     /// Rules removed from the rule set, kept to resolve their alerts.
     retired: BTreeMap<String, Arc<Rule>>,
-    series: FxHashMap<String, Series>,
+    series: FxHashMap<Arc<str>, Series>,
     monitors: FxHashMap<String, Monitor>,
     timers: Timers,
-    dirty: BTreeSet<String>,
+    /// Series whose state changed since the changelog was last taken.
+    dirty: Vec<Arc<str>>,
     dirty_monitors: BTreeSet<String>,
+    /// Scratch buffer for series keys.
+    key_buf: String,
 }
 
 /// The smallest watermark at which a timer due at `deadline` may run: the end of the window
@@ -119,7 +194,7 @@ fn due_watermark(deadline: i64, window_ms: i64) -> i64 {
     }
 }
 
-fn requeue(timers: &mut Timers, key: &str, series: &mut Series, window_ms: i64) {
+fn requeue(timers: &mut Timers, series: &mut Series, window_ms: i64) {
     let partition = series.state.partition;
     let due = series
         .next_deadline()
@@ -130,12 +205,23 @@ fn requeue(timers: &mut Timers, key: &str, series: &mut Series, window_ms: i64) 
     if let Some((p, at)) = series.queued.take()
         && let Some(queue) = timers.get_mut(&p)
     {
-        queue.remove(&(at, key.to_owned()));
+        queue.remove(&(at, Arc::clone(&series.key)));
     }
     if let Some((p, at)) = due {
-        timers.entry(p).or_default().insert((at, key.to_owned()));
+        timers
+            .entry(p)
+            .or_default()
+            .insert((at, Arc::clone(&series.key)));
     }
     series.queued = due;
+}
+
+/// Marks a series changed since the changelog was last taken.
+fn mark(dirty: &mut Vec<Arc<str>>, series: &mut Series) {
+    if !series.dirty {
+        series.dirty = true;
+        dirty.push(Arc::clone(&series.key));
+    }
 }
 
 impl Evaluator {
@@ -149,8 +235,9 @@ impl Evaluator {
             series: FxHashMap::default(),
             monitors: FxHashMap::default(),
             timers: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            dirty: Vec::new(),
             dirty_monitors: BTreeSet::new(),
+            key_buf: String::new(),
         }
     }
 
@@ -167,9 +254,9 @@ impl Evaluator {
             self.retired.remove(&rule.spec.id);
         }
         self.generation += 1;
-        for (key, series) in &mut self.series {
+        for series in self.series.values_mut() {
             series.refresh(&self.rules, self.generation);
-            requeue(&mut self.timers, key, series, self.window_ms);
+            requeue(&mut self.timers, series, self.window_ms);
         }
     }
 
@@ -182,83 +269,53 @@ impl Evaluator {
     /// must arrive in start order; one starting at or before the last evaluated start of its
     /// series is ignored (a re-emission after a restart), which makes replays idempotent.
     pub fn on_window(&mut self, w: &ClosedWindow<'_>, out: &mut Vec<AlertTransition>) {
-        let key = series_key(w.monitor_id, w.region);
         let window_ms = self.window_ms;
-        if !self.series.contains_key(&key) {
-            self.series.insert(key.clone(), Series::new(w));
+        self.key_buf.clear();
+        let _ = write!(self.key_buf, "s{SEP}{}{SEP}{}", w.monitor_id, w.region);
+        if !self.series.contains_key(self.key_buf.as_str()) {
+            let key: Arc<str> = Arc::from(self.key_buf.as_str());
+            let state = SeriesState {
+                partition: w.partition,
+                last_start: i64::MIN,
+                last_sample: None,
+                ring: Ring::default(),
+                rules: Vec::new(),
+            };
+            let series = Series::new(Arc::clone(&key), w.monitor_id, w.region, state);
+            self.series.insert(key, series);
         }
-        let Some(series) = self.series.get_mut(&key) else {
+        let Some(series) = self.series.get_mut(self.key_buf.as_str()) else {
             return;
         };
         if w.start_ms <= series.state.last_start {
             return;
         }
         series.refresh(&self.rules, self.generation);
-        let state = &mut series.state;
-        state.last_start = w.start_ms;
-        state.partition = w.partition;
-        let retention = series
-            .selected
-            .iter()
-            .filter_map(|r| r.span_ms())
-            .max()
-            .unwrap_or(0);
-        let keep_sketch = series
-            .selected
-            .iter()
-            .any(|r| matches!(r.check, Check::Latency { .. }));
-        state.ring.push(w, keep_sketch, retention);
+        series.state.last_start = w.start_ms;
+        series.state.partition = w.partition;
+        series
+            .state
+            .ring
+            .push(w, series.keep_sketch, series.retention);
 
         let mut changes: Vec<(Arc<Rule>, Tagged)> = Vec::new();
-        let mut tagged = Vec::new();
-        let orphans: Vec<String> = if state.rules.len() == series.selected.len()
-            && series.selected.iter().all(|r| {
-                state
-                    .rules
-                    .get(&r.spec.id)
-                    .is_some_and(|rs| rs.kind == r.kind)
-            }) {
-            Vec::new()
-        } else {
-            state
-                .rules
-                .iter()
-                .filter(|(id, rs)| {
-                    !series
-                        .selected
-                        .iter()
-                        .any(|r| &r.spec.id == *id && r.kind == rs.kind)
-                })
-                .map(|(id, _)| id.clone())
-                .collect()
-        };
-        for id in orphans {
-            let Some(mut rs) = state.rules.remove(&id) else {
-                continue;
-            };
-            let rule = self.rules.get(&id).or_else(|| self.retired.get(&id));
-            if let Some(rule) = rule.filter(|r| r.kind == rs.kind) {
-                rs.reset(rule, w.end_ms, &mut tagged);
-                changes.extend(tagged.drain(..).map(|t| (Arc::clone(rule), t)));
-            }
+        if series.aligned != series.generation {
+            let (rules, retired) = (&self.rules, &self.retired);
+            let resolve = |id: &str| rules.get(id).or_else(|| retired.get(id)).cloned();
+            series.align(w.end_ms, resolve, &mut changes);
         }
+        let mut tagged = Vec::new();
+        let state = &mut series.state;
         let last_sample = state.last_sample;
-        for rule in &series.selected {
-            if !state.rules.contains_key(&rule.spec.id) {
-                state
-                    .rules
-                    .insert(rule.spec.id.clone(), RuleState::new(rule.kind));
-            }
-            let Some(rs) = state.rules.get_mut(&rule.spec.id) else {
-                continue;
-            };
+        for (rule, (_, rs)) in series.selected.iter().zip(state.rules.iter_mut()) {
             rs.on_window(rule, w, &state.ring, last_sample, window_ms, &mut tagged);
             changes.extend(tagged.drain(..).map(|t| (Arc::clone(rule), t)));
         }
         if let Some(s) = w.samples.last() {
             state.last_sample = Some(state.last_sample.map_or(s.t_ms, |l| l.max(s.t_ms)));
         }
-        requeue(&mut self.timers, &key, series, window_ms);
+        requeue(&mut self.timers, series, window_ms);
+        mark(&mut self.dirty, series);
         if !self.monitors.contains_key(w.monitor_id) {
             self.monitors
                 .insert(w.monitor_id.to_owned(), Monitor::default());
@@ -269,8 +326,9 @@ impl Evaluator {
             }
             m.partition = w.partition;
         }
-        self.dirty.insert(key);
-        self.emit(w.monitor_id, w.region, changes, out);
+        if !changes.is_empty() {
+            self.emit(w.monitor_id, w.region, changes, out);
+        }
     }
 
     /// The watermark of `partition` reached `watermark_ms`: runs the timers that are due (no
@@ -305,17 +363,25 @@ impl Evaluator {
             let mut tagged = Vec::new();
             let last = series.state.last_sample;
             for rule in &series.selected {
-                if let Some(rs) = series.state.rules.get_mut(&rule.spec.id) {
+                let rs = series
+                    .state
+                    .rules
+                    .iter_mut()
+                    .find(|(id, _)| *id == rule.spec.id)
+                    .map(|(_, rs)| rs);
+                if let Some(rs) = rs {
                     rs.advance(rule, until, last, &mut tagged);
                     changes.extend(tagged.drain(..).map(|t| (Arc::clone(rule), t)));
                 }
             }
-            requeue(&mut self.timers, &key, series, self.window_ms);
+            requeue(&mut self.timers, series, self.window_ms);
             // A timer ran: the state changed even when no transition came of it (a no-data
             // deadline reached while firing).
-            let (monitor, region) = (series.monitor.clone(), series.region.clone());
-            self.dirty.insert(key);
-            self.emit(&monitor, &region, changes, out);
+            mark(&mut self.dirty, series);
+            if !changes.is_empty() {
+                let (monitor, region) = (series.monitor.clone(), series.region.clone());
+                self.emit(&monitor, &region, changes, out);
+            }
         }
     }
 
@@ -338,8 +404,8 @@ impl Evaluator {
                 for other in m.regions.iter().filter(|r| r.as_str() != region) {
                     let fires = self
                         .series
-                        .get(&series_key(monitor, other))
-                        .and_then(|s| s.state.rules.get(&rule.spec.id))
+                        .get(series_key(monitor, other).as_str())
+                        .and_then(|s| s.rule_state(&rule.spec.id))
                         .is_some_and(|rs| rs.machine.state() == AlertState::Firing);
                     if fires {
                         firing.push(other.clone());
@@ -389,16 +455,18 @@ impl Evaluator {
     /// evaluated.
     pub fn take_changes(&mut self) -> Vec<(i32, String, Option<Vec<u8>>)> {
         let mut records = Vec::with_capacity(self.dirty.len() + self.dirty_monitors.len());
-        let mut failed = BTreeSet::new();
+        let mut failed = Vec::new();
         for key in std::mem::take(&mut self.dirty) {
-            let Some(series) = self.series.get(&key) else {
+            let Some(series) = self.series.get_mut(&key) else {
                 continue;
             };
-            match encode(&series.state) {
-                Some(value) => records.push((series.state.partition, key, Some(value))),
-                None => {
-                    failed.insert(key);
+            match encode_sized(&series.state, series.encoded_len + 16) {
+                Some(value) => {
+                    series.dirty = false;
+                    series.encoded_len = value.len();
+                    records.push((series.state.partition, key.to_string(), Some(value)));
                 }
+                None => failed.push(key),
             }
         }
         // Encoding cannot fail for these types; if it did, the key is retried next time.
@@ -434,21 +502,16 @@ impl Evaluator {
                 let m = self.monitors.entry(monitor.to_owned()).or_default();
                 m.regions.insert(region.to_owned());
                 m.partition = state.partition;
-                let mut series = Series {
-                    monitor: monitor.to_owned(),
-                    region: region.to_owned(),
-                    state,
-                    selected: Vec::new(),
-                    generation: 0,
-                    queued: None,
-                };
+                let key: Arc<str> = Arc::from(key);
+                let mut series = Series::new(Arc::clone(&key), monitor, region, state);
                 series.refresh(&self.rules, self.generation);
-                if let Some(old) = self.series.get_mut(key) {
+                if let Some(old) = self.series.get_mut(&key) {
                     // Its old timer entry goes with it.
                     series.queued = old.queued.take();
+                    series.dirty = old.dirty;
                 }
-                requeue(&mut self.timers, key, &mut series, self.window_ms);
-                self.series.insert(key.to_owned(), series);
+                requeue(&mut self.timers, &mut series, self.window_ms);
+                self.series.insert(key, series);
                 Ok(())
             }
             Some(Key::Monitor(monitor)) => {
@@ -468,13 +531,9 @@ impl Evaluator {
     /// Drops the state of a partition (revoked: its new owner restores it from the changelog),
     /// without changelog records.
     pub fn drop_partition(&mut self, partition: i32) {
-        self.series.retain(|key, s| {
-            let keep = s.state.partition != partition;
-            if !keep {
-                self.dirty.remove(key);
-            }
-            keep
-        });
+        self.series.retain(|_, s| s.state.partition != partition);
+        let series = &self.series;
+        self.dirty.retain(|key| series.contains_key(key));
         self.monitors.retain(|monitor, m| {
             let keep = m.partition != partition;
             if !keep {

@@ -69,7 +69,14 @@ pub(crate) fn parse_key(key: &str) -> Option<Key<'_>> {
 
 /// A changelog value: the format byte, then postcard (`None` if it cannot be encoded).
 pub(crate) fn encode<T: Serialize>(state: &T) -> Option<Vec<u8>> {
-    postcard::to_extend(state, vec![FORMAT]).ok()
+    encode_sized(state, 64)
+}
+
+/// [`encode`] into a buffer of `capacity` bytes to start with.
+pub(crate) fn encode_sized<T: Serialize>(state: &T, capacity: usize) -> Option<Vec<u8>> {
+    let mut buf = Vec::with_capacity(capacity.max(1));
+    buf.push(FORMAT);
+    postcard::to_extend(state, buf).ok()
 }
 
 /// Reads a changelog value.

@@ -15,6 +15,11 @@ use vigil_schema::{SketchData, StatusClass};
 
 use super::ClosedWindow;
 
+thread_local! {
+    /// The buckets of a quantile being computed (reused: one evaluation after another).
+    static SCRATCH: std::cell::RefCell<Vec<(i32, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Longest span a window-based rule is evaluated over; longer ones are cut to it.
 pub(crate) const MAX_SPAN_MS: i64 = 3_600_000;
 
@@ -39,17 +44,26 @@ impl Ring {
     /// started before `w.end_ms - retention_ms`.
     pub(crate) fn push(&mut self, w: &ClosedWindow<'_>, keep_sketch: bool, retention_ms: i64) {
         let from = w.end_ms.saturating_sub(retention_ms.min(MAX_SPAN_MS));
+        // The buffers of a window leaving the ring hold the next one's sketch.
+        let mut spare = None;
+        while self.entries.front().is_some_and(|e| e.start < from) {
+            spare = self.entries.pop_front().and_then(|e| e.sketch);
+        }
         if w.start_ms >= from {
+            let sketch = keep_sketch.then(|| match spare {
+                Some(mut data) => {
+                    w.sketch.write_data(&mut data);
+                    data
+                }
+                None => w.sketch.to_data(),
+            });
             self.entries.push_back(Entry {
                 start: w.start_ms,
                 count: w.count,
                 ok_count: w.ok_count,
                 status: w.status,
-                sketch: keep_sketch.then(|| w.sketch.to_data()),
+                sketch,
             });
-        }
-        while self.entries.front().is_some_and(|e| e.start < from) {
-            self.entries.pop_front();
         }
     }
 
@@ -97,8 +111,19 @@ impl Ring {
         // `Sketch::quantile`), without building them: collect the buckets, sort, walk.
         let newest = self.span(end, span_ms).find_map(|e| e.sketch.as_ref())?;
         let alpha = newest.alpha;
+        SCRATCH.with_borrow_mut(|buckets| self.quantile_with(end, span_ms, q, alpha, buckets))
+    }
+
+    fn quantile_with(
+        &self,
+        end: i64,
+        span_ms: i64,
+        q: f64,
+        alpha: f64,
+        buckets: &mut Vec<(i32, u64)>,
+    ) -> Option<f64> {
+        buckets.clear();
         let mut zero = 0u64;
-        let mut buckets: Vec<(i32, u64)> = Vec::new();
         for data in self
             .span(end, span_ms)
             .filter_map(|e| e.sketch.as_ref())
@@ -119,7 +144,7 @@ impl Ring {
         buckets.sort_unstable_by_key(|b| b.0);
         let sketch = Sketch::try_new(alpha).ok()?;
         let mut seen = zero;
-        for &(key, n) in &buckets {
+        for &(key, n) in buckets.iter() {
             seen += n;
             if seen > rank {
                 return Some(sketch.value_of(key));
