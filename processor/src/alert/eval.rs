@@ -2,7 +2,6 @@
 //! alerts and state changelog.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -271,7 +270,12 @@ impl Evaluator {
     pub fn on_window(&mut self, w: &ClosedWindow<'_>, out: &mut Vec<AlertTransition>) {
         let window_ms = self.window_ms;
         self.key_buf.clear();
-        let _ = write!(self.key_buf, "s{SEP}{}{SEP}{}", w.monitor_id, w.region);
+        for part in ["s", w.monitor_id, w.region] {
+            if !self.key_buf.is_empty() {
+                self.key_buf.push(SEP);
+            }
+            self.key_buf.push_str(part);
+        }
         if !self.series.contains_key(self.key_buf.as_str()) {
             let key: Arc<str> = Arc::from(self.key_buf.as_str());
             let state = SeriesState {
