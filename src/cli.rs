@@ -117,11 +117,7 @@ pub(crate) enum Command {
     Ingest(crate::ingest_cmd::IngestArgs),
     /// Serve the query API: REST (`/api/v1`, OpenAPI at `/api/v1/openapi.json`, `/docs`) and
     /// GraphQL (`/graphql`, subscriptions on `/graphql/ws`).
-    Serve {
-        /// Address to listen on (default: `query.http.listen`, 127.0.0.1:8080).
-        #[arg(long, env = "VIGIL_QUERY_LISTEN")]
-        listen: Option<std::net::SocketAddr>,
-    },
+    Serve(crate::serve_cmd::ServeArgs),
     /// Run everything in one process: probe runner, ingestion API, processor and query API
     /// (after `migrate`; starts the local stack when it is the target and down).
     Up(crate::up::UpArgs),
@@ -234,10 +230,10 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
         } => crate::ingest_cmd::apply(&config, &file, dry_run, prune).await,
         Command::Export { output } => crate::ingest_cmd::export(&config, output.as_ref()).await,
         Command::Ingest(args) => crate::ingest_cmd::ingest(&config, args).await,
-        Command::Serve { listen } => crate::serve_cmd::serve(&config, listen).await,
+        Command::Serve(args) => crate::serve_cmd::serve(&config, args).await,
         Command::Up(args) => crate::up::up(&config, args).await,
         Command::Config => {
-            print!("{}", toml::to_string_pretty(&config)?);
+            print!("{}", toml::to_string_pretty(&config.redacted())?);
             Ok(())
         }
     }

@@ -75,8 +75,8 @@ impl Default for KafkaConfig {
     }
 }
 
-/// ClickHouse connection (HTTP interface).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// ClickHouse connection (HTTP interface). `Debug` leaves the password out.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub(crate) struct ClickHouseConfig {
     /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
@@ -87,6 +87,38 @@ pub(crate) struct ClickHouseConfig {
     pub(crate) password: String,
     /// Database holding Vigil's tables (created by `vigil migrate`).
     pub(crate) database: String,
+}
+
+impl std::fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .field("password", &vigil_query::config::REDACTED)
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+impl Config {
+    /// The configuration with every secret replaced (`vigil config`): the ClickHouse
+    /// password, API keys of both APIs.
+    pub(crate) fn redacted(&self) -> Self {
+        let hide = |s: &mut String| {
+            if !s.is_empty() {
+                *s = vigil_query::config::REDACTED.to_owned();
+            }
+        };
+        let mut c = self.clone();
+        hide(&mut c.clickhouse.password);
+        for key in &mut c.query.auth.keys {
+            hide(&mut key.key);
+        }
+        for key in &mut c.ingest.api.api_keys {
+            hide(key);
+        }
+        c
+    }
 }
 
 impl Default for ClickHouseConfig {
@@ -231,6 +263,30 @@ mod tests {
     use clap::{CommandFactory, FromArgMatches};
 
     use super::*;
+
+    #[test]
+    fn config_output_and_debug_hide_every_secret() {
+        let mut config = Config::default();
+        config.clickhouse.password = "ch-password-9f2".into();
+        config.ingest.api.api_keys = vec!["ingest-key-7c1d0a".into()];
+        config.query.auth.keys = vec![vigil_query::config::ApiKeyConfig {
+            name: "ops".into(),
+            key: "query-key-55aa0123".into(),
+            role: vigil_query::auth::Role::Admin,
+        }];
+        let shown = [
+            toml::to_string_pretty(&config.redacted()).unwrap(),
+            format!("{config:?}"),
+            format!("{:?}", crate::serve_cmd::query_config(&config, None)),
+        ];
+        for text in shown {
+            for secret in ["ch-password-9f2", "ingest-key-7c1d0a", "query-key-55aa0123"] {
+                assert!(!text.contains(secret), "{secret} shown in {text}");
+            }
+            assert!(text.contains("redacted"), "{text}");
+        }
+        assert_eq!(config.redacted().query.auth.keys[0].name, "ops");
+    }
 
     /// Parses flags as `main` does, but without the `VIGIL_*` environment of whoever runs the
     /// tests.

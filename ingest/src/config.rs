@@ -205,8 +205,9 @@ impl Default for ProducerConfig {
     }
 }
 
-/// The ingestion API for external probe agents.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The ingestion API for external probe agents. `Debug` shows how many keys there are, not
+/// the keys.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct ApiConfig {
     /// Whether to serve the API (`/v1/events`, `/healthz`, `/readyz`, `/metrics`).
@@ -225,6 +226,23 @@ pub struct ApiConfig {
     /// How far in the future an event's time may be.
     #[serde(with = "humantime_serde")]
     pub max_clock_skew: Duration,
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("enabled", &self.enabled)
+            .field("listen", &self.listen)
+            .field(
+                "api_keys",
+                &format_args!("<{} redacted>", self.api_keys.len()),
+            )
+            .field("max_batch_events", &self.max_batch_events)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("ack_timeout", &self.ack_timeout)
+            .field("max_clock_skew", &self.max_clock_skew)
+            .finish()
+    }
 }
 
 impl Default for ApiConfig {

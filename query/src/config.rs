@@ -67,8 +67,8 @@ impl Default for KafkaConfig {
     }
 }
 
-/// ClickHouse connection (HTTP interface).
-#[derive(Debug, Clone, PartialEq)]
+/// ClickHouse connection (HTTP interface). `Debug` leaves the password out.
+#[derive(Clone, PartialEq)]
 pub struct ClickHouseConfig {
     /// HTTP endpoint, e.g. `http://127.0.0.1:8123`.
     pub url: String,
@@ -79,6 +79,20 @@ pub struct ClickHouseConfig {
     /// Database holding Vigil's tables.
     pub database: String,
 }
+
+impl std::fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .field("password", &REDACTED)
+            .field("database", &self.database)
+            .finish()
+    }
+}
+
+/// What `Debug` shows for a secret.
+pub const REDACTED: &str = "<redacted>";
 
 impl Default for ClickHouseConfig {
     fn default() -> Self {
@@ -137,12 +151,16 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
 pub struct AuthConfig {
-    /// Accepted keys. Empty disables authentication.
+    /// Accepted keys. Empty disables authentication, which is only allowed on a loopback
+    /// address unless `insecure-no-auth` is set.
     pub keys: Vec<ApiKeyConfig>,
+    /// Serve without keys on a non-loopback address too: anyone who reaches the port is an
+    /// admin. Also `vigil serve --insecure-no-auth`.
+    pub insecure_no_auth: bool,
 }
 
-/// One API key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One API key. `Debug` leaves the key out.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ApiKeyConfig {
     /// Who holds the key (shown in logs, never the key itself).
@@ -151,6 +169,16 @@ pub struct ApiKeyConfig {
     pub key: String,
     /// What the key may do.
     pub role: Role,
+}
+
+impl std::fmt::Debug for ApiKeyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyConfig")
+            .field("name", &self.name)
+            .field("key", &REDACTED)
+            .field("role", &self.role)
+            .finish()
+    }
 }
 
 /// GraphQL limits.
@@ -290,6 +318,20 @@ impl Config {
         }
         if let Err(e) = self.processor.validate() {
             return invalid("processor", &e.to_string());
+        }
+        if self.auth.keys.is_empty()
+            && !self.http.listen.ip().is_loopback()
+            && !self.auth.insecure_no_auth
+        {
+            return invalid(
+                "query.auth.keys",
+                &format!(
+                    "refusing to serve without API keys on {}, a non-loopback address (anyone \
+                     reaching it would be an admin): configure keys, listen on 127.0.0.1, or \
+                     pass --insecure-no-auth",
+                    self.http.listen
+                ),
+            );
         }
         let mut seen = std::collections::HashSet::new();
         for key in &self.auth.keys {

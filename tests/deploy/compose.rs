@@ -349,6 +349,7 @@ fn secrets_come_from_the_environment() {
         "CLICKHOUSE_GRAFANA_PASSWORD",
         "GRAFANA_ADMIN_PASSWORD",
         "VIGIL_INGEST_API_KEYS",
+        "VIGIL_QUERY_API_KEYS",
     ] {
         assert!(
             example.contains(&format!("{var}=")),
@@ -356,6 +357,29 @@ fn secrets_come_from_the_environment() {
         );
     }
     assert!(read("docker/.gitignore").lines().any(|l| l == ".env"));
+}
+
+#[test]
+fn only_authenticated_services_are_published_beyond_loopback() {
+    let compose = compose();
+    for (name, svc) in compose["services"].as_mapping().unwrap() {
+        let name = name.as_str().unwrap();
+        let Some(ports) = svc.get("ports").and_then(Value::as_sequence) else {
+            continue;
+        };
+        for port in ports {
+            let port = port.as_str().unwrap();
+            let public = !port.starts_with("127.0.0.1:");
+            // Vigil's two APIs require keys (above), Grafana its admin password.
+            let authenticated = matches!(name, "serve" | "ingest" | "grafana");
+            assert!(
+                !public || authenticated,
+                "{name} publishes {port} beyond loopback without authentication"
+            );
+        }
+    }
+    let serve = service(&compose, "serve");
+    assert!(env_value(serve, "VIGIL_QUERY_API_KEYS").is_some());
 }
 
 /// The body of `<name>…</name>` in the users file (first occurrence).
