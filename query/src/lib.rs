@@ -18,6 +18,7 @@
 //! - [`auth`]: API keys and roles.
 //! - [`view`]: the monitors, rules and notification configuration views (read-your-writes).
 //! - [`hub`]: the per-process consumers and broadcast fan-out behind subscriptions.
+//! - [`idempotency`]: `Idempotency-Key` on REST writes.
 //! - [`params`]: parsing and checking of parameters shared by both APIs.
 //! - [`model`]: DTOs shared by REST and GraphQL.
 //! - [`service`]: the operations both APIs expose ([`service::rules`]: alert rules,
@@ -40,6 +41,7 @@ pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod hub;
+pub mod idempotency;
 pub mod model;
 pub mod openapi;
 pub mod ops;
@@ -303,6 +305,10 @@ pub fn router(state: AppState) -> Router {
         .layer(CompressionLayer::new())
         .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes));
     app.fallback(ops::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(middleware::from_fn(record_metrics))
         .layer(middleware)
         .with_state(state)

@@ -39,7 +39,7 @@ use crate::{ops, rest};
         ops::graphql_get, ops::graphql_post, ops::graphql_ws,
     ),
     components(schemas(crate::error::FieldErrorDoc, crate::auth::Role)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &IdempotencyHeader),
     tags(
         (name = "monitors", description = "Monitor configuration (written through the monitors topic)"),
         (name = "history", description = "Windows, summaries and exports from ClickHouse"),
@@ -71,6 +71,74 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every `POST` under `/api/v1` takes an optional `Idempotency-Key` (see
+/// [`crate::idempotency`]), with the answers it adds.
+struct IdempotencyHeader;
+
+impl Modify for IdempotencyHeader {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{
+            ContentBuilder, ObjectBuilder, Ref, Required, ResponseBuilder, Type,
+        };
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(255))
+            .pattern(Some("^[!-~]+$"))
+            .build();
+        let parameter = ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Retry-safe writes: the same key with the same request replays the first \
+                 response (`Idempotent-Replayed: true`); with another request it is a 422; \
+                 while the first is running, a 409. Remembered 24 h per instance.",
+            ))
+            .schema(Some(schema))
+            .build();
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/") {
+                continue;
+            }
+            let Some(op) = item.post.as_mut() else {
+                continue;
+            };
+            op.parameters
+                .get_or_insert_with(Vec::new)
+                .push(parameter.clone());
+            for (code, description) in [
+                ("400", "Malformed parameter, body or Idempotency-Key"),
+                (
+                    "409",
+                    "Conflict, or a request with this Idempotency-Key is still running",
+                ),
+                (
+                    "422",
+                    "Invalid body, or an Idempotency-Key used with another request",
+                ),
+            ] {
+                op.responses
+                    .responses
+                    .entry(code.to_owned())
+                    .or_insert_with(|| problem(description).into());
+            }
+        }
     }
 }
 

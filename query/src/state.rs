@@ -31,6 +31,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Where the secrets of inbound integrations are resolved (`VIGIL_SECRET_*` by default).
     pub secrets: Arc<dyn SecretResolver>,
+    /// Responses remembered by `Idempotency-Key`.
+    pub idempotency: Arc<crate::idempotency::Store>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -54,6 +56,7 @@ impl AppState {
             config: Arc::new(config),
             metrics,
             secrets: Arc::new(EnvSecrets::new()),
+            idempotency: Arc::default(),
         }
     }
 

@@ -110,11 +110,12 @@ mod tests {
         );
         assert_eq!(
             statuses(&doc, "/api/v1/deliveries/{delivery_id}/redeliver", "post"),
-            ["202", "400", "401", "403", "404", "500"]
+            // 409 and 422: an Idempotency-Key still running, or used with another request.
+            ["202", "400", "401", "403", "404", "409", "422", "500"]
         );
         assert_eq!(
             statuses(&doc, "/api/v1/alerts/ack", "post"),
-            ["202", "400", "401", "403", "404", "413", "422", "500"]
+            ["202", "400", "401", "403", "404", "409", "413", "422", "500"]
         );
         let schemas = &doc["components"]["schemas"];
         assert_eq!(

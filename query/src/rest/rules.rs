@@ -247,8 +247,9 @@ mod tests {
         );
         assert_eq!(
             statuses("/api/v1/rules/backtest", "post"),
+            // 409: a request with the same Idempotency-Key still running.
             [
-                "200", "400", "401", "403", "413", "422", "429", "500", "503"
+                "200", "400", "401", "403", "409", "413", "422", "429", "500", "503"
             ]
         );
         let busy = &doc["paths"]["/api/v1/rules/backtest"]["post"]["responses"]["429"];

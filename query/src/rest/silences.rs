@@ -321,7 +321,11 @@ mod tests {
         assert_eq!(statuses(&doc, "/api/v1/silences/{id}", "delete"), gone);
         assert_eq!(
             statuses(&doc, "/api/v1/silences/{id}/expire", "post"),
-            ["200", "401", "403", "404", "500", "503"]
+            // 400, 409 and 422: a malformed Idempotency-Key, one still running, or one used
+            // with another request.
+            [
+                "200", "400", "401", "403", "404", "409", "422", "500", "503"
+            ]
         );
         assert_eq!(statuses(&doc, "/api/v1/maintenance", "post"), created);
         assert_eq!(statuses(&doc, "/api/v1/maintenance/{id}", "delete"), gone);
