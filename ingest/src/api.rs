@@ -41,6 +41,8 @@ use crate::{Error, MonitorView, Result, metric};
 /// Renders the process's metrics in the Prometheus text format.
 pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
 
+mod limit;
+
 /// Shared state of the API handlers.
 #[derive(Clone)]
 pub struct ApiState {
@@ -49,6 +51,7 @@ pub struct ApiState {
 
 struct Inner {
     config: ApiConfig,
+    limits: vigil_schema::ratelimit::RateLimits,
     producer: ProbeProducer,
     view: MonitorView,
     render_metrics: Option<RenderMetrics>,
@@ -73,6 +76,7 @@ impl ApiState {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
+                limits: vigil_schema::ratelimit::RateLimits::new(&config.rate_limit),
                 config,
                 producer,
                 view,
@@ -89,13 +93,18 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(render_metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit::layer,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
 /// Serves the API on `listener` until `token` is cancelled, then drains in-flight requests.
 pub async fn serve(listener: TcpListener, state: ApiState, token: CancellationToken) -> Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(token.cancelled_owned())
         .await
         .map_err(Error::Serve)
@@ -182,13 +191,18 @@ fn same_key(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorized(config: &ApiConfig, headers: &HeaderMap) -> bool {
-    let presented = headers
+/// The key a request presents (`Authorization: Bearer` or `X-Api-Key`).
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
-    let Some(presented) = presented.map(str::trim).filter(|k| !k.is_empty()) else {
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+}
+
+fn authorized(config: &ApiConfig, headers: &HeaderMap) -> bool {
+    let Some(presented) = presented_key(headers).filter(|k| !k.is_empty()) else {
         return false;
     };
     config

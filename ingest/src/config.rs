@@ -226,6 +226,8 @@ pub struct ApiConfig {
     /// How far in the future an event's time may be.
     #[serde(with = "humantime_serde")]
     pub max_clock_skew: Duration,
+    /// Requests per key and per client address.
+    pub rate_limit: vigil_schema::ratelimit::RateLimitConfig,
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -241,6 +243,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("ack_timeout", &self.ack_timeout)
             .field("max_clock_skew", &self.max_clock_skew)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -255,6 +258,7 @@ impl Default for ApiConfig {
             max_body_bytes: 16 * 1024 * 1024,
             ack_timeout: Duration::from_secs(30),
             max_clock_skew: Duration::from_secs(300),
+            rate_limit: vigil_schema::ratelimit::RateLimitConfig::default(),
         }
     }
 }

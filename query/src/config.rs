@@ -35,6 +35,8 @@ pub struct Config {
     pub backtest: BacktestConfig,
     /// Webhooks other systems send to Vigil.
     pub integrations: IntegrationsConfig,
+    /// Requests per API key and per client address.
+    pub rate_limit: vigil_schema::ratelimit::RateLimitConfig,
     /// The processor's settings (window length, lateness, sketch accuracy, …) a backtest runs
     /// with, so it reproduces the deployment's transitions; taken from the binary's
     /// `[processor]` section (defaults otherwise).

@@ -91,6 +91,14 @@ pub enum Error {
         /// When to retry (sent as `Retry-After`).
         retry_after: std::time::Duration,
     },
+    /// Too many requests from one API key or client address.
+    #[error("too many requests from this {scope}; retry in {}s", retry_after.as_secs().max(1))]
+    RateLimited {
+        /// What was limited (`API key`, `client address`).
+        scope: &'static str,
+        /// When to retry (sent as `Retry-After`).
+        retry_after: std::time::Duration,
+    },
     /// The operation ran out of time and was abandoned.
     #[error("the {what} did not finish within {}; narrow it down and retry", humantime::format_duration(*.after))]
     Timeout {
@@ -206,6 +214,11 @@ impl Error {
                 "NOT_APPLICABLE",
             ),
             Error::Busy { .. } => (StatusCode::TOO_MANY_REQUESTS, "busy", "BUSY"),
+            Error::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "RATE_LIMITED",
+            ),
             Error::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "TIMEOUT"),
             Error::Config { .. }
             | Error::Kafka(_)
@@ -268,7 +281,7 @@ impl IntoResponse for Error {
                 HeaderValue::from_static("Bearer realm=\"vigil\""),
             );
         }
-        if let Error::Busy { retry_after, .. } = &self {
+        if let Error::Busy { retry_after, .. } | Error::RateLimited { retry_after, .. } = &self {
             headers.insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after.as_secs().max(1)),
@@ -288,7 +301,7 @@ impl async_graphql::ErrorExtensions for Error {
             if let Some(parameter) = &problem.parameter {
                 ext.set("parameter", parameter.as_str());
             }
-            if let Error::Busy { retry_after, .. } = self {
+            if let Error::Busy { retry_after, .. } | Error::RateLimited { retry_after, .. } = self {
                 ext.set("retryAfter", retry_after.as_secs().max(1));
             }
             if !problem.errors.is_empty() {

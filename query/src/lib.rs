@@ -19,6 +19,7 @@
 //! - [`view`]: the monitors, rules and notification configuration views (read-your-writes).
 //! - [`hub`]: the per-process consumers and broadcast fan-out behind subscriptions.
 //! - [`idempotency`]: `Idempotency-Key` on REST writes.
+//! - [`ratelimit`]: request budgets per API key and client address.
 //! - [`params`]: parsing and checking of parameters shared by both APIs.
 //! - [`model`]: DTOs shared by REST and GraphQL.
 //! - [`service`]: the operations both APIs expose ([`service::rules`]: alert rules,
@@ -46,6 +47,7 @@ pub mod model;
 pub mod openapi;
 pub mod ops;
 pub mod params;
+pub mod ratelimit;
 pub mod rest;
 pub mod service;
 pub mod state;
@@ -309,6 +311,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             idempotency::layer,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ratelimit::layer,
+        ))
         .layer(middleware::from_fn(record_metrics))
         .layer(middleware)
         .with_state(state)
@@ -357,7 +363,11 @@ pub async fn serve(listener: TcpListener, state: AppState, token: CancellationTo
     let grace = state.config.http.shutdown_grace;
     let app = router(state);
     let shutdown = token.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned());
     let server = tokio::spawn(async move { server.await });
     token.cancelled().await;
     match tokio::time::timeout(grace, server).await {

@@ -33,6 +33,8 @@ pub struct AppState {
     pub secrets: Arc<dyn SecretResolver>,
     /// Responses remembered by `Idempotency-Key`.
     pub idempotency: Arc<crate::idempotency::Store>,
+    /// Request budgets per API key and client address.
+    pub rate_limits: Arc<vigil_schema::ratelimit::RateLimits>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -48,6 +50,7 @@ impl AppState {
     /// Builds the state and the GraphQL schema around `service`.
     pub fn new(service: Service, config: Config, metrics: Option<PrometheusHandle>) -> Self {
         let auth = Authenticator::new(&config.auth.keys);
+        let rate_limits = Arc::new(vigil_schema::ratelimit::RateLimits::new(&config.rate_limit));
         let schema = crate::graphql::schema(service.clone(), &config.graphql);
         Self {
             service,
@@ -57,6 +60,7 @@ impl AppState {
             metrics,
             secrets: Arc::new(EnvSecrets::new()),
             idempotency: Arc::default(),
+            rate_limits,
         }
     }
 
@@ -75,6 +79,10 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        // Already checked by the rate limiter, from the same header.
+        if let Some(principal) = parts.extensions.get::<Principal>() {
+            return Ok(Caller(principal.clone()));
+        }
         let header = parts
             .headers
             .get(header::AUTHORIZATION)

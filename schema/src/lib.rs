@@ -18,6 +18,7 @@
 //! - [`topic`]: topic names and their defaults (partitions, retention, compaction).
 //! - [`table`]: ClickHouse table names.
 //! - [`migration`]: the numbered DDL files and, with the `clickhouse` feature, the runner.
+//! - `ratelimit` (feature `ratelimit`): request budgets per API key and client address.
 //! - `row` (feature `clickhouse`): rows of tables more than one service writes (`alerts`).
 //! - [`kafka`] (feature `kafka`): creating missing topics through the admin API.
 //! - [`error`]: the crate's error type.
@@ -30,6 +31,8 @@ pub mod event;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod migration;
+#[cfg(feature = "ratelimit")]
+pub mod ratelimit;
 #[cfg(feature = "clickhouse")]
 pub mod row;
 pub mod sketch;

@@ -115,7 +115,9 @@ mod tests {
         );
         assert_eq!(
             statuses(&doc, "/api/v1/alerts/ack", "post"),
-            ["202", "400", "401", "403", "404", "409", "413", "422", "500"]
+            [
+                "202", "400", "401", "403", "404", "409", "413", "422", "500"
+            ]
         );
         let schemas = &doc["components"]["schemas"];
         assert_eq!(
