@@ -121,6 +121,11 @@ pub(crate) enum Command {
     /// Run everything in one process: probe runner, ingestion API, processor and query API
     /// (after `migrate`; starts the local stack when it is the target and down).
     Up(crate::up::UpArgs),
+    /// API keys of the query API.
+    Keys {
+        #[command(subcommand)]
+        command: crate::keys_cmd::KeysCommand,
+    },
     /// Silences: new firings of the matching alerts are not notified for a while.
     Silence {
         #[command(subcommand)]
@@ -223,6 +228,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             command: AnomalyCommand::Score { input, reasons },
         } => crate::anomaly::score(&input, reasons),
         Command::Silence { command } => crate::silence_cmd::run(&config, command).await,
+        Command::Keys { command } => crate::keys_cmd::run(command),
         Command::Apply {
             file,
             dry_run,

@@ -273,6 +273,7 @@ mod tests {
             name: "ops".into(),
             key: "query-key-55aa0123".into(),
             role: vigil_query::auth::Role::Admin,
+            expires: None,
         }];
         let shown = [
             toml::to_string_pretty(&config.redacted()).unwrap(),

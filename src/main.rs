@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod demo;
 mod ingest_cmd;
+mod keys_cmd;
 mod migrate;
 mod notify_cmd;
 mod process;

@@ -75,6 +75,7 @@ fn parse_api_key(value: &str) -> Result<ApiKeyConfig, String> {
         name: name.to_owned(),
         key: key.to_owned(),
         role,
+        expires: None,
     })
 }
 

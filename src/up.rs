@@ -315,8 +315,9 @@ fn api_key(config: &mut Config, flag: Option<String>) -> anyhow::Result<String> 
             }
             key
         }
-        (None, Some(key)) => key,
-        (None, None) => format!("vigil-{}", uuid::Uuid::new_v4().simple()),
+        // A key configured by its hash cannot be shown: make one for the banner.
+        (None, Some(key)) if !key.starts_with(vigil_query::auth::HASH_PREFIX) => key,
+        (None, _) => format!("vigil-{}", uuid::Uuid::new_v4().simple()),
     };
     if !config.query.auth.keys.iter().any(|k| k.key == key) {
         config
@@ -327,6 +328,7 @@ fn api_key(config: &mut Config, flag: Option<String>) -> anyhow::Result<String> 
                 name: "vigil-up".into(),
                 key: key.clone(),
                 role: vigil_query::auth::Role::Admin,
+                expires: None,
             });
     }
     if !config.ingest.api.api_keys.contains(&key) {

@@ -43,6 +43,7 @@ async fn served(
         name: "bench".into(),
         key: KEY.into(),
         role: Role::Admin,
+        expires: None,
     }];
     config.rate_limit = limits;
     for topic in config.topics().specs() {

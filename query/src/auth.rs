@@ -69,8 +69,31 @@ impl Principal {
     }
 }
 
-/// A configured key: holder name, secret bytes, role.
-type KeyEntry = (Arc<str>, Vec<u8>, Role);
+/// The prefix of a key configured by its hash.
+pub const HASH_PREFIX: &str = "sha256:";
+
+/// The SHA-256 of a key.
+pub fn digest(key: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, key.as_bytes()).as_ref());
+    out
+}
+
+/// The digest of a key configured as `sha256:<64 hex digits>`.
+pub fn stored_digest(configured: &str) -> Option<[u8; 32]> {
+    let hex_digits = configured.strip_prefix(HASH_PREFIX)?;
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_digits, &mut out).ok()?;
+    Some(out)
+}
+
+/// `sha256:<hex>` of a key, for the configuration.
+pub fn hashed(key: &str) -> String {
+    format!("{HASH_PREFIX}{}", hex::encode(digest(key)))
+}
+
+/// A configured key: holder name, SHA-256 of the secret, role, expiry (unix ms).
+type KeyEntry = (Arc<str>, [u8; 32], Role, Option<i64>);
 
 /// Checks presented keys against the configured ones.
 #[derive(Debug, Clone)]
@@ -87,8 +110,9 @@ impl Authenticator {
                 .map(|k| {
                     (
                         Arc::from(k.name.as_str()),
-                        k.key.as_bytes().to_vec(),
+                        stored_digest(&k.key).unwrap_or_else(|| digest(&k.key)),
                         k.role,
+                        k.expires.map(vigil_schema::Timestamp::as_millis),
                     )
                 })
                 .collect(),
@@ -114,18 +138,27 @@ impl Authenticator {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .ok_or(Error::Unauthenticated)?;
-        // Compare against every key in constant time per key, so timing does not reveal which
-        // prefix matched.
+        // Only digests are kept; each is compared in constant time, so timing reveals nothing
+        // about which key came close.
+        let presented = digest(presented);
         let mut found = None;
-        for (name, key, role) in self.keys.iter() {
-            if constant_time_eq(key, presented.as_bytes()) {
-                found = Some(Principal {
-                    name: name.clone(),
-                    role: *role,
-                });
+        for (name, key, role, expires) in self.keys.iter() {
+            if constant_time_eq(key, &presented) {
+                found = Some((name, *role, *expires));
             }
         }
-        found.ok_or(Error::Unauthenticated)
+        let (name, role, expires) = found.ok_or(Error::Unauthenticated)?;
+        let now = vigil_schema::Timestamp::now().as_millis();
+        if expires.is_some_and(|e| e <= now) {
+            tracing::warn!(key = %name, "An expired API key was used.");
+            return Err(Error::Unauthenticated);
+        }
+        metrics::gauge!("vigil_query_api_key_last_used_seconds", "key" => name.to_string())
+            .set(now as f64 / 1000.0);
+        Ok(Principal {
+            name: name.clone(),
+            role,
+        })
     }
 }
 
@@ -146,11 +179,13 @@ mod tests {
                 name: "dash".into(),
                 key: "viewer-key-0123456789".into(),
                 role: Role::Viewer,
+                expires: None,
             },
             ApiKeyConfig {
                 name: "ops".into(),
                 key: "editor-key-0123456789".into(),
                 role: Role::Editor,
+                expires: None,
             },
         ])
     }
@@ -172,6 +207,45 @@ mod tests {
                 has: Role::Viewer
             })
         ));
+    }
+
+    #[test]
+    fn hashed_keys_work_and_expired_keys_do_not() {
+        let hour = 3_600_000;
+        let now = vigil_schema::Timestamp::now().as_millis();
+        let key = |name: &str, key: String, expires: Option<i64>| ApiKeyConfig {
+            name: name.into(),
+            key,
+            role: Role::Viewer,
+            expires: expires.map(vigil_schema::Timestamp),
+        };
+        let auth = Authenticator::new(&[
+            key("hashed", hashed("hashed-key-0123456789"), None),
+            key("old", "old-key-0123456789ab".into(), Some(now - hour)),
+            key("soon", "soon-key-0123456789a".into(), Some(now + hour)),
+        ]);
+        let p = auth
+            .authenticate(Some("Bearer hashed-key-0123456789"))
+            .unwrap();
+        assert_eq!(&*p.name, "hashed");
+        // The hash itself is not a key.
+        let as_key = format!("Bearer {}", hashed("hashed-key-0123456789"));
+        assert!(auth.authenticate(Some(&as_key)).is_err());
+        assert!(matches!(
+            auth.authenticate(Some("Bearer old-key-0123456789ab")),
+            Err(Error::Unauthenticated)
+        ));
+        assert!(
+            auth.authenticate(Some("Bearer soon-key-0123456789a"))
+                .is_ok()
+        );
+        // An independent SHA-256: the digest of "abc" (FIPS 180-2 example).
+        assert_eq!(
+            hashed("abc"),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(stored_digest(&hashed("abc")), Some(digest("abc")));
+        assert_eq!(stored_digest("sha256:zz"), None);
     }
 
     #[test]

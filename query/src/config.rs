@@ -167,10 +167,15 @@ pub struct AuthConfig {
 pub struct ApiKeyConfig {
     /// Who holds the key (shown in logs, never the key itself).
     pub name: String,
-    /// The secret sent as `Authorization: Bearer <key>` (at least 16 characters).
+    /// The secret sent as `Authorization: Bearer <key>` (at least 16 characters), or better
+    /// its SHA-256 as `sha256:<64 hex digits>` (`vigil keys generate` prints both), so the
+    /// configuration holds no usable key.
     pub key: String,
     /// What the key may do.
     pub role: Role,
+    /// When the key stops working (RFC 3339); none: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<vigil_schema::Timestamp>,
 }
 
 impl std::fmt::Debug for ApiKeyConfig {
@@ -179,6 +184,7 @@ impl std::fmt::Debug for ApiKeyConfig {
             .field("name", &self.name)
             .field("key", &REDACTED)
             .field("role", &self.role)
+            .field("expires", &self.expires)
             .finish()
     }
 }
@@ -337,13 +343,23 @@ impl Config {
         }
         let mut seen = std::collections::HashSet::new();
         for key in &self.auth.keys {
-            if key.key.len() < 16 {
-                return invalid(
-                    "query.auth.keys",
-                    "every key must be at least 16 characters",
-                );
-            }
-            if !seen.insert(&key.key) {
+            let digest = match crate::auth::stored_digest(&key.key) {
+                Some(digest) => digest,
+                None if key.key.starts_with(crate::auth::HASH_PREFIX) => {
+                    return invalid(
+                        "query.auth.keys",
+                        "a hashed key must be sha256: and 64 hex digits",
+                    );
+                }
+                None if key.key.len() < 16 => {
+                    return invalid(
+                        "query.auth.keys",
+                        "every key must be at least 16 characters",
+                    );
+                }
+                None => crate::auth::digest(&key.key),
+            };
+            if !seen.insert(digest) {
                 return invalid("query.auth.keys", "keys must be unique");
             }
         }
@@ -376,6 +392,7 @@ mod tests {
             name: "ci".into(),
             key: "short".into(),
             role: Role::Viewer,
+            expires: None,
         });
         let err = config.validate().unwrap_err().to_string();
         assert_eq!(

@@ -49,6 +49,7 @@ async fn harness_with(
         name: name.into(),
         key: key.into(),
         role,
+        expires: None,
     })
     .collect();
     for topic in config.topics().specs() {

@@ -37,11 +37,13 @@ async fn harness(cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerCon
             name: "dash".into(),
             key: VIEWER.into(),
             role: Role::Viewer,
+            expires: None,
         },
         ApiKeyConfig {
             name: "ops".into(),
             key: EDITOR.into(),
             role: Role::Editor,
+            expires: None,
         },
     ];
     config.graphql.max_depth = 4;

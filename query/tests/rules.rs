@@ -40,6 +40,7 @@ async fn harness(cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerCon
         name: name.into(),
         key: key.into(),
         role,
+        expires: None,
     })
     .collect();
     for topic in config.topics().specs() {

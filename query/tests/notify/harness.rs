@@ -51,6 +51,7 @@ pub(crate) async fn harness_with(
         name: name.into(),
         key: key.into(),
         role,
+        expires: None,
     })
     .collect();
     for topic in config.topics().specs() {
