@@ -176,9 +176,10 @@ pub async fn backtest(
             pipeline.seed_detector(
                 &p.monitor_id,
                 &p.region,
-                p.window_start,
+                p.start_ms,
                 p.p95_us,
                 1.0 - p.availability,
+                Some(p.scores()),
             );
         }
     }

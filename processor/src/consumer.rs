@@ -252,9 +252,10 @@ async fn seed_detectors(sink: &Sink, pipeline: &mut Pipeline, cfg: &Config) {
                 pipeline.seed_detector(
                     &p.monitor_id,
                     &p.region,
-                    p.window_start,
+                    p.start_ms,
                     p.p95_us,
                     1.0 - p.availability,
+                    Some(p.scores()),
                 );
             }
             info!(points = n, "Anomaly detectors seeded from window history.");

@@ -186,6 +186,21 @@ struct Detectors {
     latency: Detector,
     errors: Detector,
     last_start: i64,
+    /// Non-zero scores of windows seeded from history that may still be rebuilt (within the
+    /// correction horizon): a window re-emitted after a restart keeps the score it was stored
+    /// with, as in an uninterrupted run. Dropped once newer windows passed the horizon.
+    stored: Vec<(i64, AnomalyScores)>,
+    /// Start of the newest stored window plus the horizon.
+    stored_until: i64,
+}
+
+fn no_anomaly() -> AnomalyScores {
+    AnomalyScores {
+        latency: 0.0,
+        errors: 0.0,
+        combined: 0.0,
+        reason: String::new(),
+    }
 }
 
 impl Detectors {
@@ -194,18 +209,23 @@ impl Detectors {
             latency: Detector::new(DetectorConfig::default()),
             errors: Detector::new(DetectorConfig::default()),
             last_start: i64::MIN,
+            stored: Vec::new(),
+            stored_until: i64::MIN,
         }
     }
 
-    /// Scores a window (in start order; an out-of-order call learns nothing and scores 0).
+    /// Scores a window (in start order). A window at or before the last one scored learns
+    /// nothing: it gets its stored score if it was seeded with one, else none.
     fn score(&mut self, start_ms: i64, p95_us: f64, error_rate: f64) -> AnomalyScores {
         if start_ms <= self.last_start {
-            return AnomalyScores {
-                latency: 0.0,
-                errors: 0.0,
-                combined: 0.0,
-                reason: String::new(),
-            };
+            return self
+                .stored
+                .iter()
+                .find(|(s, _)| *s == start_ms)
+                .map_or_else(no_anomaly, |(_, a)| a.clone());
+        }
+        if start_ms > self.stored_until && !self.stored.is_empty() {
+            self.stored = Vec::new();
         }
         self.last_start = start_ms;
         let secs = start_ms.div_euclid(1000);
@@ -296,6 +316,8 @@ impl Pipeline {
 
     /// Feeds one window of history to the detectors of (monitor, region), oldest first, so a
     /// restart continues scoring where it left off instead of treating everything as new.
+    /// `stored` is the score the window was stored with: if the window is rebuilt (re-read after
+    /// a restart, within the correction horizon), it keeps that score.
     pub fn seed_detector(
         &mut self,
         monitor: &str,
@@ -303,11 +325,21 @@ impl Pipeline {
         start_ms: i64,
         p95_us: f64,
         error_rate: f64,
+        stored: Option<AnomalyScores>,
     ) {
-        self.detectors
+        let horizon = self.cfg.horizon_ms();
+        let d = self
+            .detectors
             .entry((monitor.to_owned(), region.to_owned()))
-            .or_insert_with(Detectors::new)
-            .score(start_ms, p95_us, error_rate);
+            .or_insert_with(Detectors::new);
+        d.score(start_ms, p95_us, error_rate);
+        if let Some(a) = stored.filter(|a| a.latency != 0.0 || a.errors != 0.0 || a.combined != 0.0)
+        {
+            let from = start_ms.saturating_sub(horizon);
+            d.stored.retain(|(s, _)| *s >= from);
+            d.stored.push((start_ms, a));
+            d.stored_until = start_ms.saturating_add(horizon);
+        }
     }
 
     /// Processes one record of the probes topic read at wall-clock `now_ms`.

@@ -82,9 +82,10 @@ pub async fn replay(
         pipeline.seed_detector(
             &p.monitor_id,
             &p.region,
-            p.window_start,
+            p.start_ms,
             p.p95_us,
             1.0 - p.availability,
+            Some(p.scores()),
         );
     }
     while let Some(message) = reader.next(&token).await? {

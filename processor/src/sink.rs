@@ -39,11 +39,31 @@ pub struct HistoryPoint {
     /// Region.
     pub region: String,
     /// Window start, unix ms.
-    pub window_start: i64,
+    pub start_ms: i64,
     /// p95 of total time, µs.
     pub p95_us: f64,
     /// Availability.
     pub availability: f64,
+    /// The anomaly scores it was stored with.
+    pub anomaly_latency: f64,
+    /// See `anomaly_latency`.
+    pub anomaly_errors: f64,
+    /// See `anomaly_latency`.
+    pub anomaly_score: f64,
+    /// See `anomaly_latency`.
+    pub anomaly_reason: String,
+}
+
+impl HistoryPoint {
+    /// Its stored anomaly scores.
+    pub fn scores(&self) -> vigil_schema::AnomalyScores {
+        vigil_schema::AnomalyScores {
+            latency: self.anomaly_latency,
+            errors: self.anomaly_errors,
+            combined: self.anomaly_score,
+            reason: self.anomaly_reason.clone(),
+        }
+    }
 }
 
 impl Sink {
@@ -142,8 +162,11 @@ impl Sink {
     /// Window history since `since_ms` (latest versions), oldest first per series.
     pub async fn history(&self, since_ms: i64, until_ms: i64) -> Result<Vec<HistoryPoint>> {
         let sql = format!(
+            // The start is aliased `start_ms`: an alias named `window_start` would replace the
+            // column inside WHERE too, comparing milliseconds with a DateTime64.
             "SELECT toString(monitor_id) AS monitor_id, toString(region) AS region, \
-             toUnixTimestamp64Milli(window_start) AS window_start, p95_us, availability \
+             toUnixTimestamp64Milli(window_start) AS start_ms, p95_us, availability, \
+             anomaly_latency, anomaly_errors, anomaly_score, anomaly_reason \
              FROM {WINDOWS_1M} FINAL \
              WHERE window_start >= fromUnixTimestamp64Milli(toInt64(?)) \
              AND window_start < fromUnixTimestamp64Milli(toInt64(?)) \

@@ -29,3 +29,4 @@ mod oracle;
 mod processor;
 mod query;
 mod rollup_scale;
+mod seeding;

@@ -17,12 +17,12 @@ const SERIES: u64 = 60_000;
 const HOUR: i64 = 3_600_000;
 /// Two minutes before a recent hour boundary (recent: older rows expire by TTL on insert), so
 /// every series has windows in two hours.
-fn t0() -> i64 {
+pub(crate) fn t0() -> i64 {
     let now = vigil_schema::Timestamp::now().as_millis();
     now.div_euclid(HOUR) * HOUR - HOUR - 120_000
 }
 
-fn event(n: u64, series: u64, t_ms: i64, total_us: u64, ok: bool) -> ProbeResult {
+pub(crate) fn event(n: u64, series: u64, t_ms: i64, total_us: u64, ok: bool) -> ProbeResult {
     ProbeResult {
         event_id: Uuid::from_u128(u128::from(n) + 1),
         monitor_id: format!("m{series:06}"),

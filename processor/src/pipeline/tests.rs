@@ -262,6 +262,7 @@ fn seeded_detectors_continue_where_history_left_off() {
                 T0 - (1_440 - i) * 60_000,
                 40_000.0 + jitter,
                 0.0,
+                None,
             );
         }
     };
@@ -289,6 +290,46 @@ fn seeded_detectors_continue_where_history_left_off() {
     assert!(warm.latency > 0.5, "{warm:?}");
     assert_eq!(warm.combined, warm.latency);
     assert!(warm.reason.starts_with("p95 latency: "), "{}", warm.reason);
+}
+
+#[test]
+fn a_window_rebuilt_after_a_restart_keeps_its_stored_score() {
+    let stored = AnomalyScores {
+        latency: 0.9,
+        errors: 0.0,
+        combined: 0.9,
+        reason: "p95 latency: stored".into(),
+    };
+    let mut p = Pipeline::new(cfg());
+    // History up to the window at T0, which was stored with a score; the one before without.
+    p.seed_detector("api", "local", T0 - 60_000, 40_000.0, 0.0, None);
+    p.seed_detector("api", "local", T0, 400_000.0, 0.0, Some(stored.clone()));
+    // The window at T0 is rebuilt from the probes re-read after the restart.
+    for i in 0..5u128 {
+        feed(
+            &mut p,
+            0,
+            i as i64,
+            &event(i, "api", T0 + i as i64 * 1_000, 400_000, Outcome::Ok),
+        );
+    }
+    p.finish();
+    let out = p.take_output().windows;
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].summary.anomaly.as_ref(), Some(&stored));
+
+    // A window seeded without a score, rebuilt, scores nothing (as it was stored).
+    let mut p = Pipeline::new(cfg());
+    p.seed_detector("api", "local", T0, 400_000.0, 0.0, None);
+    feed(
+        &mut p,
+        0,
+        0,
+        &event(1, "api", T0 + 1_000, 400_000, Outcome::Ok),
+    );
+    p.finish();
+    let a = p.take_output().windows[0].summary.anomaly.clone().unwrap();
+    assert_eq!(a.combined, 0.0);
 }
 
 /// Latest version of every window row emitted.
