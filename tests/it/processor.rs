@@ -530,7 +530,6 @@ pub(crate) async fn recompute(
     rows
 }
 
-
 /// Kill -9 processors at random points while events flow, two processes each owning half of
 /// the partitions; the final table must equal a batch recomputation of the same events.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
