@@ -139,6 +139,7 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/api/v1/alerts/ack",
             post(rest::alerts::acknowledge_alert),
         ),
+        (Method::GET, "/api/v1/audit", get(rest::audit::audit_log)),
         (
             Method::POST,
             "/api/v1/integrations/pagerduty",
@@ -307,6 +308,10 @@ pub fn router(state: AppState) -> Router {
         .layer(CompressionLayer::new())
         .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes));
     app.fallback(ops::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            rest::audit::scope_layer,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::layer,

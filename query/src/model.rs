@@ -7,6 +7,7 @@
 //! [`delivery`].
 
 pub mod alert;
+pub mod audit;
 pub mod backtest;
 pub mod channel;
 pub mod delivery;
@@ -21,6 +22,7 @@ use utoipa::ToSchema;
 use vigil_schema::{MonitorSpec, Timestamp, WindowSummary};
 
 pub use alert::{ActiveAlert, ActiveAlertPage, Alert, AlertPage, BudgetSeries, ErrorBudget};
+pub use audit::{AuditPage, AuditRecord};
 pub use backtest::{BacktestReport, RejectedRule, RuleStats};
 pub use channel::{Channel, ChannelPage, Route};
 pub use delivery::{AckInput, CommandAccepted, DeliveryAttempt, DeliveryPage};

@@ -21,6 +21,7 @@ use crate::{ops, rest};
         rest::delete_monitor, rest::enable_monitor, rest::disable_monitor,
         rest::monitor_history, rest::history, rest::summary, rest::probes,
         rest::alerts::alerts, rest::alerts::active_alerts, rest::alerts::acknowledge_alert,
+        rest::audit::audit_log,
         rest::integrations::pagerduty,
         rest::deliveries::list_deliveries, rest::deliveries::redeliver,
         rest::export_monitor, rest::export,
@@ -51,6 +52,7 @@ use crate::{ops, rest};
         (name = "routes", description = "The routing tree that picks channels for an alert (written through the routes topic)"),
         (name = "silences", description = "Silences: new firings of matching alerts are not notified for a while (the silences topic)"),
         (name = "maintenance", description = "Planned maintenance windows, once or on a cron schedule in a time zone (the silences topic)"),
+        (name = "audit", description = "Every write through the API: who, what, before and after (admins)"),
         (name = "operations", description = "Health, readiness, metrics and documentation"),
         (name = "graphql", description = "The GraphQL endpoint"),
     )

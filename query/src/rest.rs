@@ -2,12 +2,13 @@
 //! API keys. Each handler parses its parameters, checks the caller's role and calls the
 //! [`Service`](crate::service::Service); the OpenAPI document is generated from the
 //! `#[utoipa::path]` attributes here, in [`alerts`] (history, the active set,
-//! acknowledgements), [`deliveries`] (the delivery log, redeliveries), [`rules`]
+//! acknowledgements), [`audit`] (the audit log), [`deliveries`] (the delivery log, redeliveries), [`rules`]
 //! (rule CRUD and error budgets), [`backtest`], [`integrations`] (PagerDuty's
 //! acknowledgements), [`channels`] (channels and the routing tree)
 //! and [`silences`] (silences and maintenance windows) (see [`crate::openapi`]).
 
 pub mod alerts;
+pub mod audit;
 pub mod backtest;
 pub mod channels;
 pub mod deliveries;

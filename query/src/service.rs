@@ -14,6 +14,7 @@
 //! ([`vigil_schema::sketch::quantile_sql`]); percentiles are never averaged.
 
 pub mod alerts;
+pub mod audit;
 pub mod backtest;
 pub mod budget;
 pub mod channels;
@@ -40,6 +41,7 @@ use crate::view::{MonitorView, RuleView, SpecView};
 use crate::{Error, Result};
 
 pub use alerts::{ActiveAlertQuery, AlertQuery, active_alerts_sql};
+pub use audit::AuditQuery;
 pub use backtest::BacktestSettings;
 pub use budget::BudgetQuery;
 pub use channels::{ChannelFilter, NotifyViews, parse_channel};
@@ -208,6 +210,9 @@ impl Service {
         key: &str,
         payload: Option<&[u8]>,
     ) -> Result<()> {
+        let before = view
+            .get(key)
+            .and_then(|s| serde_json::to_value(s.as_ref()).ok());
         let mut record = FutureRecord::<str, [u8]>::to(topic).key(key);
         if let Some(payload) = payload {
             record = record.payload(payload);
@@ -223,7 +228,16 @@ impl Service {
             delivery.offset,
             self.inner.write_timeout,
         )
-        .await
+        .await?;
+        let after = payload
+            .and_then(|p| vigil_schema::decode::<S>(p).ok())
+            .and_then(|s| serde_json::to_value(&s).ok());
+        let resource = match S::NOUN {
+            "routing tree" => "routes",
+            "maintenance window" => "maintenance",
+            noun => noun,
+        };
+        self.audit(resource, key, before, after).await
     }
 
     // ----- history --------------------------------------------------------------------------

@@ -59,6 +59,8 @@ pub enum EventKind {
     RouteSpec = 10,
     /// [`NotifyCommand`](crate::NotifyCommand).
     NotifyCommand = 11,
+    /// [`AuditEvent`](crate::AuditEvent).
+    AuditEvent = 12,
 }
 
 impl EventKind {
@@ -76,6 +78,7 @@ impl EventKind {
             EventKind::MaintenanceSpec => "maintenance spec",
             EventKind::RouteSpec => "route spec",
             EventKind::NotifyCommand => "notify command",
+            EventKind::AuditEvent => "audit event",
         }
     }
 }
@@ -186,6 +189,12 @@ impl Event for RouteSpec {
 
 impl Event for crate::NotifyCommand {
     const KIND: EventKind = EventKind::NotifyCommand;
+    const VERSION: u8 = 1;
+    const CODEC: Codec = Codec::Json;
+}
+
+impl Event for crate::AuditEvent {
+    const KIND: EventKind = EventKind::AuditEvent;
     const VERSION: u8 = 1;
     const CODEC: Codec = Codec::Json;
 }

@@ -15,6 +15,7 @@
 //!   for the notification stage.
 
 mod alert;
+mod audit;
 mod channel;
 mod command;
 mod delivery;
@@ -25,6 +26,7 @@ mod silence;
 mod window;
 
 pub use alert::{AlertKind, AlertState, AlertTransition};
+pub use audit::{AuditAction, AuditEvent};
 pub use channel::{
     ChannelKind, ChannelSpec, DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL,
     EmailTls, Escalation, MatchOp, Matcher, PAGERDUTY_EVENTS_URL, RouteSpec, SecretRef,

@@ -45,11 +45,11 @@ pub use envelope::{Codec, DecodeError, Event, EventKind, decode, encode};
 pub use error::{Error, Result};
 pub use event::{
     AlertAck, AlertKind, AlertState, AlertTransition, AnomalyScores, ApiKeyLocation,
-    AssertionResult, Auth, BurnWindow, ChannelKind, ChannelSpec, Delivery, DeliveryStatus,
-    EmailTls, Escalation, FieldError, HttpMethod, MaintenanceSchedule, MaintenanceSpec, MatchOp,
-    Matcher, MonitorSpec, NotifyCommand, Outcome, ProbeResult, Redeliver, RouteSpec, RuleCondition,
-    RuleSpec, SecretRef, Severity, SilenceSpec, SilenceState, SketchData, SloKind, StatusClass,
-    SummarySegment, Timings, WindowSummary,
+    AssertionResult, AuditAction, AuditEvent, Auth, BurnWindow, ChannelKind, ChannelSpec, Delivery,
+    DeliveryStatus, EmailTls, Escalation, FieldError, HttpMethod, MaintenanceSchedule,
+    MaintenanceSpec, MatchOp, Matcher, MonitorSpec, NotifyCommand, Outcome, ProbeResult, Redeliver,
+    RouteSpec, RuleCondition, RuleSpec, SecretRef, Severity, SilenceSpec, SilenceState, SketchData,
+    SloKind, StatusClass, SummarySegment, Timings, WindowSummary,
 };
 pub use timestamp::Timestamp;
 pub use topic::{TopicNames, TopicSpec};

@@ -55,6 +55,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "deliveries",
         sql: include_str!("../ddl/007_deliveries.sql"),
     },
+    Migration {
+        version: 8,
+        name: "audit",
+        sql: include_str!("../ddl/008_audit.sql"),
+    },
 ];
 
 /// DDL of the table that records applied migrations (created before any migration runs).

@@ -14,5 +14,7 @@ pub const MONITORS: &str = "monitors";
 pub const ROLLUP_KEYS: &str = "rollup_keys";
 /// Every notification attempt, deduplicated by delivery id.
 pub const DELIVERIES: &str = "deliveries";
+/// Every write through the query API.
+pub const AUDIT: &str = "audit";
 /// Applied migrations.
 pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";

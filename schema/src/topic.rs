@@ -34,6 +34,9 @@ pub const ROUTES_KEY: &str = "root";
 /// acknowledgements, redeliveries), retained 7 days: key = the alert key or the idempotency key.
 /// One partition: the one notifier applies them in order.
 pub const NOTIFY_COMMANDS: &str = "vigil.notify-commands";
+/// Every write through the query API ([`AuditEvent`](crate::AuditEvent)), retained 400 days:
+/// key = the resource id. Also in the `audit` table.
+pub const AUDIT: &str = "vigil.audit";
 /// Undecodable or unprocessable events: the raw bytes plus a `vigil-reason` header.
 pub const DEADLETTER: &str = "vigil.deadletter";
 
@@ -74,6 +77,8 @@ pub struct TopicNames {
     pub routes: String,
     /// See [`NOTIFY_COMMANDS`].
     pub notify_commands: String,
+    /// See [`AUDIT`].
+    pub audit: String,
 }
 
 impl Default for TopicNames {
@@ -99,6 +104,7 @@ impl TopicNames {
             notify_state: format!("{prefix}.notify-state"),
             routes: format!("{prefix}.routes"),
             notify_commands: format!("{prefix}.notify-commands"),
+            audit: format!("{prefix}.audit"),
         }
     }
 
@@ -125,6 +131,7 @@ impl TopicNames {
             TopicSpec::compacted(&self.notify_state, 1),
             TopicSpec::compacted(&self.routes, 1),
             TopicSpec::retained(&self.notify_commands, 1, 7 * DAY_MS),
+            TopicSpec::retained(&self.audit, 1, 400 * DAY_MS),
         ]
     }
 }
@@ -195,6 +202,7 @@ mod tests {
                 NOTIFY_STATE,
                 ROUTES,
                 NOTIFY_COMMANDS,
+                AUDIT,
             ]
         );
         for compacted in [7, 8, 10, 11] {

@@ -11,6 +11,7 @@
 
 mod alerts;
 mod alerts_api;
+mod audit;
 mod cli;
 mod clickhouse_endpoint;
 mod common;
