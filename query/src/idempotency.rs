@@ -194,18 +194,22 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         }
     }
     store.remember(scoped, now);
+    // Forgets the key unless a response is stored: a failed, oversized or abandoned request
+    // (the client went away and the future was dropped) may be retried with the same key.
+    let guard = Forget {
+        store,
+        key: scoped,
+        armed: true,
+    };
     let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     if response.status().is_server_error() {
-        store.slots.remove(&scoped);
         return response;
     }
     let (parts, body) = response.into_parts();
     let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
-        store.slots.remove(&scoped);
         return (StatusCode::INTERNAL_SERVER_ERROR, "response body failed").into_response();
     };
     if body.len() > MAX_STORED_BODY {
-        store.slots.remove(&scoped);
         return Response::from_parts(parts, Body::from(body));
     }
     let mut headers = HeaderMap::new();
@@ -214,6 +218,8 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
             headers.insert(name, v.clone());
         }
     }
+    let mut guard = guard;
+    guard.armed = false;
     store.slots.insert(
         scoped,
         (
@@ -227,4 +233,58 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
         ),
     );
     Response::from_parts(parts, Body::from(body))
+}
+
+/// Removes a key still marked running when dropped armed.
+struct Forget<'a> {
+    store: &'a Store,
+    key: [u8; 32],
+    armed: bool,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.store.slots.remove_if(&self.key, |_, (_, slot)| {
+                matches!(slot, Slot::Running { .. })
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abandoned_request_frees_its_key_and_a_finished_one_keeps_it() {
+        let store = Store::default();
+        let running = |k: u8| {
+            store.slots.insert(
+                [k; 32],
+                (
+                    Instant::now(),
+                    Slot::Running {
+                        fingerprint: [0; 32],
+                    },
+                ),
+            );
+        };
+        running(1);
+        drop(Forget {
+            store: &store,
+            key: [1; 32],
+            armed: true,
+        });
+        assert!(store.is_empty(), "the dropped request's key is free again");
+        running(2);
+        drop(Forget {
+            store: &store,
+            key: [2; 32],
+            armed: false,
+        });
+        assert_eq!(store.len(), 1);
+        assert!(valid_key(&HeaderValue::from_static("order-42")).is_some());
+        assert!(valid_key(&HeaderValue::from_static("two words")).is_none());
+    }
 }

@@ -30,6 +30,7 @@ async fn applies_in_order_then_is_a_no_op() {
         tables(&db).await,
         [
             "alerts",
+            "audit",
             "deliveries",
             "monitors",
             "probes",
@@ -68,7 +69,7 @@ async fn concurrent_runs_both_succeed() {
     }
     let third = migrate(&clickhouse(), &db).await.unwrap();
     assert!(third.applied.is_empty());
-    assert_eq!(tables(&db).await.len(), 8);
+    assert_eq!(tables(&db).await.len(), 9);
     drop_database(&db).await;
 }
 
