@@ -143,6 +143,10 @@ fn kafka(e: rdkafka::error::KafkaError) -> Error {
     Error::Config(format!("kafka: {e}"))
 }
 
+fn clickhouse_error(e: clickhouse::error::Error) -> Error {
+    Error::Config(format!("clickhouse: {e}"))
+}
+
 /// Runs the stage until `token` is cancelled; `ready` flips to true once the configuration and
 /// the state are loaded.
 pub async fn run(
@@ -421,26 +425,39 @@ impl Stage {
         deliveries
     }
 
-    /// Every attempt to the deliveries topic and table.
-    async fn record(&self, deliveries: &[Delivery]) -> Result<()> {
-        if deliveries.is_empty() {
-            return Ok(());
-        }
-        let topic = &self.settings.topics.deliveries;
-        let payloads: Vec<Vec<u8>> = deliveries
+    /// Publishes `items` on `topic`, each keyed by `key`, and waits for every acknowledgement.
+    async fn publish<T: vigil_schema::Event>(
+        &self,
+        topic: &str,
+        items: &[T],
+        key: impl Fn(&T) -> &str,
+    ) -> Result<()> {
+        let payloads: Vec<Vec<u8>> = items
             .iter()
             .map(encode)
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| Error::Config(e.to_string()))?;
-        let sends = deliveries.iter().zip(&payloads).map(|(d, payload)| {
+        let sends = items.iter().zip(&payloads).map(|(item, payload)| {
             self.producer.send(
-                FutureRecord::to(topic).key(&d.channel_id).payload(payload),
+                FutureRecord::to(topic).key(key(item)).payload(payload),
                 Duration::from_secs(30),
             )
         });
         for r in join_all(sends).await {
             r.map_err(|(e, _)| kafka(e))?;
         }
+        Ok(())
+    }
+
+    /// Every attempt to the deliveries topic and table.
+    async fn record(&self, deliveries: &[Delivery]) -> Result<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        self.publish(&self.settings.topics.deliveries, deliveries, |d| {
+            &d.channel_id
+        })
+        .await?;
         let table = async {
             let mut insert = self
                 .settings
@@ -452,9 +469,7 @@ impl Stage {
             }
             insert.end().await
         };
-        table
-            .await
-            .map_err(|e| Error::Config(format!("clickhouse: {e}")))
+        table.await.map_err(clickhouse_error)
     }
 
     /// The notifier's own alert transitions, to the alerts topic and the `alerts` table: the
@@ -463,21 +478,8 @@ impl Stage {
         if transitions.is_empty() {
             return Ok(());
         }
-        let topic = &self.settings.topics.alerts;
-        let payloads: Vec<Vec<u8>> = transitions
-            .iter()
-            .map(encode)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::Config(e.to_string()))?;
-        let sends = transitions.iter().zip(&payloads).map(|(t, payload)| {
-            self.producer.send(
-                FutureRecord::to(topic).key(&t.monitor_id).payload(payload),
-                Duration::from_secs(30),
-            )
-        });
-        for r in join_all(sends).await {
-            r.map_err(|(e, _)| kafka(e))?;
-        }
+        self.publish(&self.settings.topics.alerts, transitions, |t| &t.monitor_id)
+            .await?;
         let table = async {
             let mut insert = self
                 .settings
@@ -489,9 +491,7 @@ impl Stage {
             }
             insert.end().await
         };
-        table
-            .await
-            .map_err(|e| Error::Config(format!("clickhouse: {e}")))?;
+        table.await.map_err(clickhouse_error)?;
         metrics::counter!("vigil_notify_own_alerts_total").increment(transitions.len() as u64);
         Ok(())
     }

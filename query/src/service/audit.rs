@@ -46,7 +46,7 @@ fn current() -> Context {
     })
 }
 
-/// One row of `audit`.
+/// One row of `audit`, written and read.
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 struct AuditRow {
     #[serde(with = "clickhouse::serde::uuid")]
@@ -94,27 +94,13 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
-#[derive(Debug, Row, Deserialize)]
-struct ListedRow {
-    id: String,
-    at_ms: i64,
-    actor: String,
-    action: String,
-    resource: String,
-    resource_id: String,
-    before: String,
-    after: String,
-    request_id: String,
-}
-
 fn bad_cursor() -> Error {
     Error::bad_parameter("cursor", "not a cursor returned by this API")
 }
 
 fn list_parts(q: &AuditQuery) -> Result<(String, Vec<Param>)> {
     let mut sql = String::from(
-        "SELECT toString(audit_id) AS id, toUnixTimestamp64Milli(at) AS at_ms, actor, action, \
-         resource, resource_id, before, after, request_id \
+        "SELECT audit_id, at, actor, action, resource, resource_id, before, after, request_id \
          FROM audit FINAL WHERE at >= fromUnixTimestamp64Milli(toInt64(?)) \
          AND at < fromUnixTimestamp64Milli(toInt64(?))",
     );
@@ -205,12 +191,12 @@ impl Service {
     /// Audit records, newest first.
     pub async fn audit_log(&self, q: &AuditQuery) -> Result<AuditPage> {
         let (sql, params) = list_parts(q)?;
-        let mut rows = self.bound(&sql, params).fetch_all::<ListedRow>().await?;
+        let mut rows = self.bound(&sql, params).fetch_all::<AuditRow>().await?;
         let limit = q.limit as usize;
         let next_cursor = if rows.len() > limit {
             rows.truncate(limit);
             rows.last()
-                .map(|r| params::encode_cursor(&[&r.at_ms.to_string(), &r.id]))
+                .map(|r| params::encode_cursor(&[&r.at.to_string(), &r.audit_id.to_string()]))
         } else {
             None
         };
@@ -218,8 +204,8 @@ impl Service {
             items: rows
                 .into_iter()
                 .map(|r| AuditRecord {
-                    audit_id: r.id,
-                    at: crate::model::rfc3339(r.at_ms),
+                    audit_id: r.audit_id.to_string(),
+                    at: crate::model::rfc3339(r.at),
                     actor: r.actor,
                     action: r.action,
                     resource: r.resource,
