@@ -4,10 +4,10 @@
 //!
 //! Order of one flush: corrections and idle windows are emitted (and alert rules evaluated on
 //! the windows that close) → dead letters, raw probes, window rows with their hourly rollups,
-//! alert transitions (table and `vigil.alerts`) and the evaluator's state changelog are
-//! written together → summaries published on `vigil.windows` → windows beyond the correction
-//! horizon evicted → offsets committed. A crash anywhere in between re-reads from the previous
-//! commit and writes the same rows again.
+//! alert transitions (table and `vigil.alerts`) are written together → the evaluator's state
+//! changelog (only once the transitions it implies are durable) and the summaries on
+//! `vigil.windows` → windows beyond the correction horizon evicted → offsets committed. A
+//! crash anywhere in between re-reads from the previous commit and writes the same rows again.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -505,18 +505,22 @@ impl Writer {
         // Independent writes go out together; summaries are published only once their rows
         // are in ClickHouse, so a subscriber never sees a window it cannot query.
         // Transitions go out with the rows rather than after them, so an alert is not held
-        // back by a slow ClickHouse insert; they and the evaluator state that produced them
-        // are durable before the offsets are committed (a retry publishes the same ids again,
-        // and re-evaluating a window the restored state already saw is skipped).
+        // back by a slow ClickHouse insert. The evaluator state that produced them is written
+        // only once they are durable: a restart restores that state and skips the windows it
+        // has seen, so a state written ahead of its transitions would lose them for good. The
+        // other way round a crash re-evaluates, and publishes the same ids again. Both are
+        // durable before the offsets are committed.
         tokio::try_join!(
             self.dead_letters(&output.dead_letters),
             self.sink.write_probes(output.probes.clone()),
             self.sink.write_windows(&output.windows),
             self.sink.write_alerts(&output.transitions),
             self.publish_transitions(&output.transitions),
-            self.write_changelog(&output.alert_state),
         )?;
-        self.publish(&output.windows).await?;
+        tokio::try_join!(
+            self.write_changelog(&output.alert_state),
+            self.publish(&output.windows)
+        )?;
         for t in &output.transitions {
             metrics::counter!("vigil_processor_alert_transitions_total",
                 "kind" => t.kind.as_str(), "to" => t.to.as_str())

@@ -474,7 +474,11 @@ async fn kill_9_of_vigil_notify_loses_nothing_and_reminders_continue() {
     .await;
 
     let vigil = VigilProcess::new(&prefix, &db.name, "").env("VIGIL_SECRET_HOOK", SECRET);
-    let port = 40_000 + (std::process::id() % 20_000) as u16;
+    // A port free now (the restarted process listens on the same one).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
     let listen = format!("127.0.0.1:{port}");
     let readyz = format!("http://{listen}/readyz");
     // Started, and ready: configuration loaded and state restored.
