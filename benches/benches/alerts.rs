@@ -52,6 +52,16 @@ fn rules() -> Vec<RuleSpec> {
         {"id": "errors", "condition": {"status_pattern": {"class": "5xx", "above": 0.05}}},
         {"id": "slo", "condition": {"burn_rate": {"slo": "availability", "objective": 0.999}}},
     ]))
+    .map(|rules: Vec<RuleSpec>| {
+        // `VIGIL_BENCH_RULES=down,slow`: only those (to see what each one costs).
+        match std::env::var("VIGIL_BENCH_RULES") {
+            Ok(only) => rules
+                .into_iter()
+                .filter(|r| only.split(',').any(|id| id == r.id))
+                .collect(),
+            Err(_) => rules,
+        }
+    })
     .expect("rules")
 }
 

@@ -13,6 +13,8 @@
 //!   hysteresis).
 //! - `series.rs`: the ring of recent windows merged over a rule's span.
 //! - `burn.rs`: bounded good/bad buckets and burn rates.
+//! - `tracked.rs`: what is kept per series and per monitor.
+//! - `changelog.rs`: snapshots and deltas, and replaying the deltas on restore.
 //! - `id.rs`: deterministic transition ids, changelog keys and values.
 //! - `summary.rs`: summaries from the rule's template (the schema's grammar,
 //!   [`validate_template`]) or a default per kind in human units, and the transitions.
@@ -22,6 +24,7 @@
 //! let mut ev = Evaluator::new(window_ms);
 //! ev.set_rules(RuleSet::new(rules, monitor_tags, true));       // again whenever they change
 //! on assignment of p: ev.drop_partition(p); for (key, value) in changelog(p) { ev.restore(p, &key, &value)?; }
+//!                     ev.finish_restore(p, &mut transitions);
 //! on revocation of p: ev.drop_partition(p);
 //! loop {
 //!     for window in first_emissions { ev.on_window(&ClosedWindow { .. }, &mut transitions); }
@@ -79,14 +82,17 @@
 //! # State
 //! Bounded per series: at most an hour of windows (sketches only while a latency rule
 //! applies), the last check's time, and per rule a small state plus, for burn rates, at most about
-//! 3.5 KiB of buckets. [`Evaluator::take_changes`] returns the changed records, keyed
-//! `s␟monitor␟region` (a series and every rule state on it) and `q␟monitor` (quorum alerts
-//! firing), valued as a format byte then postcard; [`Evaluator::restore`] reads them back.
-//! They hold every timer as an absolute event time and the last evaluated window start, so a
-//! restored evaluator continues exactly where the saved one stopped, and windows re-emitted
-//! after a restart are ignored.
+//! 3.5 KiB of buckets. [`Evaluator::take_changes`] returns the changed records: snapshots
+//! `s␟monitor␟region` (a series and every rule state on it), deltas `d␟monitor␟region␟i` (a
+//! window evaluated since the snapshot, far smaller than the state it changes) and
+//! `q␟monitor` (quorum alerts firing), valued as a format byte then postcard;
+//! [`Evaluator::restore`] reads them back and [`Evaluator::finish_restore`] evaluates the
+//! deltas again (see `changelog.rs`). They hold every timer as an absolute event time and the
+//! last evaluated window start, so a restored evaluator continues exactly where the saved one
+//! stopped, and windows re-emitted after a restart are ignored.
 
 mod burn;
+mod changelog;
 mod check;
 mod eval;
 mod id;
@@ -96,6 +102,7 @@ mod state;
 mod summary;
 #[cfg(test)]
 mod tests;
+mod tracked;
 
 use vigil_schema::sketch::Sketch;
 

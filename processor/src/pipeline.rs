@@ -302,6 +302,7 @@ impl Pipeline {
                 tracing::warn!(partition, key, error = %e, "Skipped undecodable alert state.");
             }
         }
+        alerts.finish_restore(partition, &mut self.out.transitions);
     }
 
     /// Whether `partition` has state (it was seen since it was last revoked).

@@ -5,162 +5,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
 use vigil_schema::{AlertState, AlertTransition};
 
 use super::ClosedWindow;
-use super::check::{RuleState, Tagged};
+use super::changelog::{Delta, SNAPSHOT_EVERY, chain, delta_key, encode_delta};
+use super::check::Tagged;
 use super::id::{Key, SEP, decode, encode, encode_sized, monitor_key, parse_key, series_key};
-use super::rules::{Check, Rule, RuleSet};
+use super::rules::{Rule, RuleSet};
 use super::series::Ring;
 use super::summary::transition;
 use crate::window::window_start;
 
-/// What is stored of one series.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct SeriesState {
-    partition: i32,
-    /// Start of the last evaluated window (`i64::MIN`: none).
-    last_start: i64,
-    /// Time of the last check.
-    last_sample: Option<i64>,
-    ring: Ring,
-    /// By rule id: in the order of the rules selecting the series once aligned (see
-    /// [`Series::align`]). Encoded like a map.
-    rules: Vec<(String, RuleState)>,
-}
-
-/// What is stored of a monitor: its quorum alerts firing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct MonitorState {
-    /// Rule ids whose monitor-level alert is firing.
-    firing: BTreeSet<String>,
-}
-
-#[derive(Debug)]
-struct Series {
-    key: Arc<str>,
-    monitor: String,
-    region: String,
-    state: SeriesState,
-    /// Rules selecting it, as of rule-set generation `generation`.
-    selected: Vec<Arc<Rule>>,
-    generation: u64,
-    /// The generation `state.rules` was last aligned with `selected` at.
-    aligned: u64,
-    /// Longest span of the selected rules, and whether one needs sketches.
-    retention: i64,
-    keep_sketch: bool,
-    /// Its entry in the timer queue: (partition, due watermark).
-    queued: Option<(i32, i64)>,
-    /// Whether its state changed since the changelog was last taken.
-    dirty: bool,
-    /// Size of its last encoded state (the next one's buffer).
-    encoded_len: usize,
-}
-
-impl Series {
-    fn new(key: Arc<str>, monitor: &str, region: &str, state: SeriesState) -> Self {
-        Self {
-            key,
-            monitor: monitor.to_owned(),
-            region: region.to_owned(),
-            state,
-            selected: Vec::new(),
-            generation: 0,
-            aligned: 0,
-            retention: 0,
-            keep_sketch: false,
-            queued: None,
-            dirty: false,
-            encoded_len: 64,
-        }
-    }
-
-    fn refresh(&mut self, rules: &RuleSet, generation: u64) {
-        if self.generation != generation {
-            self.selected = rules.select(&self.monitor, &self.region);
-            self.generation = generation;
-            self.retention = self
-                .selected
-                .iter()
-                .filter_map(|r| r.span_ms())
-                .max()
-                .unwrap_or(0);
-            self.keep_sketch = self
-                .selected
-                .iter()
-                .any(|r| matches!(r.check, Check::Latency { .. }));
-        }
-    }
-
-    /// The state of `rule`, found by id.
-    fn rule_state(&self, id: &str) -> Option<&RuleState> {
-        self.state
-            .rules
-            .iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, rs)| rs)
-    }
-
-    /// Puts the rule states in the order of `selected` (new ones start afresh); the states of
-    /// rules that no longer select the series, or changed kind, are reset at `at` through
-    /// `resolve` (the rule they were built for, if it is known) and dropped.
-    fn align(
-        &mut self,
-        at: i64,
-        resolve: impl Fn(&str) -> Option<Arc<Rule>>,
-        changes: &mut Vec<(Arc<Rule>, Tagged)>,
-    ) {
-        let mut old = std::mem::take(&mut self.state.rules);
-        let mut rules = Vec::with_capacity(self.selected.len());
-        for rule in &self.selected {
-            let found = old
-                .iter()
-                .position(|(id, rs)| *id == rule.spec.id && rs.kind == rule.kind);
-            let rs = match found {
-                Some(i) => old.swap_remove(i).1,
-                None => RuleState::new(rule.kind),
-            };
-            rules.push((rule.spec.id.clone(), rs));
-        }
-        old.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut tagged = Vec::new();
-        for (id, mut rs) in old {
-            if let Some(rule) = resolve(&id).filter(|r| r.kind == rs.kind) {
-                rs.reset(&rule, at, &mut tagged);
-                changes.extend(tagged.drain(..).map(|t| (Arc::clone(&rule), t)));
-            }
-        }
-        self.state.rules = rules;
-        self.aligned = self.generation;
-    }
-
-    /// The earliest timer of a selected rule.
-    fn next_deadline(&self) -> Option<i64> {
-        if self.aligned == self.generation {
-            return self
-                .state
-                .rules
-                .iter()
-                .filter_map(|(_, rs)| rs.next_deadline())
-                .min();
-        }
-        self.selected
-            .iter()
-            .filter_map(|r| self.rule_state(&r.spec.id))
-            .filter_map(RuleState::next_deadline)
-            .min()
-    }
-}
-
-#[derive(Debug, Default)]
-struct Monitor {
-    partition: i32,
-    regions: BTreeSet<String>,
-    firing: BTreeSet<String>,
-}
-
+use super::tracked::{Monitor, MonitorState, Series, SeriesState, decode_series};
 /// Timer queue per partition: (due watermark, series key).
 type Timers = BTreeMap<i32, BTreeSet<(i64, Arc<str>)>>;
 
@@ -175,9 +31,16 @@ pub struct Evaluator {
     series: FxHashMap<Arc<str>, Series>,
     monitors: FxHashMap<String, Monitor>,
     timers: Timers,
-    /// Series whose state changed since the changelog was last taken.
+    /// Series whose state needs a snapshot at the next [`Evaluator::take_changes`].
     dirty: Vec<Arc<str>>,
     dirty_monitors: BTreeSet<String>,
+    /// Deltas to write: (partition, key, value).
+    deltas: Vec<(i32, String, Vec<u8>)>,
+    /// Deltas read by [`Evaluator::restore`], by (monitor, region), until
+    /// [`Evaluator::finish_restore`] evaluates them again.
+    restoring: BTreeMap<(String, String), Vec<Delta>>,
+    /// Whether windows are being evaluated again from deltas (none is written for them).
+    replaying: bool,
     /// Scratch buffer for series keys.
     key_buf: String,
 }
@@ -236,6 +99,9 @@ impl Evaluator {
             timers: BTreeMap::new(),
             dirty: Vec::new(),
             dirty_monitors: BTreeSet::new(),
+            deltas: Vec::new(),
+            restoring: BTreeMap::new(),
+            replaying: false,
             key_buf: String::new(),
         }
     }
@@ -284,6 +150,7 @@ impl Evaluator {
                 last_sample: None,
                 ring: Ring::default(),
                 rules: Vec::new(),
+                seq: 0,
             };
             let series = Series::new(Arc::clone(&key), w.monitor_id, w.region, state);
             self.series.insert(key, series);
@@ -297,6 +164,18 @@ impl Evaluator {
         series.refresh(&self.rules, self.generation);
         series.state.last_start = w.start_ms;
         series.state.partition = w.partition;
+        if series.selected.is_empty() && series.state.rules.is_empty() {
+            // No rule has state or applies here: nothing to evaluate, nothing to keep (a
+            // replayed delta still counts, so the next one gets the next index).
+            if self.replaying {
+                series.deltas += 1;
+            }
+            if let Some(s) = w.samples.last() {
+                let last = &mut series.state.last_sample;
+                *last = Some(last.map_or(s.t_ms, |l| l.max(s.t_ms)));
+            }
+            return;
+        }
         series
             .state
             .ring
@@ -319,7 +198,23 @@ impl Evaluator {
             state.last_sample = Some(state.last_sample.map_or(s.t_ms, |l| l.max(s.t_ms)));
         }
         requeue(&mut self.timers, series, window_ms);
-        mark(&mut self.dirty, series);
+        if self.replaying {
+            series.deltas += 1;
+        } else if !series.dirty {
+            // A snapshot pending covers this window; otherwise the window is a delta.
+            let delta =
+                (series.state.seq > 0 && !series.quorum && series.deltas + 1 < SNAPSHOT_EVERY)
+                    .then(|| encode_delta(series.state.seq, series.deltas + 1, w))
+                    .flatten();
+            match delta {
+                Some(value) => {
+                    series.deltas += 1;
+                    let key = delta_key(w.monitor_id, w.region, series.deltas);
+                    self.deltas.push((w.partition, key, value));
+                }
+                None => mark(&mut self.dirty, series),
+            }
+        }
         if !self.monitors.contains_key(w.monitor_id) {
             self.monitors
                 .insert(w.monitor_id.to_owned(), Monitor::default());
@@ -453,24 +348,35 @@ impl Evaluator {
         }
     }
 
-    /// The changelog since the last call, in key order: (input partition the state belongs
-    /// to, key, serialized state or `None` when deleted). Write them durably, to the same
-    /// partition of the changelog topic, before committing the offsets of the windows
-    /// evaluated.
+    /// The changelog since the last call: (input partition the state belongs to, key,
+    /// serialized state or `None` when deleted): deltas, snapshots and quorum states (see
+    /// `changelog.rs`). Write them durably, to the same partition of the changelog topic,
+    /// after the transitions of the same windows and before committing their offsets.
     pub fn take_changes(&mut self) -> Vec<(i32, String, Option<Vec<u8>>)> {
-        let mut records = Vec::with_capacity(self.dirty.len() + self.dirty_monitors.len());
+        let mut records =
+            Vec::with_capacity(self.deltas.len() + self.dirty.len() + self.dirty_monitors.len());
+        records.extend(
+            self.deltas
+                .drain(..)
+                .map(|(partition, key, value)| (partition, key, Some(value))),
+        );
         let mut failed = Vec::new();
         for key in std::mem::take(&mut self.dirty) {
             let Some(series) = self.series.get_mut(&key) else {
                 continue;
             };
+            series.state.seq += 1;
             match encode_sized(&series.state, series.encoded_len + 16) {
                 Some(value) => {
                     series.dirty = false;
+                    series.deltas = 0;
                     series.encoded_len = value.len();
                     records.push((series.state.partition, key.to_string(), Some(value)));
                 }
-                None => failed.push(key),
+                None => {
+                    series.state.seq -= 1;
+                    failed.push(key);
+                }
             }
         }
         // Encoding cannot fail for these types; if it did, the key is retried next time.
@@ -492,16 +398,24 @@ impl Evaluator {
             };
             records.push((m.partition, monitor_key(&monitor), value));
         }
-        records.sort_by(|a, b| a.1.cmp(&b.1));
         records
     }
 
     /// Restores one changelog record of input partition `partition` (at start-up or on
-    /// assignment of the partition, before any window of its series).
+    /// assignment of the partition, before any window of its series). Once every record of
+    /// the partition is read, call [`Evaluator::finish_restore`].
     pub fn restore(&mut self, partition: i32, key: &str, value: &[u8]) -> Result<(), String> {
         match parse_key(key) {
+            Some(Key::Delta(monitor, region)) => {
+                let delta: Delta = decode(value)?;
+                self.restoring
+                    .entry((monitor.to_owned(), region.to_owned()))
+                    .or_default()
+                    .push(delta);
+                Ok(())
+            }
             Some(Key::Series(monitor, region)) => {
-                let mut state: SeriesState = decode(value)?;
+                let mut state = decode_series(value)?;
                 state.partition = partition;
                 let m = self.monitors.entry(monitor.to_owned()).or_default();
                 m.regions.insert(region.to_owned());
@@ -532,10 +446,39 @@ impl Evaluator {
         }
     }
 
+    /// Evaluates again the windows logged since each restored snapshot of `partition`
+    /// (see `changelog.rs`), pushing their transitions to `out`: repeats of transitions
+    /// written before, under the same ids, unless the rules changed since.
+    pub fn finish_restore(&mut self, partition: i32, out: &mut Vec<AlertTransition>) {
+        let restoring = std::mem::take(&mut self.restoring);
+        self.replaying = true;
+        for ((monitor, region), deltas) in restoring {
+            let key = series_key(&monitor, &region);
+            let Some(series) = self.series.get(key.as_str()) else {
+                continue;
+            };
+            if series.state.partition != partition {
+                continue;
+            }
+            for delta in chain(deltas, series.state.seq) {
+                let replayed = delta.with_window(partition, &monitor, &region, |w| {
+                    self.on_window(w, out);
+                });
+                if let Err(e) = replayed {
+                    tracing::warn!(monitor, region, error = %e, "Skipped an undecodable alert state delta.");
+                    break;
+                }
+            }
+        }
+        self.replaying = false;
+    }
+
     /// Drops the state of a partition (revoked: its new owner restores it from the changelog),
     /// without changelog records.
     pub fn drop_partition(&mut self, partition: i32) {
         self.series.retain(|_, s| s.state.partition != partition);
+        self.deltas.retain(|(p, _, _)| *p != partition);
+        self.restoring.clear();
         let series = &self.series;
         self.dirty.retain(|key| series.contains_key(key));
         self.monitors.retain(|monitor, m| {

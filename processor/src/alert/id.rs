@@ -5,8 +5,9 @@
 //! alert): the same transition computed again, by a replay or after a restart, gets the same
 //! id on every run and platform, so consumers of `vigil.alerts` can drop duplicates.
 //!
-//! Changelog keys use the same separator: `s␟monitor␟region` holds a series (its recent
-//! windows, sample times and the state of every rule on it), `q␟monitor` the quorum alerts of a
+//! Changelog keys use the same separator: `s␟monitor␟region` holds a snapshot of a series (its
+//! recent windows, sample times and the state of every rule on it), `d␟monitor␟region␟i` the
+//! `i`-th window evaluated since (see `changelog.rs`), `q␟monitor` the quorum alerts of a
 //! monitor. Ids and regions are slugs, so they never contain it.
 
 use serde::{Deserialize, Serialize};
@@ -19,7 +20,9 @@ const NAMESPACE: Uuid = Uuid::from_u128(0x3c1b_8f0e_6a4d_4e27_9b52_d1f0_a7c6_e91
 pub(crate) const SEP: char = '\u{1f}';
 
 /// First byte of every changelog value: the encoding (postcard) and its layout version.
-const FORMAT: u8 = 1;
+pub(crate) const FORMAT: u8 = 2;
+/// The previous layout: series snapshots without their sequence number, the rest unchanged.
+pub(crate) const FORMAT_1: u8 = 1;
 
 /// The id of a transition.
 pub(crate) fn transition_id(
@@ -53,6 +56,7 @@ pub(crate) fn monitor_key(monitor: &str) -> String {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Key<'a> {
     Series(&'a str, &'a str),
+    Delta(&'a str, &'a str),
     Monitor(&'a str),
 }
 
@@ -61,6 +65,11 @@ pub(crate) fn parse_key(key: &str) -> Option<Key<'_>> {
     let mut parts = key.split(SEP);
     let key = match (parts.next()?, parts.next()?, parts.next()) {
         ("s", monitor, Some(region)) => Key::Series(monitor, region),
+        ("d", monitor, Some(region)) => {
+            // The delta's index is in its value; the key only keeps deltas apart.
+            parts.next()?.parse::<u32>().ok()?;
+            Key::Delta(monitor, region)
+        }
         ("q", monitor, None) => Key::Monitor(monitor),
         _ => return None,
     };
@@ -79,10 +88,10 @@ pub(crate) fn encode_sized<T: Serialize>(state: &T, capacity: usize) -> Option<V
     postcard::to_extend(state, buf).ok()
 }
 
-/// Reads a changelog value.
+/// Reads a changelog value of a type whose layout is the same in every format.
 pub(crate) fn decode<'a, T: Deserialize<'a>>(value: &'a [u8]) -> Result<T, String> {
     match value.split_first() {
-        Some((&FORMAT, rest)) => {
+        Some((&(FORMAT | FORMAT_1), rest)) => {
             postcard::from_bytes(rest).map_err(|e| format!("cannot decode alert state: {e}"))
         }
         Some((v, _)) => Err(format!("unknown alert state format {v}")),
@@ -131,6 +140,11 @@ mod tests {
             Some(Key::Series("m", "eu"))
         );
         assert_eq!(parse_key(&monitor_key("m")), Some(Key::Monitor("m")));
+        assert_eq!(
+            parse_key(&super::super::changelog::delta_key("m", "eu", 7)),
+            Some(Key::Delta("m", "eu"))
+        );
+        assert_eq!(parse_key("d\u{1f}m\u{1f}eu\u{1f}x"), None);
         assert_eq!(parse_key("x"), None);
         assert_eq!(parse_key("s\u{1f}m"), None);
         assert_eq!(parse_key("s\u{1f}m\u{1f}r\u{1f}extra"), None);
