@@ -198,6 +198,8 @@ async fn live(monitors: u64) -> BenchResult {
         .set("bootstrap.servers", &brokers)
         .set("group.id", format!("{run_id}_alerts"))
         .set("auto.offset.reset", "earliest")
+        // Arrival is timed: a fetch should not sit at the broker waiting for more.
+        .set("fetch.wait.max.ms", "10")
         .create()?;
     consumer.subscribe(&[&names.alerts])?;
     let stop = CancellationToken::new();

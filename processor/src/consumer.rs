@@ -29,6 +29,7 @@ use crate::changelog;
 use crate::health::{FailureStreak, Health, STALL_AFTER};
 
 mod alerting;
+mod early;
 
 use crate::pipeline::{DeadLetter, EmittedWindow, Output, Pipeline, StateRecord};
 use crate::sink::Sink;
@@ -110,6 +111,9 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // A fetch waits at most this long for new records: what an alert may lose to a broker
+        // that answers a waiting fetch only at its deadline (librdkafka's default is 500 ms).
+        .set("fetch.wait.max.ms", "50")
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
         .set(
@@ -180,6 +184,8 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
         last_commit: Vec::new(),
         paused: false,
         in_flight: None,
+        early: early::Early::default(),
+        max_pending: cfg.batch_rows.saturating_mul(4),
     };
     info!(topic = %settings.topics.probes, group = %cfg.group_id, "Processor started.");
 
@@ -217,6 +223,11 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
                             now_ms(),
                         );
                         metrics::counter!("vigil_processor_events_total", "disposition" => disposition.as_str()).increment(1);
+                        let fresh = pipeline.fresh_transitions();
+                        if !fresh.is_empty() {
+                            let writer = &worker.writer;
+                            worker.early.send(&writer.producer, &writer.topics.alerts, fresh);
+                        }
                     }
                     Err(e) => warn!(error = %e, "Kafka consumer error."),
                 }
@@ -278,6 +289,11 @@ struct Worker {
     /// The batch being written, resolving to the offsets to commit once it is durable (`None`
     /// when it was abandoned at shutdown). At most one batch is in flight.
     in_flight: Option<JoinHandle<Result<Option<Offsets>>>>,
+    /// Transitions of the batch being built already handed to the producer.
+    early: early::Early,
+    /// Items pending past which a flush waits for the batch in flight instead of letting
+    /// consumption go on.
+    max_pending: usize,
 }
 
 impl std::fmt::Debug for Worker {
@@ -355,9 +371,16 @@ impl Worker {
         wait: bool,
     ) -> Result<()> {
         let started = Instant::now();
+        // While a batch is being written, keep consuming (windows keep closing and their
+        // alerts keep leaving) rather than wait for it, up to a bound on what accumulates.
+        let busy = self.in_flight.as_ref().is_some_and(|h| !h.is_finished());
+        if busy && !wait && pipeline.pending() < self.max_pending {
+            return Ok(());
+        }
         self.settle(pipeline).await?;
         pipeline.tick(now_ms());
         let output = pipeline.take_output();
+        let early = std::mem::take(&mut self.early);
         // Windows evicted here have their last version in `output`, which is retried until it
         // is written (or abandoned uncommitted), so the commit below never skips them.
         let evicted = pipeline.evict();
@@ -368,7 +391,7 @@ impl Worker {
             let writer = self.writer.clone();
             let token = token.clone();
             self.in_flight = Some(tokio::spawn(async move {
-                let written = writer.write_until_done(output, &token).await;
+                let written = writer.write_until_done(output, early, &token).await;
                 Ok(written.then_some(offsets))
             }));
         }
@@ -447,12 +470,23 @@ struct Writer {
 impl Writer {
     /// Writes `output`, retrying with backoff until it succeeds (`true`) or `token` is
     /// cancelled (`false`: nothing is committed, a restart re-reads and rewrites it).
-    async fn write_until_done(&self, output: Output, token: &CancellationToken) -> bool {
+    async fn write_until_done(
+        &self,
+        output: Output,
+        early: early::Early,
+        token: &CancellationToken,
+    ) -> bool {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(100);
         let mut streak = FailureStreak::default();
+        let mut early = Some(early);
         loop {
-            match self.write(&output).await {
+            // Deliveries of transitions sent ahead count on the first attempt only.
+            let delivered = match early.take() {
+                Some(early) => early.delivered().await,
+                None => 0,
+            };
+            match self.write(&output, delivered).await {
                 Ok(()) => {
                     if self.health.stalled().is_some() {
                         info!(elapsed = ?started.elapsed(), "Write stall cleared.");
@@ -501,7 +535,8 @@ impl Writer {
         }
     }
 
-    async fn write(&self, output: &Output) -> Result<()> {
+    /// Writes `output`, whose first `delivered` transitions are already on the alerts topic.
+    async fn write(&self, output: &Output, delivered: usize) -> Result<()> {
         // Independent writes go out together; summaries are published only once their rows
         // are in ClickHouse, so a subscriber never sees a window it cannot query.
         // Transitions go out with the rows rather than after them, so an alert is not held
@@ -515,7 +550,7 @@ impl Writer {
             self.sink.write_probes(output.probes.clone()),
             self.sink.write_windows(&output.windows),
             self.sink.write_alerts(&output.transitions),
-            self.publish_transitions(&output.transitions),
+            self.publish_transitions(output.transitions.get(delivered..).unwrap_or_default()),
         )?;
         tokio::try_join!(
             self.write_changelog(&output.alert_state),

@@ -257,6 +257,8 @@ pub struct Pipeline {
     /// Alert rule evaluation, once rules were set.
     alerts: Option<Evaluator>,
     out: Output,
+    /// Transitions of `out` already returned by [`Pipeline::fresh_transitions`].
+    fresh_from: usize,
 }
 
 impl Pipeline {
@@ -268,6 +270,7 @@ impl Pipeline {
             detectors: HashMap::default(),
             alerts: None,
             out: Output::default(),
+            fresh_from: 0,
         }
     }
 
@@ -631,7 +634,17 @@ impl Pipeline {
                         }),
                 );
         }
+        self.fresh_from = 0;
         std::mem::take(&mut self.out)
+    }
+
+    /// The transitions computed since the last call (or the last [`Pipeline::take_output`]),
+    /// to publish ahead of their batch; they stay in the next output.
+    pub fn fresh_transitions(&mut self) -> &[AlertTransition] {
+        let all = &self.out.transitions;
+        let from = self.fresh_from.min(all.len());
+        self.fresh_from = all.len();
+        &all[from..]
     }
 
     /// Drops windows that can no longer change (beyond the correction horizon) and whose

@@ -167,6 +167,32 @@ fn scenario_fires_and_resolves_every_kind_it_exercises() {
     assert_eq!(ids.len(), transitions.len(), "transition ids are unique");
 }
 
+#[test]
+fn fresh_transitions_are_returned_once_and_stay_in_the_output() {
+    let events = scenario(&[2, 0, 0, 3, 1, 1, 2, 4, 4, 4, 2, 2, 6, 6]);
+    let order: Vec<usize> = (0..events.len()).collect();
+    let expected = transitions_in(&order, &events);
+    let mut p = Pipeline::new(cfg());
+    p.set_rules(rules());
+    let (mut fresh, mut taken) = (Vec::new(), Vec::new());
+    for (offset, e) in events.iter().enumerate() {
+        feed(&mut p, offset as i64, e);
+        fresh.extend(p.fresh_transitions().to_vec());
+        assert!(p.fresh_transitions().is_empty());
+        if offset % 17 == 16 {
+            let out = p.take_output();
+            // Everything handed out early is the output's prefix, in order.
+            assert_eq!(out.transitions[..fresh.len()], fresh[..]);
+            taken.extend(out.transitions);
+            fresh.clear();
+        }
+    }
+    p.finish();
+    taken.extend(p.take_output().transitions);
+    assert!(!taken.is_empty());
+    assert_eq!(taken, expected);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
