@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
 use vigil_processor::row::WindowRow;
 use vigil_query::params::{Resolution, TimeRange};
-use vigil_query::service::{HistoryQuery, Target};
+use vigil_query::service::{HistoryPage, HistoryQuery, Target};
 use vigil_schema::sketch::Sketch;
 use vigil_schema::{Timestamp, WindowSummary};
 
@@ -102,6 +102,11 @@ async fn run() -> Result<(), BoxError> {
             to: Timestamp::from_millis(base + 24 * 60 * MINUTE),
         },
         resolution: Resolution::Minute,
+        // The API's default page, so the direct statement is the one the API sends.
+        page: Some(HistoryPage {
+            after: None,
+            limit: config.limits.max_history_points,
+        }),
     };
     let statement = format!("{} FORMAT JSONEachRow", service.history_statement(&q)?);
     let client = reqwest::Client::new();

@@ -241,6 +241,8 @@ pub struct LimitsConfig {
     pub max_range_1h: Duration,
     /// Largest page size.
     pub max_page_size: u32,
+    /// Most points in one page of history (and the default page).
+    pub max_history_points: u32,
 }
 
 impl Default for LimitsConfig {
@@ -250,6 +252,7 @@ impl Default for LimitsConfig {
             // Two years (humantime's year is 365.25 days), the TTL of `windows_1h`.
             max_range_1h: Duration::from_secs(63_115_200),
             max_page_size: 1_000,
+            max_history_points: 10_000,
         }
     }
 }
@@ -302,6 +305,9 @@ impl Config {
         }
         if self.graphql.max_query_bytes == 0 {
             return invalid("query.graphql.max-query-bytes", "must be at least 1");
+        }
+        if self.limits.max_history_points == 0 {
+            return invalid("query.limits.max-history-points", "must be at least 1");
         }
         if self.limits.max_page_size == 0 {
             return invalid("query.limits.max-page-size", "must be at least 1");

@@ -211,8 +211,10 @@ pub struct History {
     pub from: String,
     /// Exclusive end (RFC 3339).
     pub to: String,
-    /// Points ordered by monitor, then time.
+    /// Points ordered by monitor, then time: at most `limit` of them.
     pub points: Vec<WindowPoint>,
+    /// Pass as `cursor` for the next page; absent on the last one.
+    pub next_cursor: Option<String>,
 }
 
 /// Availability, latency and error budget of a set of windows.

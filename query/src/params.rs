@@ -144,6 +144,21 @@ pub fn resolution(
     Ok(chosen)
 }
 
+/// Checks a history page size (default and maximum: `limits.max-history-points`).
+pub fn history_limit(value: Option<u32>, limits: &LimitsConfig) -> Result<u32> {
+    let limit = value.unwrap_or(limits.max_history_points);
+    if limit == 0 || limit > limits.max_history_points {
+        return Err(Error::bad_parameter(
+            "limit",
+            format!(
+                "expected 1 to {} points per page, got {limit}",
+                limits.max_history_points
+            ),
+        ));
+    }
+    Ok(limit)
+}
+
 /// Checks a page size (default 100).
 pub fn page_size(value: Option<u32>, limits: &LimitsConfig) -> Result<u32> {
     let size = value.unwrap_or(100.min(limits.max_page_size));

@@ -31,7 +31,7 @@ use crate::auth::Role;
 use crate::error::Problem;
 use crate::model::{History, Monitor, MonitorPage, ProbePage, Summary, WindowPoint};
 use crate::params::{self, TimeRange};
-use crate::service::{HistoryQuery, MonitorFilter, ProbeQuery, Target};
+use crate::service::{HistoryPage, HistoryQuery, MonitorFilter, ProbeQuery, Target};
 use crate::state::{AppState, Caller};
 use crate::{Error, Result};
 
@@ -278,6 +278,50 @@ pub struct RangeParams {
     target: Option<String>,
 }
 
+/// Range, resolution and page of history.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryParams {
+    /// Start: RFC 3339, unix ms, `now` or `now-<duration>` (default: 24 h before `to`).
+    from: Option<String>,
+    /// End, exclusive (default: now).
+    to: Option<String>,
+    /// `1m`, `1h` or `auto` (1m up to 24 h, else 1h).
+    resolution: Option<String>,
+    /// Only this region (default: all regions merged).
+    region: Option<String>,
+    /// Only monitors with this tag (for `/api/v1/history`).
+    tag: Option<String>,
+    /// Points per page (1 to `limits.max-history-points`, 10,000 by default; default the
+    /// maximum). Export streams every point.
+    #[param(minimum = 1)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+impl HistoryParams {
+    fn range(&self) -> RangeParams {
+        RangeParams {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            resolution: self.resolution.clone(),
+            region: self.region.clone(),
+            tag: self.tag.clone(),
+            ..RangeParams::default()
+        }
+    }
+
+    fn query(&self, state: &AppState, target: Target) -> Result<HistoryQuery> {
+        let limit = params::history_limit(self.limit, state.service.limits())?;
+        let page = HistoryPage::new(self.cursor.as_deref(), limit)?;
+        let mut q = history_query(state, target, &self.range())?;
+        q.page = Some(page);
+        Ok(q)
+    }
+}
+
 pub(crate) const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 fn history_query(state: &AppState, target: Target, p: &RangeParams) -> Result<HistoryQuery> {
@@ -288,6 +332,7 @@ fn history_query(state: &AppState, target: Target, p: &RangeParams) -> Result<Hi
         region: p.region.clone(),
         range,
         resolution,
+        page: None,
     })
 }
 
@@ -299,9 +344,9 @@ fn all_or_tag(p: &RangeParams) -> Target {
     p.tag.clone().map_or(Target::All, Target::Tag)
 }
 
-/// History of one monitor.
+/// History of one monitor, a page at a time.
 #[utoipa::path(get, path = "/api/v1/monitors/{id}/history", tag = "history",
-    params(("id" = String, Path, description = "Monitor id"), RangeParams),
+    params(("id" = String, Path, description = "Monitor id"), HistoryParams),
     responses(
         (status = 200, description = "Windows, regions merged", body = History),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
@@ -313,15 +358,15 @@ pub async fn monitor_history(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
-    Params(p): Params<RangeParams>,
+    Params(p): Params<HistoryParams>,
 ) -> Result<Json<History>> {
     caller.require(Role::Viewer)?;
-    let q = history_query(&state, Target::Monitor(id), &p)?;
+    let q = p.query(&state, Target::Monitor(id))?;
     state.service.history(&q).await.map(Json)
 }
 
-/// History of every monitor, or of those with `tag`.
-#[utoipa::path(get, path = "/api/v1/history", tag = "history", params(RangeParams),
+/// History of every monitor, or of those with `tag`, a page at a time.
+#[utoipa::path(get, path = "/api/v1/history", tag = "history", params(HistoryParams),
     responses(
         (status = 200, description = "Windows per monitor, regions merged", body = History),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
@@ -331,10 +376,11 @@ pub async fn monitor_history(
 pub async fn history(
     State(state): State<AppState>,
     Caller(caller): Caller,
-    Params(p): Params<RangeParams>,
+    Params(p): Params<HistoryParams>,
 ) -> Result<Json<History>> {
     caller.require(Role::Viewer)?;
-    let q = history_query(&state, all_or_tag(&p), &p)?;
+    let target = p.tag.clone().map_or(Target::All, Target::Tag);
+    let q = p.query(&state, target)?;
     state.service.history(&q).await.map(Json)
 }
 

@@ -73,6 +73,33 @@ pub struct HistoryQuery {
     pub range: TimeRange,
     /// The table read.
     pub resolution: Resolution,
+    /// One page of points (`None`: every point, for streamed exports).
+    pub page: Option<HistoryPage>,
+}
+
+/// A page of history: at most `limit` points after `after` (monitor id, window start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// The last point of the previous page.
+    pub after: Option<(String, i64)>,
+    /// Points per page.
+    pub limit: u32,
+}
+
+impl HistoryPage {
+    /// A page from a cursor returned by the API and a limit already checked.
+    pub fn new(cursor: Option<&str>, limit: u32) -> Result<Self> {
+        let after = cursor
+            .map(|c| {
+                let parts = crate::params::decode_cursor(c, 2)?;
+                let start: i64 = parts[1].parse().map_err(|_| {
+                    Error::bad_parameter("cursor", "not a cursor returned by this API")
+                })?;
+                Ok::<_, Error>((parts[0].clone(), start))
+            })
+            .transpose()?;
+        Ok(Self { after, limit })
+    }
 }
 
 /// The service layer.
@@ -266,6 +293,18 @@ impl Service {
         } else {
             ""
         };
+        let after = q.page.as_ref().and_then(|p| p.after.as_ref());
+        let after_clause = if after.is_some() {
+            "AND (toString(monitor_id), window_start) > (?, fromUnixTimestamp64Milli(toInt64(?)))"
+        } else {
+            ""
+        };
+        // One more than the page: whether there is a next one.
+        let limit_clause = q
+            .page
+            .as_ref()
+            .map(|p| format!("LIMIT {}", u64::from(p.limit) + 1))
+            .unwrap_or_default();
         let sql = format!(
             "SELECT toString(monitor_id) AS mid, toUnixTimestamp64Milli(window_start) AS start_ms, \
              sum(count) AS n, sum(ok_count) AS ok_n, \
@@ -282,8 +321,8 @@ impl Service {
              FROM {table} FINAL \
              WHERE {target_clause} \
              AND window_start >= fromUnixTimestamp64Milli(toInt64(?)) \
-             AND window_start < fromUnixTimestamp64Milli(toInt64(?)) {region_clause} \
-             GROUP BY monitor_id, window_start ORDER BY mid, start_ms",
+             AND window_start < fromUnixTimestamp64Milli(toInt64(?)) {region_clause} {after_clause} \
+             GROUP BY monitor_id, window_start ORDER BY mid, start_ms {limit_clause}",
             p50 = quantile_sql(0.5),
             p90 = quantile_sql(0.9),
             p95 = quantile_sql(0.95),
@@ -299,6 +338,10 @@ impl Service {
         params.push(Param::Int(q.range.to.as_millis()));
         if let Some(region) = &q.region {
             params.push(Param::Str(region.clone()));
+        }
+        if let Some((monitor, start_ms)) = after {
+            params.push(Param::Str(monitor.clone()));
+            params.push(Param::Int(*start_ms));
         }
         Ok((sql, params))
     }
@@ -328,14 +371,24 @@ impl Service {
         Ok(inline(&sql, params))
     }
 
-    /// Windows of a monitor, a tag or every monitor, regions merged per window.
+    /// Windows of a monitor, a tag or every monitor, regions merged per window: one page of
+    /// them when `q.page` is set.
     pub async fn history(&self, q: &HistoryQuery) -> Result<History> {
-        let rows = self.history_sql(q)?.fetch_all::<PointRow>().await?;
+        let mut rows = self.history_sql(q)?.fetch_all::<PointRow>().await?;
+        let next_cursor = match &q.page {
+            Some(page) if rows.len() > page.limit as usize => {
+                rows.truncate(page.limit as usize);
+                rows.last()
+                    .map(|r| crate::params::encode_cursor(&[&r.mid, &r.start_ms.to_string()]))
+            }
+            _ => None,
+        };
         Ok(History {
             resolution: q.resolution.as_str().to_owned(),
             from: q.range.from.to_string(),
             to: q.range.to.to_string(),
             points: rows.into_iter().map(WindowPoint::from).collect(),
+            next_cursor,
         })
     }
 

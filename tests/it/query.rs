@@ -354,6 +354,68 @@ async fn history_summary_and_export_have_known_answers() {
     // Tag and all-monitor history; one region only.
     let tagged = s.json(&format!("/api/v1/history?{range}&tag=prod")).await;
     assert_eq!(tagged["points"].as_array().unwrap().len(), 120);
+    assert_eq!(tagged["next_cursor"], Value::Null);
+
+    // Pages: 120 points, 50 at a time, then the rest; together exactly the whole answer.
+    let whole = s.json(&format!("/api/v1/history?{range}")).await;
+    let mut paged: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let after = cursor
+            .as_ref()
+            .map(|c| format!("&cursor={c}"))
+            .unwrap_or_default();
+        let page = s
+            .json(&format!("/api/v1/history?{range}&limit=50{after}"))
+            .await;
+        pages += 1;
+        let points = page["points"].as_array().unwrap();
+        assert!(points.len() <= 50);
+        paged.extend(points.iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(Value::Array(paged), whole["points"]);
+    // GraphQL pages the same way.
+    let query = format!(
+        r#"{{ history(from: "{from}", to: "{to}", first: 100) {{ nextCursor points {{ start }} }} }}"#
+    );
+    let (status, body) = s
+        .call(Method::POST, "/graphql", Some(json!({"query": query})))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    let cursor = body["data"]["history"]["nextCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let query = format!(
+        r#"{{ history(from: "{from}", to: "{to}", first: 100, after: "{cursor}") {{ nextCursor points {{ start }} }} }}"#
+    );
+    let (_, body) = s
+        .call(Method::POST, "/graphql", Some(json!({"query": query})))
+        .await;
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        body["data"]["history"]["points"].as_array().unwrap().len(),
+        20,
+        "{body}"
+    );
+    assert_eq!(body["data"]["history"]["nextCursor"], Value::Null);
+    // Bad pages are 400s naming the parameter.
+    for bad in ["limit=0", "limit=10001", "cursor=zz", "cursor=41"] {
+        let (status, body) = s
+            .call(Method::GET, &format!("/api/v1/history?{range}&{bad}"), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        let param = bad.split('=').next().unwrap();
+        assert!(body.to_string().contains(param), "{bad}: {body}");
+    }
     let none = s
         .json(&format!("/api/v1/history?{range}&tag=staging"))
         .await;

@@ -10,8 +10,8 @@ use crate::model::{
 };
 use crate::params;
 use crate::service::{
-    ActiveAlertQuery, AlertQuery, BudgetQuery, HistoryQuery, MonitorFilter, ProbeQuery, RuleFilter,
-    Target,
+    ActiveAlertQuery, AlertQuery, BudgetQuery, HistoryPage, HistoryQuery, MonitorFilter,
+    ProbeQuery, RuleFilter, Target,
 };
 
 const DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
@@ -94,7 +94,9 @@ impl QueryRoot {
 
     /// Windows of one monitor (`monitorId`), of a tag, or of every monitor (neither), regions
     /// merged per window unless `region` is given. Times are RFC 3339, unix ms, `now` or
-    /// `now-<duration>`; `resolution` is `1m`, `1h` or `auto`.
+    /// `now-<duration>`; `resolution` is `1m`, `1h` or `auto`. A page holds at most `first`
+    /// points (default and maximum `limits.max-history-points`); pass `nextCursor` as `after`
+    /// for the next one.
     #[allow(clippy::too_many_arguments, reason = "mirrors the REST parameters")]
     async fn history(
         &self,
@@ -105,6 +107,8 @@ impl QueryRoot {
         from: Option<String>,
         to: Option<String>,
         resolution: Option<String>,
+        first: Option<u32>,
+        after: Option<String>,
     ) -> Result<History> {
         let service = authorized(ctx, Role::Viewer)?;
         let target = match (monitor_id, tag) {
@@ -122,11 +126,13 @@ impl QueryRoot {
         let range = params::time_range(from.as_deref(), to.as_deref(), DAY, service.now()).gql()?;
         let resolution =
             params::resolution(resolution.as_deref(), range, service.limits()).gql()?;
+        let limit = params::history_limit(first, service.limits()).gql()?;
         let q = HistoryQuery {
             target,
             region,
             range,
             resolution,
+            page: Some(HistoryPage::new(after.as_deref(), limit).gql()?),
         };
         service.history(&q).await.gql()
     }
