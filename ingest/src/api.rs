@@ -42,6 +42,7 @@ use crate::{Error, MonitorView, Result, metric};
 pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
 
 mod limit;
+mod unknown;
 
 /// Shared state of the API handlers.
 #[derive(Clone)]
@@ -51,6 +52,7 @@ pub struct ApiState {
 
 struct Inner {
     config: ApiConfig,
+    unknown: unknown::UnknownBudget,
     limits: vigil_schema::ratelimit::RateLimits,
     producer: ProbeProducer,
     view: MonitorView,
@@ -77,6 +79,10 @@ impl ApiState {
         Self {
             inner: Arc::new(Inner {
                 limits: vigil_schema::ratelimit::RateLimits::new(&config.rate_limit),
+                unknown: unknown::UnknownBudget::new(
+                    config.max_unknown_monitors,
+                    config.unknown_monitors_period,
+                ),
                 config,
                 producer,
                 view,
@@ -201,16 +207,18 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-fn authorized(config: &ApiConfig, headers: &HeaderMap) -> bool {
-    let Some(presented) = presented_key(headers).filter(|k| !k.is_empty()) else {
-        return false;
-    };
+/// The position of the presented key among the configured ones (`None`: no valid key). Every
+/// key is compared, in constant time.
+fn authorized(config: &ApiConfig, headers: &HeaderMap) -> Option<usize> {
+    let presented = presented_key(headers).filter(|k| !k.is_empty())?;
     config
         .api_keys
         .iter()
-        .filter(|k| !k.is_empty())
-        .fold(false, |found, key| {
-            found | same_key(key.as_bytes(), presented.as_bytes())
+        .enumerate()
+        .filter(|(_, k)| !k.is_empty())
+        .fold(None, |found, (i, key)| {
+            let same = same_key(key.as_bytes(), presented.as_bytes());
+            found.or(same.then_some(i))
         })
 }
 
@@ -289,22 +297,66 @@ fn is_slug(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// Longest agent name or method, URL, error or assertion text of an event (bytes), and most
+/// assertions (the same bounds as a monitor's).
+const MAX_SHORT: usize = 256;
+const MAX_URL: usize = 2048;
+const MAX_TEXT: usize = 8 * 1024;
+const MAX_ASSERTIONS: usize = 32;
+
 /// Checks what a decodable event must also satisfy.
 fn validate(event: &ProbeResult, now: Timestamp, skew: Duration) -> Result<(), String> {
-    if !is_slug(&event.monitor_id) {
-        return Err(format!(
-            "monitor_id: must be 1–64 characters of a-z, 0-9, '-' or '_', got {:?}",
-            event.monitor_id
-        ));
-    }
-    if !is_slug(&event.region) {
-        return Err(format!(
-            "region: must be 1–64 characters of a-z, 0-9, '-' or '_', got {:?}",
-            event.region
-        ));
+    for (field, value) in [("monitor_id", &event.monitor_id), ("region", &event.region)] {
+        if !is_slug(value) {
+            // Echoed only when short: an error is not an amplifier.
+            let got = if value.len() <= 64 {
+                format!("{value:?}")
+            } else {
+                format!("{} bytes", value.len())
+            };
+            return Err(format!(
+                "{field}: must be 1–64 characters of a-z, 0-9, '-' or '_', got {got}"
+            ));
+        }
     }
     if event.agent.trim().is_empty() {
         return Err("agent: must not be empty".into());
+    }
+    let long = |field: &str, len: usize, max: usize| {
+        Err(format!("{field}: must be at most {max} bytes, got {len}"))
+    };
+    for (field, value, max) in [
+        ("agent", event.agent.as_str(), MAX_SHORT),
+        ("method", event.method.as_str(), MAX_SHORT),
+        ("url", event.url.as_str(), MAX_URL),
+        (
+            "error",
+            event.error.as_deref().unwrap_or_default(),
+            MAX_TEXT,
+        ),
+    ] {
+        if value.len() > max {
+            return long(field, value.len(), max);
+        }
+    }
+    if event.assertions.len() > MAX_ASSERTIONS {
+        return Err(format!(
+            "assertions: must have at most {MAX_ASSERTIONS} items, got {}",
+            event.assertions.len()
+        ));
+    }
+    for (i, a) in event.assertions.iter().enumerate() {
+        if a.condition.len() > MAX_TEXT {
+            return long(
+                &format!("assertions[{i}].condition"),
+                a.condition.len(),
+                MAX_TEXT,
+            );
+        }
+        let actual = a.actual.as_deref().unwrap_or_default();
+        if actual.len() > MAX_TEXT {
+            return long(&format!("assertions[{i}].actual"), actual.len(), MAX_TEXT);
+        }
     }
     if let Some(status) = event.status_code
         && !(100..=599).contains(&status)
@@ -341,7 +393,7 @@ struct Accepted {
 
 async fn post_events(State(state): State<ApiState>, request: Request) -> Response {
     let config = &state.inner.config;
-    if !authorized(config, request.headers()) {
+    let Some(key) = authorized(config, request.headers()) else {
         return Problem::new(
             StatusCode::UNAUTHORIZED,
             "urn:vigil:problem:unauthorized",
@@ -349,7 +401,7 @@ async fn post_events(State(state): State<ApiState>, request: Request) -> Respons
             "a valid API key is required (Authorization: Bearer <key> or X-Api-Key)".into(),
         )
         .into_response();
-    }
+    };
     let ndjson = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -395,8 +447,22 @@ async fn post_events(State(state): State<ApiState>, request: Request) -> Respons
                 continue;
             }
         };
-        if !state.inner.view.contains(&event.monitor_id) && !unknown.contains(&event.monitor_id) {
-            unknown.push(event.monitor_id.clone());
+        if !state.inner.view.contains(&event.monitor_id) {
+            if !state
+                .inner
+                .unknown
+                .admit(key, &event.monitor_id, std::time::Instant::now())
+            {
+                metrics::counter!(metric::API_UNKNOWN_REFUSED).increment(1);
+                invalid.push(EventError {
+                    index,
+                    reason: state.inner.unknown.refusal(&event.monitor_id),
+                });
+                continue;
+            }
+            if !unknown.contains(&event.monitor_id) {
+                unknown.push(event.monitor_id.clone());
+            }
         }
         buf.clear();
         if let Err(e) = vigil_schema::envelope::encode_into(&event, &mut buf) {

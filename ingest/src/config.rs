@@ -228,6 +228,12 @@ pub struct ApiConfig {
     pub max_clock_skew: Duration,
     /// Requests per key and per client address.
     pub rate_limit: vigil_schema::ratelimit::RateLimitConfig,
+    /// Distinct unknown monitor ids one key may send events of per period (each costs the
+    /// processor window state); events of further ones are refused.
+    pub max_unknown_monitors: usize,
+    /// The period of `max-unknown-monitors`.
+    #[serde(with = "humantime_serde")]
+    pub unknown_monitors_period: Duration,
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -244,6 +250,8 @@ impl std::fmt::Debug for ApiConfig {
             .field("ack_timeout", &self.ack_timeout)
             .field("max_clock_skew", &self.max_clock_skew)
             .field("rate_limit", &self.rate_limit)
+            .field("max_unknown_monitors", &self.max_unknown_monitors)
+            .field("unknown_monitors_period", &self.unknown_monitors_period)
             .finish()
     }
 }
@@ -259,6 +267,8 @@ impl Default for ApiConfig {
             ack_timeout: Duration::from_secs(30),
             max_clock_skew: Duration::from_secs(300),
             rate_limit: vigil_schema::ratelimit::RateLimitConfig::default(),
+            max_unknown_monitors: 1_000,
+            unknown_monitors_period: Duration::from_secs(3600),
         }
     }
 }

@@ -26,3 +26,5 @@ pub const BUFFER_DROPPED: &str = "vigil_ingest_buffer_dropped_total";
 pub const API_EVENTS: &str = "vigil_ingest_api_events_total";
 /// Accepted API events whose monitor id is not in the monitors topic.
 pub const API_UNKNOWN_MONITOR: &str = "vigil_ingest_api_unknown_monitor_total";
+/// API events refused because their key's budget of unknown monitor ids was spent.
+pub const API_UNKNOWN_REFUSED: &str = "vigil_ingest_api_unknown_refused_total";

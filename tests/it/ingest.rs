@@ -258,7 +258,8 @@ async fn ingestion_api_acknowledges_only_stored_events() {
             .unwrap();
     let config = vigil_ingest::config::ApiConfig {
         enabled: true,
-        api_keys: vec!["it-key".into()],
+        api_keys: vec!["it-key".into(), "other-key".into()],
+        max_unknown_monitors: 2,
         ..vigil_ingest::config::ApiConfig::default()
     };
     let known = vigil_ingest::plan::parse_monitors(
@@ -350,6 +351,77 @@ async fn ingestion_api_acknowledges_only_stored_events() {
     assert_eq!(got.len(), 11, "no duplicates from the idempotent producer");
     sent.retain(|id| got.contains(id));
     assert_eq!(sent.len(), 10, "every event of the 202 batch is stored");
+
+    // A key introduces at most 2 unknown monitors: `external` and `x2` pass, `x3` is refused
+    // (a known monitor and `external` again still pass); another key has its own budget.
+    // Oversized strings are refused, naming the field and never echoing it.
+    let mut long_agent = event("known");
+    long_agent["agent"] = serde_json::json!("a".repeat(257));
+    let mut long_id = event("known");
+    long_id["monitor_id"] = serde_json::json!("m".repeat(5000));
+    let batch = [
+        event("x2"),
+        event("x3"),
+        event("external"),
+        event("known"),
+        long_agent,
+        long_id,
+    ];
+    let post = |key: &'static str, batch: Vec<serde_json::Value>| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let response = client
+                .post(&url)
+                .bearer_auth(key)
+                .json(&batch)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, problem) = post("it-key", batch.to_vec()).await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["accepted"], serde_json::json!([0, 2, 3]));
+    assert_eq!(
+        problem["unknown_monitors"],
+        serde_json::json!(["x2", "external"])
+    );
+    let reasons: Vec<(u64, String)> = problem["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["index"].as_u64().unwrap(),
+                e["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert_eq!(reasons[0].0, 1);
+    assert!(
+        reasons[0]
+            .1
+            .starts_with("monitor_id: \"x3\" is not a known monitor")
+            && reasons[0].1.contains("2 unknown monitors in the last 1h"),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons[1],
+        (4, "agent: must be at most 256 bytes, got 257".to_owned())
+    );
+    assert_eq!(
+        reasons[2],
+        (
+            5,
+            "monitor_id: must be 1–64 characters of a-z, 0-9, '-' or '_', got 5000 bytes"
+                .to_owned()
+        )
+    );
+    let (status, body) = post("other-key", vec![event("x3")]).await;
+    assert_eq!(status, 202, "{body}");
     token.cancel();
     server.await.unwrap().unwrap();
 }

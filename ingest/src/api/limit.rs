@@ -23,7 +23,9 @@ pub(super) async fn layer(State(state): State<ApiState>, request: Request, next:
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let key = presented_key(request.headers())
-        .filter(|k| super::authorized(&state.inner.config, request.headers()) && !k.is_empty())
+        .filter(|k| {
+            super::authorized(&state.inner.config, request.headers()).is_some() && !k.is_empty()
+        })
         .map(str::to_owned);
     match limits.check(key.as_deref(), address) {
         Ok(allowed) => {

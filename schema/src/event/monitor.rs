@@ -215,6 +215,28 @@ impl fmt::Display for FieldError {
 /// Most monitors one monitor may depend on.
 pub const MAX_DEPENDS_ON: usize = 32;
 
+/// Most tags, regions or assertions of one monitor.
+pub(crate) const MAX_ITEMS: usize = 32;
+/// Most request headers of one monitor.
+pub(crate) const MAX_HEADERS: usize = 64;
+/// Longest URL (bytes).
+pub(crate) const MAX_URL: usize = 2048;
+/// Longest header name, and longest header value, credential or assertion (bytes).
+pub(crate) const MAX_HEADER_NAME: usize = 256;
+pub(crate) const MAX_VALUE: usize = 8 * 1024;
+/// Longest request body (bytes).
+pub(crate) const MAX_BODY: usize = 64 * 1024;
+
+/// The error for a string of `len` bytes longer than `max`.
+fn too_long(field: impl Into<String>, len: usize, max: usize) -> FieldError {
+    FieldError::new(field, format!("must be at most {max} bytes, got {len}"))
+}
+
+/// The error for a list of `len` items longer than `max`.
+fn too_many(field: impl Into<String>, len: usize, max: usize) -> FieldError {
+    FieldError::new(field, format!("must have at most {max} items, got {len}"))
+}
+
 /// Longest accepted interval or timeout.
 const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 const MAX_TIMEOUT: Duration = Duration::from_secs(300);
@@ -231,21 +253,38 @@ impl MonitorSpec {
         } else if self.name.len() > 200 {
             errors.push(FieldError::new("name", "must be at most 200 bytes"));
         }
-        for (i, tag) in self.tags.iter().enumerate() {
+        if self.tags.len() > MAX_ITEMS {
+            errors.push(too_many("tags", self.tags.len(), MAX_ITEMS));
+        }
+        for (i, tag) in self.tags.iter().enumerate().take(MAX_ITEMS) {
             if let Err(reason) = check_slug(tag) {
                 errors.push(FieldError::new(format!("tags[{i}]"), reason));
             }
         }
-        if let Err(reason) = check_url(&self.url) {
+        if self.url.len() > MAX_URL {
+            errors.push(too_long("url", self.url.len(), MAX_URL));
+        } else if let Err(reason) = check_url(&self.url) {
             errors.push(FieldError::new("url", reason));
         }
-        for name in self.headers.keys() {
-            if name.is_empty() || !name.bytes().all(is_token_byte) {
+        if self.headers.len() > MAX_HEADERS {
+            errors.push(too_many("headers", self.headers.len(), MAX_HEADERS));
+        }
+        for (name, value) in self.headers.iter().take(MAX_HEADERS) {
+            if name.len() > MAX_HEADER_NAME {
+                errors.push(too_long("headers", name.len(), MAX_HEADER_NAME));
+            } else if name.is_empty() || !name.bytes().all(is_token_byte) {
                 errors.push(FieldError::new(
                     format!("headers.{name}"),
                     "is not a valid header name",
                 ));
+            } else if value.len() > MAX_VALUE {
+                errors.push(too_long(format!("headers.{name}"), value.len(), MAX_VALUE));
             }
+        }
+        if let Some(body) = &self.body
+            && body.len() > MAX_BODY
+        {
+            errors.push(too_long("body", body.len(), MAX_BODY));
         }
         if self.interval < Duration::from_secs(1) {
             errors.push(FieldError::new(
@@ -269,16 +308,28 @@ impl MonitorSpec {
                 ),
             ));
         }
-        for (i, region) in self.regions.iter().enumerate() {
+        if self.regions.len() > MAX_ITEMS {
+            errors.push(too_many("regions", self.regions.len(), MAX_ITEMS));
+        }
+        for (i, region) in self.regions.iter().enumerate().take(MAX_ITEMS) {
             if let Err(reason) = check_slug(region) {
                 errors.push(FieldError::new(format!("regions[{i}]"), reason));
             }
         }
-        for (i, condition) in self.assertions.iter().enumerate() {
+        if self.assertions.len() > MAX_ITEMS {
+            errors.push(too_many("assertions", self.assertions.len(), MAX_ITEMS));
+        }
+        for (i, condition) in self.assertions.iter().enumerate().take(MAX_ITEMS) {
             if condition.trim().is_empty() {
                 errors.push(FieldError::new(
                     format!("assertions[{i}]"),
                     "must not be empty",
+                ));
+            } else if condition.len() > MAX_VALUE {
+                errors.push(too_long(
+                    format!("assertions[{i}]"),
+                    condition.len(),
+                    MAX_VALUE,
                 ));
             }
         }
@@ -322,6 +373,41 @@ impl Auth {
                 "must not be empty",
             ))
         };
+        let fields: Vec<(&str, &str)> = match self {
+            Auth::None => Vec::new(),
+            Auth::Basic { username, password } => {
+                vec![("username", username), ("password", password)]
+            }
+            Auth::Bearer { token } => vec![("token", token)],
+            Auth::ApiKey { name, value, .. } => vec![("name", name), ("value", value)],
+            Auth::Oauth2ClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+                scopes,
+            } => {
+                if scopes.len() > MAX_ITEMS {
+                    return Err(too_many("auth.scopes", scopes.len(), MAX_ITEMS));
+                }
+                let mut fields = vec![
+                    ("token_url", token_url.as_str()),
+                    ("client_id", client_id.as_str()),
+                    ("client_secret", client_secret.as_str()),
+                ];
+                fields.extend(scopes.iter().map(|s| ("scopes", s.as_str())));
+                fields
+            }
+        };
+        for (field, value) in fields {
+            let max = if field == "token_url" {
+                MAX_URL
+            } else {
+                MAX_VALUE
+            };
+            if value.len() > max {
+                return Err(too_long(format!("auth.{field}"), value.len(), max));
+            }
+        }
         match self {
             Auth::None => Ok(()),
             Auth::Basic { username, .. } if username.is_empty() => empty("username"),
@@ -421,6 +507,104 @@ mod tests {
             errors[3].clone().within("monitors[3]").to_string(),
             "monitors[3].interval: must be ≥ 1s, got 0s"
         );
+    }
+
+    #[test]
+    fn every_string_and_list_is_bounded() {
+        let fields = |s: &MonitorSpec| -> Vec<String> {
+            s.validate()
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        let long = |n: usize| "a".repeat(n);
+        // At the limits: accepted.
+        let mut s = spec();
+        s.url = format!("https://x.example/{}", long(MAX_URL - 18));
+        s.headers.insert("x-a".into(), long(MAX_VALUE));
+        s.body = Some(long(MAX_BODY));
+        s.tags = (0..MAX_ITEMS).map(|i| format!("t{i}")).collect();
+        s.assertions = vec![format!("[BODY] == {}", long(MAX_VALUE - 10))];
+        s.auth = Auth::Bearer {
+            token: long(MAX_VALUE),
+        };
+        assert_eq!((s.url.len(), s.assertions[0].len()), (MAX_URL, MAX_VALUE));
+        assert_eq!(s.validate(), Ok(()));
+        // One past each: refused, naming the field.
+        type Change<'a> = Box<dyn Fn(&mut MonitorSpec) + 'a>;
+        let cases: Vec<(&str, Change<'_>)> = vec![
+            ("url", Box::new(|s| s.url.push('a'))),
+            (
+                "headers.x-a",
+                Box::new(|s| {
+                    s.headers.insert("x-a".into(), long(MAX_VALUE + 1));
+                }),
+            ),
+            (
+                "headers",
+                Box::new(|s| {
+                    s.headers.insert(long(MAX_HEADER_NAME + 1), "v".into());
+                }),
+            ),
+            (
+                "headers",
+                Box::new(|s| {
+                    s.headers = (0..=MAX_HEADERS)
+                        .map(|i| (format!("x-{i}"), "v".into()))
+                        .collect();
+                }),
+            ),
+            ("body", Box::new(|s| s.body = Some(long(MAX_BODY + 1)))),
+            ("tags", Box::new(|s| s.tags.push("one-more".into()))),
+            (
+                "regions",
+                Box::new(|s| {
+                    s.regions = (0..=MAX_ITEMS).map(|i| format!("r{i}")).collect();
+                }),
+            ),
+            ("assertions[0]", Box::new(|s| s.assertions[0].push('a'))),
+            (
+                "assertions",
+                Box::new(|s| {
+                    s.assertions = vec!["[STATUS] == 200".into(); MAX_ITEMS + 1];
+                }),
+            ),
+            (
+                "auth.token",
+                Box::new(|s| {
+                    s.auth = Auth::Bearer {
+                        token: long(MAX_VALUE + 1),
+                    };
+                }),
+            ),
+            (
+                "auth.password",
+                Box::new(|s| {
+                    s.auth = Auth::Basic {
+                        username: "u".into(),
+                        password: long(MAX_VALUE + 1),
+                    };
+                }),
+            ),
+            (
+                "auth.scopes",
+                Box::new(|s| {
+                    s.auth = Auth::Oauth2ClientCredentials {
+                        token_url: "https://x.example/token".into(),
+                        client_id: "c".into(),
+                        client_secret: "s".into(),
+                        scopes: vec!["s".into(); MAX_ITEMS + 1],
+                    };
+                }),
+            ),
+        ];
+        for (field, change) in cases {
+            let mut bad = s.clone();
+            change(&mut bad);
+            assert_eq!(fields(&bad), [field], "{field}");
+        }
     }
 
     #[test]
