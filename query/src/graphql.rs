@@ -14,10 +14,12 @@ pub mod query;
 pub mod subscription;
 
 use async_graphql::{Context, Data, ErrorExtensions, MergedObject, Schema};
+use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::Json;
+use axum::extract::FromRequest;
 use axum::extract::{State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::{Principal, Role};
@@ -94,17 +96,21 @@ fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
 /// `POST /graphql`.
 pub(crate) async fn http(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
+    request: axum::extract::Request,
 ) -> Response {
-    let authorization = headers
+    // The caller first: a request without a valid key is not parsed at all.
+    let authorization = request
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let caller = match state.auth.authenticate(authorization) {
         Ok(caller) => caller,
         Err(e) => return error_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &e.to_string()),
     };
-    let request = request.into_inner();
+    let request = match GraphQLRequest::<GraphQLRejection>::from_request(request, &state).await {
+        Ok(request) => request.into_inner(),
+        Err(rejection) => return rejection.into_response(),
+    };
     let limit = state.config.graphql.max_query_bytes;
     if request.query.len() > limit {
         return error_body(

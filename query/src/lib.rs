@@ -37,6 +37,7 @@
 //! - [`graphql`]: schema, HTTP and WebSocket handlers.
 //! - [`state`]: the router's shared state and the REST caller extractor.
 
+pub mod access;
 pub mod auth;
 pub mod config;
 pub mod error;
@@ -286,7 +287,20 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
 /// tracing, request metrics and a body size limit.
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new();
-    for (_, path, handler) in routes() {
+    for (method, path, handler) in routes() {
+        let needed = match access::access(&method, path) {
+            Some(access::Access::Role(role)) => Some(role),
+            Some(_) => None,
+            // Fail closed.
+            None => Some(auth::Role::Admin),
+        };
+        let handler = match needed {
+            Some(role) => handler.route_layer(middleware::from_fn_with_state(
+                (state.clone(), role),
+                access::guard,
+            )),
+            None => handler,
+        };
         app = app.route(path, handler);
     }
     let request_id = HeaderName::from_static("x-request-id");
@@ -487,6 +501,16 @@ pub async fn wait_ready(service: &Service, timeout: Duration) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_route_has_an_access_rule() {
+        for (method, path, _) in routes() {
+            assert!(
+                access::access(&method, path).is_some(),
+                "{method} {path} has no access rule"
+            );
+        }
+    }
 
     #[test]
     fn every_route_is_in_the_openapi_document() {

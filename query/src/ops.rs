@@ -98,12 +98,8 @@ pub async fn graphql_get(State(state): State<AppState>) -> Response {
         (status = 401, description = "Missing or unknown API key", body = Object),
     ),
     security(("bearer" = [])))]
-pub async fn graphql_post(
-    state: State<AppState>,
-    headers: axum::http::HeaderMap,
-    request: async_graphql_axum::GraphQLRequest,
-) -> Response {
-    crate::graphql::http(state, headers, request).await
+pub async fn graphql_post(state: State<AppState>, request: axum::extract::Request) -> Response {
+    crate::graphql::http(state, request).await
 }
 
 /// GraphQL subscriptions over WebSocket (`graphql-transport-ws` or legacy `graphql-ws`); the
