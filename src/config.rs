@@ -47,6 +47,9 @@ pub(crate) struct Config {
     /// The notification stage: links, send timeout, retries (`vigil notify`).
     #[serde(default)]
     pub(crate) notify: vigil_notify::Config,
+    /// How long each topic and table keeps data (applied by `vigil migrate`).
+    #[serde(default)]
+    pub(crate) retention: vigil_schema::Retention,
 }
 
 /// Kafka connection and topics.
@@ -248,6 +251,59 @@ impl Config {
         }
         if let Err(e) = self.processor.validate() {
             return invalid("processor", &e.to_string());
+        }
+        self.validate_retention()
+    }
+
+    /// The retention, and how it fits what the services read back.
+    fn validate_retention(&self) -> Result<(), ConfigError> {
+        let r = &self.retention;
+        if let Err((field, reason)) = r.validate() {
+            return Err(ConfigError::Invalid { field, reason });
+        }
+        let days = |d: std::time::Duration| humantime::format_duration(d).to_string();
+        let checks = [
+            (
+                // A restarted processor re-reads the windows it has not finished.
+                r.probes_topic < self.processor.correction_horizon,
+                "retention.probes-topic",
+                format!(
+                    "must be at least processor.correction-horizon ({})",
+                    days(self.processor.correction_horizon)
+                ),
+            ),
+            (
+                r.windows_1m < self.processor.anomaly_history,
+                "retention.windows-1m",
+                format!(
+                    "must be at least processor.anomaly-history ({}), which the detectors are \
+                     seeded from",
+                    days(self.processor.anomaly_history)
+                ),
+            ),
+            (
+                r.windows_1m < self.query.limits.max_range_1m,
+                "retention.windows-1m",
+                format!(
+                    "must be at least query.limits.max-range-1m ({}), the range the API serves \
+                     from it",
+                    days(self.query.limits.max_range_1m)
+                ),
+            ),
+            (
+                r.windows_1h < self.query.limits.max_range_1h,
+                "retention.windows-1h",
+                format!(
+                    "must be at least query.limits.max-range-1h ({}), the range the API serves \
+                     from it",
+                    days(self.query.limits.max_range_1h)
+                ),
+            ),
+        ];
+        for (bad, field, reason) in checks {
+            if bad {
+                return Err(ConfigError::Invalid { field, reason });
+            }
         }
         Ok(())
     }

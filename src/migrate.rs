@@ -1,4 +1,5 @@
-//! `vigil migrate`: prepares ClickHouse (database, tables) and Kafka (topics).
+//! `vigil migrate`: prepares ClickHouse (database, tables and their TTLs) and Kafka (topics and
+//! their retention), as `[retention]` says.
 
 use anyhow::Context;
 use rdkafka::ClientConfig;
@@ -22,6 +23,16 @@ pub(crate) async fn run(config: &Config, skip_topics: bool) -> anyhow::Result<()
         "clickhouse {}/{}: applied {:?}, already applied {:?}",
         ch.url, ch.database, report.applied, report.already_applied
     );
+    let ttls =
+        vigil_schema::migration::apply_retention(&ch.client(), &ch.database, &config.retention)
+            .await
+            .context("failed to set the tables' retention")?;
+    println!(
+        "clickhouse {}/{}: retention set on {} tables",
+        ch.url,
+        ch.database,
+        ttls.len()
+    );
     if skip_topics {
         return Ok(());
     }
@@ -30,7 +41,7 @@ pub(crate) async fn run(config: &Config, skip_topics: bool) -> anyhow::Result<()
         .set("bootstrap.servers", &kafka.brokers)
         .create()
         .context("failed to create the Kafka admin client")?;
-    let specs = config.topics().specs();
+    let specs = config.topics().specs_with(&config.retention);
     let created = vigil_schema::kafka::ensure_topics(
         &admin,
         &specs,
@@ -45,5 +56,22 @@ pub(crate) async fn run(config: &Config, skip_topics: bool) -> anyhow::Result<()
         )
     })?;
     println!("kafka {}: created {created:?}", kafka.brokers);
+    // Topics created above already have it; a broker that cannot alter configurations keeps
+    // older topics' retention, which is said rather than fatal.
+    match vigil_schema::kafka::apply_retention(&admin, &specs, kafka.request_timeout).await {
+        Ok(set) => println!(
+            "kafka {}: retention set on {} topics",
+            kafka.brokers,
+            set.len()
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not set the retention of existing topics.");
+            eprintln!(
+                "warning: kafka {}: could not set the retention of existing topics ({e}); \
+                 new topics have it",
+                kafka.brokers
+            );
+        }
+    }
     Ok(())
 }

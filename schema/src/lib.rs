@@ -21,6 +21,7 @@
 //! - `ratelimit` (feature `ratelimit`): request budgets per API key and client address.
 //! - `row` (feature `clickhouse`): rows of tables more than one service writes (`alerts`).
 //! - [`kafka`] (feature `kafka`): creating missing topics through the admin API.
+//! - [`retention`]: how long each topic and table keeps data, and what can be rebuilt.
 //! - [`error`]: the crate's error type.
 #![warn(missing_docs)]
 
@@ -33,6 +34,7 @@ pub mod kafka;
 pub mod migration;
 #[cfg(feature = "ratelimit")]
 pub mod ratelimit;
+pub mod retention;
 #[cfg(feature = "clickhouse")]
 pub mod row;
 pub mod sketch;
@@ -51,5 +53,6 @@ pub use event::{
     RouteSpec, RuleCondition, RuleSpec, SecretRef, Severity, SilenceSpec, SilenceState, SketchData,
     SloKind, StatusClass, SummarySegment, Timings, WindowSummary,
 };
+pub use retention::Retention;
 pub use timestamp::Timestamp;
 pub use topic::{TopicNames, TopicSpec};

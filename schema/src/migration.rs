@@ -104,7 +104,7 @@ pub fn latest_version() -> u32 {
 }
 
 #[cfg(feature = "clickhouse")]
-pub use runner::{MigrationReport, migrate};
+pub use runner::{MigrationReport, apply_retention, migrate};
 
 #[cfg(feature = "clickhouse")]
 mod runner {
@@ -193,6 +193,47 @@ mod runner {
             report.applied.push(migration.version);
         }
         Ok(report)
+    }
+
+    /// Sets every table's TTL to `retention` (after [`migrate`]): a changed TTL applies at the
+    /// next merges, without rewriting the table now. A table without a retention keeps its
+    /// rows. Returns the statements sent.
+    pub async fn apply_retention(
+        client: &Client,
+        database: &str,
+        retention: &crate::Retention,
+    ) -> Result<Vec<String>> {
+        #[derive(Debug, clickhouse::Row, Deserialize)]
+        struct Table {
+            name: String,
+            engine_full: String,
+        }
+        let client = client.clone().with_database(database);
+        let tables = client
+            .query("SELECT name, engine_full FROM system.tables WHERE database = ?")
+            .bind(database)
+            .fetch_all::<Table>()
+            .await?;
+        let mut sent = Vec::new();
+        for (table, column, keep) in retention.tables() {
+            let Some(current) = tables.iter().find(|t| t.name == table) else {
+                continue;
+            };
+            let statement = match keep {
+                Some(d) => format!(
+                    "ALTER TABLE {table} MODIFY TTL {column} + INTERVAL {} SECOND DELETE \
+                     SETTINGS materialize_ttl_after_modify = 0",
+                    d.as_secs()
+                ),
+                None if current.engine_full.contains(" TTL ") => {
+                    format!("ALTER TABLE {table} REMOVE TTL")
+                }
+                None => continue,
+            };
+            client.query_raw(&statement).execute().await?;
+            sent.push(statement);
+        }
+        Ok(sent)
     }
 }
 

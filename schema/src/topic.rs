@@ -45,8 +45,6 @@ pub const REASON_HEADER: &str = "vigil-reason";
 /// Header carrying the topic an event was dead-lettered from.
 pub const SOURCE_TOPIC_HEADER: &str = "vigil-source-topic";
 
-const DAY_MS: i64 = 24 * 3600 * 1000;
-
 /// The names of Vigil's topics. Defaults to the `vigil.` names above; tests and multi-tenant
 /// installs use [`TopicNames::with_prefix`] so that several sets share one cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +108,12 @@ impl TopicNames {
 
     /// Every topic with its default layout and configuration.
     pub fn specs(&self) -> Vec<TopicSpec> {
+        self.specs_with(&crate::Retention::default())
+    }
+
+    /// Every topic with its default layout, retained as `retention` says.
+    pub fn specs_with(&self, retention: &crate::Retention) -> Vec<TopicSpec> {
+        let ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         vec![
             TopicSpec {
                 name: self.monitors.clone(),
@@ -119,19 +123,23 @@ impl TopicNames {
                     ("min.compaction.lag.ms", "0".into()),
                 ],
             },
-            TopicSpec::retained(&self.probes, 12, 7 * DAY_MS),
-            TopicSpec::retained(&self.windows, 6, 3 * DAY_MS),
-            TopicSpec::retained(&self.alerts, 3, 30 * DAY_MS),
-            TopicSpec::retained(&self.deadletter, 3, 14 * DAY_MS),
+            TopicSpec::retained(&self.probes, 12, ms(retention.probes_topic)),
+            TopicSpec::retained(&self.windows, 6, ms(retention.windows_topic)),
+            TopicSpec::retained(&self.alerts, 3, ms(retention.alerts_topic)),
+            TopicSpec::retained(&self.deadletter, 3, ms(retention.deadletter_topic)),
             TopicSpec::compacted(&self.rules, 1),
             TopicSpec::compacted(&self.alert_state, 12),
             TopicSpec::compacted(&self.channels, 1),
             TopicSpec::compacted(&self.silences, 1),
-            TopicSpec::retained(&self.deliveries, 3, 30 * DAY_MS),
+            TopicSpec::retained(&self.deliveries, 3, ms(retention.deliveries_topic)),
             TopicSpec::compacted(&self.notify_state, 1),
             TopicSpec::compacted(&self.routes, 1),
-            TopicSpec::retained(&self.notify_commands, 1, 7 * DAY_MS),
-            TopicSpec::retained(&self.audit, 1, 400 * DAY_MS),
+            TopicSpec::retained(
+                &self.notify_commands,
+                1,
+                ms(retention.notify_commands_topic),
+            ),
+            TopicSpec::retained(&self.audit, 1, ms(retention.audit_topic)),
         ]
     }
 }
