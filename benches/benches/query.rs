@@ -207,7 +207,7 @@ async fn run() -> Result<(), BoxError> {
     })
     .await?;
     for (label, stats) in [
-        ("same client direct", &same_client),
+        ("same client (rows)", &same_client),
         ("clickhouse direct", &direct),
         ("REST", &rest),
         ("GraphQL", &graphql),

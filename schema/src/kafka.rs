@@ -92,7 +92,11 @@ pub async fn apply_retention<C: ClientContext>(
         .collect();
     let described = admin.describe_configs(&resources, &options).await?;
     let differs = |spec: &TopicSpec, i: usize| {
-        let want = spec.configs.iter().find(|(k, _)| *k == "retention.ms").map(|(_, v)| v);
+        let want = spec
+            .configs
+            .iter()
+            .find(|(k, _)| *k == "retention.ms")
+            .map(|(_, v)| v);
         let has = described
             .get(i)
             .and_then(|r| r.as_ref().ok())
