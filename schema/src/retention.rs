@@ -15,6 +15,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 const DAY: Duration = Duration::from_secs(86_400);
+/// A month and a year as configuration values count them (30.44 and 365.25 days), so the
+/// defaults print as `3months` and `2years`.
+const MONTH: Duration = Duration::from_secs(2_630_016);
+const YEAR: Duration = Duration::from_secs(31_557_600);
 
 /// Retention of every time-bounded topic and table. Tables without a value keep their rows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,11 +83,11 @@ impl Default for Retention {
             deadletter_topic: 14 * DAY,
             deliveries_topic: 30 * DAY,
             notify_commands_topic: 7 * DAY,
-            audit_topic: 400 * DAY,
+            audit_topic: 2 * YEAR,
             probes_table: 30 * DAY,
-            windows_1m: 90 * DAY,
-            // Two years as humantime counts them (365.25 days each), as the API's longest range.
-            windows_1h: Duration::from_secs(63_115_200),
+            windows_1m: 3 * MONTH,
+            // As the API's longest range.
+            windows_1h: 2 * YEAR,
             alerts_table: None,
             deliveries_table: None,
             audit_table: None,
