@@ -186,11 +186,12 @@ struct Detectors {
     latency: Detector,
     errors: Detector,
     last_start: i64,
-    /// Non-zero scores of windows seeded from history that may still be rebuilt (within the
-    /// correction horizon): a window re-emitted after a restart keeps the score it was stored
-    /// with, as in an uninterrupted run. Dropped once newer windows passed the horizon.
+    /// Non-zero scores of the windows seeded from history: a window re-emitted after a
+    /// restart (from the committed offsets, however far back) keeps the score it was stored
+    /// with, as in an uninterrupted run. Dropped once live scoring passes `stored_until`.
     stored: Vec<(i64, AnomalyScores)>,
-    /// Start of the newest stored window plus the horizon.
+    /// Start of the newest seeded window plus the correction horizon, a window and the
+    /// allowed lateness (as far as windows still in memory reach back).
     stored_until: i64,
 }
 
@@ -226,6 +227,14 @@ impl Detectors {
         }
         if start_ms > self.stored_until && !self.stored.is_empty() {
             self.stored = Vec::new();
+        }
+        self.learn(start_ms, p95_us, error_rate)
+    }
+
+    /// Learns a window (later than the last one) and returns its scores.
+    fn learn(&mut self, start_ms: i64, p95_us: f64, error_rate: f64) -> AnomalyScores {
+        if start_ms <= self.last_start {
+            return no_anomaly();
         }
         self.last_start = start_ms;
         let secs = start_ms.div_euclid(1000);
@@ -332,18 +341,24 @@ impl Pipeline {
         stored: Option<AnomalyScores>,
     ) {
         let horizon = self.cfg.horizon_ms();
+        // How far before the newest stored window a restart may re-emit: the windows still in
+        // memory reach back the correction horizon from the watermark, which is ahead of the
+        // newest closed window by up to a window and the allowed lateness.
+        let reach = horizon
+            .saturating_add(self.cfg.window_ms())
+            .saturating_add(self.cfg.lateness_ms());
         let d = self
             .detectors
             .entry((monitor.to_owned(), region.to_owned()))
             .or_insert_with(Detectors::new);
-        d.score(start_ms, p95_us, error_rate);
+        d.learn(start_ms, p95_us, error_rate);
+        // Every stored score of the history is kept until live scoring passes it: how far back
+        // a restart re-emits depends on the committed offsets, not on the newest window.
         if let Some(a) = stored.filter(|a| a.latency != 0.0 || a.errors != 0.0 || a.combined != 0.0)
         {
-            let from = start_ms.saturating_sub(horizon);
-            d.stored.retain(|(s, _)| *s >= from);
             d.stored.push((start_ms, a));
-            d.stored_until = start_ms.saturating_add(horizon);
         }
+        d.stored_until = start_ms.saturating_add(reach);
     }
 
     /// Processes one record of the probes topic read at wall-clock `now_ms`.

@@ -566,12 +566,35 @@ async fn kill_9_restarts_keep_windows_exact() {
     let t0 = (Timestamp::now().as_millis() / HOUR - 2) * HOUR;
     let monitors = ["a", "b", "c", "d", "e", "f"];
     let mut n = 0u64;
+    // First a history long enough for the anomaly detectors to leave their warm-up (150
+    // windows), with latency spikes and error bursts after it, so the crashes below happen
+    // while detectors score, and every score column is compared.
+    const WARM: i64 = 170;
+    let mut history = Vec::new();
+    for w in 0..WARM {
+        for (i, m) in monitors.iter().enumerate() {
+            for k in 0..2 {
+                n += 1;
+                let t = t0 + w * 10_000 + k * 5_000 + i as i64;
+                let spike = w >= 155 && (w + i as i64) % 5 == 0;
+                let total = latency(n, if spike { 400_000.0 } else { 20_000.0 });
+                let outcome = if spike && i % 2 == 1 {
+                    Outcome::Timeout
+                } else {
+                    Outcome::Ok
+                };
+                history.push(event(n, m, "eu", t, total, outcome));
+            }
+        }
+    }
+    produce(&producer, &names.probes, &history).await;
+    let t1 = t0 + WARM * 10_000;
     let mut seed = 0x5EED_u64;
     for round in 0..6 {
         // About 20 s of event time per round for six monitors.
         let mut batch = Vec::new();
         for step in 0..40 {
-            let t = t0 + (round * 40 + step) * 500;
+            let t = t1 + (round * 40 + step) * 500;
             for m in monitors {
                 n += 1;
                 let outcome = if n.is_multiple_of(13) {
@@ -600,7 +623,7 @@ async fn kill_9_restarts_keep_windows_exact() {
         procs[victim] = spawn(victim);
     }
     // Close every window: a final event per monitor well past the last window.
-    let last = t0 + 6 * 40 * 500 + MINUTE;
+    let last = t1 + 6 * 40 * 500 + MINUTE;
     let closing: Vec<ProbeResult> = monitors
         .iter()
         .map(|m| {
@@ -624,8 +647,13 @@ async fn kill_9_restarts_keep_windows_exact() {
         .collect();
     assert_eq!(
         closed.len(),
-        6 * 12,
-        "120 s of event time in 10 s windows, six monitors"
+        6 * (WARM as usize + 12),
+        "1,700 s of history and 120 s of event time in 10 s windows, six monitors"
+    );
+    let scored = closed.iter().filter(|r| r.anomaly_score > 0.0).count();
+    assert!(
+        scored > 0,
+        "no window was scored: the detectors never left warm-up"
     );
 
     let db = TestDb {
