@@ -135,6 +135,11 @@ pub struct HttpConfig {
     /// How long in-flight requests get to finish on shutdown.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Longest a request may take to answer (503 after); longer than `backtest.timeout`.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Most requests handled at once; more are refused with 503.
+    pub max_in_flight: usize,
 }
 
 impl Default for HttpConfig {
@@ -145,6 +150,8 @@ impl Default for HttpConfig {
             max_body_bytes: 1 << 20,
             write_visibility_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(90),
+            max_in_flight: 1024,
         }
     }
 }
@@ -306,6 +313,15 @@ impl Config {
         if self.graphql.max_query_bytes == 0 {
             return invalid("query.graphql.max-query-bytes", "must be at least 1");
         }
+        if self.http.max_in_flight == 0 {
+            return invalid("query.http.max-in-flight", "must be at least 1");
+        }
+        if self.http.request_timeout <= self.backtest.timeout {
+            return invalid(
+                "query.http.request-timeout",
+                "must be longer than query.backtest.timeout (a backtest answers within it)",
+            );
+        }
         if self.limits.max_history_points == 0 {
             return invalid("query.limits.max-history-points", "must be at least 1");
         }
@@ -413,6 +429,13 @@ mod tests {
             "invalid config: query.backtest.timeout: must be positive"
         );
         let mut config = Config::default();
+        config.backtest.timeout = Duration::from_secs(120);
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid config: query.http.request-timeout: must be longer"),
+            "{err}"
+        );
+        let mut config = Config::default();
         config.processor.window = Duration::from_secs(7 * 60);
         let err = config.validate().unwrap_err().to_string();
         assert!(err.starts_with("invalid config: processor: "), "{err}");
@@ -421,7 +444,7 @@ mod tests {
     #[test]
     fn parses_kebab_case_with_durations() {
         let config: Config = serde_json::from_value(serde_json::json!({
-            "http": {"listen": "0.0.0.0:9000", "cors-origins": ["*"]},
+            "http": {"listen": "0.0.0.0:9000", "cors-origins": ["*"], "request-timeout": "6m"},
             "auth": {"keys": [{"name": "ops", "key": "0123456789abcdef", "role": "admin"}]},
             "limits": {"max-range-1m": "2d"},
             "backtest": {"timeout": "5m"},

@@ -47,6 +47,7 @@ pub mod idempotency;
 pub mod model;
 pub mod openapi;
 pub mod ops;
+pub mod overload;
 pub mod params;
 pub mod ratelimit;
 pub mod rest;
@@ -333,6 +334,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             ratelimit::layer,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            overload::layer,
         ))
         .layer(middleware::from_fn(record_metrics))
         .layer(middleware)

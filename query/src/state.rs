@@ -35,6 +35,8 @@ pub struct AppState {
     pub idempotency: Arc<crate::idempotency::Store>,
     /// Request budgets per API key and client address.
     pub rate_limits: Arc<vigil_schema::ratelimit::RateLimits>,
+    /// Requests in flight, capped by `http.max-in-flight`.
+    pub in_flight: crate::overload::InFlight,
 }
 
 impl std::fmt::Debug for AppState {
@@ -52,6 +54,7 @@ impl AppState {
         let auth = Authenticator::new(&config.auth.keys);
         let rate_limits = Arc::new(vigil_schema::ratelimit::RateLimits::new(&config.rate_limit));
         let schema = crate::graphql::schema(service.clone(), &config.graphql);
+        let in_flight = crate::overload::InFlight::new(config.http.max_in_flight);
         Self {
             service,
             auth,
@@ -61,6 +64,7 @@ impl AppState {
             secrets: Arc::new(EnvSecrets::new()),
             idempotency: Arc::default(),
             rate_limits,
+            in_flight,
         }
     }
 

@@ -853,3 +853,66 @@ async fn monitor_probe_and_alert_subscriptions_deliver_their_events() {
     drop((monitors, probes, alerts));
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_bounded_in_time_and_in_number() {
+    use axum::routing::get;
+    use std::sync::Arc;
+    let cluster = MockCluster::new(1).unwrap();
+    let h = harness(&cluster).await;
+    let mut state = h.state.clone();
+    let mut config = (*state.config).clone();
+    config.http.request_timeout = Duration::from_millis(300);
+    config.http.max_in_flight = 1;
+    state.config = Arc::new(config);
+    state.in_flight = vigil_query::overload::InFlight::new(1);
+    let app = axum::Router::new()
+        .route(
+            "/slow/{ms}",
+            get(
+                |axum::extract::Path(ms): axum::extract::Path<u64>| async move {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    "done"
+                },
+            ),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            vigil_query::overload::layer,
+        ))
+        .with_state(state);
+    let get = |ms: u64| {
+        let app = app.clone();
+        async move {
+            let response = app
+                .oneshot(
+                    Request::get(format!("/slow/{ms}"))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    assert_eq!(get(10).await, (StatusCode::OK, "done".to_owned()));
+    // Past the deadline: 503 with a problem naming it.
+    let (status, body) = get(2_000).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body.contains("the request did not finish within 300ms"),
+        "{body}"
+    );
+    // One in flight at most: a second one meanwhile is refused at once.
+    let first = tokio::spawn(get(200));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (status, body) = get(10).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("more than 1 requests in flight"), "{body}");
+    assert_eq!(first.await.unwrap().0, StatusCode::OK);
+    assert_eq!(get(10).await.0, StatusCode::OK);
+}
