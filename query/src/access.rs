@@ -97,11 +97,14 @@ pub(crate) async fn guard(
     next: Next,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
-    let allowed = Caller::from_request_parts(&mut parts, &state)
-        .await
-        .and_then(|Caller(principal)| principal.require(needed));
-    if let Err(e) = allowed {
+    let principal = match Caller::from_request_parts(&mut parts, &state).await {
+        Ok(Caller(principal)) => principal,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = principal.require(needed) {
         return e.into_response();
     }
+    // The handler's `Caller` reads it back instead of authenticating again.
+    parts.extensions.insert(principal);
     next.run(Request::from_parts(parts, body)).await
 }
