@@ -121,7 +121,12 @@ pub(crate) enum Command {
     /// Run everything in one process: probe runner, ingestion API, processor and query API
     /// (after `migrate`; starts the local stack when it is the target and down).
     Up(crate::up::UpArgs),
-    /// API keys of the query API.
+    /// Named secrets (`${secret:NAME}`), encrypted at rest.
+    Secrets {
+        #[command(subcommand)]
+        command: crate::secrets_cmd::SecretsCommand,
+    },
+    /// API keys of the query and ingestion APIs.
     Keys {
         #[command(subcommand)]
         command: crate::keys_cmd::KeysCommand,
@@ -228,7 +233,8 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             command: AnomalyCommand::Score { input, reasons },
         } => crate::anomaly::score(&input, reasons),
         Command::Silence { command } => crate::silence_cmd::run(&config, command).await,
-        Command::Keys { command } => crate::keys_cmd::run(command),
+        Command::Keys { command } => crate::keys_cmd::run(&config, command).await,
+        Command::Secrets { command } => crate::secrets_cmd::run(&config, command).await,
         Command::Apply {
             file,
             dry_run,

@@ -50,6 +50,9 @@ pub(crate) struct Config {
     /// How long each topic and table keeps data (applied by `vigil migrate`).
     #[serde(default)]
     pub(crate) retention: vigil_schema::Retention,
+    /// The secret store's key-encryption keys (named secrets are sealed with them).
+    #[serde(default)]
+    pub(crate) secrets: vigil_notify::VaultConfig,
 }
 
 /// Kafka connection and topics.

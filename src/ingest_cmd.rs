@@ -193,6 +193,7 @@ pub(crate) async fn export(config: &Config, output: Option<&PathBuf>) -> anyhow:
 /// `vigil ingest`: runs until SIGINT/SIGTERM (a second signal exits at once).
 pub(crate) async fn ingest(config: &Config, args: IngestArgs) -> anyhow::Result<()> {
     let mut ingest = config.ingest.clone();
+    ingest.secrets = config.secrets.clone();
     if let Some(region) = args.region {
         ingest.region = region;
     }

@@ -14,6 +14,7 @@ mod migrate;
 mod notify_cmd;
 mod process;
 mod rules_cmd;
+mod secrets_cmd;
 mod serve_cmd;
 mod service;
 mod silence_cmd;

@@ -10,30 +10,13 @@ use vigil_notify::{EnvSecrets, Sender};
 use crate::config::Config;
 use crate::service::{Readiness, serve_ops, shutdown_token};
 
-/// Secrets from a fixed set first (the demo's own), then from the environment.
-#[derive(Debug)]
-struct Layered {
-    first: vigil_notify::MemorySecrets,
-    then: EnvSecrets,
-}
-
-impl vigil_notify::SecretResolver for Layered {
-    fn resolve(&self, name: &str) -> Option<String> {
-        self.first.resolve(name).or_else(|| self.then.resolve(name))
-    }
-}
-
-/// The stage's settings from the configuration. Channel secrets come from `extra` (the demo's
-/// webhook secret), then from `VIGIL_SECRET_<NAME>` environment variables.
+/// The stage's settings from the configuration, resolving channel secrets with `secrets`.
 pub(crate) fn settings_with(
     config: &Config,
-    extra: vigil_notify::MemorySecrets,
+    secrets: impl vigil_notify::SecretResolver + 'static,
 ) -> anyhow::Result<vigil_notify::stage::Settings> {
     let mut settings = settings(config)?;
-    settings.secrets = Arc::new(Layered {
-        first: extra,
-        then: EnvSecrets::new(),
-    });
+    settings.secrets = Arc::new(secrets);
     Ok(settings)
 }
 
@@ -72,7 +55,9 @@ pub(crate) async fn notify(config: &Config, listen: SocketAddr) -> anyhow::Resul
             }
         });
     }
-    let result = vigil_notify::stage::run(settings(config)?, token.clone(), ready).await;
+    let mut settings = settings(config)?;
+    settings.secrets = crate::secrets_cmd::resolver(config, &token).await?;
+    let result = vigil_notify::stage::run(settings, token.clone(), ready).await;
     token.cancel();
     let _joined = ops.await;
     result.context("notification stage failed")

@@ -29,6 +29,7 @@ pub(crate) fn query_config(config: &Config, listen: Option<SocketAddr>) -> vigil
     };
     query.processor = config.processor.clone();
     query.egress = config.ingest.egress_policy();
+    query.secrets = config.secrets.clone();
     if let Some(listen) = listen {
         query.http.listen = listen;
     }
@@ -84,7 +85,7 @@ pub(crate) async fn serve(config: &Config, args: ServeArgs) -> anyhow::Result<()
     let mut query = query_config(config, args.listen);
     query.auth.keys.extend(args.api_keys);
     query.auth.insecure_no_auth |= args.insecure_no_auth;
-    query.validate()?;
+    query.validate_settings()?;
     if query.auth.keys.is_empty() {
         tracing::warn!(
             listen = %query.http.listen,

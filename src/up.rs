@@ -107,6 +107,7 @@ pub(crate) async fn up(config: &Config, args: UpArgs) -> anyhow::Result<()> {
         config.processor.shard = "0/1".into();
     }
     let api_key = api_key(&mut config, args.api_key)?;
+    secrets_key(&mut config)?;
     config.ingest.api.enabled = true;
     if let Some(listen) = args.ingest_listen {
         config.ingest.api.listen = listen;
@@ -154,7 +155,8 @@ pub(crate) async fn up(config: &Config, args: UpArgs) -> anyhow::Result<()> {
         move || handle.render()
     });
     let child = token.child_token();
-    let ingest = config.ingest.clone();
+    let mut ingest = config.ingest.clone();
+    ingest.secrets = config.secrets.clone();
     tasks.spawn(async move {
         let run = vigil_ingest::run(ingest, kafka, Some(render), child).await;
         ("probe runner and ingestion API", run.map_err(Into::into))
@@ -166,13 +168,18 @@ pub(crate) async fn up(config: &Config, args: UpArgs) -> anyhow::Result<()> {
         ("processor", run.map_err(Into::into))
     });
     // The demo's webhook channel is signed with the secret its receiver verifies with.
-    let notify = match &target {
-        Some(t) => crate::notify_cmd::settings_with(
-            &config,
-            vigil_notify::MemorySecrets::new().with(DEMO_WEBHOOK_SECRET, &t.webhook_secret),
-        )?,
-        None => crate::notify_cmd::settings(&config)?,
-    };
+    let store = crate::secrets_cmd::resolver(&config, &token).await?;
+    let notify = crate::notify_cmd::settings_with(
+        &config,
+        vigil_notify::vault::Layered {
+            first: Arc::new(match &target {
+                Some(t) => vigil_notify::MemorySecrets::new()
+                    .with(DEMO_WEBHOOK_SECRET, &t.webhook_secret),
+                None => vigil_notify::MemorySecrets::new(),
+            }),
+            then: store,
+        },
+    )?;
     let child = token.child_token();
     tasks.spawn(async move {
         let (ready, _started) = tokio::sync::watch::channel(false);
@@ -306,6 +313,37 @@ async fn supervise(
 
 /// Picks the API key and makes both APIs accept it: `--api-key`, else the first configured
 /// query key, else a random one.
+/// Without a configured key-encryption key, the secret store uses one kept in the local
+/// stack's home (`$VIGIL_HOME`, default `.vigil` of the checkout), created once (mode 0600), so
+/// secrets set in one run still open in the next.
+fn secrets_key(config: &mut Config) -> anyhow::Result<()> {
+    let env_set = std::env::var(&config.secrets.key_env).is_ok_and(|v| !v.trim().is_empty());
+    if config.secrets.key_file.is_some() || env_set {
+        return Ok(());
+    }
+    let home = match std::env::var_os("VIGIL_HOME") {
+        Some(home) => std::path::PathBuf::from(home),
+        None => find_stack_script()
+            .and_then(|s| s.parent()?.parent().map(|root| root.join(".vigil")))
+            .unwrap_or_else(|| std::path::PathBuf::from(".vigil")),
+    };
+    let path = home.join("secrets.key");
+    if !path.exists() {
+        std::fs::create_dir_all(&home)
+            .with_context(|| format!("failed to create {}", home.display()))?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options
+            .open(&path)
+            .with_context(|| format!("failed to create {}", path.display()))?;
+        std::io::Write::write_all(&mut file, vigil_schema::vault::Kek::generate()?.as_bytes())?;
+    }
+    config.secrets.key_file = Some(path);
+    Ok(())
+}
+
 fn api_key(config: &mut Config, flag: Option<String>) -> anyhow::Result<String> {
     let configured = config.query.auth.keys.first().map(|k| k.key.clone());
     let key = match (flag, configured) {

@@ -23,7 +23,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt as _;
@@ -41,6 +41,7 @@ use crate::{Error, MonitorView, Result, metric};
 /// Renders the process's metrics in the Prometheus text format.
 pub type RenderMetrics = Arc<dyn Fn() -> String + Send + Sync>;
 
+mod keys;
 mod limit;
 mod unknown;
 
@@ -57,6 +58,8 @@ struct Inner {
     producer: ProbeProducer,
     view: MonitorView,
     render_metrics: Option<RenderMetrics>,
+    /// Keys created through the query API or CLI.
+    keys: Option<crate::monitors::SpecView<vigil_schema::ApiKeyRecord>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -87,8 +90,22 @@ impl ApiState {
                 producer,
                 view,
                 render_metrics,
+                keys: None,
             }),
         }
+    }
+
+    /// The same state also accepting the keys in `keys` (scope `ingest`).
+    /// Call before the state is shared (cloned).
+    pub fn with_keys(
+        mut self,
+        keys: crate::monitors::SpecView<vigil_schema::ApiKeyRecord>,
+    ) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.keys = Some(keys),
+            None => tracing::error!("The ingestion API's keys were set after it was shared; created keys are not accepted."),
+        }
+        self
     }
 }
 
@@ -192,35 +209,7 @@ fn bad_request(detail: String) -> Problem {
     )
 }
 
-/// Compares in time independent of where the strings differ.
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The key a request presents (`Authorization: Bearer` or `X-Api-Key`).
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-        .map(str::trim)
-}
-
-/// The position of the presented key among the configured ones (`None`: no valid key). Every
-/// key is compared, in constant time.
-fn authorized(config: &ApiConfig, headers: &HeaderMap) -> Option<usize> {
-    let presented = presented_key(headers).filter(|k| !k.is_empty())?;
-    config
-        .api_keys
-        .iter()
-        .enumerate()
-        .filter(|(_, k)| !k.is_empty())
-        .fold(None, |found, (i, key)| {
-            let same = same_key(key.as_bytes(), presented.as_bytes());
-            found.or(same.then_some(i))
-        })
-}
+use keys::{authorized, presented_key};
 
 /// Reads the body, enforcing the size limit before and after gzip.
 async fn read_body(config: &ApiConfig, request: Request) -> Result<Vec<u8>, Box<Problem>> {
@@ -393,7 +382,7 @@ struct Accepted {
 
 async fn post_events(State(state): State<ApiState>, request: Request) -> Response {
     let config = &state.inner.config;
-    let Some(key) = authorized(config, request.headers()) else {
+    let Some(key) = authorized(config, state.inner.keys.as_ref(), request.headers()) else {
         return Problem::new(
             StatusCode::UNAUTHORIZED,
             "urn:vigil:problem:unauthorized",
@@ -451,7 +440,7 @@ async fn post_events(State(state): State<ApiState>, request: Request) -> Respons
             if !state
                 .inner
                 .unknown
-                .admit(key, &event.monitor_id, std::time::Instant::now())
+                .admit(&key, &event.monitor_id, std::time::Instant::now())
             {
                 metrics::counter!(metric::API_UNKNOWN_REFUSED).increment(1);
                 invalid.push(EventError {

@@ -36,6 +36,9 @@ pub struct Config {
     pub producer: ProducerConfig,
     /// The ingestion API for external agents.
     pub api: ApiConfig,
+    /// Where the secret store's key-encryption keys are; taken from the binary's `[secrets]`.
+    #[serde(skip)]
+    pub secrets: vigil_notify::VaultConfig,
 }
 
 impl Default for Config {
@@ -48,6 +51,7 @@ impl Default for Config {
             runner: RunnerConfig::default(),
             checker: CheckerConfig::default(),
             producer: ProducerConfig::default(),
+            secrets: vigil_notify::VaultConfig::default(),
             api: ApiConfig::default(),
         }
     }

@@ -82,12 +82,19 @@ pub async fn run(
             .await
             .map_err(Error::Serve)?;
         tracing::info!(listen = %config.api.listen, "Ingestion API listening.");
+        let keys = monitors::load_specs::<vigil_schema::ApiKeyRecord>(
+            &kafka,
+            config.runner.load_timeout,
+            token.child_token(),
+        )
+        .await?;
         let state = api::ApiState::new(
             config.api.clone(),
             producer.clone(),
             view.clone(),
             render_metrics,
-        );
+        )
+        .with_keys(keys);
         let token = api_token.clone();
         let root = token.clone();
         Some(tokio::spawn(async move {
@@ -104,14 +111,36 @@ pub async fn run(
         producer::spawn_forwarder(producer.clone(), &config.producer, forwarder_token.clone());
     let runner_token = token.child_token();
     let runner = if config.runner.enabled {
-        let checker = Arc::new(
-            probe::Checker::new(
-                config.checker.clone(),
-                config.region.clone(),
-                config.agent_name(),
-            )
-            .with_policy(config.egress_policy()),
-        );
+        let mut checker = probe::Checker::new(
+            config.checker.clone(),
+            config.region.clone(),
+            config.agent_name(),
+        )
+        .with_policy(config.egress_policy());
+        let keyring = config
+            .secrets
+            .keyring()
+            .map_err(|e| Error::Config {
+                field: "secrets",
+                reason: e.to_string(),
+            })?;
+        if let Some(keyring) = keyring {
+            let store = vigil_notify::SecretStore::new(keyring);
+            store
+                .follow(
+                    &kafka.client_config(),
+                    &kafka.topics.secrets,
+                    kafka.request_timeout,
+                    runner_token.clone(),
+                )
+                .await
+                .map_err(|e| Error::Config {
+                    field: "secrets",
+                    reason: e.to_string(),
+                })?;
+            checker = checker.with_secrets(store);
+        }
+        let checker = Arc::new(checker);
         let runner = probe::Runner::new(
             view.clone(),
             checker,

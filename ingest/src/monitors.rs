@@ -119,6 +119,30 @@ impl Spec for MaintenanceSpec {
     }
 }
 
+impl Spec for vigil_schema::vault::SealedSecret {
+    const NOUN: &'static str = "secret";
+
+    fn id(&self) -> &str {
+        &self.name
+    }
+
+    fn topic(topics: &TopicNames) -> &str {
+        &topics.secrets
+    }
+}
+
+impl Spec for vigil_schema::ApiKeyRecord {
+    const NOUN: &'static str = "api key";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn topic(topics: &TopicNames) -> &str {
+        &topics.api_keys
+    }
+}
+
 /// A live, shared picture of the specs on one topic. Clones share the same map.
 #[derive(Debug)]
 pub struct SpecView<S> {

@@ -53,6 +53,7 @@ pub mod secret;
 pub mod silence;
 pub mod stage;
 pub mod template;
+pub mod vault;
 
 pub use alert::{Alert, AlertKey};
 pub use channel::{Context, Sender};
@@ -63,3 +64,4 @@ pub use group::{Inputs, Notification, Reason, State};
 pub use route::Router;
 pub use secret::{EnvSecrets, MemorySecrets, SecretResolver};
 pub use silence::Suppressor;
+pub use vault::{SecretStore, VaultConfig};

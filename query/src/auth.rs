@@ -25,6 +25,7 @@ use crate::{Error, Result};
     Serialize,
     Deserialize,
     utoipa::ToSchema,
+    async_graphql::Enum,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -34,6 +35,26 @@ pub enum Role {
     Editor,
     /// Everything.
     Admin,
+}
+
+impl From<vigil_schema::KeyRole> for Role {
+    fn from(role: vigil_schema::KeyRole) -> Self {
+        match role {
+            vigil_schema::KeyRole::Viewer => Role::Viewer,
+            vigil_schema::KeyRole::Editor => Role::Editor,
+            vigil_schema::KeyRole::Admin => Role::Admin,
+        }
+    }
+}
+
+impl From<Role> for vigil_schema::KeyRole {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Viewer => vigil_schema::KeyRole::Viewer,
+            Role::Editor => vigil_schema::KeyRole::Editor,
+            Role::Admin => vigil_schema::KeyRole::Admin,
+        }
+    }
 }
 
 impl fmt::Display for Role {
@@ -95,10 +116,12 @@ pub fn hashed(key: &str) -> String {
 /// A configured key: holder name, SHA-256 of the secret, role, expiry (unix ms).
 type KeyEntry = (Arc<str>, [u8; 32], Role, Option<i64>);
 
-/// Checks presented keys against the configured ones.
+/// Checks presented keys against the configured ones and those created through the API.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
     keys: Arc<[KeyEntry]>,
+    /// Keys created through the API or CLI (`vigil.api-keys`), and their last use.
+    store: Option<crate::service::Credentials>,
 }
 
 impl Authenticator {
@@ -116,12 +139,58 @@ impl Authenticator {
                     )
                 })
                 .collect(),
+            store: None,
         }
     }
 
-    /// Whether any key is configured.
+    /// The same, also accepting the keys of `store` (on the query API: scope `query`).
+    pub fn with_store(mut self, store: &crate::service::Credentials) -> Self {
+        self.store = Some(store.clone());
+        self
+    }
+
+    /// Whether any key is configured or was created (one created through the API turns
+    /// authentication on).
     pub fn enabled(&self) -> bool {
-        !self.keys.is_empty()
+        !self.keys.is_empty() || self.store.as_ref().is_some_and(|s| !s.keys.is_empty())
+    }
+
+    /// A key created through the API or CLI, if `presented` is one and may be used on the
+    /// query API now.
+    fn stored(&self, presented: &str, now: i64) -> Option<Result<Principal>> {
+        let store = self.store.as_ref()?;
+        let id = vigil_schema::api_key_id(presented)?;
+        let record = store.keys.get(id)?;
+        let mut expected = [0u8; 32];
+        if hex::decode_to_slice(&record.digest, &mut expected).is_err()
+            || !constant_time_eq(&expected, &digest(presented))
+        {
+            return Some(Err(Error::Unauthenticated));
+        }
+        let now_ts = vigil_schema::Timestamp::from_millis(now);
+        if !record.usable(vigil_schema::KeyScope::Query, now_ts) {
+            tracing::warn!(key = %record.id, name = %record.name, "A revoked, expired or out-of-scope API key was used.");
+            return Some(if record.revoked_at.is_none()
+                && record.expires.is_none_or(|e| e > now_ts)
+            {
+                Err(Error::OutOfScope {
+                    api: "query",
+                    scopes: record
+                        .scopes
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+            } else {
+                Err(Error::Unauthenticated)
+            });
+        }
+        store.last_used.insert(record.id.clone(), now);
+        Some(Ok(Principal {
+            name: Arc::from(record.name.as_str()),
+            role: record.role.into(),
+        }))
     }
 
     /// Authenticates an `Authorization` header value (`Bearer <key>`).
@@ -138,6 +207,10 @@ impl Authenticator {
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             })
             .ok_or(Error::Unauthenticated)?;
+        let now = vigil_schema::Timestamp::now().as_millis();
+        if let Some(answer) = self.stored(presented, now) {
+            return answer;
+        }
         // Only digests are kept; each is compared in constant time, so timing reveals nothing
         // about which key came close.
         let presented = digest(presented);
@@ -148,7 +221,6 @@ impl Authenticator {
             }
         }
         let (name, role, expires) = found.ok_or(Error::Unauthenticated)?;
-        let now = vigil_schema::Timestamp::now().as_millis();
         if expires.is_some_and(|e| e <= now) {
             tracing::warn!(key = %name, "An expired API key was used.");
             return Err(Error::Unauthenticated);

@@ -46,6 +46,9 @@ pub struct Config {
     /// references); taken from the binary's `[ingest.egress]` and `[ingest] env-allow`.
     #[serde(skip)]
     pub egress: vigil_schema::EgressPolicy,
+    /// Where the secret store's key-encryption keys are; taken from the binary's `[secrets]`.
+    #[serde(skip)]
+    pub secrets: vigil_notify::VaultConfig,
 }
 
 /// Kafka connection used by the monitors and rules views, their writes and subscriptions.
@@ -292,15 +295,16 @@ pub struct IntegrationsConfig {
     pub pagerduty_webhook_secret: Option<vigil_schema::event::SecretRef>,
 }
 
+fn invalid(field: &'static str, reason: &str) -> Result<()> {
+    Err(Error::Config {
+        field,
+        reason: reason.into(),
+    })
+}
+
 impl Config {
     /// Rejects values the service cannot run with.
     pub fn validate(&self) -> Result<()> {
-        let invalid = |field: &'static str, reason: &str| {
-            Err(Error::Config {
-                field,
-                reason: reason.into(),
-            })
-        };
         if self.subscriptions.buffer == 0 {
             return invalid("query.subscriptions.buffer", "must be at least 1");
         }
@@ -349,7 +353,15 @@ impl Config {
         if let Err(e) = self.processor.validate() {
             return invalid("processor", &e.to_string());
         }
+        self.check_exposure(false)?;
+        self.validate_keys()
+    }
+
+    /// Refuses to serve without keys on a non-loopback address (unless `insecure-no-auth`);
+    /// `stored_keys`: keys created through the API or CLI exist, which turns authentication on.
+    pub fn check_exposure(&self, stored_keys: bool) -> Result<()> {
         if self.auth.keys.is_empty()
+            && !stored_keys
             && !self.http.listen.ip().is_loopback()
             && !self.auth.insecure_no_auth
         {
@@ -363,6 +375,22 @@ impl Config {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// Every check of [`Config::validate`] but the exposure one, which needs the key store.
+    pub fn validate_settings(&self) -> Result<()> {
+        let exposed = Self {
+            auth: AuthConfig {
+                insecure_no_auth: true,
+                ..self.auth.clone()
+            },
+            ..self.clone()
+        };
+        exposed.validate()
+    }
+
+    fn validate_keys(&self) -> Result<()> {
         let mut seen = std::collections::HashSet::new();
         for key in &self.auth.keys {
             let digest = match crate::auth::stored_digest(&key.key) {

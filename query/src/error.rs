@@ -73,6 +73,14 @@ pub enum Error {
         /// Role the caller has.
         has: crate::auth::Role,
     },
+    /// The key is valid but its scopes do not include this API.
+    #[error("this key may not be used on the {api} API (its scopes: {scopes})")]
+    OutOfScope {
+        /// The API called (`query`).
+        api: &'static str,
+        /// The key's scopes.
+        scopes: String,
+    },
     /// A write was acknowledged by Kafka but the service's view did not show it in time.
     #[error("the write was stored but is not visible yet; retry the read")]
     NotVisible,
@@ -198,6 +206,7 @@ impl Error {
             ),
             Error::BadSignature(_) => (StatusCode::UNAUTHORIZED, "bad-signature", "BAD_SIGNATURE"),
             Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "FORBIDDEN"),
+            Error::OutOfScope { .. } => (StatusCode::FORBIDDEN, "out-of-scope", "OUT_OF_SCOPE"),
             Error::NotVisible => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "write-not-visible",

@@ -8,6 +8,7 @@
 //! (channels, routes, silences and maintenance windows, merged into both roots),
 //! [`subscription`] (live windows, probes, alerts, and monitor and rule changes from the hub).
 
+pub mod credentials;
 pub mod mutation;
 pub mod notify;
 pub mod query;
@@ -33,11 +34,19 @@ pub use subscription::SubscriptionRoot;
 
 /// Every read: [`QueryRoot`] and the notification configuration's.
 #[derive(Debug, Default, MergedObject)]
-pub struct Query(QueryRoot, notify::NotifyQuery);
+pub struct Query(
+    QueryRoot,
+    notify::NotifyQuery,
+    credentials::CredentialsQuery,
+);
 
 /// Every write: [`MutationRoot`] and the notification configuration's.
 #[derive(Debug, Default, MergedObject)]
-pub struct Mutation(MutationRoot, notify::NotifyMutation);
+pub struct Mutation(
+    MutationRoot,
+    notify::NotifyMutation,
+    credentials::CredentialsMutation,
+);
 
 /// The schema type.
 pub type VigilSchema = Schema<Query, Mutation, SubscriptionRoot>;

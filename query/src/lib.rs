@@ -223,6 +223,29 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/api/v1/routes",
             put(rest::channels::update_routes),
         ),
+        (Method::GET, "/api/v1/keys", get(rest::credentials::list_keys)),
+        (Method::POST, "/api/v1/keys", post(rest::credentials::create_key)),
+        (Method::GET, "/api/v1/keys/{id}", get(rest::credentials::get_key)),
+        (
+            Method::DELETE,
+            "/api/v1/keys/{id}",
+            delete(rest::credentials::revoke_key),
+        ),
+        (
+            Method::GET,
+            "/api/v1/secrets",
+            get(rest::credentials::list_secrets),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/secrets/{name}",
+            put(rest::credentials::put_secret),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/secrets/{name}",
+            delete(rest::credentials::delete_secret),
+        ),
         (
             Method::GET,
             "/api/v1/silences",
@@ -418,7 +441,7 @@ pub fn kafka_client(config: &Config) -> ClientConfig {
 /// Creates missing topics, starts the monitors, rules and notification configuration views
 /// and the live consumers, and builds the service. Background tasks stop when `token` is cancelled.
 pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Service> {
-    config.validate()?;
+    config.validate_settings()?;
     let client = kafka_client(config);
     let topics = config.topics();
     let timeout = config.kafka.request_timeout;
@@ -459,7 +482,32 @@ pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Servi
             timeout: config.backtest.timeout,
         },
         egress: config.egress.clone(),
+        credentials: service::Credentials::new(
+            config
+                .secrets
+                .keyring()
+                .map_err(|e| Error::Unavailable(e.to_string()))?,
+        ),
     });
+    let credentials = service.credentials();
+    credentials
+        .secrets
+        .start(&client, &config.topics().secrets, timeout, token.child_token())
+        .await?;
+    credentials
+        .keys
+        .start(&client, &config.topics().api_keys, timeout, token.child_token())
+        .await?;
+    // The keys view is read to its end before the exposure check and before serving, so a
+    // deployment whose keys were all created through the API never starts open.
+    let deadline = Instant::now() + timeout.max(Duration::from_secs(10));
+    while !credentials.keys.is_caught_up() {
+        if Instant::now() >= deadline {
+            return Err(Error::Unavailable("the api-keys topic was not read in time".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    config.check_exposure(!credentials.keys.is_empty())?;
     service
         .notify_views()
         .start(&client, &config.topics(), timeout, token)
@@ -480,7 +528,7 @@ pub async fn run_with_metrics(
 ) -> Result<()> {
     let service = connect(&config, &token).await?;
     let listener = TcpListener::bind(config.http.listen).await?;
-    let auth = if config.auth.keys.is_empty() {
+    let auth = if config.auth.keys.is_empty() && service.credentials().keys.is_empty() {
         "off (every caller is admin)"
     } else {
         "api keys"

@@ -10,6 +10,7 @@ pub mod alert;
 pub mod audit;
 pub mod backtest;
 pub mod channel;
+pub mod credentials;
 pub mod delivery;
 pub mod rule;
 pub mod silence;
@@ -25,6 +26,9 @@ pub use alert::{ActiveAlert, ActiveAlertPage, Alert, AlertPage, BudgetSeries, Er
 pub use audit::{AuditPage, AuditRecord};
 pub use backtest::{BacktestReport, RejectedRule, RuleStats};
 pub use channel::{Channel, ChannelPage, Route};
+pub use credentials::{
+    ApiKey, ApiKeyPage, ApiKeyScope, CreatedApiKey, NewApiKey, Secret, SecretPage, SecretValue,
+};
 pub use delivery::{AckInput, CommandAccepted, DeliveryAttempt, DeliveryPage};
 pub use rule::{Rule, RuleEvent, RulePage};
 pub use silence::{Maintenance, MaintenancePage, NewSilence, Silence, SilencePage};

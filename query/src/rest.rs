@@ -15,6 +15,7 @@ pub mod deliveries;
 pub mod integrations;
 pub mod rules;
 pub mod silences;
+pub mod credentials;
 
 use axum::Json;
 use axum::body::{Body, Bytes};

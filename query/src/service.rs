@@ -18,6 +18,7 @@ pub mod audit;
 pub mod backtest;
 pub mod budget;
 pub mod channels;
+pub mod credentials;
 pub mod deliveries;
 pub mod monitors;
 pub mod probes;
@@ -45,6 +46,7 @@ pub use audit::AuditQuery;
 pub use backtest::BacktestSettings;
 pub use budget::BudgetQuery;
 pub use channels::{ChannelFilter, NotifyViews, parse_channel};
+pub use credentials::Credentials;
 pub use deliveries::{DeliveryQuery, delivery_status};
 pub use monitors::{MonitorFilter, parse_spec};
 pub use probes::ProbeQuery;
@@ -123,6 +125,8 @@ struct Inner {
     /// Channels, the routing tree, silences and maintenance windows; started by
     /// [`crate::connect`].
     notify: NotifyViews,
+    /// API keys and secrets; started by [`crate::connect`].
+    credentials: Credentials,
 }
 
 /// Everything [`Service::new`] needs.
@@ -149,6 +153,8 @@ pub struct ServiceParts {
     pub backtest: BacktestSettings,
     /// The egress policy monitor writes are checked against.
     pub egress: vigil_schema::EgressPolicy,
+    /// API keys and secrets (views not yet started).
+    pub credentials: Credentials,
 }
 
 impl std::fmt::Debug for Inner {
@@ -184,6 +190,7 @@ impl Service {
             produce_timeout,
             backtest,
             egress,
+            credentials,
         } = parts;
         Self {
             inner: Arc::new(Inner {
@@ -199,6 +206,7 @@ impl Service {
                 backtest: backtest::Backtester::new(backtest),
                 egress,
                 notify: NotifyViews::new(),
+                credentials,
             }),
         }
     }
@@ -223,6 +231,16 @@ impl Service {
         &self.inner.limits
     }
 
+    /// API keys and secrets.
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
+    }
+
+    /// Topic names.
+    pub fn topics(&self) -> &TopicNames {
+        &self.inner.topics
+    }
+
     /// The ClickHouse client.
     pub fn clickhouse(&self) -> &clickhouse::Client {
         &self.inner.clickhouse
@@ -237,9 +255,7 @@ impl Service {
         key: &str,
         payload: Option<&[u8]>,
     ) -> Result<()> {
-        let before = view
-            .get(key)
-            .and_then(|s| serde_json::to_value(s.as_ref()).ok());
+        let before = view.get(key).and_then(|s| s.audited());
         let mut record = FutureRecord::<str, [u8]>::to(topic).key(key);
         if let Some(payload) = payload {
             record = record.payload(payload);
@@ -258,10 +274,11 @@ impl Service {
         .await?;
         let after = payload
             .and_then(|p| vigil_schema::decode::<S>(p).ok())
-            .and_then(|s| serde_json::to_value(&s).ok());
+            .and_then(|s| s.audited());
         let resource = match S::NOUN {
             "routing tree" => "routes",
             "maintenance window" => "maintenance",
+            "api key" => "api_key",
             noun => noun,
         };
         self.audit(resource, key, before, after).await

@@ -51,7 +51,8 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// Builds the state and the GraphQL schema around `service`.
     pub fn new(service: Service, config: Config, metrics: Option<PrometheusHandle>) -> Self {
-        let auth = Authenticator::new(&config.auth.keys);
+        let credentials = service.credentials().clone();
+        let auth = Authenticator::new(&config.auth.keys).with_store(&credentials);
         let rate_limits = Arc::new(vigil_schema::ratelimit::RateLimits::new(&config.rate_limit));
         let schema = crate::graphql::schema(service.clone(), &config.graphql);
         let in_flight = crate::overload::InFlight::new(config.http.max_in_flight);
@@ -61,7 +62,10 @@ impl AppState {
             schema,
             config: Arc::new(config),
             metrics,
-            secrets: Arc::new(EnvSecrets::new()),
+            secrets: Arc::new(vigil_notify::vault::Layered {
+                first: Arc::new(credentials),
+                then: Arc::new(EnvSecrets::new()),
+            }),
             idempotency: Arc::default(),
             rate_limits,
             in_flight,

@@ -36,6 +36,42 @@ pub trait Spec: vigil_schema::Event + std::fmt::Debug + Send + Sync + 'static {
     fn id(&self) -> &str;
     /// Another kind of spec kept on the same topic, in the same key space.
     const SHARES_TOPIC_WITH: Option<EventKind> = None;
+
+    /// What the audit log records of it (the whole spec, unless it holds secret material).
+    fn audited(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self).ok()
+    }
+}
+
+impl Spec for vigil_schema::vault::SealedSecret {
+    const NOUN: &'static str = "secret";
+
+    fn id(&self) -> &str {
+        &self.name
+    }
+
+    /// Only who set it and when: not even the ciphertext.
+    fn audited(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({
+            "name": self.name,
+            "kek_id": self.kek_id,
+            "updated_at": self.updated_at,
+            "updated_by": self.updated_by,
+        }))
+    }
+}
+
+impl Spec for vigil_schema::ApiKeyRecord {
+    const NOUN: &'static str = "api key";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Without the key's digest.
+    fn audited(&self) -> Option<serde_json::Value> {
+        Some(self.redacted())
+    }
 }
 
 impl Spec for MonitorSpec {

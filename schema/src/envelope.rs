@@ -61,6 +61,10 @@ pub enum EventKind {
     NotifyCommand = 11,
     /// [`AuditEvent`](crate::AuditEvent).
     AuditEvent = 12,
+    /// [`SealedSecret`](crate::vault::SealedSecret).
+    SealedSecret = 13,
+    /// [`ApiKeyRecord`](crate::ApiKeyRecord).
+    ApiKey = 14,
 }
 
 impl EventKind {
@@ -79,6 +83,8 @@ impl EventKind {
             EventKind::RouteSpec => "route spec",
             EventKind::NotifyCommand => "notify command",
             EventKind::AuditEvent => "audit event",
+            EventKind::SealedSecret => "sealed secret",
+            EventKind::ApiKey => "api key",
         }
     }
 }

@@ -13,8 +13,12 @@
 //! - [`Delivery`] (`vigil.deliveries`): one attempt to send a notification.
 //! - [`NotifyCommand`] (`vigil.notify-commands`): an acknowledgement or a redelivery request
 //!   for the notification stage.
+//! - [`ApiKeyRecord`] (`vigil.api-keys`, compacted): an API key created through the API or CLI.
+//! - [`SealedSecret`](crate::vault::SealedSecret) (`vigil.secrets`, compacted): a named secret,
+//!   encrypted.
 
 mod alert;
+mod apikey;
 mod audit;
 mod channel;
 mod command;
@@ -26,6 +30,7 @@ mod silence;
 mod window;
 
 pub use alert::{AlertKind, AlertState, AlertTransition};
+pub use apikey::{API_KEY_PREFIX, ApiKeyRecord, KeyRole, KeyScope, api_key_id};
 pub use audit::{AuditAction, AuditEvent};
 pub use channel::{
     ChannelKind, ChannelSpec, DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL,

@@ -22,6 +22,7 @@
 //! - `row` (feature `clickhouse`): rows of tables more than one service writes (`alerts`).
 //! - [`kafka`] (feature `kafka`): creating missing topics through the admin API.
 //! - [`retention`]: how long each topic and table keeps data, and what can be rebuilt.
+//! - `vault` (feature `vault`): named secrets sealed with envelope encryption.
 //! - [`error`]: the crate's error type.
 #![warn(missing_docs)]
 
@@ -41,12 +42,14 @@ pub mod sketch;
 pub mod table;
 pub mod timestamp;
 pub mod topic;
+#[cfg(feature = "vault")]
+pub mod vault;
 
 pub use egress::{AllowEntry, EgressPolicy, validate_egress};
 pub use envelope::{Codec, DecodeError, Event, EventKind, decode, encode};
 pub use error::{Error, Result};
 pub use event::{
-    AlertAck, AlertKind, AlertState, AlertTransition, AnomalyScores, ApiKeyLocation,
+    API_KEY_PREFIX, AlertAck, AlertKind, ApiKeyRecord, KeyRole, KeyScope, api_key_id, AlertState, AlertTransition, AnomalyScores, ApiKeyLocation,
     AssertionResult, AuditAction, AuditEvent, Auth, BurnWindow, ChannelKind, ChannelSpec, Delivery,
     DeliveryStatus, EmailTls, Escalation, FieldError, HttpMethod, MaintenanceSchedule,
     MaintenanceSpec, MatchOp, Matcher, MonitorSpec, NotifyCommand, Outcome, ProbeResult, Redeliver,

@@ -37,6 +37,12 @@ pub const NOTIFY_COMMANDS: &str = "vigil.notify-commands";
 /// Every write through the query API ([`AuditEvent`](crate::AuditEvent)), retained 400 days:
 /// key = the resource id. Also in the `audit` table.
 pub const AUDIT: &str = "vigil.audit";
+/// Named secrets, sealed ([`SealedSecret`](crate::vault::SealedSecret)), compacted: key = the
+/// secret's name, tombstone = deleted.
+pub const SECRETS: &str = "vigil.secrets";
+/// API keys created through the API or CLI ([`ApiKeyRecord`](crate::ApiKeyRecord)), compacted:
+/// key = the key's public id.
+pub const API_KEYS: &str = "vigil.api-keys";
 /// Undecodable or unprocessable events: the raw bytes plus a `vigil-reason` header.
 pub const DEADLETTER: &str = "vigil.deadletter";
 
@@ -77,6 +83,10 @@ pub struct TopicNames {
     pub notify_commands: String,
     /// See [`AUDIT`].
     pub audit: String,
+    /// See [`SECRETS`].
+    pub secrets: String,
+    /// See [`API_KEYS`].
+    pub api_keys: String,
 }
 
 impl Default for TopicNames {
@@ -103,6 +113,8 @@ impl TopicNames {
             routes: format!("{prefix}.routes"),
             notify_commands: format!("{prefix}.notify-commands"),
             audit: format!("{prefix}.audit"),
+            secrets: format!("{prefix}.secrets"),
+            api_keys: format!("{prefix}.api-keys"),
         }
     }
 
@@ -140,6 +152,8 @@ impl TopicNames {
                 ms(retention.notify_commands_topic),
             ),
             TopicSpec::retained(&self.audit, 1, ms(retention.audit_topic)),
+            TopicSpec::compacted(&self.secrets, 1),
+            TopicSpec::compacted(&self.api_keys, 1),
         ]
     }
 }
@@ -211,6 +225,8 @@ mod tests {
                 ROUTES,
                 NOTIFY_COMMANDS,
                 AUDIT,
+                SECRETS,
+                API_KEYS,
             ]
         );
         for compacted in [7, 8, 10, 11] {

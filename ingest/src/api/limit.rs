@@ -24,7 +24,13 @@ pub(super) async fn layer(State(state): State<ApiState>, request: Request, next:
         .map(|c| c.0.ip());
     let key = presented_key(request.headers())
         .filter(|k| {
-            super::authorized(&state.inner.config, request.headers()).is_some() && !k.is_empty()
+            super::authorized(
+                &state.inner.config,
+                state.inner.keys.as_ref(),
+                request.headers(),
+            )
+            .is_some()
+                && !k.is_empty()
         })
         .map(str::to_owned);
     match limits.check(key.as_deref(), address) {

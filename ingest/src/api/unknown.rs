@@ -17,12 +17,12 @@ struct Period {
     ids: HashSet<String>,
 }
 
-/// Unknown monitor ids admitted per key (by its position in the configuration).
+/// Unknown monitor ids admitted per key (`config#<position>` or a created key's id).
 #[derive(Debug)]
 pub(super) struct UnknownBudget {
     max: usize,
     period: Duration,
-    keys: Mutex<HashMap<usize, Period>>,
+    keys: Mutex<HashMap<String, Period>>,
 }
 
 impl UnknownBudget {
@@ -35,12 +35,12 @@ impl UnknownBudget {
     }
 
     /// Whether `key` may send events of the unknown monitor `id` now (at `now`).
-    pub(super) fn admit(&self, key: usize, id: &str, now: Instant) -> bool {
+    pub(super) fn admit(&self, key: &str, id: &str, now: Instant) -> bool {
         let mut keys = self
             .keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let period = keys.entry(key).or_insert_with(|| Period {
+        let period = keys.entry(key.to_owned()).or_insert_with(|| Period {
             started: now,
             ids: HashSet::new(),
         });
@@ -77,16 +77,16 @@ mod tests {
     fn each_key_introduces_at_most_max_ids_per_period() {
         let budget = UnknownBudget::new(2, Duration::from_secs(60));
         let t0 = Instant::now();
-        assert!(budget.admit(0, "a", t0));
-        assert!(budget.admit(0, "b", t0));
+        assert!(budget.admit("0", "a", t0));
+        assert!(budget.admit("0", "b", t0));
         // Known ones stay admitted, a third is refused; another key has its own budget.
-        assert!(budget.admit(0, "a", t0 + Duration::from_secs(1)));
-        assert!(!budget.admit(0, "c", t0 + Duration::from_secs(1)));
-        assert!(budget.admit(1, "c", t0));
+        assert!(budget.admit("0", "a", t0 + Duration::from_secs(1)));
+        assert!(!budget.admit("0", "c", t0 + Duration::from_secs(1)));
+        assert!(budget.admit("1", "c", t0));
         // A new period starts afresh.
-        assert!(budget.admit(0, "c", t0 + Duration::from_secs(60)));
-        assert!(budget.admit(0, "d", t0 + Duration::from_secs(61)));
-        assert!(!budget.admit(0, "a", t0 + Duration::from_secs(61)));
+        assert!(budget.admit("0", "c", t0 + Duration::from_secs(60)));
+        assert!(budget.admit("0", "d", t0 + Duration::from_secs(61)));
+        assert!(!budget.admit("0", "a", t0 + Duration::from_secs(61)));
         assert!(
             budget
                 .refusal("c")
@@ -97,6 +97,6 @@ mod tests {
     #[test]
     fn a_zero_budget_refuses_every_unknown_id() {
         let budget = UnknownBudget::new(0, Duration::from_secs(60));
-        assert!(!budget.admit(0, "a", Instant::now()));
+        assert!(!budget.admit("0", "a", Instant::now()));
     }
 }

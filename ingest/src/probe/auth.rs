@@ -4,8 +4,9 @@
 //! Specs are stored with references, never expanded values; expansion happens for each check.
 //! A `${NAME}` reads the runner's environment only when the operator lists `NAME` in
 //! `[ingest] env-allow`; any other `${NAME}` stays unexpanded and fails the check, so a spec
-//! cannot read (and send away) the runner's own secrets. `${secret:NAME}` references need the
-//! secret store, which this runner does not have: they fail the check with a clear error.
+//! cannot read (and send away) the runner's own secrets. `${secret:NAME}` references are read
+//! from the secret store (named secrets set through the API or CLI, sealed at rest); without a
+//! store, or for a name it does not hold, they fail the check with a clear error.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -15,9 +16,19 @@ use base64::Engine as _;
 use vigil_schema::egress::{self, Reference};
 
 /// Expands the references of monitor specs.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct References {
     env_allow: BTreeSet<String>,
+    secrets: Option<std::sync::Arc<dyn vigil_notify::SecretResolver>>,
+}
+
+impl std::fmt::Debug for References {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("References")
+            .field("env_allow", &self.env_allow)
+            .field("secret_store", &self.secrets.is_some())
+            .finish()
+    }
 }
 
 impl References {
@@ -25,7 +36,17 @@ impl References {
     pub fn new(env_allow: impl IntoIterator<Item = String>) -> Self {
         Self {
             env_allow: env_allow.into_iter().collect(),
+            secrets: None,
         }
+    }
+
+    /// The same, resolving `${secret:NAME}` from `secrets`.
+    pub fn with_secrets(
+        mut self,
+        secrets: std::sync::Arc<dyn vigil_notify::SecretResolver>,
+    ) -> Self {
+        self.secrets = Some(secrets);
+        self
     }
 
     /// Expands `text` from the process environment; `$${` writes a literal `${`.
@@ -47,9 +68,14 @@ impl References {
                 "${{{name}}} is not expanded: environment variable {name} is not in \
                  `[ingest] env-allow`"
             )),
-            Reference::Secret(name) => Err(format!(
-                "${{secret:{name}}} cannot be resolved: secret store not configured"
-            )),
+            Reference::Secret(name) => match &self.secrets {
+                None => Err(format!(
+                    "${{secret:{name}}} cannot be resolved: secret store not configured"
+                )),
+                Some(store) => store
+                    .resolve(name)
+                    .ok_or_else(|| format!("${{secret:{name}}} is not set in the secret store")),
+            },
         })
     }
 }

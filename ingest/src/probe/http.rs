@@ -154,6 +154,12 @@ impl Checker {
         self
     }
 
+    /// The same checker resolving `${secret:NAME}` from `secrets`.
+    pub fn with_secrets(mut self, secrets: Arc<dyn vigil_notify::SecretResolver>) -> Self {
+        self.references = self.references.with_secrets(secrets);
+        self
+    }
+
     /// The same checker resolving host names through `resolver`.
     pub fn with_resolver(mut self, resolver: Arc<dyn Resolver>) -> Self {
         self.egress = self.egress.with_resolver(resolver);

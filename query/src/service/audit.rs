@@ -46,6 +46,11 @@ fn current() -> Context {
     })
 }
 
+/// The name of the caller in scope (`unknown` outside a request).
+pub(crate) fn actor() -> String {
+    current().actor
+}
+
 /// One row of `audit`, written and read.
 #[derive(Debug, Clone, Row, Serialize, Deserialize)]
 struct AuditRow {
