@@ -125,7 +125,11 @@ async fn stored(config: &Config, command: KeysCommand) -> anyhow::Result<()> {
                     k.id,
                     k.name,
                     Role::from(k.role).to_string(),
-                    if scopes.is_empty() { "all".into() } else { scopes.join(",") },
+                    if scopes.is_empty() {
+                        "all".into()
+                    } else {
+                        scopes.join(",")
+                    },
                     k.created_at.to_string(),
                 );
             }

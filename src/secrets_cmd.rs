@@ -118,8 +118,7 @@ pub(crate) async fn run(config: &Config, command: SecretsCommand) -> anyhow::Res
                 .context("failed to read the value from standard input")?;
             let value = value.strip_suffix('\n').unwrap_or(&value);
             let value = value.strip_suffix('\r').unwrap_or(value);
-            if value.is_empty() || value.len() > vigil_query::service::credentials::MAX_SECRET_LEN
-            {
+            if value.is_empty() || value.len() > vigil_query::service::credentials::MAX_SECRET_LEN {
                 bail!("the value must be 1 to 8192 bytes (read from standard input)");
             }
             let current = secrets.get(&name);

@@ -173,8 +173,9 @@ pub(crate) async fn up(config: &Config, args: UpArgs) -> anyhow::Result<()> {
         &config,
         vigil_notify::vault::Layered {
             first: Arc::new(match &target {
-                Some(t) => vigil_notify::MemorySecrets::new()
-                    .with(DEMO_WEBHOOK_SECRET, &t.webhook_secret),
+                Some(t) => {
+                    vigil_notify::MemorySecrets::new().with(DEMO_WEBHOOK_SECRET, &t.webhook_secret)
+                }
                 None => vigil_notify::MemorySecrets::new(),
             }),
             then: store,

@@ -103,7 +103,9 @@ impl ApiState {
     ) -> Self {
         match Arc::get_mut(&mut self.inner) {
             Some(inner) => inner.keys = Some(keys),
-            None => tracing::error!("The ingestion API's keys were set after it was shared; created keys are not accepted."),
+            None => tracing::error!(
+                "The ingestion API's keys were set after it was shared; created keys are not accepted."
+            ),
         }
         self
     }

@@ -117,13 +117,10 @@ pub async fn run(
             config.agent_name(),
         )
         .with_policy(config.egress_policy());
-        let keyring = config
-            .secrets
-            .keyring()
-            .map_err(|e| Error::Config {
-                field: "secrets",
-                reason: e.to_string(),
-            })?;
+        let keyring = config.secrets.keyring().map_err(|e| Error::Config {
+            field: "secrets",
+            reason: e.to_string(),
+        })?;
         if let Some(keyring) = keyring {
             let store = vigil_notify::SecretStore::new(keyring);
             store

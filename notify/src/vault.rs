@@ -84,8 +84,12 @@ impl SecretStore {
             None => drop(sealed.remove(name)),
             Some(bytes) => match vigil_schema::decode::<SealedSecret>(bytes) {
                 Ok(secret) if secret.name == name => drop(sealed.insert(name.to_owned(), secret)),
-                Ok(_) => tracing::warn!(secret = name, "Skipped a secret filed under another name."),
-                Err(e) => tracing::warn!(secret = name, error = %e, "Skipped an undecodable secret."),
+                Ok(_) => {
+                    tracing::warn!(secret = name, "Skipped a secret filed under another name.")
+                }
+                Err(e) => {
+                    tracing::warn!(secret = name, error = %e, "Skipped an undecodable secret.")
+                }
             },
         }
     }
@@ -110,28 +114,36 @@ impl SecretStore {
         let kafka = |e: rdkafka::error::KafkaError| Error::Config(format!("kafka: {e}"));
         let mut config = client.clone();
         config
-            .set("group.id", format!("vigil-secrets-{}", uuid::Uuid::new_v4()))
+            .set(
+                "group.id",
+                format!("vigil-secrets-{}", uuid::Uuid::new_v4()),
+            )
             .set("enable.auto.commit", "false")
             .set("enable.partition.eof", "false");
         let consumer: StreamConsumer = config.create().map_err(kafka)?;
-        let (_, high) = consumer.fetch_watermarks(topic, 0, timeout).map_err(kafka)?;
+        let (_, high) = consumer
+            .fetch_watermarks(topic, 0, timeout)
+            .map_err(kafka)?;
         let mut list = TopicPartitionList::new();
-        list.add_partition_offset(topic, 0, Offset::Beginning).map_err(kafka)?;
+        list.add_partition_offset(topic, 0, Offset::Beginning)
+            .map_err(kafka)?;
         consumer.assign(&list).map_err(kafka)?;
         let deadline = tokio::time::Instant::now() + timeout.max(Duration::from_secs(10));
         let mut next = 0;
         while next < high {
             let message = tokio::time::timeout_at(deadline, consumer.recv())
                 .await
-                .map_err(|_| {
-                    Error::Config(format!("timed out reading the secrets topic {topic}"))
-                })?
+                .map_err(|_| Error::Config(format!("timed out reading the secrets topic {topic}")))?
                 .map_err(kafka)?;
             next = message.offset() + 1;
             let name = String::from_utf8_lossy(message.key().unwrap_or_default()).into_owned();
             self.apply(&name, message.payload());
         }
-        tracing::info!(secrets = self.names().len(), key = self.keyring.current_id(), "Secret store loaded.");
+        tracing::info!(
+            secrets = self.names().len(),
+            key = self.keyring.current_id(),
+            "Secret store loaded."
+        );
         let store = Arc::clone(self);
         Ok(tokio::spawn(async move {
             loop {
@@ -141,7 +153,8 @@ impl SecretStore {
                 };
                 match message {
                     Ok(m) => {
-                        let name = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+                        let name =
+                            String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
                         store.apply(&name, m.payload());
                     }
                     Err(e) => {

@@ -170,21 +170,21 @@ impl Authenticator {
         let now_ts = vigil_schema::Timestamp::from_millis(now);
         if !record.usable(vigil_schema::KeyScope::Query, now_ts) {
             tracing::warn!(key = %record.id, name = %record.name, "A revoked, expired or out-of-scope API key was used.");
-            return Some(if record.revoked_at.is_none()
-                && record.expires.is_none_or(|e| e > now_ts)
-            {
-                Err(Error::OutOfScope {
-                    api: "query",
-                    scopes: record
-                        .scopes
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })
-            } else {
-                Err(Error::Unauthenticated)
-            });
+            return Some(
+                if record.revoked_at.is_none() && record.expires.is_none_or(|e| e > now_ts) {
+                    Err(Error::OutOfScope {
+                        api: "query",
+                        scopes: record
+                            .scopes
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })
+                } else {
+                    Err(Error::Unauthenticated)
+                },
+            );
         }
         store.last_used.insert(record.id.clone(), now);
         Some(Ok(Principal {

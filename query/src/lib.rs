@@ -223,9 +223,21 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             "/api/v1/routes",
             put(rest::channels::update_routes),
         ),
-        (Method::GET, "/api/v1/keys", get(rest::credentials::list_keys)),
-        (Method::POST, "/api/v1/keys", post(rest::credentials::create_key)),
-        (Method::GET, "/api/v1/keys/{id}", get(rest::credentials::get_key)),
+        (
+            Method::GET,
+            "/api/v1/keys",
+            get(rest::credentials::list_keys),
+        ),
+        (
+            Method::POST,
+            "/api/v1/keys",
+            post(rest::credentials::create_key),
+        ),
+        (
+            Method::GET,
+            "/api/v1/keys/{id}",
+            get(rest::credentials::get_key),
+        ),
         (
             Method::DELETE,
             "/api/v1/keys/{id}",
@@ -492,18 +504,30 @@ pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Servi
     let credentials = service.credentials();
     credentials
         .secrets
-        .start(&client, &config.topics().secrets, timeout, token.child_token())
+        .start(
+            &client,
+            &config.topics().secrets,
+            timeout,
+            token.child_token(),
+        )
         .await?;
     credentials
         .keys
-        .start(&client, &config.topics().api_keys, timeout, token.child_token())
+        .start(
+            &client,
+            &config.topics().api_keys,
+            timeout,
+            token.child_token(),
+        )
         .await?;
     // The keys view is read to its end before the exposure check and before serving, so a
     // deployment whose keys were all created through the API never starts open.
     let deadline = Instant::now() + timeout.max(Duration::from_secs(10));
     while !credentials.keys.is_caught_up() {
         if Instant::now() >= deadline {
-            return Err(Error::Unavailable("the api-keys topic was not read in time".into()));
+            return Err(Error::Unavailable(
+                "the api-keys topic was not read in time".into(),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -11,11 +11,11 @@ pub mod alerts;
 pub mod audit;
 pub mod backtest;
 pub mod channels;
+pub mod credentials;
 pub mod deliveries;
 pub mod integrations;
 pub mod rules;
 pub mod silences;
-pub mod credentials;
 
 use axum::Json;
 use axum::body::{Body, Bytes};

@@ -88,6 +88,13 @@ const REST: &[(&str, &str, Needs)] = &[
     ("GET", "/api/v1/maintenance/{id}", VIEWER),
     ("PUT", "/api/v1/maintenance/{id}", EDITOR),
     ("DELETE", "/api/v1/maintenance/{id}", EDITOR),
+    ("GET", "/api/v1/keys", ADMIN),
+    ("POST", "/api/v1/keys", ADMIN),
+    ("GET", "/api/v1/keys/{id}", ADMIN),
+    ("DELETE", "/api/v1/keys/{id}", ADMIN),
+    ("GET", "/api/v1/secrets", EDITOR),
+    ("PUT", "/api/v1/secrets/{name}", ADMIN),
+    ("DELETE", "/api/v1/secrets/{name}", ADMIN),
     ("GET", "/api/v1/openapi.json", Anyone),
     ("GET", "/docs", Anyone),
     ("GET", "/healthz", Anyone),
@@ -224,6 +231,7 @@ async fn every_rest_operation_answers_each_role_as_the_matrix_says() {
         // parsed; one who may gets a 400, never a 401 or 403.
         let uri = path
             .replace("{id}", "nope")
+            .replace("{name}", "nope")
             .replace("{delivery_id}", "00000000-0000-0000-0000-000000000000")
             + "?not-a-parameter=1";
         let body = (method == "POST" || method == "PUT").then(|| "{\"unclosed\": ".to_owned());
@@ -270,6 +278,9 @@ const GRAPHQL: &[(&str, &str, Needs)] = &[
     ("query", "maintenanceWindows", VIEWER),
     ("query", "maintenanceWindow", VIEWER),
     ("query", "deliveries", VIEWER),
+    ("query", "apiKeys", ADMIN),
+    ("query", "apiKey", ADMIN),
+    ("query", "secrets", EDITOR),
     ("mutation", "createMonitor", EDITOR),
     ("mutation", "updateMonitor", EDITOR),
     ("mutation", "deleteMonitor", EDITOR),
@@ -290,6 +301,10 @@ const GRAPHQL: &[(&str, &str, Needs)] = &[
     ("mutation", "deleteMaintenanceWindow", EDITOR),
     ("mutation", "acknowledgeAlert", EDITOR),
     ("mutation", "redeliver", EDITOR),
+    ("mutation", "createApiKey", ADMIN),
+    ("mutation", "revokeApiKey", ADMIN),
+    ("mutation", "setSecret", ADMIN),
+    ("mutation", "deleteSecret", ADMIN),
     ("subscription", "windowClosed", VIEWER),
     ("subscription", "probeCompleted", VIEWER),
     ("subscription", "alertChanged", VIEWER),
@@ -330,6 +345,7 @@ fn operation(kind: &str, field: &Value) -> String {
                 "Int" => "1".to_owned(),
                 "Float" => "0.5".to_owned(),
                 "JSON" => "{}".to_owned(),
+                "NewApiKey" => "{name: \"nope\", role: VIEWER}".to_owned(),
                 _ => "\"nope\"".to_owned(),
             };
             required.then(|| format!("{}: {value}", a["name"].as_str().unwrap()))

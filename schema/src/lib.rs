@@ -49,12 +49,13 @@ pub use egress::{AllowEntry, EgressPolicy, validate_egress};
 pub use envelope::{Codec, DecodeError, Event, EventKind, decode, encode};
 pub use error::{Error, Result};
 pub use event::{
-    API_KEY_PREFIX, AlertAck, AlertKind, ApiKeyRecord, KeyRole, KeyScope, api_key_id, AlertState, AlertTransition, AnomalyScores, ApiKeyLocation,
-    AssertionResult, AuditAction, AuditEvent, Auth, BurnWindow, ChannelKind, ChannelSpec, Delivery,
-    DeliveryStatus, EmailTls, Escalation, FieldError, HttpMethod, MaintenanceSchedule,
-    MaintenanceSpec, MatchOp, Matcher, MonitorSpec, NotifyCommand, Outcome, ProbeResult, Redeliver,
-    RouteSpec, RuleCondition, RuleSpec, SecretRef, Severity, SilenceSpec, SilenceState, SketchData,
-    SloKind, StatusClass, SummarySegment, Timings, WindowSummary,
+    API_KEY_PREFIX, AlertAck, AlertKind, AlertState, AlertTransition, AnomalyScores,
+    ApiKeyLocation, ApiKeyRecord, AssertionResult, AuditAction, AuditEvent, Auth, BurnWindow,
+    ChannelKind, ChannelSpec, Delivery, DeliveryStatus, EmailTls, Escalation, FieldError,
+    HttpMethod, KeyRole, KeyScope, MaintenanceSchedule, MaintenanceSpec, MatchOp, Matcher,
+    MonitorSpec, NotifyCommand, Outcome, ProbeResult, Redeliver, RouteSpec, RuleCondition,
+    RuleSpec, SecretRef, Severity, SilenceSpec, SilenceState, SketchData, SloKind, StatusClass,
+    SummarySegment, Timings, WindowSummary, api_key_id,
 };
 pub use retention::Retention;
 pub use timestamp::Timestamp;

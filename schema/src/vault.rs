@@ -165,12 +165,21 @@ pub struct Keyring {
     random: SystemRandom,
 }
 
-fn seal(key: &LessSafeKey, random: &SystemRandom, aad: &[u8], plain: &[u8]) -> Result<String, VaultError> {
+fn seal(
+    key: &LessSafeKey,
+    random: &SystemRandom,
+    aad: &[u8],
+    plain: &[u8],
+) -> Result<String, VaultError> {
     let mut nonce = [0u8; NONCE_LEN];
     random.fill(&mut nonce).map_err(|_| VaultError::Random)?;
     let mut buf = plain.to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
-        .map_err(|_| VaultError::Random)?;
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad),
+        &mut buf,
+    )
+    .map_err(|_| VaultError::Random)?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&buf);
     buf.fill(0);
@@ -245,11 +254,18 @@ impl Keyring {
     }
 
     fn data_key(&self, sealed: &SealedSecret) -> Result<LessSafeKey, VaultError> {
-        let kek = self.kek(&sealed.kek_id).ok_or_else(|| VaultError::UnknownKey {
-            name: sealed.name.clone(),
-            kek_id: sealed.kek_id.clone(),
-        })?;
-        let mut raw = open(&kek.key, sealed.name.as_bytes(), &sealed.wrapped_key, &sealed.name)?;
+        let kek = self
+            .kek(&sealed.kek_id)
+            .ok_or_else(|| VaultError::UnknownKey {
+                name: sealed.name.clone(),
+                kek_id: sealed.kek_id.clone(),
+            })?;
+        let mut raw = open(
+            &kek.key,
+            sealed.name.as_bytes(),
+            &sealed.wrapped_key,
+            &sealed.name,
+        )?;
         let key = UnboundKey::new(&AES_256_GCM, &raw).map_err(|_| VaultError::Corrupt {
             name: sealed.name.clone(),
         });
@@ -260,7 +276,12 @@ impl Keyring {
     /// The plaintext of a sealed secret.
     pub fn open(&self, sealed: &SealedSecret) -> Result<String, VaultError> {
         let dek = self.data_key(sealed)?;
-        let plain = open(&dek, sealed.name.as_bytes(), &sealed.ciphertext, &sealed.name)?;
+        let plain = open(
+            &dek,
+            sealed.name.as_bytes(),
+            &sealed.ciphertext,
+            &sealed.name,
+        )?;
         String::from_utf8(plain).map_err(|_| VaultError::Corrupt {
             name: sealed.name.clone(),
         })
@@ -272,12 +293,24 @@ impl Keyring {
         if sealed.kek_id == self.current.id {
             return Ok(None);
         }
-        let kek = self.kek(&sealed.kek_id).ok_or_else(|| VaultError::UnknownKey {
-            name: sealed.name.clone(),
-            kek_id: sealed.kek_id.clone(),
-        })?;
-        let mut raw = open(&kek.key, sealed.name.as_bytes(), &sealed.wrapped_key, &sealed.name)?;
-        let wrapped_key = seal(&self.current.key, &self.random, sealed.name.as_bytes(), &raw);
+        let kek = self
+            .kek(&sealed.kek_id)
+            .ok_or_else(|| VaultError::UnknownKey {
+                name: sealed.name.clone(),
+                kek_id: sealed.kek_id.clone(),
+            })?;
+        let mut raw = open(
+            &kek.key,
+            sealed.name.as_bytes(),
+            &sealed.wrapped_key,
+            &sealed.name,
+        )?;
+        let wrapped_key = seal(
+            &self.current.key,
+            &self.random,
+            sealed.name.as_bytes(),
+            &raw,
+        );
         raw.fill(0);
         Ok(Some(SealedSecret {
             kek_id: self.current.id.clone(),
@@ -298,13 +331,17 @@ mod tests {
     #[test]
     fn sealed_values_open_and_hold_no_plaintext() {
         let ring = Keyring::new(kek(1), vec![]);
-        let sealed = ring.seal("slack-token", "xoxb-very-secret", None, "ops").unwrap();
+        let sealed = ring
+            .seal("slack-token", "xoxb-very-secret", None, "ops")
+            .unwrap();
         let json = serde_json::to_string(&sealed).unwrap();
         assert!(!json.contains("xoxb-very-secret"), "{json}");
         assert_eq!(sealed.kek_id, kek(1).id());
         assert_eq!(ring.open(&sealed).unwrap(), "xoxb-very-secret");
         // A fresh data key and nonce each time: sealing twice never gives the same bytes.
-        let again = ring.seal("slack-token", "xoxb-very-secret", Some(&sealed), "ops").unwrap();
+        let again = ring
+            .seal("slack-token", "xoxb-very-secret", Some(&sealed), "ops")
+            .unwrap();
         assert_ne!(again.ciphertext, sealed.ciphertext);
         assert_ne!(again.wrapped_key, sealed.wrapped_key);
         assert_eq!(again.created_at, sealed.created_at);
@@ -329,7 +366,10 @@ mod tests {
             ciphertext: B64.encode(bytes),
             ..sealed.clone()
         };
-        assert!(matches!(ring.open(&flipped), Err(VaultError::Corrupt { .. })));
+        assert!(matches!(
+            ring.open(&flipped),
+            Err(VaultError::Corrupt { .. })
+        ));
         let other = Keyring::new(kek(2), vec![]);
         assert_eq!(
             other.open(&sealed),

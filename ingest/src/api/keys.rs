@@ -43,8 +43,8 @@ pub(super) fn authorized(
     if let (Some(stored), Some(id)) = (stored, vigil_schema::api_key_id(presented)) {
         let record = stored.get(id)?;
         let matches = same_key(record.digest.as_bytes(), sha256_hex(presented).as_bytes());
-        let allowed = record.usable(KeyScope::Ingest, Timestamp::now())
-            && record.role >= KeyRole::Editor;
+        let allowed =
+            record.usable(KeyScope::Ingest, Timestamp::now()) && record.role >= KeyRole::Editor;
         if matches && !allowed {
             tracing::warn!(key = %record.id, name = %record.name, "A revoked, expired, viewer or out-of-scope key was refused.");
         }

@@ -223,8 +223,13 @@ impl Service {
             .seal(name, value, current.as_deref(), &super::audit::actor())
             .map_err(|e| Error::Unavailable(e.to_string()))?;
         let bytes = vigil_schema::encode(&sealed)?;
-        self.produce(&self.topics().secrets, &credentials.secrets, name, Some(&bytes))
-            .await?;
+        self.produce(
+            &self.topics().secrets,
+            &credentials.secrets,
+            name,
+            Some(&bytes),
+        )
+        .await?;
         Ok(Secret::from(&sealed))
     }
 

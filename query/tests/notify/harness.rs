@@ -19,6 +19,7 @@ use vigil_query::{AppState, Config, router};
 
 pub(crate) const VIEWER: &str = "viewer-key-0123456789";
 pub(crate) const EDITOR: &str = "editor-key-0123456789";
+pub(crate) const ADMIN: &str = "admin-key-0123456789";
 
 pub(crate) struct Harness {
     state: AppState,
@@ -45,6 +46,7 @@ pub(crate) async fn harness_with(
     config.auth.keys = [
         ("dash", VIEWER, Role::Viewer),
         ("ops", EDITOR, Role::Editor),
+        ("root", ADMIN, Role::Admin),
     ]
     .into_iter()
     .map(|(name, key, role)| ApiKeyConfig {
@@ -77,6 +79,13 @@ pub(crate) async fn harness_with(
     Harness {
         state,
         _token: token.drop_guard(),
+    }
+}
+
+impl Harness {
+    /// The router's state.
+    pub(crate) fn state(&self) -> &AppState {
+        &self.state
     }
 }
 

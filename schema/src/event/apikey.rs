@@ -52,7 +52,9 @@ impl std::str::FromStr for KeyScope {
         match s.trim() {
             "query" => Ok(KeyScope::Query),
             "ingest" => Ok(KeyScope::Ingest),
-            other => Err(format!("unknown scope {other:?} (expected `query` or `ingest`)")),
+            other => Err(format!(
+                "unknown scope {other:?} (expected `query` or `ingest`)"
+            )),
         }
     }
 }
@@ -121,7 +123,10 @@ mod tests {
 
     #[test]
     fn ids_are_read_from_the_key_shape_only() {
-        assert_eq!(api_key_id("vk_0123456789ab_secretpart"), Some("0123456789ab"));
+        assert_eq!(
+            api_key_id("vk_0123456789ab_secretpart"),
+            Some("0123456789ab")
+        );
         assert_eq!(api_key_id("vk_0123456789ab_"), None);
         assert_eq!(api_key_id("vk_0123456789_secret"), None);
         assert_eq!(api_key_id("plain-config-key"), None);
