@@ -40,8 +40,9 @@ pub use monitors::{
 };
 pub use producer::{ProbeProducer, ProbeSink};
 
-/// Creates the topics the service uses, and the configuration topics `vigil apply` writes
-/// (rules, channels, routes, silences), if they are missing.
+/// Creates the topics the service uses (the secrets and API keys it reads included), and the
+/// configuration topics `vigil apply` writes (rules, channels, routes, silences), if they are
+/// missing.
 pub async fn ensure_topics(kafka: &KafkaConnection, replication_factor: i32) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
     let specs: Vec<_> = kafka
@@ -56,6 +57,8 @@ pub async fn ensure_topics(kafka: &KafkaConnection, replication_factor: i32) -> 
                 &kafka.topics.channels,
                 &kafka.topics.routes,
                 &kafka.topics.silences,
+                &kafka.topics.secrets,
+                &kafka.topics.api_keys,
             ]
             .contains(&&s.name)
         })

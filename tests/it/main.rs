@@ -30,4 +30,5 @@ mod oracle;
 mod processor;
 mod query;
 mod rollup_scale;
+mod secrets;
 mod seeding;

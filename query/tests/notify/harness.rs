@@ -84,6 +84,7 @@ pub(crate) async fn harness_with(
 
 impl Harness {
     /// The router's state.
+    #[allow(dead_code, reason = "not every test file reads the state")]
     pub(crate) fn state(&self) -> &AppState {
         &self.state
     }
