@@ -113,10 +113,10 @@ impl Config {
         if self.api.max_batch_events == 0 {
             return invalid("api.max-batch-events", "must be at least 1");
         }
-        if self.api.enabled && self.api.api_keys.iter().all(|k| k.trim().is_empty()) {
+        if self.api.api_keys.iter().any(|k| k.trim().len() < 16) {
             return invalid(
                 "api.api-keys",
-                "must list at least one non-empty key when the api is enabled",
+                "every key must be at least 16 characters (`vigil keys generate` makes one)",
             );
         }
         Ok(())
@@ -412,12 +412,16 @@ mod tests {
             "invalid ingest config: env-allow: \"A-B\" is not a variable name (A-Z, a-z, 0-9, '_')"
         );
 
-        let mut bad = Config::default();
-        bad.api.enabled = true;
+        // No configured key: only keys created with the `ingest` scope are accepted (none
+        // at all until one is created), never anonymous callers.
+        let mut keyless = Config::default();
+        keyless.api.enabled = true;
+        assert!(keyless.validate().is_ok());
+        keyless.api.api_keys = vec!["short".into()];
         assert_eq!(
-            bad.validate().unwrap_err().to_string(),
-            "invalid ingest config: api.api-keys: must list at least one non-empty key when the \
-             api is enabled"
+            keyless.validate().unwrap_err().to_string(),
+            "invalid ingest config: api.api-keys: every key must be at least 16 characters \
+             (`vigil keys generate` makes one)"
         );
     }
 }

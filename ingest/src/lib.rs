@@ -84,7 +84,11 @@ pub async fn run(
         let listener = tokio::net::TcpListener::bind(config.api.listen)
             .await
             .map_err(Error::Serve)?;
-        tracing::info!(listen = %config.api.listen, "Ingestion API listening.");
+        tracing::info!(
+            listen = %config.api.listen,
+            configured_keys = config.api.api_keys.len(),
+            "Ingestion API listening (keys: the configured ones and those created with scope ingest)."
+        );
         let keys = monitors::load_specs::<vigil_schema::ApiKeyRecord>(
             &kafka,
             config.runner.load_timeout,
