@@ -60,6 +60,8 @@ struct Inner {
     render_metrics: Option<RenderMetrics>,
     /// Keys created through the query API or CLI.
     keys: Option<crate::monitors::SpecView<vigil_schema::ApiKeyRecord>>,
+    /// Uses of those keys, reported to `vigil.api-key-usage`.
+    usage: Option<Arc<vigil_schema::UsageRecorder>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -91,18 +93,23 @@ impl ApiState {
                 view,
                 render_metrics,
                 keys: None,
+                usage: None,
             }),
         }
     }
 
-    /// The same state also accepting the keys in `keys` (scope `ingest`).
-    /// Call before the state is shared (cloned).
+    /// The same state also accepting the keys in `keys` (scope `ingest`), noting their uses
+    /// in `usage`. Call before the state is shared (cloned).
     pub fn with_keys(
         mut self,
         keys: crate::monitors::SpecView<vigil_schema::ApiKeyRecord>,
+        usage: Arc<vigil_schema::UsageRecorder>,
     ) -> Self {
         match Arc::get_mut(&mut self.inner) {
-            Some(inner) => inner.keys = Some(keys),
+            Some(inner) => {
+                inner.keys = Some(keys);
+                inner.usage = Some(usage);
+            }
             None => tracing::error!(
                 "The ingestion API's keys were set after it was shared; created keys are not accepted."
             ),
@@ -393,6 +400,11 @@ async fn post_events(State(state): State<ApiState>, request: Request) -> Respons
         )
         .into_response();
     };
+    if let Some(usage) = &state.inner.usage
+        && !key.starts_with("config#")
+    {
+        usage.record(&key, Timestamp::now());
+    }
     let ndjson = request
         .headers()
         .get(header::CONTENT_TYPE)

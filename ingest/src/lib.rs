@@ -59,6 +59,7 @@ pub async fn ensure_topics(kafka: &KafkaConnection, replication_factor: i32) -> 
                 &kafka.topics.silences,
                 &kafka.topics.secrets,
                 &kafka.topics.api_keys,
+                &kafka.topics.api_key_usage,
             ]
             .contains(&&s.name)
         })
@@ -95,13 +96,24 @@ pub async fn run(
             token.child_token(),
         )
         .await?;
+        let usage = Arc::new(vigil_schema::UsageRecorder::new(
+            vigil_schema::reporter_name("ingest", config.api.listen.port()),
+        ));
+        let usage_producer: rdkafka::producer::FutureProducer = kafka.client_config().create()?;
+        tokio::spawn(vigil_schema::kafka::report_usage(
+            Arc::clone(&usage),
+            usage_producer,
+            kafka.topics.api_key_usage.clone(),
+            std::time::Duration::from_secs(10),
+            token.child_token(),
+        ));
         let state = api::ApiState::new(
             config.api.clone(),
             producer.clone(),
             view.clone(),
             render_metrics,
         )
-        .with_keys(keys);
+        .with_keys(keys, usage);
         let token = api_token.clone();
         let root = token.clone();
         Some(tokio::spawn(async move {

@@ -186,7 +186,7 @@ impl Authenticator {
                 },
             );
         }
-        store.last_used.insert(record.id.clone(), now);
+        store.usage.record(&record.id, now_ts);
         Some(Ok(Principal {
             name: Arc::from(record.name.as_str()),
             role: record.role.into(),

@@ -55,6 +55,7 @@ pub mod service;
 pub mod state;
 pub mod view;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -476,6 +477,8 @@ pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Servi
         .set("enable.idempotence", "true")
         .set("linger.ms", "0");
     let producer: FutureProducer = producer_config.create()?;
+    let usage_producer = producer.clone();
+    let topics_usage = topics.api_key_usage.clone();
     let probes_topic = topics.probes.clone();
     let service = Service::new(service::ServiceParts {
         clickhouse: config.clickhouse.client(),
@@ -499,6 +502,7 @@ pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Servi
                 .secrets
                 .keyring()
                 .map_err(|e| Error::Unavailable(e.to_string()))?,
+            vigil_schema::reporter_name("query", config.http.listen.port()),
         ),
     });
     let credentials = service.credentials();
@@ -532,6 +536,17 @@ pub async fn connect(config: &Config, token: &CancellationToken) -> Result<Servi
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     config.check_exposure(!credentials.keys.is_empty())?;
+    credentials
+        .reported
+        .start(&client, &topics_usage, timeout, token.child_token())
+        .await?;
+    tokio::spawn(vigil_schema::kafka::report_usage(
+        Arc::clone(&credentials.usage),
+        usage_producer,
+        topics_usage,
+        Duration::from_secs(10),
+        token.child_token(),
+    ));
     service
         .notify_views()
         .start(&client, &config.topics(), timeout, token)

@@ -61,6 +61,14 @@ impl Spec for vigil_schema::vault::SealedSecret {
     }
 }
 
+impl Spec for vigil_schema::ApiKeyUsage {
+    const NOUN: &'static str = "api key usage";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl Spec for vigil_schema::ApiKeyRecord {
     const NOUN: &'static str = "api key";
 

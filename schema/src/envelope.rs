@@ -65,6 +65,8 @@ pub enum EventKind {
     SealedSecret = 13,
     /// [`ApiKeyRecord`](crate::ApiKeyRecord).
     ApiKey = 14,
+    /// [`ApiKeyUsage`](crate::ApiKeyUsage).
+    ApiKeyUsage = 15,
 }
 
 impl EventKind {
@@ -85,6 +87,7 @@ impl EventKind {
             EventKind::AuditEvent => "audit event",
             EventKind::SealedSecret => "sealed secret",
             EventKind::ApiKey => "api key",
+            EventKind::ApiKeyUsage => "api key usage",
         }
     }
 }

@@ -30,7 +30,10 @@ mod silence;
 mod window;
 
 pub use alert::{AlertKind, AlertState, AlertTransition};
-pub use apikey::{API_KEY_PREFIX, ApiKeyRecord, KeyRole, KeyScope, api_key_id};
+pub use apikey::{
+    API_KEY_PREFIX, ApiKeyRecord, ApiKeyUsage, KeyRole, KeyScope, UsageRecorder, api_key_id,
+    reporter_name,
+};
 pub use audit::{AuditAction, AuditEvent};
 pub use channel::{
     ChannelKind, ChannelSpec, DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL,

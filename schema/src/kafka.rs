@@ -135,3 +135,42 @@ pub async fn apply_retention<C: ClientContext>(
     }
     Ok(set)
 }
+
+/// Reports the key uses this process saw to `topic` every `every`, and once more when `token`
+/// is cancelled. A failed report is retried with the next one.
+pub async fn report_usage(
+    usage: std::sync::Arc<crate::UsageRecorder>,
+    producer: rdkafka::producer::FutureProducer,
+    topic: String,
+    every: std::time::Duration,
+    token: tokio_util::sync::CancellationToken,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let last = tokio::select! {
+            () = token.cancelled() => true,
+            _ = tick.tick() => false,
+        };
+        for record in usage.changed() {
+            let Ok(bytes) = crate::encode(&record) else {
+                continue;
+            };
+            let sent = producer
+                .send(
+                    rdkafka::producer::FutureRecord::<str, [u8]>::to(&topic)
+                        .key(&record.id)
+                        .payload(&bytes),
+                    rdkafka::util::Timeout::After(std::time::Duration::from_secs(5)),
+                )
+                .await;
+            if let Err((e, _)) = sent {
+                tracing::warn!(error = %e, key = %record.key_id, "Key usage not reported; retrying later.");
+                usage.unreported(&record);
+            }
+        }
+        if last {
+            return;
+        }
+    }
+}

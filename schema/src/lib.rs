@@ -50,12 +50,12 @@ pub use envelope::{Codec, DecodeError, Event, EventKind, decode, encode};
 pub use error::{Error, Result};
 pub use event::{
     API_KEY_PREFIX, AlertAck, AlertKind, AlertState, AlertTransition, AnomalyScores,
-    ApiKeyLocation, ApiKeyRecord, AssertionResult, AuditAction, AuditEvent, Auth, BurnWindow,
-    ChannelKind, ChannelSpec, Delivery, DeliveryStatus, EmailTls, Escalation, FieldError,
-    HttpMethod, KeyRole, KeyScope, MaintenanceSchedule, MaintenanceSpec, MatchOp, Matcher,
-    MonitorSpec, NotifyCommand, Outcome, ProbeResult, Redeliver, RouteSpec, RuleCondition,
+    ApiKeyLocation, ApiKeyRecord, ApiKeyUsage, AssertionResult, AuditAction, AuditEvent, Auth,
+    BurnWindow, ChannelKind, ChannelSpec, Delivery, DeliveryStatus, EmailTls, Escalation,
+    FieldError, HttpMethod, KeyRole, KeyScope, MaintenanceSchedule, MaintenanceSpec, MatchOp,
+    Matcher, MonitorSpec, NotifyCommand, Outcome, ProbeResult, Redeliver, RouteSpec, RuleCondition,
     RuleSpec, SecretRef, Severity, SilenceSpec, SilenceState, SketchData, SloKind, StatusClass,
-    SummarySegment, Timings, WindowSummary, api_key_id,
+    SummarySegment, Timings, UsageRecorder, WindowSummary, api_key_id, reporter_name,
 };
 pub use retention::Retention;
 pub use timestamp::Timestamp;

@@ -43,6 +43,9 @@ pub const SECRETS: &str = "vigil.secrets";
 /// API keys created through the API or CLI ([`ApiKeyRecord`](crate::ApiKeyRecord)), compacted:
 /// key = the key's public id.
 pub const API_KEYS: &str = "vigil.api-keys";
+/// When each service last saw each created API key used
+/// ([`ApiKeyUsage`](crate::ApiKeyUsage)), compacted: key = `<key id>/<reporter>`.
+pub const API_KEY_USAGE: &str = "vigil.api-key-usage";
 /// Undecodable or unprocessable events: the raw bytes plus a `vigil-reason` header.
 pub const DEADLETTER: &str = "vigil.deadletter";
 
@@ -87,6 +90,8 @@ pub struct TopicNames {
     pub secrets: String,
     /// See [`API_KEYS`].
     pub api_keys: String,
+    /// See [`API_KEY_USAGE`].
+    pub api_key_usage: String,
 }
 
 impl Default for TopicNames {
@@ -115,6 +120,7 @@ impl TopicNames {
             audit: format!("{prefix}.audit"),
             secrets: format!("{prefix}.secrets"),
             api_keys: format!("{prefix}.api-keys"),
+            api_key_usage: format!("{prefix}.api-key-usage"),
         }
     }
 
@@ -154,6 +160,7 @@ impl TopicNames {
             TopicSpec::retained(&self.audit, 1, ms(retention.audit_topic)),
             TopicSpec::compacted(&self.secrets, 1),
             TopicSpec::compacted(&self.api_keys, 1),
+            TopicSpec::compacted(&self.api_key_usage, 1),
         ]
     }
 }
@@ -227,6 +234,7 @@ mod tests {
                 AUDIT,
                 SECRETS,
                 API_KEYS,
+                API_KEY_USAGE,
             ]
         );
         for compacted in [7, 8, 10, 11] {

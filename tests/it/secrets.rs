@@ -3,7 +3,8 @@
 //! under the new one are resolved by the probe runner (a monitor's header) and the notification
 //! stage (a webhook header); `vigil secrets rotate` re-wraps the old one so the new key alone
 //! opens every record; a key created with `vigil keys create --scope ingest` posts results to
-//! the ingestion API, is refused on the query API, and stops working once revoked. After the
+//! the ingestion API (its use there listed by the query API), is refused on the query API, and
+//! stops working once revoked. After the
 //! run, no topic, table or log holds a secret value or a key in plaintext.
 
 use std::collections::HashMap;
@@ -414,6 +415,17 @@ async fn secrets_and_created_keys_work_rotate_and_never_appear_in_plaintext() {
         "the ingestion API accepts the created key",
         Duration::from_secs(20),
         async || post(&agent_key).await == 202,
+        &log,
+    )
+    .await;
+    // Its use on the ingestion API shows in the query API's listing.
+    eventually(
+        "the ingestion API's use of the key is listed",
+        Duration::from_secs(30),
+        async || {
+            let (_, key) = call(M::GET, &format!("/api/v1/keys/{agent_id}"), ADMIN_KEY, None).await;
+            key["last_used_at"].is_string()
+        },
         &log,
     )
     .await;

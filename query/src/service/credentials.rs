@@ -9,11 +9,12 @@
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
 use base64::Engine as _;
-use dashmap::DashMap;
 use ring::rand::{SecureRandom, SystemRandom};
 use vigil_schema::vault::{Keyring, SealedSecret};
-use vigil_schema::{ApiKeyRecord, KeyScope};
+use vigil_schema::{ApiKeyRecord, ApiKeyUsage, KeyScope, UsageRecorder};
 
 use super::channels::page;
 use crate::model::{ApiKey, ApiKeyPage, CreatedApiKey, NewApiKey, Secret, SecretPage};
@@ -34,19 +35,38 @@ pub struct Credentials {
     pub secrets: Arc<SpecView<SealedSecret>>,
     /// API keys by id.
     pub keys: Arc<SpecView<ApiKeyRecord>>,
-    /// When each key (by id) was last used through this process, unix ms.
-    pub last_used: Arc<DashMap<String, i64>>,
+    /// Uses of created keys seen by this process, reported to `vigil.api-key-usage`.
+    pub usage: Arc<UsageRecorder>,
+    /// Uses reported by every service (this one included).
+    pub reported: Arc<SpecView<ApiKeyUsage>>,
 }
 
 impl Credentials {
-    /// Empty views sealing with `keyring`.
-    pub fn new(keyring: Option<Keyring>) -> Self {
+    /// Empty views sealing with `keyring`, reporting key usage as `reporter`.
+    pub fn new(keyring: Option<Keyring>, reporter: String) -> Self {
         Self {
             keyring: keyring.map(Arc::new),
             secrets: SpecView::new(tokio::sync::broadcast::channel(1).0),
             keys: SpecView::new(tokio::sync::broadcast::channel(1).0),
-            last_used: Arc::default(),
+            usage: Arc::new(UsageRecorder::new(reporter)),
+            reported: SpecView::new(tokio::sync::broadcast::channel(1).0),
         }
+    }
+
+    /// The latest use of each key, as reported by every service and seen here (unix ms).
+    pub fn last_uses(&self) -> HashMap<String, i64> {
+        let mut out: HashMap<String, i64> = HashMap::new();
+        for usage in self.reported.all() {
+            let at = out.entry(usage.key_id.clone()).or_insert(i64::MIN);
+            *at = (*at).max(usage.last_used.as_millis());
+        }
+        for key in self.keys.all() {
+            if let Some(at) = self.usage.last_used(&key.id) {
+                let entry = out.entry(key.id.clone()).or_insert(i64::MIN);
+                *entry = (*entry).max(at.as_millis());
+            }
+        }
+        out
     }
 }
 
@@ -132,21 +152,17 @@ impl Service {
         })
     }
 
-    fn api_key_dto(&self, record: &ApiKeyRecord) -> ApiKey {
-        let last = self
-            .credentials()
-            .last_used
-            .get(&record.id)
-            .map(|e| *e.value());
-        ApiKey::new(record, last)
+    fn api_key_dto(&self, record: &ApiKeyRecord, uses: &HashMap<String, i64>) -> ApiKey {
+        ApiKey::new(record, uses.get(&record.id).copied())
     }
 
     /// Lists API keys (revoked ones included) ordered by id.
     pub fn list_api_keys(&self, cursor: Option<&str>, limit: Option<u32>) -> Result<ApiKeyPage> {
         let limit = params::page_size(limit, self.limits())? as usize;
         let (items, next_cursor) = page(self.credentials().keys.all(), cursor, limit)?;
+        let uses = self.credentials().last_uses();
         Ok(ApiKeyPage {
-            items: items.iter().map(|k| self.api_key_dto(k)).collect(),
+            items: items.iter().map(|k| self.api_key_dto(k, &uses)).collect(),
             next_cursor,
         })
     }
@@ -156,7 +172,7 @@ impl Service {
         self.credentials()
             .keys
             .get(id)
-            .map(|k| self.api_key_dto(&k))
+            .map(|k| self.api_key_dto(&k, &self.credentials().last_uses()))
             .ok_or_else(|| Error::NotFound {
                 kind: "api key",
                 id: id.to_owned(),
@@ -170,8 +186,9 @@ impl Service {
             kind: "api key",
             id: id.to_owned(),
         })?;
+        let uses = credentials.last_uses();
         if current.revoked_at.is_some() {
-            return Ok(self.api_key_dto(&current));
+            return Ok(self.api_key_dto(&current, &uses));
         }
         let record = ApiKeyRecord {
             revoked_at: Some(self.now()),
@@ -180,7 +197,7 @@ impl Service {
         let bytes = vigil_schema::encode(&record)?;
         self.produce(&self.topics().api_keys, &credentials.keys, id, Some(&bytes))
             .await?;
-        Ok(self.api_key_dto(&record))
+        Ok(self.api_key_dto(&record, &uses))
     }
 
     /// Lists secrets (names and metadata, never values) ordered by name.

@@ -109,6 +109,103 @@ impl ApiKeyRecord {
     }
 }
 
+/// When a service last saw a key used, on the compacted `vigil.api-key-usage` topic (key =
+/// [`ApiKeyUsage::id`]): each service reports its own, and a key's last use is the latest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyUsage {
+    /// `<key id>/<reporter>`: the record's key.
+    pub id: String,
+    /// The key's public id.
+    pub key_id: String,
+    /// Who saw it (`query@host:port`, `ingest@host:port`).
+    pub reporter: String,
+    /// When it was last used there.
+    pub last_used: Timestamp,
+}
+
+impl crate::Event for ApiKeyUsage {
+    const KIND: crate::EventKind = crate::EventKind::ApiKeyUsage;
+    const VERSION: u8 = 1;
+    const CODEC: crate::Codec = crate::Codec::Json;
+}
+
+impl ApiKeyUsage {
+    /// The use of `key_id` seen by `reporter` at `last_used`.
+    pub fn new(key_id: &str, reporter: &str, last_used: Timestamp) -> Self {
+        Self {
+            id: format!("{key_id}/{reporter}"),
+            key_id: key_id.to_owned(),
+            reporter: reporter.to_owned(),
+            last_used,
+        }
+    }
+}
+
+/// Uses of created keys seen by one service, reported in batches ([`UsageRecorder::changed`]):
+/// at most one record per key per report, whatever the request rate.
+#[derive(Debug)]
+pub struct UsageRecorder {
+    reporter: String,
+    /// Key id → (last use, last use reported), unix ms.
+    seen: std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>,
+}
+
+impl UsageRecorder {
+    /// A recorder reporting as `reporter` (`query@host:port`).
+    pub fn new(reporter: impl Into<String>) -> Self {
+        Self {
+            reporter: reporter.into(),
+            seen: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Notes a use of `key_id` at `at`.
+    pub fn record(&self, key_id: &str, at: Timestamp) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        match seen.get_mut(key_id) {
+            Some(entry) => entry.0 = entry.0.max(at.as_millis()),
+            None => drop(seen.insert(key_id.to_owned(), (at.as_millis(), i64::MIN))),
+        }
+    }
+
+    /// The last use of `key_id` seen here.
+    pub fn last_used(&self, key_id: &str) -> Option<Timestamp> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(key_id).map(|(at, _)| Timestamp::from_millis(*at))
+    }
+
+    /// The uses not reported yet, marked reported.
+    pub fn changed(&self) -> Vec<ApiKeyUsage> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.iter_mut()
+            .filter(|(_, (at, reported))| at > reported)
+            .map(|(id, (at, reported))| {
+                *reported = *at;
+                ApiKeyUsage::new(id, &self.reporter, Timestamp::from_millis(*at))
+            })
+            .collect()
+    }
+
+    /// Puts uses whose report failed back, to be reported next time.
+    pub fn unreported(&self, usage: &ApiKeyUsage) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = seen.get_mut(&usage.key_id) {
+            entry.1 = entry.1.min(usage.last_used.as_millis() - 1);
+        }
+    }
+}
+
+/// The name a service reports key usage under: `<service>@<host>:<port>`.
+pub fn reporter_name(service: &str, port: u16) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{service}@{host}:{port}")
+}
+
 /// The public id of a Vigil key (`vk_<id>_…`), if `key` has that shape.
 pub fn api_key_id(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(API_KEY_PREFIX)?;
@@ -130,6 +227,29 @@ mod tests {
         assert_eq!(api_key_id("vk_0123456789ab_"), None);
         assert_eq!(api_key_id("vk_0123456789_secret"), None);
         assert_eq!(api_key_id("plain-config-key"), None);
+    }
+
+    #[test]
+    fn usage_is_reported_once_per_change() {
+        let recorder = UsageRecorder::new("query@h:1");
+        recorder.record("a", Timestamp::from_millis(10));
+        recorder.record("a", Timestamp::from_millis(5));
+        let first = recorder.changed();
+        assert_eq!(
+            first,
+            [ApiKeyUsage::new(
+                "a",
+                "query@h:1",
+                Timestamp::from_millis(10)
+            )]
+        );
+        assert_eq!(first[0].id, "a/query@h:1");
+        assert!(recorder.changed().is_empty());
+        recorder.unreported(&first[0]);
+        assert_eq!(recorder.changed(), first);
+        recorder.record("a", Timestamp::from_millis(20));
+        assert_eq!(recorder.changed()[0].last_used, Timestamp::from_millis(20));
+        assert_eq!(recorder.last_used("a"), Some(Timestamp::from_millis(20)));
     }
 
     #[test]
