@@ -118,13 +118,42 @@ impl ApiState {
     }
 }
 
+/// Who may call a route of the ingestion API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (health, readiness, metrics).
+    Public,
+    /// A configured key, or a created key of the editor or admin role whose scopes include
+    /// `ingest` (or that has none), neither revoked nor expired.
+    IngestKey,
+}
+
+/// Every route with its access rule. The router is built from this table, so a route cannot
+/// exist without a rule.
+pub const ROUTES: &[(&str, &str, Access)] = &[
+    ("POST", "/v1/events", Access::IngestKey),
+    ("GET", "/healthz", Access::Public),
+    ("GET", "/readyz", Access::Public),
+    ("GET", "/metrics", Access::Public),
+];
+
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/v1/events", post(post_events))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(render_metrics))
+    let mut router = Router::new();
+    for &(method, path, _) in ROUTES {
+        let handler = match (method, path) {
+            ("POST", "/v1/events") => post(post_events),
+            ("GET", "/healthz") => get(|| async { "ok\n" }),
+            ("GET", "/readyz") => get(ready),
+            ("GET", "/metrics") => get(render_metrics),
+            _ => {
+                tracing::error!(method, path, "A route in the table has no handler.");
+                continue;
+            }
+        };
+        router = router.route(path, handler);
+    }
+    router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limit::layer,
