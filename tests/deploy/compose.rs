@@ -102,6 +102,8 @@ fn vigil_env_vars() -> BTreeSet<String> {
             rest = &rest[end..];
         }
     }
+    // Variables named by settings: the secret store's key (`[secrets] key-env`).
+    vars.insert(vigil_notify::VaultConfig::default().key_env);
     vars
 }
 
