@@ -31,7 +31,7 @@ use crate::health::{FailureStreak, Health, STALL_AFTER};
 mod alerting;
 mod early;
 
-use crate::pipeline::{DeadLetter, EmittedWindow, Output, Pipeline, StateRecord};
+use crate::pipeline::{CommitPoint, DeadLetter, EmittedWindow, Output, Pipeline, StateRecord};
 use crate::sink::Sink;
 use crate::{Config, Error, Result};
 use alerting::Alerting;
@@ -215,6 +215,7 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
                         if let Some(alerting) = &mut alerting {
                             alerting.before_record(m.partition(), &mut pipeline).await?;
                         }
+                        worker.resume(m.partition(), &mut pipeline).await;
                         let disposition = pipeline.process(
                             m.partition(),
                             m.offset(),
@@ -278,13 +279,13 @@ async fn seed_detectors(sink: &Sink, pipeline: &mut Pipeline, cfg: &Config) {
 }
 
 /// Per-partition offsets to commit.
-type Offsets = Vec<(i32, i64)>;
+type Offsets = Vec<(i32, i64, CommitPoint)>;
 
 struct Worker {
     consumer: Arc<StreamConsumer<GroupContext>>,
     writer: Writer,
     topics: TopicNames,
-    last_commit: Vec<(i32, i64)>,
+    last_commit: Offsets,
     paused: bool,
     /// The batch being written, resolving to the offsets to commit once it is durable (`None`
     /// when it was abandoned at shutdown). At most one batch is in flight.
@@ -312,7 +313,7 @@ impl Worker {
         };
         for partition in revoked {
             pipeline.revoke(partition);
-            self.last_commit.retain(|(p, _)| *p != partition);
+            self.last_commit.retain(|(p, _, _)| *p != partition);
         }
     }
 
@@ -384,7 +385,7 @@ impl Worker {
         // Windows evicted here have their last version in `output`, which is retried until it
         // is written (or abandoned uncommitted), so the commit below never skips them.
         let evicted = pipeline.evict();
-        let offsets = pipeline.commit_offsets();
+        let offsets = pipeline.commit_points();
         if output.is_empty() {
             self.commit(offsets, pipeline);
         } else {
@@ -414,10 +415,10 @@ impl Worker {
         Ok(())
     }
 
-    fn commit(&mut self, mut offsets: Vec<(i32, i64)>, pipeline: &Pipeline) {
+    fn commit(&mut self, mut offsets: Offsets, pipeline: &Pipeline) {
         // Never commit for partitions revoked since the offsets were computed.
         let owned = pipeline.partitions();
-        offsets.retain(|(p, _)| owned.contains(p));
+        offsets.retain(|(p, _, _)| owned.contains(p));
         if offsets == self.last_commit || offsets.is_empty() {
             return;
         }
@@ -446,13 +447,56 @@ impl Worker {
     }
 
     /// The probes-topic partition list committing `offsets` (`None` if one is invalid).
-    fn offset_list(&self, offsets: &[(i32, i64)]) -> Option<TopicPartitionList> {
+    /// The commit carries each partition's [`CommitPoint`] as its metadata.
+    fn offset_list(&self, offsets: &[(i32, i64, CommitPoint)]) -> Option<TopicPartitionList> {
         let mut tpl = TopicPartitionList::new();
-        for &(partition, offset) in offsets {
+        for &(partition, offset, point) in offsets {
             tpl.add_partition_offset(&self.topics.probes, partition, Offset::Offset(offset))
                 .ok()?;
+            tpl.find_partition(&self.topics.probes, partition)?
+                .set_metadata(point.metadata());
         }
         Some(tpl)
+    }
+
+    /// Before the first record of a partition: resumes it where its last commit left it
+    /// (watermark and read position, from the commit's metadata), so windows rebuilt from
+    /// re-read records are never emitted partial. Without such a commit it starts fresh.
+    async fn resume(&self, partition: i32, pipeline: &mut Pipeline) {
+        if pipeline.has_partition(partition) {
+            return;
+        }
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.topics.probes.clone();
+        let committed = tokio::task::spawn_blocking(move || {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&topic, partition);
+            consumer.committed_offsets(tpl, Duration::from_secs(10))
+        })
+        .await;
+        let point = match committed {
+            Ok(Ok(tpl)) => tpl
+                .elements()
+                .first()
+                .and_then(|e| CommitPoint::parse(e.metadata())),
+            Ok(Err(e)) => {
+                warn!(partition, error = %e, "Could not read the committed offset's metadata; the partition starts fresh.");
+                None
+            }
+            Err(e) => {
+                warn!(partition, error = %e, "Committed-offset lookup failed; the partition starts fresh.");
+                None
+            }
+        };
+        if let Some(point) = point {
+            info!(
+                partition,
+                watermark = point.watermark,
+                read_until = point.read_until,
+                "Partition resumed from its last commit."
+            );
+            pipeline.resume(partition, point);
+        }
     }
 }
 

@@ -61,5 +61,5 @@ pub use config::Config;
 pub use consumer::{Settings, run};
 pub use error::{Error, Result};
 pub use health::Health;
-pub use pipeline::{Disposition, EmittedWindow, Output, Pipeline};
+pub use pipeline::{CommitPoint, Disposition, EmittedWindow, Output, Pipeline};
 pub use replay::{ReplayProgress, ReplayRequest, replay};

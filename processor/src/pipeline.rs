@@ -41,6 +41,9 @@ pub enum Disposition {
     Duplicate,
     /// Beyond the correction horizon: dead-lettered.
     Late,
+    /// Read again after a restart, for a window that was final before it: already in its
+    /// stored row (or dead-lettered then), so skipped.
+    Replayed,
     /// Undecodable or invalid: dead-lettered.
     Invalid,
 }
@@ -53,8 +56,37 @@ impl Disposition {
             Disposition::Corrected => "corrected",
             Disposition::Duplicate => "duplicate",
             Disposition::Late => "late",
+            Disposition::Replayed => "replayed",
             Disposition::Invalid => "invalid",
         }
+    }
+}
+
+/// What a commit records besides the offset (as the commit's metadata), so a restarted
+/// processor resumes a partition exactly where the committed state was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitPoint {
+    /// The partition's watermark when the offset was computed.
+    pub watermark: i64,
+    /// The offset it had read up to (exclusive).
+    pub read_until: i64,
+}
+
+impl CommitPoint {
+    /// The commit metadata: `vigil1 wm=<ms> read=<offset>`.
+    pub fn metadata(&self) -> String {
+        format!("vigil1 wm={} read={}", self.watermark, self.read_until)
+    }
+
+    /// Reads commit metadata written by [`CommitPoint::metadata`] (`None` for anything else,
+    /// such as commits of older versions).
+    pub fn parse(metadata: &str) -> Option<Self> {
+        let rest = metadata.strip_prefix("vigil1 wm=")?;
+        let (watermark, read) = rest.split_once(" read=")?;
+        Some(Self {
+            watermark: watermark.parse().ok()?,
+            read_until: read.parse().ok()?,
+        })
     }
 }
 
@@ -158,6 +190,9 @@ struct PartitionState {
     dirty: Vec<WindowRef>,
     windows: usize,
     next_offset: i64,
+    /// Offsets below this were read before a restart ([`Pipeline::resume`]): until the
+    /// partition reads past it, windows rebuilt from them are incomplete and not emitted.
+    replayed_until: i64,
 }
 
 impl PartitionState {
@@ -169,7 +204,13 @@ impl PartitionState {
             dirty: Vec::new(),
             windows: 0,
             next_offset: 0,
+            replayed_until: 0,
         }
+    }
+
+    /// Whether the partition is still re-reading what a previous run had read.
+    fn replaying(&self) -> bool {
+        self.next_offset < self.replayed_until
     }
 
     fn window_mut(&mut self, (monitor, region, start): &WindowRef) -> Option<&mut WindowAgg> {
@@ -414,6 +455,9 @@ impl Pipeline {
         state.next_offset = state.next_offset.max(offset + 1);
         let watermark = state.watermark.get();
         if end.saturating_add(horizon) <= watermark {
+            if offset < state.replayed_until {
+                return Disposition::Replayed;
+            }
             let reason = format!(
                 "late: event time {} is beyond the correction horizon (window ended {}, \
                  watermark {})",
@@ -580,6 +624,12 @@ impl Pipeline {
             let Some(state) = self.partitions.get_mut(&partition) else {
                 continue;
             };
+            if state.replaying() {
+                // Windows rebuilt from the re-read records are partial until the partition
+                // is past what the previous run had read: emitting one would publish (and
+                // score, and alert on) a window that never existed.
+                continue;
+            }
             for window_ref in std::mem::take(&mut state.dirty) {
                 if let Some(window) = state.window_mut(&window_ref)
                     && window.version() > window.emitted_version
@@ -689,6 +739,41 @@ impl Pipeline {
                 .sum();
         }
         evicted
+    }
+
+    /// Resumes `partition` where a previous run committed it: its watermark at that commit, and
+    /// the offset it had read up to. Records re-read below that offset for windows already
+    /// final are skipped ([`Disposition::Replayed`]), and windows rebuilt from them are not
+    /// emitted until the partition has read past it, so a restart never publishes a partial
+    /// window. No effect on a partition that already has state.
+    pub fn resume(&mut self, partition: i32, point: CommitPoint) {
+        if self.partitions.contains_key(&partition) {
+            return;
+        }
+        let mut state = PartitionState::new(&self.cfg);
+        state.watermark =
+            Watermark::resumed(self.cfg.lateness_ms(), self.cfg.idle_ms(), point.watermark);
+        state.replayed_until = point.read_until;
+        self.partitions.insert(partition, state);
+    }
+
+    /// Per partition, where to resume after a restart: see [`CommitPoint`]. Call only after the
+    /// last output was written.
+    pub fn commit_points(&self) -> Vec<(i32, i64, CommitPoint)> {
+        let mut points: Vec<(i32, i64, CommitPoint)> = self
+            .commit_offsets()
+            .into_iter()
+            .filter_map(|(p, offset)| {
+                let state = self.partitions.get(&p)?;
+                let point = CommitPoint {
+                    watermark: state.watermark.get(),
+                    read_until: state.next_offset.max(state.replayed_until),
+                };
+                Some((p, offset, point))
+            })
+            .collect();
+        points.sort_unstable_by_key(|(p, _, _)| *p);
+        points
     }
 
     /// Per partition, the offset to commit (the next one to read after a restart): the first
@@ -822,5 +907,7 @@ fn emit(
     });
 }
 
+#[cfg(test)]
+mod restart_tests;
 #[cfg(test)]
 mod tests;

@@ -8,10 +8,10 @@ use vigil_schema::{Outcome, Timestamp, Timings, encode};
 use super::*;
 
 /// 2026-01-01T00:00:00Z.
-const T0: i64 = 1_767_225_600_000;
-const NOW: i64 = T0 + 365 * 24 * 3_600_000;
+pub(super) const T0: i64 = 1_767_225_600_000;
+pub(super) const NOW: i64 = T0 + 365 * 24 * 3_600_000;
 
-fn cfg() -> Config {
+pub(super) fn cfg() -> Config {
     Config {
         window: Duration::from_secs(60),
         allowed_lateness: Duration::from_secs(10),
@@ -21,7 +21,13 @@ fn cfg() -> Config {
     }
 }
 
-fn event(n: u128, monitor: &str, t_ms: i64, total_us: u64, outcome: Outcome) -> ProbeResult {
+pub(super) fn event(
+    n: u128,
+    monitor: &str,
+    t_ms: i64,
+    total_us: u64,
+    outcome: Outcome,
+) -> ProbeResult {
     ProbeResult {
         event_id: Uuid::from_u128(n),
         monitor_id: monitor.into(),
@@ -51,7 +57,7 @@ fn event(n: u128, monitor: &str, t_ms: i64, total_us: u64, outcome: Outcome) -> 
     }
 }
 
-fn feed(p: &mut Pipeline, partition: i32, offset: i64, e: &ProbeResult) -> Disposition {
+pub(super) fn feed(p: &mut Pipeline, partition: i32, offset: i64, e: &ProbeResult) -> Disposition {
     let bytes = encode(e).unwrap();
     p.process(
         partition,
@@ -333,7 +339,9 @@ fn a_window_rebuilt_after_a_restart_keeps_its_stored_score() {
 }
 
 /// Latest version of every window row emitted.
-fn final_rows(out: &[EmittedWindow]) -> BTreeMap<(String, String, Timestamp), WindowSummary> {
+pub(super) fn final_rows(
+    out: &[EmittedWindow],
+) -> BTreeMap<(String, String, Timestamp), WindowSummary> {
     let mut rows: BTreeMap<(String, String, Timestamp), WindowSummary> = BTreeMap::new();
     for w in out {
         let s = &w.summary;

@@ -61,6 +61,14 @@ impl Watermark {
         self.advance_to(max.saturating_add(quiet).saturating_sub(self.lateness_ms))
     }
 
+    /// A watermark resumed where a previous run committed it (`at`): it never goes below it.
+    pub fn resumed(lateness_ms: i64, idle_ms: i64, at: i64) -> Self {
+        Self {
+            current: at,
+            ..Self::new(lateness_ms, idle_ms)
+        }
+    }
+
     fn advance_to(&mut self, candidate: i64) -> i64 {
         self.current = self.current.max(candidate);
         self.current
