@@ -30,6 +30,7 @@ use crate::health::{FailureStreak, Health, STALL_AFTER};
 
 mod alerting;
 mod early;
+mod positions;
 
 use crate::pipeline::{CommitPoint, DeadLetter, EmittedWindow, Output, Pipeline, StateRecord};
 use crate::sink::Sink;
@@ -182,6 +183,8 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
         },
         topics: settings.topics.clone(),
         last_commit: Vec::new(),
+        brokers: settings.brokers.clone(),
+        group: cfg.group_id.clone(),
         paused: false,
         in_flight: None,
         early: early::Early::default(),
@@ -286,6 +289,10 @@ struct Worker {
     writer: Writer,
     topics: TopicNames,
     last_commit: Offsets,
+    /// Bootstrap servers (the positions topic is read with a consumer of its own).
+    brokers: String,
+    /// The consumer group, which positions are recorded under.
+    group: String,
     paused: bool,
     /// The batch being written, resolving to the offsets to commit once it is durable (`None`
     /// when it was abandoned at shutdown). At most one batch is in flight.
@@ -352,7 +359,7 @@ impl Worker {
         };
         match handle.await {
             Ok(Ok(Some(offsets))) => {
-                self.commit(offsets, pipeline);
+                self.commit(offsets, pipeline).await;
                 Ok(())
             }
             Ok(Ok(None)) => Ok(()),
@@ -387,7 +394,7 @@ impl Worker {
         let evicted = pipeline.evict();
         let offsets = pipeline.commit_points();
         if output.is_empty() {
-            self.commit(offsets, pipeline);
+            self.commit(offsets, pipeline).await;
         } else {
             let writer = self.writer.clone();
             let token = token.clone();
@@ -415,7 +422,7 @@ impl Worker {
         Ok(())
     }
 
-    fn commit(&mut self, mut offsets: Offsets, pipeline: &Pipeline) {
+    async fn commit(&mut self, mut offsets: Offsets, pipeline: &Pipeline) {
         // Never commit for partitions revoked since the offsets were computed.
         let owned = pipeline.partitions();
         offsets.retain(|(p, _, _)| owned.contains(p));
@@ -425,6 +432,17 @@ impl Worker {
         let Some(tpl) = self.offset_list(&offsets) else {
             return;
         };
+        // The resume points first: an offset is committed only once its point is durable.
+        let written = positions::write(
+            &self.writer.producer,
+            &self.topics.processor_positions,
+            &self.group,
+            &offsets,
+        )
+        .await;
+        if !written {
+            return;
+        }
         match self.consumer.commit(&tpl, CommitMode::Async) {
             Ok(()) => {
                 debug!(?offsets, "Committed offsets.");
@@ -460,34 +478,26 @@ impl Worker {
     }
 
     /// Before the first record of a partition: resumes it where its last commit left it
-    /// (watermark and read position, from the commit's metadata), so windows rebuilt from
-    /// re-read records are never emitted partial. Without such a commit it starts fresh.
+    /// (watermark and read position; see [`positions`]), so windows rebuilt from re-read
+    /// records are never emitted partial. Without such a commit it starts fresh.
     async fn resume(&self, partition: i32, pipeline: &mut Pipeline) {
         if pipeline.has_partition(partition) {
             return;
         }
         let consumer = Arc::clone(&self.consumer);
-        let topic = self.topics.probes.clone();
-        let committed = tokio::task::spawn_blocking(move || {
-            let mut tpl = TopicPartitionList::new();
-            tpl.add_partition(&topic, partition);
-            consumer.committed_offsets(tpl, Duration::from_secs(10))
+        let (brokers, group) = (self.brokers.clone(), self.group.clone());
+        let (probes, topic) = (
+            self.topics.probes.clone(),
+            self.topics.processor_positions.clone(),
+        );
+        let point = tokio::task::spawn_blocking(move || {
+            positions::read(&*consumer, &brokers, (&probes, &topic), &group, partition)
         })
-        .await;
-        let point = match committed {
-            Ok(Ok(tpl)) => tpl
-                .elements()
-                .first()
-                .and_then(|e| CommitPoint::parse(e.metadata())),
-            Ok(Err(e)) => {
-                warn!(partition, error = %e, "Could not read the committed offset's metadata; the partition starts fresh.");
-                None
-            }
-            Err(e) => {
-                warn!(partition, error = %e, "Committed-offset lookup failed; the partition starts fresh.");
-                None
-            }
-        };
+        .await
+        .unwrap_or_else(|e| {
+            warn!(partition, error = %e, "Resume lookup failed; the partition starts fresh.");
+            None
+        });
         if let Some(point) = point {
             info!(
                 partition,

@@ -193,6 +193,9 @@ struct PartitionState {
     /// Offsets below this were read before a restart ([`Pipeline::resume`]): until the
     /// partition reads past it, windows rebuilt from them are incomplete and not emitted.
     replayed_until: i64,
+    /// Windows rebuilt during the replay wait in `dirty`: emit them (in time order) before any
+    /// window that closes after it, so detectors see every series in order.
+    rebuilt_pending: bool,
 }
 
 impl PartitionState {
@@ -205,6 +208,7 @@ impl PartitionState {
             windows: 0,
             next_offset: 0,
             replayed_until: 0,
+            rebuilt_pending: false,
         }
     }
 
@@ -573,6 +577,13 @@ impl Pipeline {
 
     /// Emits every open window of `partition` that the watermark has passed.
     fn close_until(&mut self, partition: i32) {
+        if self
+            .partitions
+            .get(&partition)
+            .is_some_and(|s| s.rebuilt_pending && !s.replaying())
+        {
+            self.emit_dirty(partition);
+        }
         let Some(state) = self.partitions.get_mut(&partition) else {
             return;
         };
@@ -621,30 +632,39 @@ impl Pipeline {
             if state.watermark.idle(now_ms) > before {
                 self.close_until(partition);
             }
-            let Some(state) = self.partitions.get_mut(&partition) else {
-                continue;
-            };
-            if state.replaying() {
-                // Windows rebuilt from the re-read records are partial until the partition
-                // is past what the previous run had read: emitting one would publish (and
-                // score, and alert on) a window that never existed.
-                continue;
-            }
-            for window_ref in std::mem::take(&mut state.dirty) {
-                if let Some(window) = state.window_mut(&window_ref)
-                    && window.version() > window.emitted_version
-                {
-                    let correction = window.emitted_version > 0;
-                    emit(
-                        &mut self.detectors,
-                        &mut self.alerts,
-                        &mut self.out,
-                        partition,
-                        &window_ref,
-                        window,
-                        correction,
-                    );
-                }
+            self.emit_dirty(partition);
+        }
+    }
+
+    /// Emits the windows of `partition` changed since their last emission (corrections, and
+    /// windows rebuilt after a restart), in time order. Nothing while the partition re-reads
+    /// what a previous run had read: a window rebuilt from those records is partial until
+    /// then, and emitting it would publish (and score, and alert on) a window that never
+    /// existed.
+    fn emit_dirty(&mut self, partition: i32) {
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return;
+        };
+        if state.replaying() {
+            return;
+        }
+        state.rebuilt_pending = false;
+        let mut refs = std::mem::take(&mut state.dirty);
+        refs.sort_unstable_by(|a, b| (a.2, &a.0, &a.1).cmp(&(b.2, &b.0, &b.1)));
+        for window_ref in refs {
+            if let Some(window) = state.window_mut(&window_ref)
+                && window.version() > window.emitted_version
+            {
+                let correction = window.emitted_version > 0;
+                emit(
+                    &mut self.detectors,
+                    &mut self.alerts,
+                    &mut self.out,
+                    partition,
+                    &window_ref,
+                    window,
+                    correction,
+                );
             }
         }
     }
@@ -754,6 +774,7 @@ impl Pipeline {
         state.watermark =
             Watermark::resumed(self.cfg.lateness_ms(), self.cfg.idle_ms(), point.watermark);
         state.replayed_until = point.read_until;
+        state.rebuilt_pending = true;
         self.partitions.insert(partition, state);
     }
 

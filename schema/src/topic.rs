@@ -46,6 +46,11 @@ pub const API_KEYS: &str = "vigil.api-keys";
 /// When each service last saw each created API key used
 /// ([`ApiKeyUsage`](crate::ApiKeyUsage)), compacted: key = `<key id>/<reporter>`.
 pub const API_KEY_USAGE: &str = "vigil.api-key-usage";
+/// Where each processor group stands on each probes partition, compacted: key =
+/// `<group>/<partition>`, value = the committed offset with the partition's watermark and read
+/// position at that commit (written before the offset is committed), so a restart resumes
+/// exactly there on brokers that do not keep commit metadata.
+pub const PROCESSOR_POSITIONS: &str = "vigil.processor-positions";
 /// Undecodable or unprocessable events: the raw bytes plus a `vigil-reason` header.
 pub const DEADLETTER: &str = "vigil.deadletter";
 
@@ -92,6 +97,8 @@ pub struct TopicNames {
     pub api_keys: String,
     /// See [`API_KEY_USAGE`].
     pub api_key_usage: String,
+    /// See [`PROCESSOR_POSITIONS`].
+    pub processor_positions: String,
 }
 
 impl Default for TopicNames {
@@ -121,6 +128,7 @@ impl TopicNames {
             secrets: format!("{prefix}.secrets"),
             api_keys: format!("{prefix}.api-keys"),
             api_key_usage: format!("{prefix}.api-key-usage"),
+            processor_positions: format!("{prefix}.processor-positions"),
         }
     }
 
@@ -161,6 +169,7 @@ impl TopicNames {
             TopicSpec::compacted(&self.secrets, 1),
             TopicSpec::compacted(&self.api_keys, 1),
             TopicSpec::compacted(&self.api_key_usage, 1),
+            TopicSpec::compacted(&self.processor_positions, 1),
         ]
     }
 }
@@ -235,6 +244,7 @@ mod tests {
                 SECRETS,
                 API_KEYS,
                 API_KEY_USAGE,
+                PROCESSOR_POSITIONS,
             ]
         );
         for compacted in [7, 8, 10, 11] {
