@@ -30,7 +30,7 @@ fn run(events: &[ProbeResult], from: usize, batch: usize, resume: Option<CommitP
         dead: Vec::new(),
         commits: Vec::new(),
     };
-    let mut flush = |p: &mut Pipeline, out: &mut Run| {
+    let flush = |p: &mut Pipeline, out: &mut Run| {
         p.tick(NOW);
         let o = p.take_output();
         out.windows.extend(o.windows);
