@@ -126,6 +126,15 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     let Some(value) = request.headers().get(HEADER) else {
         return next.run(request).await;
     };
+    // Only for authenticated callers: anyone else gets the route's 401 (or 403), never an
+    // answer about keys and bodies seen before.
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if state.auth.enabled() && state.auth.authenticate(authorization).is_err() {
+        return next.run(request).await;
+    }
     let Some(key) = valid_key(value).map(str::to_owned) else {
         return Error::BadParameter {
             parameter: "Idempotency-Key".into(),

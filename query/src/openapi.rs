@@ -43,7 +43,7 @@ use crate::{ops, rest};
         ops::graphql_get, ops::graphql_post, ops::graphql_ws,
     ),
     components(schemas(crate::error::FieldErrorDoc, crate::auth::Role)),
-    modifiers(&BearerAuth, &IdempotencyHeader),
+    modifiers(&BearerAuth, &IdempotencyHeader, &Limits),
     tags(
         (name = "monitors", description = "Monitor configuration (written through the monitors topic)"),
         (name = "history", description = "Windows, summaries and exports from ClickHouse"),
@@ -144,6 +144,82 @@ impl Modify for IdempotencyHeader {
                     .responses
                     .entry(code.to_owned())
                     .or_insert_with(|| problem(description).into());
+            }
+        }
+    }
+}
+
+/// Answers any operation can give: 429 past a rate limit (every path but `/healthz`,
+/// `/readyz` and `/metrics`), 503 past the in-flight cap or the request deadline (every path).
+struct Limits;
+
+impl Modify for Limits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, ResponseBuilder, Type,
+        };
+        let header = |description: &str, ty: Type| {
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(ty))
+                .description(Some(description))
+                .build()
+        };
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .header(
+                    "retry-after",
+                    header("Seconds to wait before retrying", Type::Integer),
+                )
+        };
+        let limited = problem("Over a rate limit (per API key or per client address)")
+            .header(
+                "ratelimit",
+                header(
+                    "The tighter limit's state, e.g. `\"per-key\";r=0;t=1`",
+                    Type::String,
+                ),
+            )
+            .header(
+                "ratelimit-policy",
+                header(
+                    "The tighter limit, e.g. `\"per-key\";q=200;w=2`",
+                    Type::String,
+                ),
+            )
+            .build();
+        let unavailable = problem(
+            "Too many requests in flight, past the request deadline, or a store is unavailable",
+        )
+        .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let unlimited = matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics");
+            for op in [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.post.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if !unlimited {
+                    op.responses
+                        .responses
+                        .entry("429".to_owned())
+                        .or_insert_with(|| limited.clone().into());
+                }
+                op.responses
+                    .responses
+                    .entry("503".to_owned())
+                    .or_insert_with(|| unavailable.clone().into());
             }
         }
     }

@@ -84,6 +84,24 @@ async fn the_same_key_replays_the_first_answer_and_refuses_another_request() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Callers without a valid key always get 401, whatever keys and bodies were seen before
+    // (never a 422 about the key, nor a replayed answer).
+    for caller in [None, Some(UNKNOWN)] {
+        for (n, id) in ["db", "db2"].iter().enumerate() {
+            let body = json!({"id": id, "name": "DB", "url": "https://example.com/"})
+                .to_string()
+                .into_bytes();
+            let mut headers = vec![
+                ("content-type", "application/json"),
+                ("idempotency-key", "anonymous-1"),
+            ];
+            if let Some(auth) = caller {
+                headers.push(("authorization", auth));
+            }
+            let (status, body) = post_raw(&h, "/api/v1/monitors", &headers, &body).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{caller:?} #{n}: {body}");
+        }
+    }
 }
 
 #[test]

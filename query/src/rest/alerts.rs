@@ -41,6 +41,7 @@ pub struct AlertParams {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size (1 to `limits.max-page-size`, 1000 by default; default 100).
+    #[param(value_type = Option<u32>, minimum = 1)]
     limit: Option<String>,
 }
 
@@ -90,6 +91,7 @@ pub struct ActiveAlertParams {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size (1 to `limits.max-page-size`, 1000 by default; default 100).
+    #[param(value_type = Option<u32>, minimum = 1)]
     limit: Option<String>,
 }
 
@@ -163,7 +165,11 @@ mod tests {
             assert_eq!(operation["tags"], json!(["alerts"]));
             let responses = operation["responses"].as_object().unwrap();
             let statuses: Vec<&str> = responses.keys().map(String::as_str).collect();
-            assert_eq!(statuses, ["200", "400", "401", "500"], "{path}");
+            assert_eq!(
+                statuses,
+                ["200", "400", "401", "429", "500", "503"],
+                "{path}"
+            );
             for (status, response) in responses.iter().filter(|(s, _)| *s != "200") {
                 assert_eq!(
                     response["content"]["application/problem+json"]["schema"]["$ref"],

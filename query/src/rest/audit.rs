@@ -32,6 +32,7 @@ pub struct AuditParams {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size (1 to `limits.max-page-size`, 1000 by default; default 100).
+    #[param(value_type = Option<u32>, minimum = 1)]
     limit: Option<String>,
 }
 

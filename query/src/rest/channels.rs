@@ -31,6 +31,7 @@ pub struct ChannelListParams {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size (1–max, default 100).
+    #[param(value_type = Option<u32>, minimum = 1)]
     limit: Option<String>,
 }
 
@@ -220,28 +221,34 @@ pub(crate) mod tests {
     #[test]
     fn channel_and_route_statuses_and_schemas_are_documented() {
         let doc = serde_json::to_value(crate::openapi::document()).unwrap();
+        // Every operation may also answer 429 (rate limits) and 503 (overload, deadline).
         let write = [
-            "200", "400", "401", "403", "404", "413", "422", "500", "503",
+            "200", "400", "401", "403", "404", "413", "422", "429", "500", "503",
         ];
         assert_eq!(
             statuses(&doc, "/api/v1/channels", "get"),
-            ["200", "400", "401"]
+            ["200", "400", "401", "429", "503"]
         );
         assert_eq!(
             statuses(&doc, "/api/v1/channels", "post"),
             [
-                "201", "400", "401", "403", "409", "413", "422", "500", "503"
+                "201", "400", "401", "403", "409", "413", "422", "429", "500", "503"
             ]
         );
         assert_eq!(statuses(&doc, "/api/v1/channels/{id}", "put"), write);
         assert_eq!(
             statuses(&doc, "/api/v1/channels/{id}", "delete"),
-            ["204", "401", "403", "404", "409", "500", "503"]
+            ["204", "401", "403", "404", "409", "429", "500", "503"]
         );
-        assert_eq!(statuses(&doc, "/api/v1/routes", "get"), ["200", "401"]);
+        assert_eq!(
+            statuses(&doc, "/api/v1/routes", "get"),
+            ["200", "401", "429", "503"]
+        );
         assert_eq!(
             statuses(&doc, "/api/v1/routes", "put"),
-            ["200", "400", "401", "403", "413", "422", "500", "503"]
+            [
+                "200", "400", "401", "403", "413", "422", "429", "500", "503"
+            ]
         );
         let schemas = &doc["components"]["schemas"];
         let kinds: Vec<&str> = schemas["ChannelKind"]["oneOf"]

@@ -36,6 +36,7 @@ pub struct PageParams {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size (1–max, default 100).
+    #[param(value_type = Option<u32>, minimum = 1)]
     limit: Option<String>,
 }
 

@@ -33,6 +33,7 @@ pub struct DeliveryParams {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size (1 to `limits.max-page-size`, 1000 by default; default 100).
+    #[param(value_type = Option<u32>, minimum = 1)]
     limit: Option<String>,
 }
 
@@ -96,7 +97,7 @@ mod tests {
         let doc = serde_json::to_value(crate::openapi::document()).unwrap();
         assert_eq!(
             statuses(&doc, "/api/v1/deliveries", "get"),
-            ["200", "400", "401", "500"]
+            ["200", "400", "401", "429", "500", "503"]
         );
         let names: Vec<&str> = doc["paths"]["/api/v1/deliveries"]["get"]["parameters"]
             .as_array()
@@ -111,12 +112,14 @@ mod tests {
         assert_eq!(
             statuses(&doc, "/api/v1/deliveries/{delivery_id}/redeliver", "post"),
             // 409 and 422: an Idempotency-Key still running, or used with another request.
-            ["202", "400", "401", "403", "404", "409", "422", "500"]
+            [
+                "202", "400", "401", "403", "404", "409", "422", "429", "500", "503"
+            ]
         );
         assert_eq!(
             statuses(&doc, "/api/v1/alerts/ack", "post"),
             [
-                "202", "400", "401", "403", "404", "409", "413", "422", "500"
+                "202", "400", "401", "403", "404", "409", "413", "422", "429", "500", "503"
             ]
         );
         let schemas = &doc["components"]["schemas"];

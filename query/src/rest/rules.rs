@@ -31,6 +31,7 @@ pub struct RuleListParams {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size (1–max, default 100).
+    #[param(value_type = Option<u32>, minimum = 1)]
     limit: Option<String>,
 }
 
@@ -222,28 +223,31 @@ mod tests {
         };
         assert_eq!(
             statuses("/api/v1/rules", "get"),
-            ["200", "400", "401", "404"]
+            ["200", "400", "401", "404", "429", "503"]
         );
         assert_eq!(
             statuses("/api/v1/rules", "post"),
             [
-                "201", "400", "401", "403", "409", "413", "422", "500", "503"
+                "201", "400", "401", "403", "409", "413", "422", "429", "500", "503"
             ]
         );
-        assert_eq!(statuses("/api/v1/rules/{id}", "get"), ["200", "401", "404"]);
+        assert_eq!(
+            statuses("/api/v1/rules/{id}", "get"),
+            ["200", "401", "404", "429", "503"]
+        );
         assert_eq!(
             statuses("/api/v1/rules/{id}", "put"),
             [
-                "200", "400", "401", "403", "404", "413", "422", "500", "503"
+                "200", "400", "401", "403", "404", "413", "422", "429", "500", "503"
             ]
         );
         assert_eq!(
             statuses("/api/v1/rules/{id}", "delete"),
-            ["204", "401", "403", "404", "500", "503"]
+            ["204", "401", "403", "404", "429", "500", "503"]
         );
         assert_eq!(
             statuses("/api/v1/rules/{id}/budget", "get"),
-            ["200", "400", "401", "404", "422", "500"]
+            ["200", "400", "401", "404", "422", "429", "500", "503"]
         );
         assert_eq!(
             statuses("/api/v1/rules/backtest", "post"),

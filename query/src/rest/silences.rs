@@ -33,6 +33,7 @@ pub struct SilenceListParams {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size (1–max, default 100).
+    #[param(value_type = Option<u32>, minimum = 1)]
     limit: Option<String>,
 }
 
@@ -168,6 +169,7 @@ pub struct MaintenanceListParams {
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Page size (1–max, default 100).
+    #[param(value_type = Option<u32>, minimum = 1)]
     limit: Option<String>,
 }
 
@@ -306,17 +308,17 @@ mod tests {
     fn silence_and_maintenance_statuses_and_schemas_are_documented() {
         let doc = serde_json::to_value(crate::openapi::document()).unwrap();
         let created = [
-            "201", "400", "401", "403", "409", "413", "422", "500", "503",
+            "201", "400", "401", "403", "409", "413", "422", "429", "500", "503",
         ];
-        let gone = ["204", "401", "403", "404", "500", "503"];
+        let gone = ["204", "401", "403", "404", "429", "500", "503"];
         assert_eq!(
             statuses(&doc, "/api/v1/silences", "get"),
-            ["200", "400", "401"]
+            ["200", "400", "401", "429", "503"]
         );
         assert_eq!(statuses(&doc, "/api/v1/silences", "post"), created);
         assert_eq!(
             statuses(&doc, "/api/v1/silences/{id}", "get"),
-            ["200", "401", "404"]
+            ["200", "401", "404", "429", "503"]
         );
         assert_eq!(statuses(&doc, "/api/v1/silences/{id}", "delete"), gone);
         assert_eq!(
@@ -324,7 +326,7 @@ mod tests {
             // 400, 409 and 422: a malformed Idempotency-Key, one still running, or one used
             // with another request.
             [
-                "200", "400", "401", "403", "404", "409", "422", "500", "503"
+                "200", "400", "401", "403", "404", "409", "422", "429", "500", "503"
             ]
         );
         assert_eq!(statuses(&doc, "/api/v1/maintenance", "post"), created);
