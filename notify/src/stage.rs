@@ -169,6 +169,9 @@ pub async fn run(
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
+        // A send not acknowledged within this fails the step (retried) rather than holding
+        // every delivery for librdkafka's default five minutes.
+        .set("message.timeout.ms", "30000")
         .create()
         .map_err(kafka)?;
     let consumer: StreamConsumer = ClientConfig::new()
@@ -268,6 +271,12 @@ pub async fn run(
     info!("Notification stage stopped.");
     Ok(())
 }
+
+/// Bounds of one ClickHouse insert: the client has none by default, and a step that hangs on
+/// a stalled connection would stop every delivery while the process looks healthy.
+const INSERT_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// See [`INSERT_SEND_TIMEOUT`]; includes the server's work on the insert.
+const INSERT_END_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Stage {
     settings: Settings,
@@ -463,7 +472,8 @@ impl Stage {
                 .settings
                 .clickhouse
                 .insert::<DeliveryRow>(vigil_schema::table::DELIVERIES)
-                .await?;
+                .await?
+                .with_timeouts(Some(INSERT_SEND_TIMEOUT), Some(INSERT_END_TIMEOUT));
             for d in deliveries {
                 insert.write(&DeliveryRow::from(d)).await?;
             }
@@ -485,7 +495,8 @@ impl Stage {
                 .settings
                 .clickhouse
                 .insert::<AlertRow>(vigil_schema::table::ALERTS)
-                .await?;
+                .await?
+                .with_timeouts(Some(INSERT_SEND_TIMEOUT), Some(INSERT_END_TIMEOUT));
             for t in transitions {
                 insert.write(&AlertRow::from(t)).await?;
             }

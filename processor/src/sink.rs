@@ -25,6 +25,12 @@ use crate::row::{AlertRow, ProbeRow, WINDOW_COLUMNS, WindowRow};
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// Bounds of one insert (the client has none by default): a stalled connection fails the
+/// write, which is retried, instead of hanging the processor while it looks healthy.
+const INSERT_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// See [`INSERT_SEND_TIMEOUT`]; includes the server's work on the insert.
+const INSERT_END_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// The ClickHouse side of the processor.
 #[derive(Debug, Clone)]
 pub struct Sink {
@@ -82,7 +88,11 @@ impl Sink {
         if windows.is_empty() {
             return Ok(());
         }
-        let mut insert = self.client.insert::<WindowRow>(WINDOWS_1M).await?;
+        let mut insert = self
+            .client
+            .insert::<WindowRow>(WINDOWS_1M)
+            .await?
+            .with_timeouts(Some(INSERT_SEND_TIMEOUT), Some(INSERT_END_TIMEOUT));
         let mut hours = BTreeSet::new();
         for w in windows {
             let row = WindowRow::from(w);
@@ -109,7 +119,11 @@ impl Sink {
         };
         let last = hours.iter().map(|h| h.2).max().unwrap_or(first) + HOUR_MS;
         let batch = Uuid::new_v4();
-        let mut insert = self.client.insert::<RollupKey>(ROLLUP_KEYS).await?;
+        let mut insert = self
+            .client
+            .insert::<RollupKey>(ROLLUP_KEYS)
+            .await?
+            .with_timeouts(Some(INSERT_SEND_TIMEOUT), Some(INSERT_END_TIMEOUT));
         for (monitor_id, region, hour) in hours {
             insert
                 .write(&RollupKey {
@@ -138,7 +152,11 @@ impl Sink {
         if transitions.is_empty() {
             return Ok(());
         }
-        let mut insert = self.client.insert::<AlertRow>(ALERTS).await?;
+        let mut insert = self
+            .client
+            .insert::<AlertRow>(ALERTS)
+            .await?
+            .with_timeouts(Some(INSERT_SEND_TIMEOUT), Some(INSERT_END_TIMEOUT));
         for t in transitions {
             insert.write(&AlertRow::from(t)).await?;
         }
@@ -151,7 +169,11 @@ impl Sink {
         if probes.is_empty() {
             return Ok(());
         }
-        let mut insert = self.client.insert::<ProbeRow>(PROBES).await?;
+        let mut insert = self
+            .client
+            .insert::<ProbeRow>(PROBES)
+            .await?
+            .with_timeouts(Some(INSERT_SEND_TIMEOUT), Some(INSERT_END_TIMEOUT));
         for probe in probes {
             insert.write(&ProbeRow::from(probe)).await?;
         }

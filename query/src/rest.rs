@@ -36,28 +36,15 @@ use crate::service::{HistoryPage, HistoryQuery, MonitorFilter, ProbeQuery, Targe
 use crate::state::{AppState, Caller};
 use crate::{Error, Result};
 
-/// Query-string extractor whose rejection is a problem document naming the parameter. A
-/// parameter given with an empty value (`?state=`) counts as not given, as HTML forms and many
-/// clients send them.
+/// Query-string extractor whose rejection is a problem document naming the parameter.
 #[derive(Debug)]
 pub struct Params<T>(pub T);
-
-/// `uri` without its empty-valued query parameters.
-fn without_empty_parameters(uri: &axum::http::Uri) -> Option<axum::http::Uri> {
-    let query = uri.query()?;
-    let kept: Vec<&str> = query
-        .split('&')
-        .filter(|pair| pair.split_once('=').is_some_and(|(_, v)| !v.is_empty()))
-        .collect();
-    format!("/?{}", kept.join("&")).parse().ok()
-}
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
-        let uri = without_empty_parameters(&parts.uri).unwrap_or_else(|| parts.uri.clone());
-        axum::extract::Query::<T>::try_from_uri(&uri)
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
             .map(|q| Params(q.0))
             .map_err(|e| {
                 let text = e.body_text();
@@ -617,20 +604,4 @@ pub async fn export(
     let format = ExportFormat::parse(p.format.as_deref())?;
     let q = history_query(&state, all_or_tag(&p), &p)?;
     export_response(&state, &q, format)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn empty_query_parameters_count_as_absent() {
-        let uri: axum::http::Uri = "/api/v1/alerts?state=&rule=r1&limit=&flag".parse().unwrap();
-        assert_eq!(
-            without_empty_parameters(&uri).unwrap().query(),
-            Some("rule=r1")
-        );
-        let plain: axum::http::Uri = "/api/v1/alerts".parse().unwrap();
-        assert_eq!(without_empty_parameters(&plain), None);
-    }
 }

@@ -182,7 +182,15 @@ impl Service {
             .increment(1);
         let row = AuditRow::from(&event);
         let table = async {
-            let mut insert = self.inner.clickhouse.insert::<AuditRow>("audit").await?;
+            let mut insert = self
+                .inner
+                .clickhouse
+                .insert::<AuditRow>("audit")
+                .await?
+                .with_timeouts(
+                    Some(std::time::Duration::from_secs(10)),
+                    Some(std::time::Duration::from_secs(30)),
+                );
             insert.write(&row).await?;
             insert.end().await
         };
