@@ -67,6 +67,28 @@ fn pipeline(c: &mut Criterion) {
             black_box(p.take_output().windows.len())
         });
     });
+    // The consumer's cycle: a flush (tick, take, evict, commit offsets, state bytes) every
+    // 1,000 records, with 10,000 series whose windows all stay within the 1-hour correction
+    // horizon: the per-flush work must not grow with the windows in memory.
+    let spread = encoded(10_000);
+    group.bench_function("with_flushes_10k_series", |b| {
+        b.iter(|| {
+            let mut p = Pipeline::new(config());
+            let mut rows = 0;
+            for (offset, bytes) in spread.iter().enumerate() {
+                p.process(0, offset as i64, None, Some(bytes), 0);
+                if offset % 1_000 == 999 {
+                    p.tick(0);
+                    rows += p.take_output().windows.len();
+                    p.evict();
+                    black_box(p.commit_offsets());
+                    black_box(p.heap_bytes());
+                    black_box(p.windows_in_memory());
+                }
+            }
+            black_box(rows)
+        });
+    });
     group.bench_function("with_raw_probes", |b| {
         b.iter(|| {
             let mut p = Pipeline::new(Config {

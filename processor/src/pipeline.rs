@@ -62,6 +62,9 @@ impl Disposition {
     }
 }
 
+/// Heap bytes a window costs beyond its own allocations (map entries, keys), as accounted.
+const WINDOW_OVERHEAD: usize = 160;
+
 /// What a commit records besides the offset (as the commit's metadata), so a restarted
 /// processor resumes a partition exactly where the committed state was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +199,13 @@ struct PartitionState {
     /// Windows rebuilt during the replay wait in `dirty`: emit them (in time order) before any
     /// window that closes after it, so detectors see every series in order.
     rebuilt_pending: bool,
+    /// Every window in memory by end time: eviction takes them from the front instead of
+    /// scanning every window at every flush.
+    by_end: BTreeMap<i64, Vec<WindowRef>>,
+    /// First offsets of the windows in memory (a multiset): the commit offset is the smallest.
+    first_offsets: BTreeMap<i64, usize>,
+    /// Heap bytes accounted to the windows in memory, kept up to date as they change.
+    heap: usize,
 }
 
 impl PartitionState {
@@ -209,6 +219,9 @@ impl PartitionState {
             next_offset: 0,
             replayed_until: 0,
             rebuilt_pending: false,
+            by_end: BTreeMap::new(),
+            first_offsets: BTreeMap::new(),
+            heap: 0,
         }
     }
 
@@ -489,13 +502,27 @@ impl Pipeline {
             created = true;
             WindowAgg::new(start, end, offset, alpha)
         });
+        let before = if created {
+            0
+        } else {
+            window.heap_bytes() + WINDOW_OVERHEAD
+        };
         if !window.add(&event) {
             return Disposition::Duplicate;
         }
+        let after = window.heap_bytes() + WINDOW_OVERHEAD;
         let already_closed = end <= watermark;
         let needs_correction = already_closed && (window.emitted_version > 0 || created);
+        // Field by field: `window` still borrows `state.series`.
+        state.heap = (state.heap + after).saturating_sub(before);
         if created {
             state.windows += 1;
+            state.by_end.entry(end).or_default().push((
+                event.monitor_id.clone(),
+                event.region.clone(),
+                start,
+            ));
+            *state.first_offsets.entry(offset).or_default() += 1;
             if !already_closed {
                 state.closing.entry(end).or_default().push((
                     event.monitor_id.clone(),
@@ -599,7 +626,9 @@ impl Pipeline {
             let mut refs = entry.remove();
             refs.sort_unstable();
             for window_ref in refs {
+                let mut sizes = (0, 0);
                 if let Some(window) = state.window_mut(&window_ref) {
+                    let before = window.heap_bytes();
                     emit(
                         &mut self.detectors,
                         &mut self.alerts,
@@ -609,7 +638,9 @@ impl Pipeline {
                         window,
                         false,
                     );
+                    sizes = (before, window.heap_bytes());
                 }
+                state.heap = (state.heap + sizes.1).saturating_sub(sizes.0);
             }
             if let Some(alerts) = &mut self.alerts {
                 alerts.on_watermark(partition, end, &mut self.out.transitions);
@@ -652,10 +683,12 @@ impl Pipeline {
         let mut refs = std::mem::take(&mut state.dirty);
         refs.sort_unstable_by(|a, b| (a.2, &a.0, &a.1).cmp(&(b.2, &b.0, &b.1)));
         for window_ref in refs {
+            let mut sizes = (0, 0);
             if let Some(window) = state.window_mut(&window_ref)
                 && window.version() > window.emitted_version
             {
                 let correction = window.emitted_version > 0;
+                let before = window.heap_bytes();
                 emit(
                     &mut self.detectors,
                     &mut self.alerts,
@@ -665,7 +698,9 @@ impl Pipeline {
                     window,
                     correction,
                 );
+                sizes = (before, window.heap_bytes());
             }
+            state.heap = (state.heap + sizes.1).saturating_sub(sizes.0);
         }
     }
 
@@ -680,7 +715,9 @@ impl Pipeline {
             for (_, mut refs) in std::mem::take(&mut state.closing) {
                 refs.sort_unstable();
                 for window_ref in refs {
+                    let mut sizes = (0, 0);
                     if let Some(window) = state.window_mut(&window_ref) {
+                        let before = window.heap_bytes();
                         emit(
                             &mut self.detectors,
                             &mut self.alerts,
@@ -690,7 +727,9 @@ impl Pipeline {
                             window,
                             false,
                         );
+                        sizes = (before, window.heap_bytes());
                     }
+                    state.heap = (state.heap + sizes.1).saturating_sub(sizes.0);
                 }
             }
         }
@@ -733,30 +772,59 @@ impl Pipeline {
     }
 
     /// Drops windows that can no longer change (beyond the correction horizon) and whose
-    /// latest version was emitted. Call only after the last output was written.
+    /// latest version was emitted. Call only after the last output was written. Takes them
+    /// from the front of the by-end index: the cost is the windows evicted, not the windows
+    /// in memory.
     pub fn evict(&mut self) -> usize {
         let horizon = self.cfg.horizon_ms();
         let mut evicted = 0;
         for state in self.partitions.values_mut() {
             let watermark = state.watermark.get();
-            for regions in state.series.values_mut() {
-                for windows in regions.values_mut() {
-                    let before = windows.len();
-                    windows.retain(|_, w| {
-                        !(w.end.saturating_add(horizon) <= watermark
-                            && w.emitted_version == w.version())
-                    });
-                    evicted += before - windows.len();
+            let mut kept: Vec<(i64, WindowRef)> = Vec::new();
+            while let Some(entry) = state.by_end.first_entry() {
+                let end = *entry.key();
+                if end.saturating_add(horizon) > watermark {
+                    break;
                 }
-                regions.retain(|_, w| !w.is_empty());
+                for window_ref in entry.remove() {
+                    let (monitor, region, start) = &window_ref;
+                    let Some(regions) = state.series.get_mut(monitor) else {
+                        continue;
+                    };
+                    let Some(windows) = regions.get_mut(region) else {
+                        continue;
+                    };
+                    let Some(window) = windows.get(start) else {
+                        continue;
+                    };
+                    if window.emitted_version != window.version() {
+                        // A correction not emitted yet: kept until it is.
+                        kept.push((end, window_ref));
+                        continue;
+                    }
+                    let (first_offset, bytes) =
+                        (window.first_offset, window.heap_bytes() + WINDOW_OVERHEAD);
+                    windows.remove(start);
+                    if windows.is_empty() {
+                        regions.remove(region);
+                        if regions.is_empty() {
+                            state.series.remove(monitor);
+                        }
+                    }
+                    if let Some(n) = state.first_offsets.get_mut(&first_offset) {
+                        *n -= 1;
+                        if *n == 0 {
+                            state.first_offsets.remove(&first_offset);
+                        }
+                    }
+                    state.heap = state.heap.saturating_sub(bytes);
+                    state.windows = state.windows.saturating_sub(1);
+                    evicted += 1;
+                }
             }
-            state.series.retain(|_, r| !r.is_empty());
-            state.windows = state
-                .series
-                .values()
-                .flat_map(|r| r.values())
-                .map(BTreeMap::len)
-                .sum();
+            for (end, window_ref) in kept {
+                state.by_end.entry(end).or_default().push(window_ref);
+            }
         }
         evicted
     }
@@ -805,13 +873,7 @@ impl Pipeline {
             .partitions
             .iter()
             .map(|(&p, state)| {
-                let oldest = state
-                    .series
-                    .values()
-                    .flat_map(|r| r.values())
-                    .flat_map(|w| w.values())
-                    .map(|w| w.first_offset)
-                    .min();
+                let oldest = state.first_offsets.keys().next().copied();
                 (
                     p,
                     oldest.map_or(state.next_offset, |o| o.min(state.next_offset)),
@@ -851,15 +913,46 @@ impl Pipeline {
             .sum()
     }
 
+    /// Checks the incremental bookkeeping against a full recount (tests only): window count,
+    /// accounted heap, the first-offset multiset and the by-end index.
+    #[cfg(test)]
+    pub(crate) fn check_bookkeeping(&self) {
+        for (p, state) in &self.partitions {
+            let windows: Vec<(&String, &String, &WindowAgg)> = state
+                .series
+                .iter()
+                .flat_map(|(m, r)| r.iter().map(move |(region, w)| (m, region, w)))
+                .flat_map(|(m, r, w)| w.values().map(move |w| (m, r, w)))
+                .collect();
+            assert_eq!(state.windows, windows.len(), "partition {p}: window count");
+            let heap: usize = windows
+                .iter()
+                .map(|(_, _, w)| w.heap_bytes() + WINDOW_OVERHEAD)
+                .sum();
+            assert_eq!(state.heap, heap, "partition {p}: heap");
+            let mut offsets: BTreeMap<i64, usize> = BTreeMap::new();
+            for (_, _, w) in &windows {
+                *offsets.entry(w.first_offset).or_default() += 1;
+            }
+            assert_eq!(state.first_offsets, offsets, "partition {p}: first offsets");
+            let mut indexed: Vec<(i64, WindowRef)> = state
+                .by_end
+                .iter()
+                .flat_map(|(end, refs)| refs.iter().map(move |r| (*end, r.clone())))
+                .collect();
+            indexed.sort();
+            let mut all: Vec<(i64, WindowRef)> = windows
+                .iter()
+                .map(|(m, r, w)| (w.end, ((*m).clone(), (*r).clone(), w.start)))
+                .collect();
+            all.sort();
+            assert_eq!(indexed, all, "partition {p}: by-end index");
+        }
+    }
+
     /// Approximate heap bytes of the windows in memory.
     pub fn heap_bytes(&self) -> usize {
-        self.partitions
-            .values()
-            .flat_map(|s| s.series.values())
-            .flat_map(|r| r.values())
-            .flat_map(|w| w.values())
-            .map(|w| w.heap_bytes() + 160)
-            .sum()
+        self.partitions.values().map(|s| s.heap).sum()
     }
 
     /// Watermark of a partition (unix ms), if it has seen events.

@@ -31,11 +31,14 @@ fn run(events: &[ProbeResult], from: usize, batch: usize, resume: Option<CommitP
         commits: Vec::new(),
     };
     let flush = |p: &mut Pipeline, out: &mut Run| {
+        p.check_bookkeeping();
         p.tick(NOW);
+        p.check_bookkeeping();
         let o = p.take_output();
         out.windows.extend(o.windows);
         out.dead.extend(o.dead_letters.iter().map(|d| d.offset));
         p.evict();
+        p.check_bookkeeping();
         if let Some((_, offset, point)) = p.commit_points().into_iter().next() {
             out.commits.push((offset, point));
         }
