@@ -23,7 +23,6 @@ use vigil_schema::{
 
 use crate::Config;
 use crate::alert::{ClosedWindow, Evaluator, RuleSet, Sample};
-use crate::anomaly::{Config as DetectorConfig, Detector};
 use crate::window::watermark::Watermark;
 use crate::window::{WindowAgg, window_start};
 
@@ -64,34 +63,6 @@ impl Disposition {
 
 /// Heap bytes a window costs beyond its own allocations (map entries, keys), as accounted.
 const WINDOW_OVERHEAD: usize = 160;
-
-/// What a commit records besides the offset (as the commit's metadata), so a restarted
-/// processor resumes a partition exactly where the committed state was.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CommitPoint {
-    /// The partition's watermark when the offset was computed.
-    pub watermark: i64,
-    /// The offset it had read up to (exclusive).
-    pub read_until: i64,
-}
-
-impl CommitPoint {
-    /// The commit metadata: `vigil1 wm=<ms> read=<offset>`.
-    pub fn metadata(&self) -> String {
-        format!("vigil1 wm={} read={}", self.watermark, self.read_until)
-    }
-
-    /// Reads commit metadata written by [`CommitPoint::metadata`] (`None` for anything else,
-    /// such as commits of older versions).
-    pub fn parse(metadata: &str) -> Option<Self> {
-        let rest = metadata.strip_prefix("vigil1 wm=")?;
-        let (watermark, read) = rest.split_once(" read=")?;
-        Some(Self {
-            watermark: watermark.parse().ok()?,
-            read_until: read.parse().ok()?,
-        })
-    }
-}
 
 /// A window row ready to be written, with the columns beyond [`WindowSummary`] that let
 /// ClickHouse merge rows exactly.
@@ -235,83 +206,6 @@ impl PartitionState {
             .get_mut(monitor)?
             .get_mut(region)?
             .get_mut(start)
-    }
-}
-
-/// The two detectors of one (monitor, region).
-#[derive(Debug, Clone)]
-struct Detectors {
-    latency: Detector,
-    errors: Detector,
-    last_start: i64,
-    /// Non-zero scores of the windows seeded from history: a window re-emitted after a
-    /// restart (from the committed offsets, however far back) keeps the score it was stored
-    /// with, as in an uninterrupted run. Dropped once live scoring passes `stored_until`.
-    stored: Vec<(i64, AnomalyScores)>,
-    /// Start of the newest seeded window plus the correction horizon, a window and the
-    /// allowed lateness (as far as windows still in memory reach back).
-    stored_until: i64,
-}
-
-fn no_anomaly() -> AnomalyScores {
-    AnomalyScores {
-        latency: 0.0,
-        errors: 0.0,
-        combined: 0.0,
-        reason: String::new(),
-    }
-}
-
-impl Detectors {
-    fn new() -> Self {
-        Self {
-            latency: Detector::new(DetectorConfig::default()),
-            errors: Detector::new(DetectorConfig::default()),
-            last_start: i64::MIN,
-            stored: Vec::new(),
-            stored_until: i64::MIN,
-        }
-    }
-
-    /// Scores a window (in start order). A window at or before the last one scored learns
-    /// nothing: it gets its stored score if it was seeded with one, else none.
-    fn score(&mut self, start_ms: i64, p95_us: f64, error_rate: f64) -> AnomalyScores {
-        if start_ms <= self.last_start {
-            return self
-                .stored
-                .iter()
-                .find(|(s, _)| *s == start_ms)
-                .map_or_else(no_anomaly, |(_, a)| a.clone());
-        }
-        if start_ms > self.stored_until && !self.stored.is_empty() {
-            self.stored = Vec::new();
-        }
-        self.learn(start_ms, p95_us, error_rate)
-    }
-
-    /// Learns a window (later than the last one) and returns its scores.
-    fn learn(&mut self, start_ms: i64, p95_us: f64, error_rate: f64) -> AnomalyScores {
-        if start_ms <= self.last_start {
-            return no_anomaly();
-        }
-        self.last_start = start_ms;
-        let secs = start_ms.div_euclid(1000);
-        let latency = self.latency.update(secs, p95_us);
-        let errors = self.errors.update(secs, error_rate);
-        let combined = latency.score.max(errors.score);
-        let reason = if combined <= 0.0 {
-            String::new()
-        } else if latency.score >= errors.score {
-            format!("p95 latency: {}", latency.reason)
-        } else {
-            format!("error rate: {}", errors.reason)
-        };
-        AnomalyScores {
-            latency: latency.score,
-            errors: errors.score,
-            combined,
-            reason,
-        }
     }
 }
 
@@ -771,119 +665,6 @@ impl Pipeline {
         &all[from..]
     }
 
-    /// Drops windows that can no longer change (beyond the correction horizon) and whose
-    /// latest version was emitted. Call only after the last output was written. Takes them
-    /// from the front of the by-end index: the cost is the windows evicted, not the windows
-    /// in memory.
-    pub fn evict(&mut self) -> usize {
-        let horizon = self.cfg.horizon_ms();
-        let mut evicted = 0;
-        for state in self.partitions.values_mut() {
-            let watermark = state.watermark.get();
-            let mut kept: Vec<(i64, WindowRef)> = Vec::new();
-            while let Some(entry) = state.by_end.first_entry() {
-                let end = *entry.key();
-                if end.saturating_add(horizon) > watermark {
-                    break;
-                }
-                for window_ref in entry.remove() {
-                    let (monitor, region, start) = &window_ref;
-                    let Some(regions) = state.series.get_mut(monitor) else {
-                        continue;
-                    };
-                    let Some(windows) = regions.get_mut(region) else {
-                        continue;
-                    };
-                    let Some(window) = windows.get(start) else {
-                        continue;
-                    };
-                    if window.emitted_version != window.version() {
-                        // A correction not emitted yet: kept until it is.
-                        kept.push((end, window_ref));
-                        continue;
-                    }
-                    let (first_offset, bytes) =
-                        (window.first_offset, window.heap_bytes() + WINDOW_OVERHEAD);
-                    windows.remove(start);
-                    if windows.is_empty() {
-                        regions.remove(region);
-                        if regions.is_empty() {
-                            state.series.remove(monitor);
-                        }
-                    }
-                    if let Some(n) = state.first_offsets.get_mut(&first_offset) {
-                        *n -= 1;
-                        if *n == 0 {
-                            state.first_offsets.remove(&first_offset);
-                        }
-                    }
-                    state.heap = state.heap.saturating_sub(bytes);
-                    state.windows = state.windows.saturating_sub(1);
-                    evicted += 1;
-                }
-            }
-            for (end, window_ref) in kept {
-                state.by_end.entry(end).or_default().push(window_ref);
-            }
-        }
-        evicted
-    }
-
-    /// Resumes `partition` where a previous run committed it: its watermark at that commit, and
-    /// the offset it had read up to. Records re-read below that offset for windows already
-    /// final are skipped ([`Disposition::Replayed`]), and windows rebuilt from them are not
-    /// emitted until the partition has read past it, so a restart never publishes a partial
-    /// window. No effect on a partition that already has state.
-    pub fn resume(&mut self, partition: i32, point: CommitPoint) {
-        if self.partitions.contains_key(&partition) {
-            return;
-        }
-        let mut state = PartitionState::new(&self.cfg);
-        state.watermark =
-            Watermark::resumed(self.cfg.lateness_ms(), self.cfg.idle_ms(), point.watermark);
-        state.replayed_until = point.read_until;
-        state.rebuilt_pending = true;
-        self.partitions.insert(partition, state);
-    }
-
-    /// Per partition, where to resume after a restart: see [`CommitPoint`]. Call only after the
-    /// last output was written.
-    pub fn commit_points(&self) -> Vec<(i32, i64, CommitPoint)> {
-        let mut points: Vec<(i32, i64, CommitPoint)> = self
-            .commit_offsets()
-            .into_iter()
-            .filter_map(|(p, offset)| {
-                let state = self.partitions.get(&p)?;
-                let point = CommitPoint {
-                    watermark: state.watermark.get(),
-                    read_until: state.next_offset.max(state.replayed_until),
-                };
-                Some((p, offset, point))
-            })
-            .collect();
-        points.sort_unstable_by_key(|(p, _, _)| *p);
-        points
-    }
-
-    /// Per partition, the offset to commit (the next one to read after a restart): the first
-    /// offset of the oldest window still in memory, or past the last record read. Call only
-    /// after the last output was written.
-    pub fn commit_offsets(&self) -> Vec<(i32, i64)> {
-        let mut offsets: Vec<(i32, i64)> = self
-            .partitions
-            .iter()
-            .map(|(&p, state)| {
-                let oldest = state.first_offsets.keys().next().copied();
-                (
-                    p,
-                    oldest.map_or(state.next_offset, |o| o.min(state.next_offset)),
-                )
-            })
-            .collect();
-        offsets.sort_unstable();
-        offsets
-    }
-
     /// Forgets a partition (revoked in a rebalance): its new owner rebuilds it from the log
     /// (and the alert state from the changelog).
     pub fn revoke(&mut self, partition: i32) {
@@ -911,43 +692,6 @@ impl Pipeline {
             .values()
             .map(|s| s.closing.values().map(Vec::len).sum::<usize>())
             .sum()
-    }
-
-    /// Checks the incremental bookkeeping against a full recount (tests only): window count,
-    /// accounted heap, the first-offset multiset and the by-end index.
-    #[cfg(test)]
-    pub(crate) fn check_bookkeeping(&self) {
-        for (p, state) in &self.partitions {
-            let windows: Vec<(&String, &String, &WindowAgg)> = state
-                .series
-                .iter()
-                .flat_map(|(m, r)| r.iter().map(move |(region, w)| (m, region, w)))
-                .flat_map(|(m, r, w)| w.values().map(move |w| (m, r, w)))
-                .collect();
-            assert_eq!(state.windows, windows.len(), "partition {p}: window count");
-            let heap: usize = windows
-                .iter()
-                .map(|(_, _, w)| w.heap_bytes() + WINDOW_OVERHEAD)
-                .sum();
-            assert_eq!(state.heap, heap, "partition {p}: heap");
-            let mut offsets: BTreeMap<i64, usize> = BTreeMap::new();
-            for (_, _, w) in &windows {
-                *offsets.entry(w.first_offset).or_default() += 1;
-            }
-            assert_eq!(state.first_offsets, offsets, "partition {p}: first offsets");
-            let mut indexed: Vec<(i64, WindowRef)> = state
-                .by_end
-                .iter()
-                .flat_map(|(end, refs)| refs.iter().map(move |r| (*end, r.clone())))
-                .collect();
-            indexed.sort();
-            let mut all: Vec<(i64, WindowRef)> = windows
-                .iter()
-                .map(|(m, r, w)| (w.end, ((*m).clone(), (*r).clone(), w.start)))
-                .collect();
-            all.sort();
-            assert_eq!(indexed, all, "partition {p}: by-end index");
-        }
     }
 
     /// Approximate heap bytes of the windows in memory.
@@ -1020,6 +764,12 @@ fn emit(
         correction,
     });
 }
+
+mod detectors;
+mod memory;
+
+use detectors::Detectors;
+pub use memory::CommitPoint;
 
 #[cfg(test)]
 mod restart_tests;
