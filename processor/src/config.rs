@@ -47,8 +47,11 @@ pub struct Config {
     /// Write to ClickHouse at least this often.
     #[serde(with = "humantime_serde")]
     pub batch_interval: Duration,
-    /// Most windows (open or kept for corrections) held in memory; above it consumption
+    /// Most bytes of window state (open windows and those kept for corrections, as
+    /// `vigil_processor_state_bytes` accounts them) held in memory; above it consumption
     /// pauses until windows are evicted.
+    pub max_state_bytes: u64,
+    /// Most windows held in memory, a second cap beside the bytes (0: none).
     pub max_windows: usize,
     /// On shutdown, how long to keep trying to write closed windows before exiting without
     /// committing them (a restart then rewrites them).
@@ -85,7 +88,8 @@ impl Default for Config {
             correction_horizon: Duration::from_secs(3600),
             batch_rows: 10_000,
             batch_interval: Duration::from_secs(1),
-            max_windows: 1_000_000,
+            max_state_bytes: 2 * 1024 * 1024 * 1024,
+            max_windows: 0,
             shutdown_grace: Duration::from_secs(20),
             sketch_alpha: vigil_schema::sketch::DEFAULT_ALPHA,
             store_probes: true,
@@ -137,8 +141,8 @@ impl Config {
         if self.batch_rows == 0 {
             return bad("batch-rows", "must be at least 1".into());
         }
-        if self.max_windows == 0 {
-            return bad("max-windows", "must be at least 1".into());
+        if self.max_state_bytes == 0 {
+            return bad("max-state-bytes", "must be positive".into());
         }
         if !(self.sketch_alpha > 0.0 && self.sketch_alpha < 0.5) {
             return bad(

@@ -197,7 +197,8 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         worker.apply_revocations(&mut pipeline);
-        let over_cap = pipeline.windows_in_memory() >= cfg.max_windows;
+        let over_cap = pipeline.heap_bytes() as u64 >= cfg.max_state_bytes
+            || (cfg.max_windows > 0 && pipeline.windows_in_memory() >= cfg.max_windows);
         worker.set_paused(over_cap, &pipeline);
         tokio::select! {
             biased;

@@ -985,10 +985,11 @@ async fn window_cap_pauses_consumption_without_losing_events() {
         idle_timeout: Duration::from_secs(1),
         correction_horizon: Duration::from_secs(5),
         batch_interval: Duration::from_millis(100),
-        max_windows: 4,
+        // About four windows of one check each (the state gauge accounts ~400 bytes apiece).
+        max_state_bytes: 1_600,
         ..Config::default()
     };
-    // Eight monitors, one recent check each: eight windows, twice the cap.
+    // Eight monitors, one recent check each: eight windows, twice the budget.
     let now = Timestamp::now().as_millis();
     let events: Vec<ProbeResult> = (0..8u64)
         .map(|i| event(i, &format!("m{i}"), "eu", now - 3_000, 10_000, Outcome::Ok))
