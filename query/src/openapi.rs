@@ -2,7 +2,6 @@
 //! DTOs' `ToSchema` derives) and the `/docs` page, which loads a renderer from a CDN in the
 //! browser, so nothing is downloaded at build time.
 
-use axum::Json;
 use axum::response::Html;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -230,9 +229,34 @@ pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// `GET /api/v1/openapi.json`.
-pub(crate) async fn serve_document() -> Json<utoipa::openapi::OpenApi> {
-    Json(document())
+/// The document as a service with `limits` honours it: every `limit` parameter states its
+/// configured maximum (`limits.max-history-points` for history pages,
+/// `limits.max-page-size` for every other list).
+pub fn document_for(limits: &crate::config::LimitsConfig) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    let mut doc = document();
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let maximum = if path.contains("history") {
+            limits.max_history_points
+        } else {
+            limits.max_page_size
+        };
+        for op in [item.get.as_mut(), item.post.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            for parameter in op.parameters.iter_mut().flatten() {
+                if parameter.name != "limit" {
+                    continue;
+                }
+                if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut() {
+                    object.maximum = Some(f64::from(maximum).into());
+                }
+            }
+        }
+    }
+    doc
 }
 
 /// `GET /docs`: an interactive reference rendered in the browser from the document.
@@ -254,3 +278,35 @@ const DOCS_HTML: &str = r#"<!doctype html>
 </body>
 </html>
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_served_document_states_the_configured_page_limits() {
+        let limits = crate::config::LimitsConfig {
+            max_page_size: 250,
+            max_history_points: 5_000,
+            ..crate::config::LimitsConfig::default()
+        };
+        let doc = serde_json::to_value(document_for(&limits)).unwrap();
+        let limit = |path: &str| {
+            doc["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == "limit")
+                .map(|p| {
+                    (
+                        p["schema"]["minimum"].clone(),
+                        p["schema"]["maximum"].clone(),
+                    )
+                })
+                .unwrap()
+        };
+        assert_eq!(limit("/api/v1/monitors"), (1.into(), 250.into()));
+        assert_eq!(limit("/api/v1/alerts"), (1.into(), 250.into()));
+        assert_eq!(limit("/api/v1/history"), (1.into(), 5_000.into()));
+    }
+}

@@ -54,8 +54,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// The OpenAPI 3.1 document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
     responses((status = 200, description = "This document", body = Object)))]
-pub async fn openapi_json() -> impl IntoResponse {
-    crate::openapi::serve_document().await
+pub async fn openapi_json(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+) -> impl IntoResponse {
+    axum::Json(crate::openapi::document_for(&state.config.limits))
 }
 
 /// Interactive API reference.

@@ -83,8 +83,10 @@ pub struct MonitorListParams {
     /// Only monitors that run in this region.
     region: Option<String>,
     /// `enabled` or `disabled`.
+    #[param(pattern = "^(enabled|disabled)$")]
     status: Option<String>,
     /// `id` (default), `name`, `-id`, `-name`.
+    #[param(pattern = "^-?(id|name)$")]
     sort: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -269,12 +271,14 @@ pub struct RangeParams {
     /// End, exclusive (default: now).
     to: Option<String>,
     /// `1m`, `1h` or `auto` (1m up to 24 h, else 1h).
+    #[param(pattern = "^(1m|1h|auto)$")]
     resolution: Option<String>,
     /// Only this region (default: all regions merged).
     region: Option<String>,
     /// Only monitors with this tag (for the all-monitors routes).
     tag: Option<String>,
     /// Export format: `ndjson` (default) or `csv`.
+    #[param(pattern = "^(ndjson|csv)$")]
     format: Option<String>,
     /// Summary: availability target between 0 and 1 (default 0.999).
     target: Option<String>,
@@ -290,6 +294,7 @@ pub struct HistoryParams {
     /// End, exclusive (default: now).
     to: Option<String>,
     /// `1m`, `1h` or `auto` (1m up to 24 h, else 1h).
+    #[param(pattern = "^(1m|1h|auto)$")]
     resolution: Option<String>,
     /// Only this region (default: all regions merged).
     region: Option<String>,
@@ -431,8 +436,12 @@ pub struct ProbeParams {
     /// End, exclusive (default: now).
     to: Option<String>,
     /// Only this outcome (`ok`, `timeout`, `http_status`, …).
+    #[param(
+        pattern = "^(ok|dns|connect|tls|timeout|http_status|assertion|body_too_large|invalid_url|protocol|blocked)$"
+    )]
     outcome: Option<String>,
     /// Only this status code (`503`) or class (`5xx`).
+    #[param(pattern = "^([1-5][0-9][0-9]|[1-5]xx)$")]
     status: Option<String>,
     /// Only this region.
     region: Option<String>,

@@ -35,8 +35,10 @@ pub struct AlertParams {
     /// alerts).
     region: Option<String>,
     /// Only transitions to this state: `ok`, `pending` or `firing`.
+    #[param(pattern = "^(ok|pending|firing)$")]
     state: Option<String>,
     /// Only this severity: `info`, `warning` or `critical`.
+    #[param(pattern = "^(info|warning|critical)$")]
     severity: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -87,6 +89,7 @@ pub struct ActiveAlertParams {
     region: Option<String>,
     /// Only alerts whose latest transition has this severity: `info`, `warning` or
     /// `critical`.
+    #[param(pattern = "^(info|warning|critical)$")]
     severity: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -25,8 +25,10 @@ use crate::state::{AppState, Caller};
 #[into_params(parameter_in = Query)]
 pub struct ChannelListParams {
     /// `webhook`, `alertmanager`, `slack`, `pagerduty`, `email` or `console`.
+    #[param(pattern = "^(webhook|alertmanager|slack|pagerduty|email|console)$")]
     kind: Option<String>,
     /// `enabled` or `disabled`.
+    #[param(pattern = "^(enabled|disabled)$")]
     status: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

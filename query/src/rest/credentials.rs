@@ -166,7 +166,8 @@ pub async fn list_secrets(
 /// Set a named secret (create or replace), referenced as `${secret:NAME}` by monitors and
 /// channels. The value is encrypted before it is stored and no API returns it.
 #[utoipa::path(put, path = "/api/v1/secrets/{name}", tag = "secrets", request_body = SecretValue,
-    params(("name" = String, Path, description = "Secret name: 1–64 of A-Z, a-z, 0-9, '_' or '-'")),
+    params(("name" = String, Path, description = "Secret name: 1–64 of A-Z, a-z, 0-9, '_' or '-'",
+        pattern = "^[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "Its metadata", body = Secret),
         (status = 400, description = "Bad name, or body is not JSON", body = Problem, content_type = "application/problem+json"),

@@ -25,6 +25,7 @@ pub struct DeliveryParams {
     /// Only this channel.
     channel: Option<String>,
     /// Only attempts with this status: `sent`, `failed`, `retrying`, `gave_up` or `disabled`.
+    #[param(pattern = "^(sent|failed|retrying|gave_up|disabled)$")]
     status: Option<String>,
     /// Start: RFC 3339, unix ms, `now` or `now-<duration>` (default: 7 days before `to`).
     from: Option<String>,
@@ -68,7 +69,7 @@ pub async fn list_deliveries(
 /// stage keeps what it sent for 7 days (at most 10,000 notifications); past that the attempt is
 /// recorded as `failed` with an error saying so.
 #[utoipa::path(post, path = "/api/v1/deliveries/{delivery_id}/redeliver", tag = "deliveries",
-    params(("delivery_id" = String, Path, description = "A delivery attempt's id (UUID)")),
+    params(("delivery_id" = String, Path, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "A delivery attempt's id (UUID)")),
     responses(
         (status = 202, description = "The command was written to the notification stage", body = CommandAccepted),
         (status = 400, description = "The id is not a UUID", body = Problem, content_type = "application/problem+json"),

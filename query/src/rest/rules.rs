@@ -25,8 +25,10 @@ pub struct RuleListParams {
     /// Only rules that apply to this monitor (by id, by one of its tags, or to every monitor).
     monitor: Option<String>,
     /// `info`, `warning` or `critical`.
+    #[param(pattern = "^(info|warning|critical)$")]
     severity: Option<String>,
     /// `enabled` or `disabled`.
+    #[param(pattern = "^(enabled|disabled)$")]
     status: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

@@ -25,6 +25,7 @@ use crate::state::{AppState, Caller};
 #[into_params(parameter_in = Query)]
 pub struct SilenceListParams {
     /// `pending`, `active` or `expired`; default: all of them.
+    #[param(pattern = "^(pending|active|expired)$")]
     state: Option<String>,
     /// Only silences with this matcher (`monitor=checkout`).
     matcher: Option<String>,
@@ -165,6 +166,7 @@ pub async fn delete_silence(
 #[into_params(parameter_in = Query)]
 pub struct MaintenanceListParams {
     /// `true`: only windows in force now; `false`: only the others.
+    #[param(pattern = "^(true|false)$")]
     active: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
