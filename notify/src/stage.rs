@@ -88,7 +88,8 @@ struct Persisted {
     /// Redeliveries to send once at the next step: the notification and its attempt number.
     #[serde(default)]
     redeliveries: Vec<(Notification, u32)>,
-    /// Redeliveries that cannot be made, to record as failed attempts.
+    /// Attempts not recorded yet, recorded at the next step: redeliveries that cannot be made
+    /// (as failed attempts), and attempts whose recording failed.
     #[serde(default)]
     rejected: Vec<Delivery>,
     /// Recently attempted notifications, written as records of their own.
@@ -331,13 +332,17 @@ impl Stage {
             );
         }
         p.raised.extend(enabled);
-        if due.is_empty() && !self.dirty && p.raised.is_empty() {
+        if due.is_empty() && !self.dirty && p.raised.is_empty() && p.rejected.is_empty() {
             return Ok(());
         }
         let mut deliveries = std::mem::take(&mut p.rejected);
         deliveries.extend(self.send(&catalog, p, due, now).await);
         p.sent.prune(now);
-        self.record(&deliveries).await?;
+        if let Err(e) = self.record(&deliveries).await {
+            // Every attempt is recorded: the records go out with the next step.
+            p.rejected = deliveries;
+            return Err(e);
+        }
         self.raise(&p.raised).await?;
         p.raised.clear();
         self.persist(p).await?;
