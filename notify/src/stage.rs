@@ -92,6 +92,12 @@ struct Persisted {
     /// (as failed attempts), and attempts whose recording failed.
     #[serde(default)]
     rejected: Vec<Delivery>,
+    /// Sends decided but not yet attempted, written before they go out (the notification,
+    /// its attempt number, whether it is a one-off redelivery): a process killed while
+    /// sending leaves its successor a state that knows what was notified (so the resolves
+    /// owed for those firings are sent) and sends them again, with the same idempotency keys.
+    #[serde(default)]
+    pending: Vec<(Notification, u32, bool)>,
     /// Recently attempted notifications, written as records of their own.
     #[serde(skip)]
     sent: SentLog,
@@ -324,6 +330,12 @@ impl Stage {
                 .into_iter()
                 .map(|(n, attempt)| due_now(n, attempt, true)),
         );
+        // Sends a previous process decided (and wrote ahead) but may not have made.
+        due.extend(
+            std::mem::take(&mut p.pending)
+                .into_iter()
+                .map(|(n, attempt, once)| due_now(n, attempt, once)),
+        );
         let enabled = p.disabled.review(&catalog.channels, now);
         for t in &enabled {
             info!(
@@ -334,6 +346,17 @@ impl Stage {
         p.raised.extend(enabled);
         if due.is_empty() && !self.dirty && p.raised.is_empty() && p.rejected.is_empty() {
             return Ok(());
+        }
+        if !due.is_empty() {
+            // Write ahead: the state that says these were notified, and the sends themselves,
+            // are durable before anything goes out.
+            p.pending = due
+                .iter()
+                .map(|d| (d.notification.clone(), d.attempt, d.once))
+                .collect();
+            // On failure nothing was sent: the sends stay pending for the next step.
+            self.persist(p).await?;
+            p.pending.clear();
         }
         let mut deliveries = std::mem::take(&mut p.rejected);
         deliveries.extend(self.send(&catalog, p, due, now).await);
