@@ -154,6 +154,23 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
         }
     }
     let producer = producer(&settings.brokers)?;
+    // The resume points' topic is new: a deployment upgraded without `vigil migrate` would
+    // otherwise never commit (offsets wait for their point to be durable).
+    {
+        let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+            ClientConfig::new()
+                .set("bootstrap.servers", &settings.brokers)
+                .create()?;
+        let spec: Vec<_> = settings
+            .topics
+            .specs()
+            .into_iter()
+            .filter(|t| t.name == settings.topics.processor_positions)
+            .collect();
+        vigil_schema::kafka::ensure_topics(&admin, &spec, Duration::from_secs(10), 1)
+            .await
+            .map_err(|e| Error::Config(format!("creating the processor positions topic: {e}")))?;
+    }
     let sink = Sink::new(settings.clickhouse.clone());
 
     let mut pipeline = Pipeline::new(cfg.clone());
