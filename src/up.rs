@@ -246,6 +246,9 @@ async fn supervise(
             () = token.cancelled() => break,
             Some(joined) = tasks.join_next() => {
                 failure = Some(match joined {
+                    // Shutdown was requested and this task was first to finish (the select
+                    // saw it before the cancellation): a clean stop, not a failure.
+                    Ok((_, Ok(()))) if token.is_cancelled() => break,
                     Ok((name, Ok(()))) => anyhow!("{name} stopped unexpectedly"),
                     Ok((name, Err(e))) => e.context(format!("{name} failed")),
                     Err(e) => anyhow!("a service task panicked: {e}"),
