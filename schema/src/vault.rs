@@ -253,19 +253,24 @@ impl Keyring {
         })
     }
 
-    fn data_key(&self, sealed: &SealedSecret) -> Result<LessSafeKey, VaultError> {
+    /// The raw data key of a sealed secret, unwrapped with the KEK it names (zero it after use).
+    fn raw_data_key(&self, sealed: &SealedSecret) -> Result<Vec<u8>, VaultError> {
         let kek = self
             .kek(&sealed.kek_id)
             .ok_or_else(|| VaultError::UnknownKey {
                 name: sealed.name.clone(),
                 kek_id: sealed.kek_id.clone(),
             })?;
-        let mut raw = open(
+        open(
             &kek.key,
             sealed.name.as_bytes(),
             &sealed.wrapped_key,
             &sealed.name,
-        )?;
+        )
+    }
+
+    fn data_key(&self, sealed: &SealedSecret) -> Result<LessSafeKey, VaultError> {
+        let mut raw = self.raw_data_key(sealed)?;
         let key = UnboundKey::new(&AES_256_GCM, &raw).map_err(|_| VaultError::Corrupt {
             name: sealed.name.clone(),
         });
@@ -293,18 +298,7 @@ impl Keyring {
         if sealed.kek_id == self.current.id {
             return Ok(None);
         }
-        let kek = self
-            .kek(&sealed.kek_id)
-            .ok_or_else(|| VaultError::UnknownKey {
-                name: sealed.name.clone(),
-                kek_id: sealed.kek_id.clone(),
-            })?;
-        let mut raw = open(
-            &kek.key,
-            sealed.name.as_bytes(),
-            &sealed.wrapped_key,
-            &sealed.name,
-        )?;
+        let mut raw = self.raw_data_key(sealed)?;
         let wrapped_key = seal(
             &self.current.key,
             &self.random,
