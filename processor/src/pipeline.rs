@@ -207,7 +207,40 @@ impl PartitionState {
             .get_mut(region)?
             .get_mut(start)
     }
+
+    /// Emits the window `window_ref` names (with `changed_only`, only if it changed since its
+    /// last emission, as a correction when it had one), keeping the accounted heap in step
+    /// (a first emission frees the window's checks).
+    fn emit_window(
+        &mut self,
+        window_ref: &WindowRef,
+        changed_only: bool,
+        (detectors, alerts, out, partition): Emitting<'_>,
+    ) {
+        let Some(window) = self.window_mut(window_ref) else {
+            return;
+        };
+        if changed_only && window.version() <= window.emitted_version {
+            return;
+        }
+        let correction = changed_only && window.emitted_version > 0;
+        let before = window.heap_bytes();
+        emit(
+            detectors, alerts, out, partition, window_ref, window, correction,
+        );
+        let after = window.heap_bytes();
+        self.heap = (self.heap + after).saturating_sub(before);
+    }
 }
+
+/// What emitting a window writes to: the detectors, the alert evaluator, the output, and the
+/// partition it belongs to.
+type Emitting<'a> = (
+    &'a mut HashMap<(String, String), Detectors>,
+    &'a mut Option<Evaluator>,
+    &'a mut Output,
+    i32,
+);
 
 /// Windowing state of every assigned partition, plus the anomaly detectors.
 #[derive(Debug)]
@@ -520,21 +553,13 @@ impl Pipeline {
             let mut refs = entry.remove();
             refs.sort_unstable();
             for window_ref in refs {
-                let mut sizes = (0, 0);
-                if let Some(window) = state.window_mut(&window_ref) {
-                    let before = window.heap_bytes();
-                    emit(
-                        &mut self.detectors,
-                        &mut self.alerts,
-                        &mut self.out,
-                        partition,
-                        &window_ref,
-                        window,
-                        false,
-                    );
-                    sizes = (before, window.heap_bytes());
-                }
-                state.heap = (state.heap + sizes.1).saturating_sub(sizes.0);
+                let emitting = (
+                    &mut self.detectors,
+                    &mut self.alerts,
+                    &mut self.out,
+                    partition,
+                );
+                state.emit_window(&window_ref, false, emitting);
             }
             if let Some(alerts) = &mut self.alerts {
                 alerts.on_watermark(partition, end, &mut self.out.transitions);
@@ -577,24 +602,13 @@ impl Pipeline {
         let mut refs = std::mem::take(&mut state.dirty);
         refs.sort_unstable_by(|a, b| (a.2, &a.0, &a.1).cmp(&(b.2, &b.0, &b.1)));
         for window_ref in refs {
-            let mut sizes = (0, 0);
-            if let Some(window) = state.window_mut(&window_ref)
-                && window.version() > window.emitted_version
-            {
-                let correction = window.emitted_version > 0;
-                let before = window.heap_bytes();
-                emit(
-                    &mut self.detectors,
-                    &mut self.alerts,
-                    &mut self.out,
-                    partition,
-                    &window_ref,
-                    window,
-                    correction,
-                );
-                sizes = (before, window.heap_bytes());
-            }
-            state.heap = (state.heap + sizes.1).saturating_sub(sizes.0);
+            let emitting = (
+                &mut self.detectors,
+                &mut self.alerts,
+                &mut self.out,
+                partition,
+            );
+            state.emit_window(&window_ref, true, emitting);
         }
     }
 
@@ -609,21 +623,13 @@ impl Pipeline {
             for (_, mut refs) in std::mem::take(&mut state.closing) {
                 refs.sort_unstable();
                 for window_ref in refs {
-                    let mut sizes = (0, 0);
-                    if let Some(window) = state.window_mut(&window_ref) {
-                        let before = window.heap_bytes();
-                        emit(
-                            &mut self.detectors,
-                            &mut self.alerts,
-                            &mut self.out,
-                            partition,
-                            &window_ref,
-                            window,
-                            false,
-                        );
-                        sizes = (before, window.heap_bytes());
-                    }
-                    state.heap = (state.heap + sizes.1).saturating_sub(sizes.0);
+                    let emitting = (
+                        &mut self.detectors,
+                        &mut self.alerts,
+                        &mut self.out,
+                        partition,
+                    );
+                    state.emit_window(&window_ref, false, emitting);
                 }
             }
         }
