@@ -4,8 +4,14 @@
 //! # Layout
 //! - [`probe_result`]: a realistic probe result.
 //! - [`nab`]: the Numenta Anomaly Benchmark scorer and corpus loader.
+//!
+//! Every bench runs on the allocator the `vigil` binary uses (mimalloc), so the figures are
+//! those of the code as it runs.
 
 pub mod nab;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use uuid::Uuid;
 use vigil_schema::{AssertionResult, Outcome, ProbeResult, Timestamp, Timings};

@@ -738,14 +738,13 @@ fn emit(
     if first {
         let checks = window.take_checks();
         if let Some(alerts) = alerts {
-            let samples: Vec<Sample> = checks
-                .iter()
-                .map(|c| Sample {
-                    t_ms: c.t_ms,
-                    ok: c.ok,
-                    cert_expiry_ms: c.cert_expiry_ms,
-                })
-                .collect();
+            let mut samples = std::mem::take(&mut alerts.samples);
+            samples.clear();
+            samples.extend(checks.iter().map(|c| Sample {
+                t_ms: c.t_ms,
+                ok: c.ok,
+                cert_expiry_ms: c.cert_expiry_ms,
+            }));
             let closed = ClosedWindow {
                 partition,
                 monitor_id: monitor,
@@ -760,6 +759,7 @@ fn emit(
                 samples: &samples,
             };
             alerts.on_window(&closed, &mut out.transitions);
+            alerts.samples = samples;
         }
     }
     window.emitted_version = window.version();

@@ -82,17 +82,33 @@ impl Level {
         }
     }
 
-    /// (bad, total) over the buckets starting in `[from_ms, to_ms)`.
+    /// (bad, total) over the buckets starting in `[from_ms, to_ms)`: only those slots are read.
     fn sum(&self, from_ms: i64, to_ms: i64) -> (u64, u64) {
-        let len = self.slots.len() as i64;
+        let Some(oldest) = i64::try_from(self.slots.len())
+            .ok()
+            .and_then(|len| self.newest.checked_sub(len - 1))
+        else {
+            return (0, 0);
+        };
+        // Bucket `idx` starts at `idx × width`: in the span when `from ≤ idx × width < to`.
+        let first_at_or_after = |t: i64| {
+            let w = i128::from(self.width_ms);
+            (i128::from(t) + w - 1).div_euclid(w)
+        };
+        let slot = |idx: i128| {
+            usize::try_from((idx - i128::from(oldest)).clamp(0, self.slots.len() as i128))
+                .unwrap_or(0)
+        };
+        let (lo, hi) = (
+            slot(first_at_or_after(from_ms)),
+            slot(first_at_or_after(to_ms)),
+        );
+        if lo >= hi {
+            return (0, 0);
+        }
         self.slots
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| {
-                let start = (self.newest - (len - 1 - i as i64)).saturating_mul(self.width_ms);
-                start >= from_ms && start < to_ms
-            })
-            .fold((0, 0), |(b, t), (_, &(bad, total))| {
+            .range(lo..hi)
+            .fold((0, 0), |(b, t), &(bad, total)| {
                 (b + u64::from(bad), t + u64::from(total))
             })
     }
@@ -190,6 +206,31 @@ mod tests {
         );
         let (bad, total) = b.fine.sum(MIN, 61 * MIN);
         assert_eq!((bad, total), (100, 6000));
+    }
+
+    proptest::proptest! {
+        /// Reading only the slots of the span gives what filtering every slot by its start
+        /// gives.
+        #[test]
+        fn span_sums_equal_a_scan_of_every_slot(
+            adds in proptest::collection::vec((0i64..400, 0u64..50, 0u64..100), 1..80),
+            width in proptest::sample::select(vec![MIN, 5 * MIN, HOUR_MS]),
+            cap in 1usize..120,
+            from in -100i64..500,
+            len in 0i64..500,
+        ) {
+            let mut level = Level::new(width);
+            for (minute, bad, total) in adds {
+                level.add(minute * MIN, bad, total, cap);
+            }
+            let (from_ms, to_ms) = (from * MIN, (from + len) * MIN);
+            let n = level.slots.len() as i64;
+            let scan = level.slots.iter().enumerate().filter(|&(i, _)| {
+                let start = (level.newest - (n - 1 - i as i64)) * width;
+                start >= from_ms && start < to_ms
+            }).fold((0, 0), |(b, t), (_, &(bad, total))| (b + u64::from(bad), t + u64::from(total)));
+            proptest::prop_assert_eq!(level.sum(from_ms, to_ms), scan);
+        }
     }
 
     #[test]

@@ -30,7 +30,15 @@ pub(crate) const SNAPSHOT_EVERY: u32 = 32;
 
 /// The changelog key of delta `index` of a series.
 pub(crate) fn delta_key(monitor: &str, region: &str, index: u32) -> String {
-    format!("d{SEP}{monitor}{SEP}{region}{SEP}{index}")
+    let mut key = String::with_capacity(monitor.len() + region.len() + 16);
+    key.push('d');
+    for part in [monitor, region] {
+        key.push(SEP);
+        key.push_str(part);
+    }
+    key.push(SEP);
+    key.push_str(itoa::Buffer::new().format(index));
+    key
 }
 
 /// One window evaluated since snapshot `base`.
@@ -49,8 +57,16 @@ pub(crate) struct Delta {
     pub(crate) samples: Vec<(i64, bool, Option<i64>)>,
 }
 
-/// Encodes delta `index` of snapshot `base`: window `w`.
+/// Encodes delta `index` of snapshot `base`: window `w`, serialized straight from the window
+/// (the bytes of [`Delta`], without building one).
 pub(crate) fn encode_delta(base: u64, index: u32, w: &ClosedWindow<'_>) -> Option<Vec<u8>> {
+    /// The samples as [`Delta::samples`] holds them.
+    struct Samples<'a>(&'a [Sample]);
+    impl Serialize for Samples<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(|s| (s.t_ms, s.ok, s.cert_expiry_ms)))
+        }
+    }
     #[derive(Serialize)]
     struct DeltaRef<'a> {
         base: u64,
@@ -60,11 +76,10 @@ pub(crate) fn encode_delta(base: u64, index: u32, w: &ClosedWindow<'_>) -> Optio
         count: u64,
         ok_count: u64,
         status: [u64; 5],
-        sketch: &'a SketchData,
+        sketch: vigil_schema::sketch::DataRef<'a>,
         anomaly: Option<f64>,
-        samples: Vec<(i64, bool, Option<i64>)>,
+        samples: Samples<'a>,
     }
-    let sketch = w.sketch.to_data();
     let delta = DeltaRef {
         base,
         index,
@@ -73,15 +88,11 @@ pub(crate) fn encode_delta(base: u64, index: u32, w: &ClosedWindow<'_>) -> Optio
         count: w.count,
         ok_count: w.ok_count,
         status: w.status,
-        sketch: &sketch,
+        sketch: w.sketch.as_data(),
         anomaly: w.anomaly,
-        samples: w
-            .samples
-            .iter()
-            .map(|s| (s.t_ms, s.ok, s.cert_expiry_ms))
-            .collect(),
+        samples: Samples(w.samples),
     };
-    let mut buf = Vec::with_capacity(64 + 8 * w.samples.len() + 12 * sketch.keys.len());
+    let mut buf = Vec::with_capacity(96 + 20 * w.samples.len() + 12 * w.sketch.bucket_count());
     buf.push(FORMAT);
     postcard::to_extend(&delta, buf).ok()
 }
@@ -203,6 +214,7 @@ mod tests {
             anomaly: Some(0.5),
             samples: &samples,
         };
+        assert_eq!(delta_key("m", "eu", 31), format!("d{SEP}m{SEP}eu{SEP}31"));
         let bytes = encode_delta(7, 3, &w).unwrap();
         let d: Delta = super::super::id::decode(&bytes).unwrap();
         assert_eq!((d.base, d.index), (7, 3));

@@ -294,14 +294,11 @@ impl RuleState {
                     other => other.insert(Buckets::new(slo, window_ms)),
                 };
                 buckets.add(w.start_ms, total.saturating_sub(good), total, *longest_ms);
-                let long: Vec<Option<f64>> = pairs
-                    .iter()
-                    .map(|p| buckets.rate(end, p.long_ms, *budget))
-                    .collect();
+                let long = |p: &super::rules::Pair| buckets.rate(end, p.long_ms, *budget);
                 let mut best: Option<usize> = None;
                 for (i, p) in pairs.iter().enumerate() {
                     let exceeds = |r: Option<f64>| r.is_some_and(|r| r > p.rate);
-                    let holds = exceeds(long[i]) && exceeds(buckets.rate(end, p.short_ms, *budget));
+                    let holds = exceeds(long(p)) && exceeds(buckets.rate(end, p.short_ms, *budget));
                     if holds && best.is_none_or(|b| pairs[b].severity < p.severity) {
                         best = Some(i);
                     }
@@ -318,7 +315,11 @@ impl RuleState {
                     } else {
                         Level::Recover
                     },
-                    value: long.get(reported).copied().flatten().unwrap_or(0.0),
+                    value: self
+                        .burn
+                        .as_ref()
+                        .and_then(|b| b.rate(end, p.long_ms, *budget))
+                        .unwrap_or(0.0),
                     thresholds: (p.rate, p.rate),
                 });
                 self.step(rule, end, eval, out);

@@ -43,6 +43,8 @@ pub struct Evaluator {
     replaying: bool,
     /// Scratch buffer for series keys.
     key_buf: String,
+    /// Scratch buffer for a window's samples, for the caller building [`ClosedWindow`]s.
+    pub(crate) samples: Vec<super::Sample>,
 }
 
 /// The smallest watermark at which a timer due at `deadline` may run: the end of the window
@@ -78,6 +80,24 @@ fn requeue(timers: &mut Timers, series: &mut Series, window_ms: i64) {
     series.queued = due;
 }
 
+/// Records that `monitor` has a series in `region`, on `partition`.
+fn register(
+    monitors: &mut FxHashMap<String, Monitor>,
+    monitor: &str,
+    region: &str,
+    partition: i32,
+) {
+    if !monitors.contains_key(monitor) {
+        monitors.insert(monitor.to_owned(), Monitor::default());
+    }
+    if let Some(m) = monitors.get_mut(monitor) {
+        if !m.regions.contains(region) {
+            m.regions.insert(region.to_owned());
+        }
+        m.partition = partition;
+    }
+}
+
 /// Marks a series changed since the changelog was last taken.
 fn mark(dirty: &mut Vec<Arc<str>>, series: &mut Series) {
     if !series.dirty {
@@ -103,6 +123,7 @@ impl Evaluator {
             restoring: BTreeMap::new(),
             replaying: false,
             key_buf: String::new(),
+            samples: Vec::new(),
         }
     }
 
@@ -142,7 +163,8 @@ impl Evaluator {
             }
             self.key_buf.push_str(part);
         }
-        if !self.series.contains_key(self.key_buf.as_str()) {
+        let known = self.series.contains_key(self.key_buf.as_str());
+        if !known {
             let key: Arc<str> = Arc::from(self.key_buf.as_str());
             let state = SeriesState {
                 partition: w.partition,
@@ -163,7 +185,12 @@ impl Evaluator {
         }
         series.refresh(&self.rules, self.generation);
         series.state.last_start = w.start_ms;
+        // A series seen before on this partition has its monitor's entry already.
+        let registered = known && series.state.partition == w.partition;
         series.state.partition = w.partition;
+        if !registered {
+            register(&mut self.monitors, w.monitor_id, w.region, w.partition);
+        }
         if series.selected.is_empty() && series.state.rules.is_empty() {
             // No rule has state or applies here: nothing to evaluate, nothing to keep (a
             // replayed delta still counts, so the next one gets the next index).
@@ -214,16 +241,6 @@ impl Evaluator {
                 }
                 None => mark(&mut self.dirty, series),
             }
-        }
-        if !self.monitors.contains_key(w.monitor_id) {
-            self.monitors
-                .insert(w.monitor_id.to_owned(), Monitor::default());
-        }
-        if let Some(m) = self.monitors.get_mut(w.monitor_id) {
-            if !m.regions.contains(w.region) {
-                m.regions.insert(w.region.to_owned());
-            }
-            m.partition = w.partition;
         }
         if !changes.is_empty() {
             self.emit(w.monitor_id, w.region, changes, out);
