@@ -48,8 +48,9 @@ pub struct Config {
     #[serde(with = "humantime_serde")]
     pub batch_interval: Duration,
     /// Most bytes of window state (open windows and those kept for corrections, as
-    /// `vigil_processor_state_bytes` accounts them) held in memory; above it consumption
-    /// pauses until windows are evicted.
+    /// `vigil_processor_window_bytes` accounts them) held in memory; above it consumption
+    /// pauses until windows are evicted. `vigil_processor_state_bytes` adds the anomaly
+    /// detectors and the alert evaluator's series to it.
     pub max_state_bytes: u64,
     /// Most windows held in memory, a second cap beside the bytes (0: none).
     pub max_windows: usize,

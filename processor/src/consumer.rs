@@ -214,7 +214,7 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         worker.apply_revocations(&mut pipeline);
-        let over_cap = pipeline.heap_bytes() as u64 >= cfg.max_state_bytes
+        let over_cap = pipeline.window_heap_bytes() as u64 >= cfg.max_state_bytes
             || (cfg.max_windows > 0 && pipeline.windows_in_memory() >= cfg.max_windows);
         worker.set_paused(over_cap, &pipeline);
         tokio::select! {
@@ -353,7 +353,7 @@ impl Worker {
         let result = if over_cap {
             warn!(
                 windows = pipeline.windows_in_memory(),
-                bytes = pipeline.heap_bytes(),
+                bytes = pipeline.window_heap_bytes(),
                 "Window memory cap reached: pausing consumption until windows are evicted."
             );
             self.consumer.pause(&assignment)
@@ -429,7 +429,13 @@ impl Worker {
         metrics::gauge!("vigil_processor_windows_in_memory")
             .set(pipeline.windows_in_memory() as f64);
         metrics::gauge!("vigil_processor_open_windows").set(pipeline.open_windows() as f64);
+        let windows = pipeline.window_heap_bytes();
+        let detectors = pipeline.detector_heap_bytes();
         metrics::gauge!("vigil_processor_state_bytes").set(pipeline.heap_bytes() as f64);
+        metrics::gauge!("vigil_processor_window_bytes").set(windows as f64);
+        metrics::gauge!("vigil_processor_detector_bytes").set(detectors as f64);
+        metrics::gauge!("vigil_processor_alert_state_bytes")
+            .set(pipeline.heap_bytes().saturating_sub(windows + detectors) as f64);
         metrics::counter!("vigil_processor_windows_evicted_total").increment(evicted as u64);
         for p in pipeline.partitions() {
             if let Some(w) = pipeline.watermark(p) {

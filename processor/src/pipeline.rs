@@ -236,7 +236,7 @@ impl PartitionState {
 /// What emitting a window writes to: the detectors, the alert evaluator, the output, and the
 /// partition it belongs to.
 type Emitting<'a> = (
-    &'a mut HashMap<(String, String), Detectors>,
+    &'a mut DetectorSet,
     &'a mut Option<Evaluator>,
     &'a mut Output,
     i32,
@@ -247,7 +247,7 @@ type Emitting<'a> = (
 pub struct Pipeline {
     cfg: Config,
     partitions: HashMap<i32, PartitionState>,
-    detectors: HashMap<(String, String), Detectors>,
+    detectors: DetectorSet,
     /// Alert rule evaluation, once rules were set.
     alerts: Option<Evaluator>,
     out: Output,
@@ -261,7 +261,7 @@ impl Pipeline {
         Self {
             cfg,
             partitions: HashMap::default(),
-            detectors: HashMap::default(),
+            detectors: DetectorSet::default(),
             alerts: None,
             out: Output::default(),
             fresh_from: 0,
@@ -332,18 +332,17 @@ impl Pipeline {
         let reach = horizon
             .saturating_add(self.cfg.window_ms())
             .saturating_add(self.cfg.lateness_ms());
-        let d = self
-            .detectors
-            .entry((monitor.to_owned(), region.to_owned()))
-            .or_insert_with(Detectors::new);
-        d.learn(start_ms, p95_us, error_rate);
-        // Every stored score of the history is kept until live scoring passes it: how far back
-        // a restart re-emits depends on the committed offsets, not on the newest window.
-        if let Some(a) = stored.filter(|a| a.latency != 0.0 || a.errors != 0.0 || a.combined != 0.0)
-        {
-            d.stored.push((start_ms, a));
-        }
-        d.stored_until = start_ms.saturating_add(reach);
+        self.detectors.with(monitor, region, |d| {
+            d.learn(start_ms, p95_us, error_rate);
+            // Every stored score of the history is kept until live scoring passes it: how far
+            // back a restart re-emits depends on the committed offsets, not on the newest window.
+            if let Some(a) =
+                stored.filter(|a| a.latency != 0.0 || a.errors != 0.0 || a.combined != 0.0)
+            {
+                d.stored.push((start_ms, a));
+            }
+            d.stored_until = start_ms.saturating_add(reach);
+        });
     }
 
     /// Processes one record of the probes topic read at wall-clock `now_ms`.
@@ -701,8 +700,21 @@ impl Pipeline {
     }
 
     /// Approximate heap bytes of the windows in memory.
-    pub fn heap_bytes(&self) -> usize {
+    pub fn window_heap_bytes(&self) -> usize {
         self.partitions.values().map(|s| s.heap).sum()
+    }
+
+    /// Approximate heap bytes of the anomaly detectors (kept up to date, O(1)).
+    pub fn detector_heap_bytes(&self) -> usize {
+        self.detectors.heap_bytes()
+    }
+
+    /// Approximate heap bytes of the whole state: windows, detectors and the alert
+    /// evaluator's series (O(partitions)).
+    pub fn heap_bytes(&self) -> usize {
+        self.window_heap_bytes()
+            + self.detectors.heap_bytes()
+            + self.alerts.as_ref().map_or(0, Evaluator::accounted_bytes)
     }
 
     /// Watermark of a partition (unix ms), if it has seen events.
@@ -717,7 +729,7 @@ impl Pipeline {
 /// Emits the current version of a window (scoring it and evaluating alert rules on its first
 /// emission).
 fn emit(
-    detectors: &mut HashMap<(String, String), Detectors>,
+    detectors: &mut DetectorSet,
     alerts: &mut Option<Evaluator>,
     out: &mut Output,
     partition: i32,
@@ -727,12 +739,8 @@ fn emit(
 ) {
     let first = window.emitted_version == 0;
     if window.anomaly.is_none() {
-        let key = (monitor.clone(), region.clone());
-        let scores = detectors.entry(key).or_insert_with(Detectors::new).score(
-            window.start,
-            window.p95_us(),
-            1.0 - window.availability(),
-        );
+        let (start, p95, errors) = (window.start, window.p95_us(), 1.0 - window.availability());
+        let scores = detectors.with(monitor, region, |d| d.score(start, p95, errors));
         window.anomaly = Some(scores);
     }
     if first {
@@ -774,7 +782,7 @@ fn emit(
 mod detectors;
 mod memory;
 
-use detectors::Detectors;
+use detectors::DetectorSet;
 pub use memory::CommitPoint;
 
 #[cfg(test)]

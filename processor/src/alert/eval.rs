@@ -45,6 +45,8 @@ pub struct Evaluator {
     key_buf: String,
     /// Scratch buffer for a window's samples, for the caller building [`ClosedWindow`]s.
     pub(crate) samples: Vec<super::Sample>,
+    /// Sum of the series' `accounted` bytes.
+    accounted: usize,
 }
 
 /// The smallest watermark at which a timer due at `deadline` may run: the end of the window
@@ -124,6 +126,7 @@ impl Evaluator {
             replaying: false,
             key_buf: String::new(),
             samples: Vec::new(),
+            accounted: 0,
         }
     }
 
@@ -174,7 +177,9 @@ impl Evaluator {
                 rules: Vec::new(),
                 seq: 0,
             };
-            let series = Series::new(Arc::clone(&key), w.monitor_id, w.region, state);
+            let mut series = Series::new(Arc::clone(&key), w.monitor_id, w.region, state);
+            series.accounted = series.heap_bytes();
+            self.accounted += series.accounted;
             self.series.insert(key, series);
         }
         let Some(series) = self.series.get_mut(self.key_buf.as_str()) else {
@@ -388,6 +393,9 @@ impl Evaluator {
                     series.dirty = false;
                     series.deltas = 0;
                     series.encoded_len = value.len();
+                    let heap = series.heap_bytes();
+                    self.accounted = (self.accounted + heap).saturating_sub(series.accounted);
+                    series.accounted = heap;
                     records.push((series.state.partition, key.to_string(), Some(value)));
                 }
                 None => {
@@ -446,7 +454,11 @@ impl Evaluator {
                     series.dirty = old.dirty;
                 }
                 requeue(&mut self.timers, &mut series, self.window_ms);
-                self.series.insert(key, series);
+                series.accounted = series.heap_bytes();
+                self.accounted += series.accounted;
+                if let Some(old) = self.series.insert(key, series) {
+                    self.accounted = self.accounted.saturating_sub(old.accounted);
+                }
                 Ok(())
             }
             Some(Key::Monitor(monitor)) => {
@@ -493,7 +505,15 @@ impl Evaluator {
     /// Drops the state of a partition (revoked: its new owner restores it from the changelog),
     /// without changelog records.
     pub fn drop_partition(&mut self, partition: i32) {
-        self.series.retain(|_, s| s.state.partition != partition);
+        let mut freed = 0;
+        self.series.retain(|_, s| {
+            let keep = s.state.partition != partition;
+            if !keep {
+                freed += s.accounted;
+            }
+            keep
+        });
+        self.accounted = self.accounted.saturating_sub(freed);
         self.deltas.retain(|(p, _, _)| *p != partition);
         self.restoring.clear();
         let series = &self.series;
@@ -513,22 +533,21 @@ impl Evaluator {
         self.series.len()
     }
 
+    /// Approximate heap bytes of the series, as of their last snapshots (O(1): kept up to
+    /// date as series are created, snapshotted, restored and dropped).
+    pub fn accounted_bytes(&self) -> usize {
+        self.accounted
+    }
+
+    /// The series' part of [`Evaluator::heap_bytes`], counted now.
+    #[cfg(test)]
+    pub(crate) fn series_heap_bytes(&self) -> usize {
+        self.series.values().map(Series::heap_bytes).sum()
+    }
+
     /// Approximate heap bytes of the state (O(series)).
     pub fn heap_bytes(&self) -> usize {
-        let series: usize = self
-            .series
-            .iter()
-            .map(|(key, s)| {
-                256 + 2 * key.len()
-                    + s.state.ring.heap_bytes()
-                    + s.selected.capacity() * 8
-                    + s.state
-                        .rules
-                        .iter()
-                        .map(|(id, rs)| 160 + id.len() + rs.heap_bytes())
-                        .sum::<usize>()
-            })
-            .sum();
+        let series: usize = self.series.values().map(Series::heap_bytes).sum();
         let monitors: usize = self
             .monitors
             .iter()

@@ -86,6 +86,9 @@ pub(super) struct Series {
     pub(super) deltas: u32,
     /// Size of its last encoded state (the next one's buffer).
     pub(super) encoded_len: usize,
+    /// Heap bytes counted for it in [`Evaluator::accounted_bytes`](super::Evaluator), as of
+    /// its last snapshot.
+    pub(super) accounted: usize,
 }
 
 impl Series {
@@ -105,7 +108,23 @@ impl Series {
             dirty: false,
             deltas: 0,
             encoded_len: 64,
+            accounted: 0,
         }
+    }
+
+    /// Approximate heap bytes (O(windows in its ring + rules)).
+    pub(super) fn heap_bytes(&self) -> usize {
+        256 + 2 * self.key.len()
+            + self.monitor.len()
+            + self.region.len()
+            + self.state.ring.heap_bytes()
+            + self.selected.capacity() * 8
+            + self
+                .state
+                .rules
+                .iter()
+                .map(|(id, rs)| 160 + id.len() + rs.heap_bytes())
+                .sum::<usize>()
     }
 
     pub(super) fn refresh(&mut self, rules: &RuleSet, generation: u64) {

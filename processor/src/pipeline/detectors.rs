@@ -1,7 +1,63 @@
 //! The anomaly detectors of each series, and the scores they keep from history.
 
+use rustc_hash::FxBuildHasher;
+
+type HashMap<K, V> = hashbrown::HashMap<K, V, FxBuildHasher>;
+
 use crate::anomaly::{Config as DetectorConfig, Detector};
 use vigil_schema::AnomalyScores;
+
+/// Bytes a (monitor, region) entry costs besides its detectors' heap: the detectors' inline
+/// state, the map slots and the key strings' headers.
+const ENTRY_OVERHEAD: usize = 2 * std::mem::size_of::<Detector>() + 160;
+
+/// The detectors of every (monitor, region), and the heap they hold, kept up to date as they
+/// learn (O(1) per window, no scan).
+#[derive(Debug, Default)]
+pub(super) struct DetectorSet {
+    by_monitor: HashMap<String, HashMap<String, Detectors>>,
+    heap: usize,
+}
+
+impl DetectorSet {
+    /// The detectors of (monitor, region), created empty if new; the closure runs on them and
+    /// the heap they hold afterwards is accounted.
+    pub(super) fn with<R>(
+        &mut self,
+        monitor: &str,
+        region: &str,
+        f: impl FnOnce(&mut Detectors) -> R,
+    ) -> R {
+        let regions = self.by_monitor.entry_ref(monitor).or_default();
+        let d = match regions.entry_ref(region) {
+            hashbrown::hash_map::EntryRef::Occupied(e) => e.into_mut(),
+            hashbrown::hash_map::EntryRef::Vacant(e) => {
+                let d = e.insert(Detectors::new());
+                self.heap += ENTRY_OVERHEAD + monitor.len() + region.len() + d.heap_bytes();
+                d
+            }
+        };
+        let before = d.heap_bytes();
+        let result = f(d);
+        self.heap = self.heap + d.heap_bytes() - before;
+        result
+    }
+
+    /// Heap bytes held by every detector.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.heap
+    }
+
+    /// [`DetectorSet::heap_bytes`] counted again from scratch.
+    #[cfg(test)]
+    pub(super) fn recount(&self) -> usize {
+        self.by_monitor
+            .iter()
+            .flat_map(|(m, regions)| regions.iter().map(move |(r, d)| (m, r, d)))
+            .map(|(m, r, d)| ENTRY_OVERHEAD + m.len() + r.len() + d.heap_bytes())
+            .sum()
+    }
+}
 
 /// The two detectors of one (monitor, region).
 #[derive(Debug, Clone)]
@@ -36,6 +92,18 @@ impl Detectors {
             stored: Vec::new(),
             stored_until: i64::MIN,
         }
+    }
+
+    /// Heap bytes held (O(1)).
+    fn heap_bytes(&self) -> usize {
+        self.latency.heap_bytes()
+            + self.errors.heap_bytes()
+            + self.stored.capacity() * std::mem::size_of::<(i64, AnomalyScores)>()
+            + self
+                .stored
+                .iter()
+                .map(|(_, a)| a.reason.capacity())
+                .sum::<usize>()
     }
 
     /// Scores a window (in start order). A window at or before the last one scored learns

@@ -389,3 +389,47 @@ proptest! {
         prop_assert_eq!(run(&in_order), run(&shuffled));
     }
 }
+
+#[test]
+fn detector_memory_is_accounted_as_it_grows() {
+    let mut p = Pipeline::new(cfg());
+    assert_eq!(p.detector_heap_bytes(), 0);
+    // 30 series, each closing a window a minute for three hours, with seeded history too.
+    for i in 0..200i64 {
+        p.seed_detector(
+            "seeded",
+            "local",
+            T0 - (200 - i) * 60_000,
+            1_000.0,
+            0.0,
+            None,
+        );
+    }
+    let mut n = 0u128;
+    for minute in 0..180i64 {
+        for s in 0..30 {
+            let monitor = format!("m{s}");
+            let latency = 20_000 + (minute * 7_919 + s * 31) % 5_000;
+            feed(
+                &mut p,
+                0,
+                n as i64,
+                &event(
+                    n,
+                    &monitor,
+                    T0 + minute * 60_000,
+                    latency as u64,
+                    Outcome::Ok,
+                ),
+            );
+            n += 1;
+        }
+        if minute % 20 == 0 {
+            assert_eq!(p.detector_heap_bytes(), p.detectors.recount());
+        }
+    }
+    p.finish();
+    assert_eq!(p.detector_heap_bytes(), p.detectors.recount());
+    assert!(p.detector_heap_bytes() > 31 * 2 * 1_000);
+    assert!(p.heap_bytes() >= p.window_heap_bytes() + p.detector_heap_bytes());
+}

@@ -277,6 +277,12 @@ fn state_stays_bounded() {
     let changes = ev.take_changes();
     assert_eq!(changes.len(), 1);
     assert!(changes[0].2.as_ref().is_some_and(|v| v.len() < 4 * 1024));
+    // Right after a snapshot of every series, the running count is the full count; dropping
+    // the partition frees all of it.
+    assert_eq!(ev.accounted_bytes(), ev.series_heap_bytes());
+    assert!(ev.accounted_bytes() > 1_000);
+    ev.drop_partition(0);
+    assert_eq!(ev.accounted_bytes(), 0);
 }
 
 fn params() -> impl Strategy<Value = Params> {
