@@ -61,8 +61,11 @@ impl Disposition {
     }
 }
 
-/// Heap bytes a window costs beyond its own allocations (map entries, keys), as accounted.
-const WINDOW_OVERHEAD: usize = 160;
+/// Heap bytes a window costs beyond its own allocations, as accounted: the window itself in
+/// its series' tree (nodes about two-thirds full) and its entry in the by-end index (a
+/// [`WindowRef`] and the two strings it owns).
+const WINDOW_OVERHEAD: usize =
+    std::mem::size_of::<WindowAgg>() * 3 / 2 + std::mem::size_of::<WindowRef>() + 2 * 32;
 
 /// A window row ready to be written, with the columns beyond [`WindowSummary`] that let
 /// ClickHouse merge rows exactly.

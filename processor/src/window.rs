@@ -53,6 +53,7 @@ impl Seen {
         }
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         match self {
             Seen::Few(ids) => ids.len(),
@@ -288,11 +289,18 @@ impl WindowAgg {
         &self.ttfb_sketch
     }
 
-    /// Approximate heap bytes held (sketch buckets, the duplicate filter, pending checks).
+    /// Heap bytes held beyond the window itself (sketch buckets, the duplicate filter,
+    /// pending checks, the anomaly explanation), from the buffers' capacities.
     pub fn heap_bytes(&self) -> usize {
-        (self.sketch.bucket_count() + self.ttfb_sketch.bucket_count()) * 40
-            + self.seen.len() * 24
+        self.sketch.heap_bytes()
+            + self.ttfb_sketch.heap_bytes()
+            + match &self.seen {
+                Seen::Few(ids) => ids.capacity() * std::mem::size_of::<Uuid>(),
+                // A hash table: its slots plus a control byte each.
+                Seen::Many(set) => set.capacity() * (std::mem::size_of::<Uuid>() + 1),
+            }
             + self.checks.capacity() * std::mem::size_of::<Check>()
+            + self.anomaly.as_ref().map_or(0, |a| a.reason.capacity())
     }
 }
 

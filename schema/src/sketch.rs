@@ -19,8 +19,6 @@
 //! A hand-written sketch rather than a crate: the stored bucket mapping must be exactly the one
 //! the SQL expression inverts, which the available crates neither expose nor promise to keep.
 
-use std::collections::BTreeMap;
-
 use crate::SketchData;
 
 /// Default relative accuracy (1%).
@@ -54,7 +52,9 @@ pub struct Sketch {
     alpha: f64,
     gamma: f64,
     ln_gamma: f64,
-    bins: BTreeMap<i32, u64>,
+    /// Non-empty buckets, ascending by key: a sorted vector rather than a tree, so a window's
+    /// handful of buckets costs one small allocation (a tree node is ~200 bytes however few).
+    bins: Vec<(i32, u64)>,
     zero_count: u64,
     count: u64,
 }
@@ -87,7 +87,7 @@ impl Sketch {
             alpha,
             gamma,
             ln_gamma: gamma.ln(),
-            bins: BTreeMap::new(),
+            bins: Vec::new(),
             zero_count: 0,
             count: 0,
         })
@@ -138,9 +138,28 @@ impl Sketch {
         if value <= MIN_INDEXABLE {
             self.zero_count += n;
         } else {
-            *self.bins.entry(self.key(value)).or_insert(0) += n;
+            self.add_to_bucket(self.key(value), n);
         }
         self.count += n;
+    }
+
+    /// Adds `n` to bucket `k`.
+    fn add_to_bucket(&mut self, k: i32, n: u64) {
+        // Values often land in the newest, largest bucket: try the end first.
+        match self.bins.last_mut() {
+            Some(last) if last.0 == k => last.1 += n,
+            Some(last) if last.0 < k => self.bins.push((k, n)),
+            None => self.bins.push((k, n)),
+            Some(_) => match self.bins.binary_search_by_key(&k, |&(key, _)| key) {
+                Ok(i) => self.bins[i].1 += n,
+                Err(i) => self.bins.insert(i, (k, n)),
+            },
+        }
+    }
+
+    /// Heap bytes held by the buckets.
+    pub fn heap_bytes(&self) -> usize {
+        self.bins.capacity() * std::mem::size_of::<(i32, u64)>()
     }
 
     /// Adds every value of `other`.
@@ -148,8 +167,40 @@ impl Sketch {
         if self.alpha != other.alpha {
             return Err(SketchError::Mismatch(self.alpha, other.alpha));
         }
-        for (&k, &c) in &other.bins {
-            *self.bins.entry(k).or_insert(0) += c;
+        if self.bins.is_empty() {
+            self.bins.clone_from(&other.bins);
+        } else if other.bins.len() <= 8 {
+            for &(k, c) in &other.bins {
+                self.add_to_bucket(k, c);
+            }
+        } else {
+            // One pass over both sorted lists.
+            let mut merged = Vec::with_capacity(self.bins.len() + other.bins.len());
+            let (mut a, mut b) = (self.bins.iter().peekable(), other.bins.iter().peekable());
+            loop {
+                let next = match (a.peek(), b.peek()) {
+                    (Some(&&x), Some(&&y)) if x.0 == y.0 => {
+                        a.next();
+                        b.next();
+                        (x.0, x.1 + y.1)
+                    }
+                    (Some(&&x), Some(&&y)) if x.0 < y.0 => {
+                        a.next();
+                        x
+                    }
+                    (_, Some(&&y)) => {
+                        b.next();
+                        y
+                    }
+                    (Some(&&x), None) => {
+                        a.next();
+                        x
+                    }
+                    (None, None) => break,
+                };
+                merged.push(next);
+            }
+            self.bins = merged;
         }
         self.zero_count += other.zero_count;
         self.count += other.count;
@@ -168,14 +219,14 @@ impl Sketch {
             return Some(0.0);
         }
         let mut seen = self.zero_count;
-        for (&k, &c) in &self.bins {
+        for &(k, c) in &self.bins {
             seen += c;
             if seen > rank {
                 return Some(self.value_of(k));
             }
         }
         // Unreachable when counts are consistent; answer with the largest bucket.
-        self.bins.keys().next_back().map(|&k| self.value_of(k))
+        self.bins.last().map(|&(k, _)| self.value_of(k))
     }
 
     /// Number of values at most `x`, read from the buckets (the good checks of a latency SLO).
@@ -192,15 +243,21 @@ impl Sketch {
             return self.zero_count;
         }
         let k = self.key(x);
-        self.zero_count + self.bins.range(..=k).map(|(_, &c)| c).sum::<u64>()
+        self.zero_count
+            + self
+                .bins
+                .iter()
+                .take_while(|&&(key, _)| key <= k)
+                .map(|&(_, c)| c)
+                .sum::<u64>()
     }
 
     /// The storable form.
     pub fn to_data(&self) -> SketchData {
         SketchData {
             alpha: self.alpha,
-            keys: self.bins.keys().copied().collect(),
-            counts: self.bins.values().copied().collect(),
+            keys: self.bins.iter().map(|&(k, _)| k).collect(),
+            counts: self.bins.iter().map(|&(_, c)| c).collect(),
             zero_count: self.zero_count,
         }
     }
@@ -215,9 +272,9 @@ impl Sketch {
     pub fn write_data(&self, data: &mut SketchData) {
         data.alpha = self.alpha;
         data.keys.clear();
-        data.keys.extend(self.bins.keys().copied());
+        data.keys.extend(self.bins.iter().map(|&(k, _)| k));
         data.counts.clear();
-        data.counts.extend(self.bins.values().copied());
+        data.counts.extend(self.bins.iter().map(|&(_, c)| c));
         data.zero_count = self.zero_count;
     }
 
@@ -230,12 +287,24 @@ impl Sketch {
             });
         }
         let mut sketch = Self::try_new(data.alpha)?;
-        for (&k, &c) in data.keys.iter().zip(&data.counts) {
-            if c > 0 {
-                *sketch.bins.entry(k).or_insert(0) += c;
-                sketch.count += c;
+        let mut bins: Vec<(i32, u64)> = data
+            .keys
+            .iter()
+            .copied()
+            .zip(data.counts.iter().copied())
+            .filter(|&(_, c)| c > 0)
+            .collect();
+        bins.sort_unstable_by_key(|&(k, _)| k);
+        // Equal keys (a merged, unnormalised form) add up.
+        bins.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 += later.1;
             }
-        }
+            same
+        });
+        sketch.count = bins.iter().map(|&(_, c)| c).sum();
+        sketch.bins = bins;
         sketch.zero_count = data.zero_count;
         sketch.count += data.zero_count;
         Ok(sketch)
@@ -326,16 +395,16 @@ pub struct DataRef<'a>(&'a Sketch);
 impl serde::Serialize for DataRef<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        struct Keys<'a>(&'a BTreeMap<i32, u64>);
+        struct Keys<'a>(&'a [(i32, u64)]);
         impl serde::Serialize for Keys<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.keys())
+                s.collect_seq(self.0.iter().map(|&(k, _)| k))
             }
         }
-        struct Counts<'a>(&'a BTreeMap<i32, u64>);
+        struct Counts<'a>(&'a [(i32, u64)]);
         impl serde::Serialize for Counts<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.values())
+                s.collect_seq(self.0.iter().map(|&(_, c)| c))
             }
         }
         let mut st = serializer.serialize_struct("SketchData", 4)?;

@@ -985,8 +985,8 @@ async fn window_cap_pauses_consumption_without_losing_events() {
         idle_timeout: Duration::from_secs(1),
         correction_horizon: Duration::from_secs(5),
         batch_interval: Duration::from_millis(100),
-        // About four windows of one check each (the state gauge accounts ~400 bytes apiece).
-        max_state_bytes: 1_600,
+        // About four windows of one check each (the window gauge accounts ~1,200 bytes apiece).
+        max_state_bytes: 4_800,
         ..Config::default()
     };
     // Eight monitors, one recent check each: eight windows, twice the budget.
