@@ -24,19 +24,12 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
-use vigil_benches::probe_result;
+use vigil_benches::{env, probe_result};
 use vigil_processor::alert::RuleSet;
 use vigil_processor::{Config, Pipeline, Settings};
 use vigil_schema::{AlertTransition, Outcome, RuleSpec, Timestamp, TopicNames, decode, encode};
 
 type BenchResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()

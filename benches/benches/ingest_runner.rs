@@ -18,6 +18,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use vigil_benches::env;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -27,13 +28,6 @@ use vigil_ingest::config::{CheckerConfig, RunnerConfig};
 use vigil_ingest::probe::{Assertions, Check, Checker, Clock, Runner};
 use vigil_ingest::producer::Sink;
 use vigil_schema::{EgressPolicy, MonitorSpec, Outcome, ProbeResult, Timestamp};
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn now_us() -> i64 {
     i64::try_from(

@@ -14,16 +14,9 @@
 
 use std::time::{Duration, Instant};
 
-use vigil_benches::probe_result;
+use vigil_benches::{env, probe_result};
 use vigil_processor::{Config, Pipeline};
 use vigil_schema::{Timestamp, encode};
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Resident memory of this process, bytes (Linux; 0 elsewhere).
 fn resident_bytes() -> u64 {

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use vigil_benches::env;
 
 use rdkafka::mocking::MockCluster;
 use tokio_util::sync::CancellationToken;
@@ -19,13 +20,6 @@ use vigil_query::{AppState, Config};
 use vigil_schema::ratelimit::RateLimitConfig;
 
 const KEY: &str = "bench-key-0123456789";
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 async fn served(
     cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>,

@@ -16,6 +16,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use uuid::Uuid;
 use vigil_schema::{AssertionResult, Outcome, ProbeResult, Timestamp, Timings};
 
+/// A bench size or switch from the environment: `name` parsed, or `default` when unset or
+/// not a number.
+pub fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A realistic probe result: HTTPS check with every timing phase and one assertion.
 pub fn probe_result(i: u64) -> ProbeResult {
     ProbeResult {

@@ -211,9 +211,22 @@ impl PartitionState {
             .get_mut(start)
     }
 
-    /// Emits the window `window_ref` names (with `changed_only`, only if it changed since its
-    /// last emission, as a correction when it had one), keeping the accounted heap in step
-    /// (a first emission frees the window's checks).
+    /// Emits the windows `refs` name, in that order (with `changed_only`, each only if it
+    /// changed since its last emission, as a correction when it had one), keeping the
+    /// accounted heap in step (a first emission frees the window's checks).
+    fn emit_windows(
+        &mut self,
+        refs: &[WindowRef],
+        changed_only: bool,
+        (detectors, alerts, out, partition): Emitting<'_>,
+    ) {
+        for window_ref in refs {
+            let emitting = (&mut *detectors, &mut *alerts, &mut *out, partition);
+            self.emit_window(window_ref, changed_only, emitting);
+        }
+    }
+
+    /// Emits one window (see [`PartitionState::emit_windows`]).
     fn emit_window(
         &mut self,
         window_ref: &WindowRef,
@@ -554,15 +567,13 @@ impl Pipeline {
             // however events interleaved and however the watermark advanced.
             let mut refs = entry.remove();
             refs.sort_unstable();
-            for window_ref in refs {
-                let emitting = (
-                    &mut self.detectors,
-                    &mut self.alerts,
-                    &mut self.out,
-                    partition,
-                );
-                state.emit_window(&window_ref, false, emitting);
-            }
+            let emitting = (
+                &mut self.detectors,
+                &mut self.alerts,
+                &mut self.out,
+                partition,
+            );
+            state.emit_windows(&refs, false, emitting);
             if let Some(alerts) = &mut self.alerts {
                 alerts.on_watermark(partition, end, &mut self.out.transitions);
             }
@@ -603,15 +614,13 @@ impl Pipeline {
         state.rebuilt_pending = false;
         let mut refs = std::mem::take(&mut state.dirty);
         refs.sort_unstable_by(|a, b| (a.2, &a.0, &a.1).cmp(&(b.2, &b.0, &b.1)));
-        for window_ref in refs {
-            let emitting = (
-                &mut self.detectors,
-                &mut self.alerts,
-                &mut self.out,
-                partition,
-            );
-            state.emit_window(&window_ref, true, emitting);
-        }
+        let emitting = (
+            &mut self.detectors,
+            &mut self.alerts,
+            &mut self.out,
+            partition,
+        );
+        state.emit_windows(&refs, true, emitting);
     }
 
     /// Emits every window still open (end of a bounded replay, or tests).
@@ -624,15 +633,13 @@ impl Pipeline {
             };
             for (_, mut refs) in std::mem::take(&mut state.closing) {
                 refs.sort_unstable();
-                for window_ref in refs {
-                    let emitting = (
-                        &mut self.detectors,
-                        &mut self.alerts,
-                        &mut self.out,
-                        partition,
-                    );
-                    state.emit_window(&window_ref, false, emitting);
-                }
+                let emitting = (
+                    &mut self.detectors,
+                    &mut self.alerts,
+                    &mut self.out,
+                    partition,
+                );
+                state.emit_windows(&refs, false, emitting);
             }
         }
         self.tick(i64::MIN);
