@@ -108,6 +108,16 @@ impl Sketch {
         self.count == 0
     }
 
+    /// The non-empty buckets, ascending by key: (key, count).
+    pub fn buckets(&self) -> &[(i32, u64)] {
+        &self.bins
+    }
+
+    /// Values counted in the zero bucket (at or below [`MIN_INDEXABLE`]).
+    pub fn zero_count(&self) -> u64 {
+        self.zero_count
+    }
+
     /// Number of non-empty buckets (memory is proportional to it).
     pub fn bucket_count(&self) -> usize {
         self.bins.len()

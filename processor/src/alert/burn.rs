@@ -26,12 +26,73 @@ const HOUR_MS: i64 = 3_600_000;
 const MINUTE_MS: i64 = 60_000;
 
 /// One ring of equal-width buckets, oldest first; the last slot is bucket `newest`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Each slot holds the running (bad, total) of every bucket up to it, so a span's sums are a
+/// difference of two slots, not a walk over the span (six hours of minutes, evaluated every
+/// minute). The running sums wrap around `u32`: a difference is exact as long as the span
+/// holds fewer than 2³² checks. Stored as the counts of each bucket.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "LevelData<VecDeque<(u32, u32)>>")]
 struct Level {
     width_ms: i64,
     newest: i64,
+    /// Running (bad, total) up to and including each bucket.
+    sums: VecDeque<(u32, u32)>,
+    /// Running (bad, total) before the first bucket.
+    base: (u32, u32),
+}
+
+/// The stored form of a [`Level`].
+#[derive(Serialize, Deserialize)]
+struct LevelData<S> {
+    width_ms: i64,
+    newest: i64,
     /// (bad, total) per bucket.
-    slots: VecDeque<(u32, u32)>,
+    slots: S,
+}
+
+impl From<LevelData<VecDeque<(u32, u32)>>> for Level {
+    fn from(data: LevelData<VecDeque<(u32, u32)>>) -> Self {
+        let mut level = Level::new(data.width_ms);
+        level.newest = data.newest;
+        let mut sum = (0u32, 0u32);
+        level.sums = data
+            .slots
+            .into_iter()
+            .map(|(bad, total)| {
+                sum = (sum.0.wrapping_add(bad), sum.1.wrapping_add(total));
+                sum
+            })
+            .collect();
+        level
+    }
+}
+
+impl Serialize for Level {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        /// The buckets' own counts.
+        struct Slots<'a>(&'a Level);
+        impl Serialize for Slots<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.slots())
+            }
+        }
+        LevelData {
+            width_ms: self.width_ms,
+            newest: self.newest,
+            slots: Slots(self),
+        }
+        .serialize(s)
+    }
+}
+
+impl PartialEq for Level {
+    fn eq(&self, other: &Self) -> bool {
+        self.width_ms == other.width_ms
+            && self.newest == other.newest
+            && self.sums.len() == other.sums.len()
+            && self.slots().eq(other.slots())
+    }
 }
 
 fn saturate(n: u64) -> u32 {
@@ -43,48 +104,76 @@ impl Level {
         Self {
             width_ms,
             newest: i64::MIN,
-            slots: VecDeque::new(),
+            sums: VecDeque::new(),
+            base: (0, 0),
         }
+    }
+
+    /// The running sums before bucket `i` of the ring.
+    fn before(&self, i: usize) -> (u32, u32) {
+        match i.checked_sub(1) {
+            Some(prev) => self.sums.get(prev).copied().unwrap_or(self.base),
+            None => self.base,
+        }
+    }
+
+    /// (bad, total) of each bucket, oldest first.
+    fn slots(&self) -> impl ExactSizeIterator<Item = (u32, u32)> + '_ {
+        (0..self.sums.len()).map(|i| {
+            let (before, at) = (self.before(i), self.sums[i]);
+            (at.0.wrapping_sub(before.0), at.1.wrapping_sub(before.1))
+        })
+    }
+
+    /// Number of buckets in the ring.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.sums.len()
     }
 
     /// Adds counts at time `t_ms`, keeping at most `cap` buckets. Counts older than the ring
     /// are dropped.
     fn add(&mut self, t_ms: i64, bad: u64, total: u64, cap: usize) {
         if cap == 0 {
-            self.slots.clear();
+            self.sums.clear();
             return;
         }
-        let idx = t_ms.div_euclid(self.width_ms);
-        if self.slots.is_empty() {
+        let idx = t_ms.div_euclid(self.width_ms.max(1));
+        let last = self.sums.back().copied().unwrap_or(self.base);
+        if self.sums.is_empty() {
             self.newest = idx;
-            self.slots.push_back((0, 0));
+            self.sums.push_back(last);
         } else if idx > self.newest {
             let gap = idx - self.newest;
             match usize::try_from(gap) {
-                Ok(gap) if gap < cap => self.slots.extend(std::iter::repeat_n((0, 0), gap)),
+                Ok(gap) if gap < cap => self.sums.extend(std::iter::repeat_n(last, gap)),
                 _ => {
-                    self.slots.clear();
-                    self.slots.push_back((0, 0));
+                    self.sums.clear();
+                    self.base = last;
+                    self.sums.push_back(last);
                 }
             }
             self.newest = idx;
         }
-        while self.slots.len() > cap {
-            self.slots.pop_front();
+        while self.sums.len() > cap {
+            if let Some(first) = self.sums.pop_front() {
+                self.base = first;
+            }
         }
         let back = usize::try_from(self.newest - idx).unwrap_or(usize::MAX);
-        if back < self.slots.len() {
-            let pos = self.slots.len() - 1 - back;
-            if let Some(slot) = self.slots.get_mut(pos) {
-                slot.0 = slot.0.saturating_add(saturate(bad));
-                slot.1 = slot.1.saturating_add(saturate(total));
+        if back < self.sums.len() {
+            let pos = self.sums.len() - 1 - back;
+            let (bad, total) = (saturate(bad), saturate(total));
+            for sum in self.sums.range_mut(pos..) {
+                sum.0 = sum.0.wrapping_add(bad);
+                sum.1 = sum.1.wrapping_add(total);
             }
         }
     }
 
-    /// (bad, total) over the buckets starting in `[from_ms, to_ms)`: only those slots are read.
+    /// (bad, total) over the buckets starting in `[from_ms, to_ms)`: two slots are read.
     fn sum(&self, from_ms: i64, to_ms: i64) -> (u64, u64) {
-        let Some(oldest) = i64::try_from(self.slots.len())
+        let Some(oldest) = i64::try_from(self.sums.len())
             .ok()
             .and_then(|len| self.newest.checked_sub(len - 1))
         else {
@@ -92,12 +181,12 @@ impl Level {
         };
         // Bucket `idx` starts at `idx × width`: in the span when `from ≤ idx × width < to`.
         let first_at_or_after = |t: i64| {
-            let w = i128::from(self.width_ms);
-            (i128::from(t) + w - 1).div_euclid(w)
+            let w = self.width_ms.max(1);
+            t.div_euclid(w) + i64::from(t.rem_euclid(w) != 0)
         };
-        let slot = |idx: i128| {
-            usize::try_from((idx - i128::from(oldest)).clamp(0, self.slots.len() as i128))
-                .unwrap_or(0)
+        let len = self.sums.len();
+        let slot = |idx: i64| {
+            usize::try_from(idx.saturating_sub(oldest).max(0)).map_or(len, |i| i.min(len))
         };
         let (lo, hi) = (
             slot(first_at_or_after(from_ms)),
@@ -106,11 +195,11 @@ impl Level {
         if lo >= hi {
             return (0, 0);
         }
-        self.slots
-            .range(lo..hi)
-            .fold((0, 0), |(b, t), &(bad, total)| {
-                (b + u64::from(bad), t + u64::from(total))
-            })
+        let (before, upto) = (self.before(lo), self.before(hi));
+        (
+            u64::from(upto.0.wrapping_sub(before.0)),
+            u64::from(upto.1.wrapping_sub(before.1)),
+        )
     }
 }
 
@@ -169,7 +258,7 @@ impl Buckets {
 
     /// Approximate heap bytes.
     pub(crate) fn heap_bytes(&self) -> usize {
-        (self.fine.slots.capacity() + self.coarse.slots.capacity()) * 8
+        (self.fine.sums.capacity() + self.coarse.sums.capacity()) * 8
     }
 }
 
@@ -197,9 +286,9 @@ mod tests {
         // Nothing in a span before the data.
         assert_eq!(b.rate(0, 5 * MIN, 0.001), None);
         // The ring keeps one hour: 60 slots.
-        assert_eq!(b.fine.slots.len(), 60);
+        assert_eq!(b.fine.len(), 60);
         b.add(60 * MIN, 0, 100, HOUR_MS);
-        assert_eq!(b.fine.slots.len(), 60);
+        assert_eq!(b.fine.len(), 60);
         assert_eq!(
             b.rate(61 * MIN, HOUR_MS, 0.001),
             b.rate(61 * MIN, HOUR_MS, 0.001)
@@ -209,10 +298,10 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Reading only the slots of the span gives what filtering every slot by its start
-        /// gives.
+        /// Span sums, and the stored form, are those of a plain map of buckets: a ring of
+        /// `cap` buckets ending at the newest, cleared by a gap as long as the ring.
         #[test]
-        fn span_sums_equal_a_scan_of_every_slot(
+        fn levels_are_a_window_of_buckets(
             adds in proptest::collection::vec((0i64..400, 0u64..50, 0u64..100), 1..80),
             width in proptest::sample::select(vec![MIN, 5 * MIN, HOUR_MS]),
             cap in 1usize..120,
@@ -220,16 +309,49 @@ mod tests {
             len in 0i64..500,
         ) {
             let mut level = Level::new(width);
+            let mut model = std::collections::BTreeMap::<i64, (u64, u64)>::new();
+            // The newest bucket, and the first since the ring was (re)started.
+            let (mut newest, mut start) = (None::<i64>, 0);
             for (minute, bad, total) in adds {
                 level.add(minute * MIN, bad, total, cap);
+                let idx = (minute * MIN).div_euclid(width);
+                match newest {
+                    None => (newest, start) = (Some(idx), idx),
+                    Some(n) if idx > n => {
+                        if idx - n >= cap as i64 {
+                            model.clear();
+                            start = idx;
+                        }
+                        newest = Some(idx);
+                    }
+                    Some(_) => {}
+                }
+                let newest = newest.unwrap_or(idx);
+                let oldest = start.max(newest - cap as i64 + 1);
+                model.retain(|&i, _| i >= oldest);
+                if idx >= oldest {
+                    let slot = model.entry(idx).or_default();
+                    *slot = (slot.0 + bad, slot.1 + total);
+                }
             }
             let (from_ms, to_ms) = (from * MIN, (from + len) * MIN);
-            let n = level.slots.len() as i64;
-            let scan = level.slots.iter().enumerate().filter(|&(i, _)| {
-                let start = (level.newest - (n - 1 - i as i64)) * width;
-                start >= from_ms && start < to_ms
-            }).fold((0, 0), |(b, t), (_, &(bad, total))| (b + u64::from(bad), t + u64::from(total)));
-            proptest::prop_assert_eq!(level.sum(from_ms, to_ms), scan);
+            let expected = model
+                .iter()
+                .filter(|&(&i, _)| i * width >= from_ms && i * width < to_ms)
+                .fold((0, 0), |(b, t), (_, &(bad, total))| (b + bad, t + total));
+            proptest::prop_assert_eq!(level.sum(from_ms, to_ms), expected);
+            // Stored as every bucket of the ring, oldest first, the empty ones included.
+            let newest = newest.unwrap_or(i64::MIN);
+            let oldest = newest - level.len() as i64 + 1;
+            let slots: Vec<(u32, u32)> = (oldest..=newest)
+                .map(|i| model.get(&i).map_or((0, 0), |&(b, t)| (b as u32, t as u32)))
+                .collect();
+            let stored = LevelData { width_ms: width, newest, slots };
+            let bytes = postcard::to_stdvec(&level).unwrap();
+            proptest::prop_assert_eq!(&bytes, &postcard::to_stdvec(&stored).unwrap());
+            let again: Level = postcard::from_bytes(&bytes).unwrap();
+            proptest::prop_assert_eq!(again.sum(from_ms, to_ms), expected);
+            proptest::prop_assert_eq!(again, level);
         }
     }
 
@@ -238,10 +360,10 @@ mod tests {
         let mut b = Buckets::new(u64::MAX, MIN);
         b.add(0, 1, 10, 10 * MIN);
         b.add(3 * MIN, 2, 10, 10 * MIN);
-        assert_eq!(b.fine.slots.len(), 4);
+        assert_eq!(b.fine.len(), 4);
         assert_eq!(b.fine.sum(0, 4 * MIN), (3, 20));
         b.add(30 * MIN, 5, 10, 10 * MIN);
-        assert_eq!(b.fine.slots.len(), 1);
+        assert_eq!(b.fine.len(), 1);
         assert_eq!(b.fine.sum(0, 31 * MIN), (5, 10));
         // A window older than the ring is dropped.
         b.add(0, 7, 7, 10 * MIN);
@@ -259,8 +381,8 @@ mod tests {
         for m in 80 * 60..80 * 60 + 30 {
             b.add(m * MIN, 100, 100, longest);
         }
-        assert_eq!(b.fine.slots.len(), 360);
-        assert_eq!(b.coarse.slots.len(), 72);
+        assert_eq!(b.fine.len(), 360);
+        assert_eq!(b.coarse.len(), 72);
         let end = (80 * 60 + 30) * MIN;
         // 3d ending at 80h30m: hours 9..=80 start within [8h30m, 80h30m): 71 full hours and the
         // current half hour. The hour starting at 8h (partly in the span) is left out.

@@ -57,44 +57,74 @@ pub(crate) struct Delta {
     pub(crate) samples: Vec<(i64, bool, Option<i64>)>,
 }
 
-/// Encodes delta `index` of snapshot `base`: window `w`, serialized straight from the window
-/// (the bytes of [`Delta`], without building one).
-pub(crate) fn encode_delta(base: u64, index: u32, w: &ClosedWindow<'_>) -> Option<Vec<u8>> {
-    /// The samples as [`Delta::samples`] holds them.
-    struct Samples<'a>(&'a [Sample]);
-    impl Serialize for Samples<'_> {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq(self.0.iter().map(|s| (s.t_ms, s.ok, s.cert_expiry_ms)))
+/// Encodes delta `index` of snapshot `base`: window `w`, written straight from the window in
+/// the bytes postcard gives [`Delta`] (varints, zigzag for signed integers, little-endian
+/// floats, length-prefixed sequences), without building one. Every window evaluated outside a
+/// replay is one of these, so it is written by hand; a test holds it to postcard's bytes.
+pub(crate) fn encode_delta(base: u64, index: u32, w: &ClosedWindow<'_>) -> Vec<u8> {
+    let buckets = w.sketch.buckets();
+    let mut out = Postcard(Vec::with_capacity(
+        80 + 16 * w.samples.len() + 12 * buckets.len(),
+    ));
+    out.0.push(FORMAT);
+    out.uint(base);
+    out.uint(u64::from(index));
+    out.int(w.start_ms);
+    out.int(w.end_ms);
+    out.uint(w.count);
+    out.uint(w.ok_count);
+    for n in w.status {
+        out.uint(n);
+    }
+    out.0.extend_from_slice(&w.sketch.alpha().to_le_bytes());
+    out.uint(buckets.len() as u64);
+    for &(key, _) in buckets {
+        out.int(i64::from(key));
+    }
+    out.uint(buckets.len() as u64);
+    for &(_, count) in buckets {
+        out.uint(count);
+    }
+    out.uint(w.sketch.zero_count());
+    match w.anomaly {
+        Some(a) => {
+            out.0.push(1);
+            out.0.extend_from_slice(&a.to_le_bytes());
+        }
+        None => out.0.push(0),
+    }
+    out.uint(w.samples.len() as u64);
+    for s in w.samples {
+        out.int(s.t_ms);
+        out.0.push(u8::from(s.ok));
+        match s.cert_expiry_ms {
+            Some(t) => {
+                out.0.push(1);
+                out.int(t);
+            }
+            None => out.0.push(0),
         }
     }
-    #[derive(Serialize)]
-    struct DeltaRef<'a> {
-        base: u64,
-        index: u32,
-        start_ms: i64,
-        end_ms: i64,
-        count: u64,
-        ok_count: u64,
-        status: [u64; 5],
-        sketch: vigil_schema::sketch::DataRef<'a>,
-        anomaly: Option<f64>,
-        samples: Samples<'a>,
+    out.0
+}
+
+/// A buffer written in postcard's encoding.
+struct Postcard(Vec<u8>);
+
+impl Postcard {
+    /// An unsigned integer: LEB128, 7 bits a byte, low bits first.
+    fn uint(&mut self, mut n: u64) {
+        while n >= 0x80 {
+            self.0.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        self.0.push(n as u8);
     }
-    let delta = DeltaRef {
-        base,
-        index,
-        start_ms: w.start_ms,
-        end_ms: w.end_ms,
-        count: w.count,
-        ok_count: w.ok_count,
-        status: w.status,
-        sketch: w.sketch.as_data(),
-        anomaly: w.anomaly,
-        samples: Samples(w.samples),
-    };
-    let mut buf = Vec::with_capacity(96 + 20 * w.samples.len() + 12 * w.sketch.bucket_count());
-    buf.push(FORMAT);
-    postcard::to_extend(&delta, buf).ok()
+
+    /// A signed integer: zigzag (0, -1, 1, -2, … as 0, 1, 2, 3, …), then as unsigned.
+    fn int(&mut self, n: i64) {
+        self.uint(((n << 1) ^ (n >> 63)) as u64);
+    }
 }
 
 impl Delta {
@@ -180,6 +210,62 @@ mod tests {
         assert!(chain(vec![delta(1, 1)], 2).is_empty());
     }
 
+    proptest::proptest! {
+        /// The hand-written encoding is postcard's encoding of the same [`Delta`].
+        #[test]
+        fn deltas_are_postcards_bytes(
+            base in proptest::num::u64::ANY,
+            index in proptest::num::u32::ANY,
+            start_ms in proptest::num::i64::ANY,
+            end_ms in proptest::num::i64::ANY,
+            count in proptest::num::u64::ANY,
+            status in proptest::array::uniform5(proptest::num::u64::ANY),
+            values in proptest::collection::vec(0.0..1e15f64, 0..50),
+            anomaly in proptest::option::of(proptest::num::f64::ANY),
+            samples in proptest::collection::vec(
+                (proptest::num::i64::ANY, proptest::bool::ANY, proptest::option::of(proptest::num::i64::ANY)),
+                0..20,
+            ),
+        ) {
+            let mut sketch = Sketch::default();
+            for v in values {
+                sketch.add(v);
+            }
+            let samples: Vec<Sample> = samples
+                .into_iter()
+                .map(|(t_ms, ok, cert_expiry_ms)| Sample { t_ms, ok, cert_expiry_ms })
+                .collect();
+            let w = ClosedWindow {
+                partition: 0,
+                monitor_id: "m",
+                region: "r",
+                start_ms,
+                end_ms,
+                count,
+                ok_count: count / 2,
+                status,
+                sketch: &sketch,
+                anomaly,
+                samples: &samples,
+            };
+            let delta = Delta {
+                base,
+                index,
+                start_ms,
+                end_ms,
+                count,
+                ok_count: count / 2,
+                status,
+                sketch: sketch.to_data(),
+                anomaly,
+                samples: samples.iter().map(|s| (s.t_ms, s.ok, s.cert_expiry_ms)).collect(),
+            };
+            let expected = vec![FORMAT];
+            let expected = postcard::to_extend(&delta, expected).unwrap();
+            proptest::prop_assert_eq!(encode_delta(base, index, &w), expected);
+        }
+    }
+
     #[test]
     fn deltas_round_trip() {
         let sketch = {
@@ -215,7 +301,7 @@ mod tests {
             samples: &samples,
         };
         assert_eq!(delta_key("m", "eu", 31), format!("d{SEP}m{SEP}eu{SEP}31"));
-        let bytes = encode_delta(7, 3, &w).unwrap();
+        let bytes = encode_delta(7, 3, &w);
         let d: Delta = super::super::id::decode(&bytes).unwrap();
         assert_eq!((d.base, d.index), (7, 3));
         d.with_window(4, "m", "eu", |again| {

@@ -298,7 +298,8 @@ impl RuleState {
                 let mut best: Option<usize> = None;
                 for (i, p) in pairs.iter().enumerate() {
                     let exceeds = |r: Option<f64>| r.is_some_and(|r| r > p.rate);
-                    let holds = exceeds(long(p)) && exceeds(buckets.rate(end, p.short_ms, *budget));
+                    // The short window first: it is the cheaper sum, and rarely exceeds.
+                    let holds = exceeds(buckets.rate(end, p.short_ms, *budget)) && exceeds(long(p));
                     if holds && best.is_none_or(|b| pairs[b].severity < p.severity) {
                         best = Some(i);
                     }

@@ -236,8 +236,7 @@ impl Evaluator {
             // A snapshot pending covers this window; otherwise the window is a delta.
             let delta =
                 (series.state.seq > 0 && !series.quorum && series.deltas + 1 < SNAPSHOT_EVERY)
-                    .then(|| encode_delta(series.state.seq, series.deltas + 1, w))
-                    .flatten();
+                    .then(|| encode_delta(series.state.seq, series.deltas + 1, w));
             match delta {
                 Some(value) => {
                     series.deltas += 1;

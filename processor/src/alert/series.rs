@@ -16,27 +16,148 @@ use vigil_schema::{SketchData, StatusClass};
 use super::ClosedWindow;
 
 thread_local! {
-    /// The buckets of a quantile being computed (reused: one evaluation after another).
-    static SCRATCH: std::cell::RefCell<Vec<(i32, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The buckets of a quantile being computed, and their counts per key (reused: one
+    /// evaluation after another).
+    static SCRATCH: std::cell::RefCell<Scratch> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
+
+/// A quantile's buckets, and their counts per key.
+type Scratch = (Vec<(i32, u64)>, Vec<u64>);
 
 /// Longest span a window-based rule is evaluated over; longer ones are cut to it.
 pub(crate) const MAX_SPAN_MS: i64 = 3_600_000;
 
-/// What the ring keeps of one window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What the ring keeps of one window; its sketch's buckets are in [`Ring::buckets`].
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Entry {
     start: i64,
     count: u64,
     ok_count: u64,
     status: [u64; 5],
-    sketch: Option<SketchData>,
+    sketch: Option<Meta>,
+}
+
+/// A window's sketch, but for its buckets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Meta {
+    alpha: f64,
+    zero_count: u64,
+    /// Number of its buckets.
+    len: u32,
 }
 
 /// Recent windows of one series, oldest first.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// The buckets of every window's sketch are kept in one buffer, in window order, rather than
+/// one allocation per window: a span's buckets are then one contiguous run, read without a
+/// cache miss per window. Stored (see `Serialize`) as a list of windows with their sketches.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(from = "RingData")]
 pub(crate) struct Ring {
     entries: VecDeque<Entry>,
+    /// (key, count) of the windows' sketches, in the order of `entries`.
+    buckets: VecDeque<(i32, u64)>,
+}
+
+/// The stored form of a [`Ring`].
+#[derive(Deserialize)]
+struct RingData {
+    entries: VecDeque<EntryData<SketchData>>,
+}
+
+/// The stored form of an [`Entry`].
+#[derive(Serialize, Deserialize)]
+struct EntryData<S> {
+    start: i64,
+    count: u64,
+    ok_count: u64,
+    status: [u64; 5],
+    sketch: Option<S>,
+}
+
+impl From<RingData> for Ring {
+    fn from(data: RingData) -> Self {
+        let mut ring = Ring::default();
+        for e in data.entries {
+            let sketch = e
+                .sketch
+                .filter(|d: &SketchData| d.keys.len() == d.counts.len())
+                .and_then(|d| {
+                    let len = u32::try_from(d.keys.len()).ok()?;
+                    ring.buckets
+                        .extend(d.keys.iter().copied().zip(d.counts.iter().copied()));
+                    Some(Meta {
+                        alpha: d.alpha,
+                        zero_count: d.zero_count,
+                        len,
+                    })
+                });
+            ring.entries.push_back(Entry {
+                start: e.start,
+                count: e.count,
+                ok_count: e.ok_count,
+                status: e.status,
+                sketch,
+            });
+        }
+        ring
+    }
+}
+
+impl Serialize for Ring {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        /// The windows, each with its run of buckets.
+        struct Entries<'a>(&'a Ring);
+        impl Serialize for Entries<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let ring = self.0;
+                let mut at = 0;
+                s.collect_seq(ring.entries.iter().map(|e| {
+                    let sketch = e.sketch.map(|m| {
+                        let from = at;
+                        at += m.len as usize;
+                        SketchRef(ring, m, from..at)
+                    });
+                    EntryData {
+                        start: e.start,
+                        count: e.count,
+                        ok_count: e.ok_count,
+                        status: e.status,
+                        sketch,
+                    }
+                }))
+            }
+        }
+        /// A window's sketch, serialized as [`SketchData`].
+        struct SketchRef<'a>(&'a Ring, Meta, std::ops::Range<usize>);
+        impl Serialize for SketchRef<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let SketchRef(ring, meta, range) = self;
+                let run = || ring.buckets.range(range.clone());
+                let mut st = s.serialize_struct("SketchData", 4)?;
+                st.serialize_field("alpha", &meta.alpha)?;
+                st.serialize_field("keys", &Seq(run().map(|b| b.0)))?;
+                st.serialize_field("counts", &Seq(run().map(|b| b.1)))?;
+                st.serialize_field("zero_count", &meta.zero_count)?;
+                st.end()
+            }
+        }
+        /// A sequence serialized from a cloneable iterator.
+        struct Seq<I>(I);
+        impl<I: Iterator + ExactSizeIterator + Clone> Serialize for Seq<I>
+        where
+            I::Item: Serialize,
+        {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.clone())
+            }
+        }
+        let mut st = s.serialize_struct("Ring", 1)?;
+        st.serialize_field("entries", &Entries(self))?;
+        st.end()
+    }
 }
 
 impl Ring {
@@ -44,19 +165,24 @@ impl Ring {
     /// started before `w.end_ms - retention_ms`.
     pub(crate) fn push(&mut self, w: &ClosedWindow<'_>, keep_sketch: bool, retention_ms: i64) {
         let from = w.end_ms.saturating_sub(retention_ms.min(MAX_SPAN_MS));
-        // The buffers of a window leaving the ring hold the next one's sketch.
-        let mut spare = None;
-        while self.entries.front().is_some_and(|e| e.start < from) {
-            spare = self.entries.pop_front().and_then(|e| e.sketch);
+        while let Some(e) = self.entries.front().filter(|e| e.start < from) {
+            let len = e.sketch.map_or(0, |m| m.len as usize);
+            self.buckets.drain(..len.min(self.buckets.len()));
+            self.entries.pop_front();
         }
         if w.start_ms >= from {
-            let sketch = keep_sketch.then(|| match spare {
-                Some(mut data) => {
-                    w.sketch.write_data(&mut data);
-                    data
+            let buckets = w.sketch.buckets();
+            let sketch = match u32::try_from(buckets.len()) {
+                Ok(len) if keep_sketch => {
+                    self.buckets.extend(buckets.iter().copied());
+                    Some(Meta {
+                        alpha: w.sketch.alpha(),
+                        zero_count: w.sketch.zero_count(),
+                        len,
+                    })
                 }
-                None => w.sketch.to_data(),
-            });
+                _ => None,
+            };
             self.entries.push_back(Entry {
                 start: w.start_ms,
                 count: w.count,
@@ -67,20 +193,30 @@ impl Ring {
         }
     }
 
-    fn span(&self, end: i64, span_ms: i64) -> impl Iterator<Item = &Entry> {
+    /// The windows that started in `[end - span, end)`, newest first, each with the end of its
+    /// run of buckets in [`Ring::buckets`].
+    fn span(&self, end: i64, span_ms: i64) -> impl Iterator<Item = (&Entry, usize)> {
         let from = end.saturating_sub(span_ms.min(MAX_SPAN_MS));
+        let mut run_end = self.buckets.len();
         self.entries
             .iter()
             .rev()
-            .take_while(move |e| e.start >= from)
-            .filter(move |e| e.start < end)
+            .map(move |e| {
+                let at = run_end;
+                run_end = run_end.saturating_sub(e.sketch.map_or(0, |m| m.len as usize));
+                (e, at)
+            })
+            .take_while(move |(e, _)| e.start >= from)
+            .filter(move |(e, _)| e.start < end)
     }
 
     /// Share of ok checks over the span; `None` without checks.
     pub(crate) fn availability(&self, end: i64, span_ms: i64) -> Option<f64> {
         let (ok, n) = self
             .span(end, span_ms)
-            .fold((0u64, 0u64), |(ok, n), e| (ok + e.ok_count, n + e.count));
+            .fold((0u64, 0u64), |(ok, n), (e, _)| {
+                (ok + e.ok_count, n + e.count)
+            });
         (n > 0).then(|| ok as f64 / n as f64)
     }
 
@@ -89,7 +225,7 @@ impl Ring {
     pub(crate) fn status_share(&self, end: i64, span_ms: i64, class: StatusClass) -> Option<f64> {
         let mut all = 0u64;
         let mut matching = 0u64;
-        for e in self.span(end, span_ms) {
+        for (e, _) in self.span(end, span_ms) {
             all += e.status.iter().sum::<u64>();
             matching += match class {
                 StatusClass::Informational => e.status[0],
@@ -107,64 +243,101 @@ impl Ring {
     /// accuracy of the exact quantile of all their checks); `None` without values. Windows
     /// stored without a sketch, or with another accuracy than the newest, are left out.
     pub(crate) fn quantile(&self, end: i64, span_ms: i64, q: f64) -> Option<f64> {
-        // The same answer as merging the sketches and asking the merged one (see
-        // `Sketch::quantile`), without building them: collect the buckets, sort, walk.
-        let newest = self.span(end, span_ms).find_map(|e| e.sketch.as_ref())?;
-        let alpha = newest.alpha;
-        SCRATCH.with_borrow_mut(|buckets| self.quantile_with(end, span_ms, q, alpha, buckets))
+        SCRATCH
+            .with_borrow_mut(|(buckets, dense)| self.quantile_with(end, span_ms, q, buckets, dense))
     }
 
+    /// The same answer as merging the sketches and asking the merged one (see
+    /// `Sketch::quantile`), without building it: the buckets are collected, then counted per
+    /// key when their keys are close together (latencies of one endpoint), else sorted.
     fn quantile_with(
         &self,
         end: i64,
         span_ms: i64,
         q: f64,
-        alpha: f64,
         buckets: &mut Vec<(i32, u64)>,
+        dense: &mut Vec<u64>,
     ) -> Option<f64> {
         buckets.clear();
-        let mut zero = 0u64;
-        for data in self
+        let mut alpha = None;
+        let (mut zero, mut count) = (0u64, 0u64);
+        let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+        for (m, run_end) in self
             .span(end, span_ms)
-            .filter_map(|e| e.sketch.as_ref())
-            .filter(|d| d.alpha == alpha && d.keys.len() == d.counts.len())
+            .filter_map(|(e, at)| e.sketch.map(|m| (m, at)))
         {
-            zero += data.zero_count;
-            buckets.extend(data.keys.iter().copied().zip(data.counts.iter().copied()));
+            if *alpha.get_or_insert(m.alpha) != m.alpha {
+                continue;
+            }
+            zero += m.zero_count;
+            count += m.zero_count;
+            let run = run_end.saturating_sub(m.len as usize)..run_end;
+            for &(k, c) in self.buckets.range(run) {
+                count += c;
+                lo = lo.min(k);
+                hi = hi.max(k);
+                buckets.push((k, c));
+            }
         }
-        let count = zero + buckets.iter().map(|b| b.1).sum::<u64>();
+        let sketch = Sketch::try_new(alpha?).ok()?;
         if count == 0 {
             return None;
         }
         let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
         let rank = (q * (count - 1) as f64).floor() as u64;
-        if rank < zero {
+        if rank < zero || buckets.is_empty() {
             return Some(0.0);
         }
-        buckets.sort_unstable_by_key(|b| b.0);
-        let sketch = Sketch::try_new(alpha).ok()?;
-        let mut seen = zero;
-        for &(key, n) in buckets.iter() {
-            seen += n;
-            if seen > rank {
-                return Some(sketch.value_of(key));
+        // The answer is the key holding the `rank`-th value from the bottom, the
+        // `count - 1 - rank`-th from the top: walked from the nearer end (high percentiles,
+        // the usual ones, from the top).
+        let above = count - 1 - rank;
+        let from_top = above < rank - zero;
+        let width = usize::try_from(i64::from(hi) - i64::from(lo) + 1).unwrap_or(usize::MAX);
+        if width <= 8 * buckets.len() + 512 {
+            dense.clear();
+            dense.resize(width, 0);
+            for &(k, c) in buckets.iter() {
+                if let Some(n) = dense.get_mut((i64::from(k) - i64::from(lo)) as usize) {
+                    *n += c;
+                }
+            }
+            // `lo + i` is at most `hi`.
+            let key = |i: usize| sketch.value_of(lo.saturating_add(i as i32));
+            if from_top {
+                let mut seen = 0;
+                for (i, &c) in dense.iter().enumerate().rev() {
+                    seen += c;
+                    if seen > above {
+                        return Some(key(i));
+                    }
+                }
+            } else {
+                let mut seen = zero;
+                for (i, &c) in dense.iter().enumerate() {
+                    seen += c;
+                    if seen > rank {
+                        return Some(key(i));
+                    }
+                }
+            }
+        } else {
+            buckets.sort_unstable_by_key(|b| b.0);
+            let mut seen = zero;
+            for &(key, c) in buckets.iter() {
+                seen += c;
+                if seen > rank {
+                    return Some(sketch.value_of(key));
+                }
             }
         }
-        buckets.last().map(|b| sketch.value_of(b.0))
+        Some(sketch.value_of(hi))
     }
 
     /// Approximate heap bytes.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.entries
-            .iter()
-            .map(|e| {
-                std::mem::size_of::<Entry>()
-                    + e.sketch.as_ref().map_or(0, |s| {
-                        s.keys.capacity() * std::mem::size_of::<i32>()
-                            + s.counts.capacity() * std::mem::size_of::<u64>()
-                    })
-            })
-            .sum()
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.buckets.capacity() * std::mem::size_of::<(i32, u64)>()
     }
 
     #[cfg(test)]
@@ -184,6 +357,8 @@ pub(crate) fn interval_ms(prev: Option<i64>, last: Option<i64>, fallback_ms: i64
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::{Just, prop_oneof};
+
     use super::*;
 
     fn window<'a>(
@@ -244,6 +419,80 @@ mod tests {
         assert_eq!(
             ring.status_share(240_000, 60_000, StatusClass::AnyError),
             None
+        );
+    }
+
+    proptest::proptest! {
+        /// The ring's quantile over a span is the merged sketch's, whether the keys are close
+        /// together (counted per key) or far apart (sorted).
+        #[test]
+        fn quantiles_are_the_merged_sketchs(
+            windows in proptest::collection::vec(
+                proptest::collection::vec(prop_oneof![Just(0.0), 1.0..1e3f64, 1e3..1e12f64], 0..40),
+                1..8,
+            ),
+            q in 0.0..=1.0f64,
+            span in 1i64..10,
+        ) {
+            let mut ring = Ring::default();
+            let mut merged = Sketch::default();
+            let n = windows.len() as i64;
+            for (i, values) in windows.iter().enumerate() {
+                let mut s = Sketch::default();
+                for &v in values {
+                    s.add(v);
+                }
+                let start = i as i64 * 60_000;
+                ring.push(&window(start, 0, 0, [0; 5], &s), true, 3_600_000);
+                if i as i64 >= n - span {
+                    merged.merge(&s).unwrap();
+                }
+            }
+            let got = ring.quantile(n * 60_000, span * 60_000, q);
+            proptest::prop_assert_eq!(got, merged.quantile(q));
+        }
+    }
+
+    /// A ring as it was stored before its buckets were pooled: one sketch per window.
+    #[derive(Serialize)]
+    struct Stored {
+        entries: Vec<EntryData<SketchData>>,
+    }
+
+    #[test]
+    fn rings_are_stored_as_windows_with_their_sketches() {
+        let mut ring = Ring::default();
+        let mut stored = Vec::new();
+        for i in 0..6u64 {
+            let mut s = Sketch::default();
+            for v in 0..i * 3 {
+                s.add(1_000.0 * (v + 1) as f64);
+            }
+            s.add(0.0);
+            let start = i as i64 * 60_000;
+            // Every other window without its sketch; a 3-minute retention drops the first ones.
+            let keep = i % 2 == 0;
+            let w = window(start, i, i + 1, [0, i, 0, 0, 1], &s);
+            ring.push(&w, keep, 180_000);
+            stored.push(EntryData {
+                start,
+                count: i + 1,
+                ok_count: i,
+                status: [0, i, 0, 0, 1],
+                sketch: keep.then(|| s.to_data()),
+            });
+        }
+        let kept = stored.split_off(3);
+        let bytes = postcard::to_stdvec(&ring).unwrap();
+        assert_eq!(
+            bytes,
+            postcard::to_stdvec(&Stored { entries: kept }).unwrap()
+        );
+        let again: Ring = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(again, ring);
+        assert_eq!(
+            again.quantile(360_000, 180_000, 0.5),
+            ring.quantile(360_000, 180_000, 0.5)
         );
     }
 

@@ -6,6 +6,8 @@
 //! for a quorum alert (its default summary lists the regions firing); `{{labels.NAME}}` is
 //! empty when the rule has no such label.
 
+use std::fmt::{self, Write as _};
+
 use vigil_schema::event::parse_summary;
 use vigil_schema::{AlertState, AlertTransition, Severity, StatusClass, SummarySegment, Timestamp};
 
@@ -37,11 +39,15 @@ pub(crate) struct Context<'a> {
 /// The summary of a transition: the rule's template, or the default of its kind.
 pub(crate) fn render(ctx: &Context<'_>) -> String {
     let template = &ctx.rule.spec.summary;
+    let mut s = String::with_capacity(template.len().max(48) + 32);
     let segments = match parse_summary(template) {
         Ok(segments) if !segments.is_empty() => segments,
-        _ => return default_summary(ctx),
+        _ => {
+            // Writing into a `String` cannot fail.
+            default_summary(ctx, &mut s).unwrap_or_default();
+            return s;
+        }
     };
-    let mut s = String::with_capacity(template.len() + 32);
     for segment in segments {
         match segment {
             SummarySegment::Text(t) => s.push_str(t),
@@ -50,8 +56,8 @@ pub(crate) fn render(ctx: &Context<'_>) -> String {
             SummarySegment::Region => {}
             SummarySegment::Rule => s.push_str(&ctx.rule.spec.id),
             SummarySegment::Kind => s.push_str(ctx.rule.kind.as_str()),
-            SummarySegment::Value => s.push_str(&format_value(ctx, ctx.value)),
-            SummarySegment::Threshold => s.push_str(&format_value(ctx, ctx.threshold)),
+            SummarySegment::Value => push(&mut s, Value(ctx, ctx.value)),
+            SummarySegment::Threshold => push(&mut s, Value(ctx, ctx.threshold)),
             SummarySegment::State => s.push_str(ctx.state.as_str()),
             SummarySegment::Severity => s.push_str(ctx.severity.as_str()),
             SummarySegment::Label(name) => {
@@ -64,102 +70,123 @@ pub(crate) fn render(ctx: &Context<'_>) -> String {
     s
 }
 
-fn format_value(ctx: &Context<'_>, v: f64) -> String {
-    if ctx.quorum {
-        return decimals(v, 0);
-    }
-    match ctx.rule.check {
-        Check::Consecutive { .. } => decimals(v, 0),
-        Check::Latency { .. } => human_us(v),
-        Check::Availability { .. } | Check::Status { .. } => percent(v),
-        Check::Anomaly { .. } => decimals(v, 2),
-        Check::Certificate { .. } | Check::NoData { .. } => human_secs(v),
-        Check::Burn { .. } => format!("{}x", decimals(v, 2)),
+/// Appends `value` (writing into a `String` cannot fail).
+fn push(s: &mut String, value: impl fmt::Display) {
+    write!(s, "{value}").unwrap_or_default();
+}
+
+/// A value of the rule's kind, in its human unit.
+struct Value<'a>(&'a Context<'a>, f64);
+
+impl fmt::Display for Value<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Value(ctx, v) = *self;
+        if ctx.quorum {
+            return Decimals(v, 0).fmt(f);
+        }
+        match ctx.rule.check {
+            Check::Consecutive { .. } => Decimals(v, 0).fmt(f),
+            Check::Latency { .. } => HumanUs(v).fmt(f),
+            Check::Availability { .. } | Check::Status { .. } => Percent(v).fmt(f),
+            Check::Anomaly { .. } => Decimals(v, 2).fmt(f),
+            Check::Certificate { .. } | Check::NoData { .. } => HumanSecs(v).fmt(f),
+            Check::Burn { .. } => write!(f, "{}x", Decimals(v, 2)),
+        }
     }
 }
 
-fn default_summary(ctx: &Context<'_>) -> String {
-    let value = format_value(ctx, ctx.value);
-    let threshold = format_value(ctx, ctx.threshold);
+fn default_summary(ctx: &Context<'_>, s: &mut String) -> fmt::Result {
+    let value = Value(ctx, ctx.value);
+    let threshold = Value(ctx, ctx.threshold);
     let active = ctx.state != AlertState::Ok;
-    let span = |ms: i64| human_secs(ms as f64 / 1000.0);
+    let span = |ms: i64| HumanSecs(ms as f64 / 1000.0);
+    s.push_str(ctx.monitor);
+    if !ctx.quorum && !ctx.region.is_empty() {
+        s.push(' ');
+        s.push_str(ctx.region);
+    }
+    s.push_str(": ");
     let body = if ctx.quorum {
         if active {
-            format!(
+            write!(
+                s,
                 "{} firing in {value} regions ({}), quorum {threshold}",
                 ctx.rule.name(),
                 ctx.region
             )
         } else {
-            format!(
+            write!(
+                s,
                 "{} firing in {value} regions, below quorum {threshold}",
                 ctx.rule.name()
             )
         }
     } else {
         match &ctx.rule.check {
-            Check::Consecutive { .. } if active => format!("{value} failed checks in a row"),
-            Check::Consecutive { .. } => format!("recovered, {value} successful checks in a row"),
+            Check::Consecutive { .. } if active => write!(s, "{value} failed checks in a row"),
+            Check::Consecutive { .. } => {
+                write!(s, "recovered, {value} successful checks in a row")
+            }
             Check::Latency {
                 percentile,
                 span_ms,
                 ..
             } => {
-                let p = decimals(*percentile, 3);
+                let p = Decimals(*percentile, 3);
                 if active {
-                    format!("p{p} {value} above {threshold} for {}", span(*span_ms))
+                    write!(s, "p{p} {value} above {threshold} for {}", span(*span_ms))
                 } else {
-                    format!("p{p} {value} back below {threshold}")
+                    write!(s, "p{p} {value} back below {threshold}")
                 }
             }
-            Check::Availability { span_ms, .. } if active => {
-                format!(
-                    "availability {value} below {threshold} for {}",
-                    span(*span_ms)
-                )
+            Check::Availability { span_ms, .. } if active => write!(
+                s,
+                "availability {value} below {threshold} for {}",
+                span(*span_ms)
+            ),
+            Check::Availability { .. } => {
+                write!(s, "availability {value} back above {threshold}")
             }
-            Check::Availability { .. } => format!("availability {value} back above {threshold}"),
             Check::Status { class, span_ms, .. } => {
                 let class = status_label(*class);
                 if active {
-                    format!(
+                    write!(
+                        s,
                         "{class} share {value} above {threshold} for {}",
                         span(*span_ms)
                     )
                 } else {
-                    format!("{class} share {value} back below {threshold}")
+                    write!(s, "{class} share {value} back below {threshold}")
                 }
             }
-            Check::Anomaly { .. } if active => format!("anomaly score {value} above {threshold}"),
-            Check::Anomaly { .. } => format!("anomaly score {value} back below {threshold}"),
+            Check::Anomaly { .. } if active => {
+                write!(s, "anomaly score {value} above {threshold}")
+            }
+            Check::Anomaly { .. } => write!(s, "anomaly score {value} back below {threshold}"),
             Check::Certificate { .. } if ctx.value < 0.0 => {
-                format!("certificate expired {} ago", human_secs(-ctx.value))
+                write!(s, "certificate expired {} ago", HumanSecs(-ctx.value))
             }
             Check::Certificate { .. } if active => {
-                format!("certificate expires in {value}, within {threshold}")
+                write!(s, "certificate expires in {value}, within {threshold}")
             }
             Check::Certificate { .. } => {
-                format!("certificate expires in {value}, beyond {threshold}")
+                write!(s, "certificate expires in {value}, beyond {threshold}")
             }
             Check::Burn { .. } if active => {
-                format!("error budget burning at {value}, above {threshold}")
+                write!(s, "error budget burning at {value}, above {threshold}")
             }
-            Check::Burn { .. } => format!("error budget burn rate {value}, back below {threshold}"),
-            Check::NoData { .. } if active => format!("no results for {value}"),
-            Check::NoData { .. } => format!("results again after {value}"),
+            Check::Burn { .. } => {
+                write!(s, "error budget burn rate {value}, back below {threshold}")
+            }
+            Check::NoData { .. } if active => write!(s, "no results for {value}"),
+            Check::NoData { .. } => write!(s, "results again after {value}"),
         }
     };
-    let subject = if ctx.quorum || ctx.region.is_empty() {
-        ctx.monitor.to_owned()
-    } else {
-        format!("{} {}", ctx.monitor, ctx.region)
-    };
-    let pending = if ctx.state == AlertState::Pending {
-        " (pending)"
-    } else {
-        ""
-    };
-    format!("{subject}: {body}{pending}")
+    body?;
+    if ctx.state == AlertState::Pending {
+        s.push_str(" (pending)");
+    }
+    Ok(())
 }
 
 fn status_label(class: StatusClass) -> &'static str {
@@ -173,54 +200,120 @@ fn status_label(class: StatusClass) -> &'static str {
     }
 }
 
-/// `v` with at most `n` decimals, trailing zeros dropped.
+/// A fixed-size buffer to format a number into before trimming it.
+struct Buf {
+    bytes: [u8; 48],
+    len: usize,
+}
+
+impl fmt::Write for Buf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// `v` with at most `n` decimals, trailing zeros dropped (`16.67`, `5`, never `-0`).
+struct Decimals(f64, usize);
+
+impl fmt::Display for Decimals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Decimals(v, n) = *self;
+        if !v.is_finite() {
+            return write!(f, "{v}");
+        }
+        let trim = |s: &str, f: &mut fmt::Formatter<'_>| {
+            let s = if s.contains('.') {
+                s.trim_end_matches('0').trim_end_matches('.')
+            } else {
+                s
+            };
+            f.write_str(if s == "-0" { "0" } else { s })
+        };
+        let mut buf = Buf {
+            bytes: [0; 48],
+            len: 0,
+        };
+        if write!(buf, "{v:.n$}").is_ok()
+            && let Some(s) = buf.bytes.get(..buf.len)
+            && let Ok(s) = std::str::from_utf8(s)
+        {
+            return trim(s, f);
+        }
+        trim(&format!("{v:.n$}"), f)
+    }
+}
+
+/// A ratio as a percentage (`99.5%`).
+struct Percent(f64);
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}%", Decimals(self.0 * 100.0, 2))
+    }
+}
+
+/// Microseconds in the largest unit that keeps them readable (`850µs`, `1.5ms`, `1.2s`).
+struct HumanUs(f64);
+
+impl fmt::Display for HumanUs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = self.0;
+        let a = us.abs();
+        if a < 1_000.0 {
+            write!(f, "{}µs", Decimals(us, 0))
+        } else if a < 1_000_000.0 {
+            let ms = us / 1_000.0;
+            write!(f, "{}ms", Decimals(ms, if ms.abs() < 10.0 { 1 } else { 0 }))
+        } else {
+            HumanSecs(us / 1_000_000.0).fmt(f)
+        }
+    }
+}
+
+/// Seconds in the largest unit that keeps them readable (`250ms`, `5m`, `1.5h`, `30d`).
+struct HumanSecs(f64);
+
+impl fmt::Display for HumanSecs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        if s < 0.0 {
+            return write!(f, "-{}", HumanSecs(-s));
+        }
+        let (v, unit) = match s {
+            s if s < 1.0 => return write!(f, "{}ms", Decimals(s * 1_000.0, 0)),
+            s if s < 60.0 => (s, "s"),
+            s if s < 3_600.0 => (s / 60.0, "m"),
+            s if s < 86_400.0 => (s / 3_600.0, "h"),
+            s => (s / 86_400.0, "d"),
+        };
+        write!(f, "{}{unit}", Decimals(v, 1))
+    }
+}
+
+#[cfg(test)]
 fn decimals(v: f64, n: usize) -> String {
-    if !v.is_finite() {
-        return v.to_string();
-    }
-    let s = format!("{v:.n$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    } else {
-        s
-    };
-    if s == "-0" { "0".to_owned() } else { s }
+    Decimals(v, n).to_string()
 }
 
+#[cfg(test)]
 fn percent(ratio: f64) -> String {
-    format!("{}%", decimals(ratio * 100.0, 2))
+    Percent(ratio).to_string()
 }
 
-/// A duration in µs: `850µs`, `1.5ms`, `800ms`, then as [`human_secs`].
+#[cfg(test)]
 fn human_us(us: f64) -> String {
-    let a = us.abs();
-    if a < 1_000.0 {
-        format!("{}µs", decimals(us, 0))
-    } else if a < 1_000_000.0 {
-        let ms = us / 1_000.0;
-        format!("{}ms", decimals(ms, if ms.abs() < 10.0 { 1 } else { 0 }))
-    } else {
-        human_secs(us / 1_000_000.0)
-    }
+    HumanUs(us).to_string()
 }
 
-/// A duration in seconds in its largest unit with one decimal: `1.2s`, `5m`, `1.5h`, `30d`.
+#[cfg(test)]
 fn human_secs(s: f64) -> String {
-    if s < 0.0 {
-        return format!("-{}", human_secs(-s));
-    }
-    let (v, unit) = match s {
-        s if s < 1.0 => return format!("{}ms", decimals(s * 1_000.0, 0)),
-        s if s < 60.0 => (s, "s"),
-        s if s < 3_600.0 => (s / 60.0, "m"),
-        s if s < 86_400.0 => (s / 3_600.0, "h"),
-        s => (s / 86_400.0, "d"),
-    };
-    format!("{}{unit}", decimals(v, 1))
+    HumanSecs(s).to_string()
 }
 
-/// The transition of a change of `rule` on (monitor, region), `region` being `None` for a
-/// quorum alert (then `region_text` lists the regions firing).
 pub(crate) fn transition(
     rule: &Rule,
     monitor: &str,
