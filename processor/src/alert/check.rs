@@ -101,6 +101,14 @@ impl RuleState {
 
     /// Runs the timers due by `at`, then applies the evaluation at `at`, if any.
     fn step(&mut self, rule: &Rule, at: i64, eval: Option<Eval>, out: &mut Vec<Tagged>) {
+        if !self.machine.is_active() && eval.is_none_or(|e| e.level != Level::Fire) {
+            // Ok, and staying ok (no timer runs while ok): only the value is kept.
+            if let Some(e) = eval {
+                self.thresholds = e.thresholds;
+                self.machine.keep(e.value);
+            }
+            return;
+        }
         let mut changes = Vec::new();
         self.machine.advance(at, &mut changes);
         self.tag(rule, &changes, out);

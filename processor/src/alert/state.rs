@@ -134,6 +134,12 @@ impl Machine {
         self.resolve_at = None;
     }
 
+    /// Records an evaluated value that changes nothing else (ok, and not at the firing
+    /// threshold): what [`Machine::observe`] does then.
+    pub(crate) fn keep(&mut self, value: f64) {
+        self.value = value;
+    }
+
     /// Runs the timers due at or before `until`.
     pub(crate) fn advance(&mut self, until: i64, out: &mut Vec<Change>) {
         while let Some(at) = self.next_deadline().filter(|&d| d <= until) {
