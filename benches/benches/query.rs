@@ -78,6 +78,14 @@ async fn run() -> Result<(), BoxError> {
         role: vigil_query::auth::Role::Viewer,
         expires: None,
     }];
+    // Rate limits on (their cost is part of the API's), but high enough for one loopback
+    // address and one key to stand for the 1,000 clients subscribing at once.
+    config.rate_limit = vigil_schema::ratelimit::RateLimitConfig {
+        per_key: 100_000,
+        per_key_burst: 100_000,
+        per_address: 100_000,
+        per_address_burst: 100_000,
+    };
     let token = CancellationToken::new();
     let service = vigil_query::connect(&config, &token).await?;
     vigil_query::wait_ready(&service, Duration::from_secs(30)).await?;
