@@ -715,11 +715,11 @@ impl Writer {
         let keys: Vec<String> = records.iter().map(StateRecord::changelog_key).collect();
         let sends = records.iter().zip(&keys).map(|(r, key)| {
             let partition = changelog::partition_for(r.partition, self.changelog_partitions);
-            let mut record = FutureRecord::<String, Vec<u8>>::to(topic)
+            let mut record = FutureRecord::<String, [u8]>::to(topic)
                 .key(key)
                 .partition(partition);
             if let Some(value) = &r.value {
-                record = record.payload(value);
+                record = record.payload(&value[..]);
             }
             self.producer.send(record, Duration::from_secs(30))
         });

@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use rustc_hash::FxHashMap as HashMap;
 
 use vigil_schema::{
@@ -120,7 +121,7 @@ pub struct StateRecord {
     /// The state key.
     pub key: String,
     /// The serialized state; `None` when it was dropped.
-    pub value: Option<Vec<u8>>,
+    pub value: Option<Bytes>,
 }
 
 impl StateRecord {

@@ -242,7 +242,7 @@ proptest! {
                 got.extend(out.transitions);
                 for r in out.alert_state {
                     match r.value.clone() {
-                        Some(v) => changelog.insert(r.changelog_key(), v),
+                        Some(v) => changelog.insert(r.changelog_key(), v.to_vec()),
                         None => changelog.remove(&r.changelog_key()),
                     };
                 }

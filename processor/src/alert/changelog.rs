@@ -57,15 +57,14 @@ pub(crate) struct Delta {
     pub(crate) samples: Vec<(i64, bool, Option<i64>)>,
 }
 
-/// Encodes delta `index` of snapshot `base`: window `w`, written straight from the window in
+/// Appends delta `index` of snapshot `base` to `buf`: window `w`, written straight from the window in
 /// the bytes postcard gives [`Delta`] (varints, zigzag for signed integers, little-endian
 /// floats, length-prefixed sequences), without building one. Every window evaluated outside a
 /// replay is one of these, so it is written by hand; a test holds it to postcard's bytes.
-pub(crate) fn encode_delta(base: u64, index: u32, w: &ClosedWindow<'_>) -> Vec<u8> {
+pub(crate) fn encode_delta(base: u64, index: u32, w: &ClosedWindow<'_>, buf: &mut Vec<u8>) {
     let buckets = w.sketch.buckets();
-    let mut out = Postcard(Vec::with_capacity(
-        80 + 16 * w.samples.len() + 12 * buckets.len(),
-    ));
+    buf.reserve(80 + 16 * w.samples.len() + 12 * buckets.len());
+    let mut out = Postcard(buf);
     out.0.push(FORMAT);
     out.uint(base);
     out.uint(u64::from(index));
@@ -105,13 +104,12 @@ pub(crate) fn encode_delta(base: u64, index: u32, w: &ClosedWindow<'_>) -> Vec<u
             None => out.0.push(0),
         }
     }
-    out.0
 }
 
 /// A buffer written in postcard's encoding.
-struct Postcard(Vec<u8>);
+struct Postcard<'a>(&'a mut Vec<u8>);
 
-impl Postcard {
+impl Postcard<'_> {
     /// An unsigned integer: LEB128, 7 bits a byte, low bits first.
     fn uint(&mut self, mut n: u64) {
         while n >= 0x80 {
@@ -262,7 +260,11 @@ mod tests {
             };
             let expected = vec![FORMAT];
             let expected = postcard::to_extend(&delta, expected).unwrap();
-            proptest::prop_assert_eq!(encode_delta(base, index, &w), expected);
+            // Appended after what the buffer held.
+            let mut buf = vec![7];
+            encode_delta(base, index, &w, &mut buf);
+            proptest::prop_assert_eq!(&buf[..1], &[7]);
+            proptest::prop_assert_eq!(&buf[1..], &expected[..]);
         }
     }
 
@@ -301,7 +303,8 @@ mod tests {
             samples: &samples,
         };
         assert_eq!(delta_key("m", "eu", 31), format!("d{SEP}m{SEP}eu{SEP}31"));
-        let bytes = encode_delta(7, 3, &w);
+        let mut bytes = Vec::new();
+        encode_delta(7, 3, &w, &mut bytes);
         let d: Delta = super::super::id::decode(&bytes).unwrap();
         assert_eq!((d.base, d.index), (7, 3));
         d.with_window(4, "m", "eu", |again| {

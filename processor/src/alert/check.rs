@@ -314,6 +314,10 @@ impl RuleState {
                 }
                 // Timers due by now run with the pair they went active with.
                 self.step(rule, end, None, out);
+                if best.is_none() && !self.machine.is_active() {
+                    // Ok and staying ok: the value would only be recorded, never reported.
+                    return;
+                }
                 if self.machine.state() != AlertState::Firing && best.is_some() {
                     self.pair = best;
                 }

@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use bytes::Bytes;
+use hashbrown::hash_map::EntryRef;
 use rustc_hash::FxHashMap;
 use vigil_schema::{AlertState, AlertTransition};
 
@@ -28,14 +30,17 @@ pub struct Evaluator {
     generation: u64,
     /// Rules removed from the rule set, kept to resolve their alerts.
     retired: BTreeMap<String, Arc<Rule>>,
-    series: FxHashMap<Arc<str>, Series>,
+    series: hashbrown::HashMap<Arc<str>, Series, rustc_hash::FxBuildHasher>,
     monitors: FxHashMap<String, Monitor>,
     timers: Timers,
     /// Series whose state needs a snapshot at the next [`Evaluator::take_changes`].
     dirty: Vec<Arc<str>>,
     dirty_monitors: BTreeSet<String>,
-    /// Deltas to write: (partition, key, value).
-    deltas: Vec<(i32, String, Vec<u8>)>,
+    /// Deltas to write: (partition, series key, delta index, its bytes in `delta_bytes`).
+    deltas: Vec<(i32, Arc<str>, u32, std::ops::Range<usize>)>,
+    /// The deltas' encoded windows, one after another (one buffer rather than one allocation
+    /// per window).
+    delta_bytes: Vec<u8>,
     /// Deltas read by [`Evaluator::restore`], by (monitor, region), until
     /// [`Evaluator::finish_restore`] evaluates them again.
     restoring: BTreeMap<(String, String), Vec<Delta>>,
@@ -116,12 +121,13 @@ impl Evaluator {
             rules: RuleSet::default(),
             generation: 1,
             retired: BTreeMap::new(),
-            series: FxHashMap::default(),
+            series: hashbrown::HashMap::default(),
             monitors: FxHashMap::default(),
             timers: BTreeMap::new(),
             dirty: Vec::new(),
             dirty_monitors: BTreeSet::new(),
             deltas: Vec::new(),
+            delta_bytes: Vec::new(),
             restoring: BTreeMap::new(),
             replaying: false,
             key_buf: String::new(),
@@ -166,24 +172,24 @@ impl Evaluator {
             }
             self.key_buf.push_str(part);
         }
-        let known = self.series.contains_key(self.key_buf.as_str());
-        if !known {
-            let key: Arc<str> = Arc::from(self.key_buf.as_str());
-            let state = SeriesState {
-                partition: w.partition,
-                last_start: i64::MIN,
-                last_sample: None,
-                ring: Ring::default(),
-                rules: Vec::new(),
-                seq: 0,
-            };
-            let mut series = Series::new(Arc::clone(&key), w.monitor_id, w.region, state);
-            series.accounted = series.heap_bytes();
-            self.accounted += series.accounted;
-            self.series.insert(key, series);
-        }
-        let Some(series) = self.series.get_mut(self.key_buf.as_str()) else {
-            return;
+        // One lookup: found, or inserted (its key shared with the series).
+        let (series, known) = match self.series.entry_ref(self.key_buf.as_str()) {
+            EntryRef::Occupied(e) => (e.into_mut(), true),
+            EntryRef::Vacant(e) => {
+                let key: Arc<str> = Arc::from(e.key());
+                let state = SeriesState {
+                    partition: w.partition,
+                    last_start: i64::MIN,
+                    last_sample: None,
+                    ring: Ring::default(),
+                    rules: Vec::new(),
+                    seq: 0,
+                };
+                let mut series = Series::new(Arc::clone(&key), w.monitor_id, w.region, state);
+                series.accounted = series.heap_bytes();
+                self.accounted += series.accounted;
+                (e.insert_with_key(key, series), false)
+            }
         };
         if w.start_ms <= series.state.last_start {
             return;
@@ -234,16 +240,15 @@ impl Evaluator {
             series.deltas += 1;
         } else if !series.dirty {
             // A snapshot pending covers this window; otherwise the window is a delta.
-            let delta =
-                (series.state.seq > 0 && !series.quorum && series.deltas + 1 < SNAPSHOT_EVERY)
-                    .then(|| encode_delta(series.state.seq, series.deltas + 1, w));
-            match delta {
-                Some(value) => {
-                    series.deltas += 1;
-                    let key = delta_key(w.monitor_id, w.region, series.deltas);
-                    self.deltas.push((w.partition, key, value));
-                }
-                None => mark(&mut self.dirty, series),
+            if series.state.seq > 0 && !series.quorum && series.deltas + 1 < SNAPSHOT_EVERY {
+                series.deltas += 1;
+                let start = self.delta_bytes.len();
+                encode_delta(series.state.seq, series.deltas, w, &mut self.delta_bytes);
+                let bytes = start..self.delta_bytes.len();
+                let key = Arc::clone(&series.key);
+                self.deltas.push((w.partition, key, series.deltas, bytes));
+            } else {
+                mark(&mut self.dirty, series);
             }
         }
         if !changes.is_empty() {
@@ -373,14 +378,16 @@ impl Evaluator {
     /// serialized state or `None` when deleted): deltas, snapshots and quorum states (see
     /// `changelog.rs`). Write them durably, to the same partition of the changelog topic,
     /// after the transitions of the same windows and before committing their offsets.
-    pub fn take_changes(&mut self) -> Vec<(i32, String, Option<Vec<u8>>)> {
+    pub fn take_changes(&mut self) -> Vec<(i32, String, Option<Bytes>)> {
         let mut records =
             Vec::with_capacity(self.deltas.len() + self.dirty.len() + self.dirty_monitors.len());
-        records.extend(
-            self.deltas
-                .drain(..)
-                .map(|(partition, key, value)| (partition, key, Some(value))),
-        );
+        let bytes = Bytes::from(std::mem::take(&mut self.delta_bytes));
+        for (partition, series, index, range) in self.deltas.drain(..) {
+            let value = bytes.slice(range.start.min(range.end)..range.end.min(bytes.len()));
+            if let Some(Key::Series(monitor, region)) = parse_key(&series) {
+                records.push((partition, delta_key(monitor, region, index), Some(value)));
+            }
+        }
         let mut failed = Vec::new();
         for key in std::mem::take(&mut self.dirty) {
             let Some(series) = self.series.get_mut(&key) else {
@@ -395,7 +402,11 @@ impl Evaluator {
                     let heap = series.heap_bytes();
                     self.accounted = (self.accounted + heap).saturating_sub(series.accounted);
                     series.accounted = heap;
-                    records.push((series.state.partition, key.to_string(), Some(value)));
+                    records.push((
+                        series.state.partition,
+                        key.to_string(),
+                        Some(Bytes::from(value)),
+                    ));
                 }
                 None => {
                     series.state.seq -= 1;
@@ -420,7 +431,7 @@ impl Evaluator {
                 self.dirty_monitors.insert(monitor);
                 continue;
             };
-            records.push((m.partition, monitor_key(&monitor), value));
+            records.push((m.partition, monitor_key(&monitor), value.map(Bytes::from)));
         }
         records
     }
@@ -513,7 +524,8 @@ impl Evaluator {
             keep
         });
         self.accounted = self.accounted.saturating_sub(freed);
-        self.deltas.retain(|(p, _, _)| *p != partition);
+        // Their bytes stay in the buffer until the next changelog is taken (unreferenced).
+        self.deltas.retain(|(p, ..)| *p != partition);
         self.restoring.clear();
         let series = &self.series;
         self.dirty.retain(|key| series.contains_key(key));

@@ -139,7 +139,7 @@ fn run(
         out.push(transitions);
         for (partition, key, value) in ev.take_changes() {
             match value {
-                Some(v) => changelog.insert(key, (partition, v)),
+                Some(v) => changelog.insert(key, (partition, v.to_vec())),
                 None => changelog.remove(&key),
             };
         }
