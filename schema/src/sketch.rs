@@ -272,12 +272,6 @@ impl Sketch {
         }
     }
 
-    /// The storable form without copying it: serializes exactly as [`Sketch::to_data`]'s
-    /// [`SketchData`] does (same fields, same order), for writing it straight into a buffer.
-    pub fn as_data(&self) -> DataRef<'_> {
-        DataRef(self)
-    }
-
     /// [`Sketch::to_data`] into `data`, reusing its buffers.
     pub fn write_data(&self, data: &mut SketchData) {
         data.alpha = self.alpha;
@@ -398,34 +392,6 @@ pub fn count_at_most_sql_for(
     format!("toUInt64({zero_count} + arraySum((k, c) -> if(k <= {key}, c, 0), {keys}, {counts}))")
 }
 
-/// A sketch serialized as its [`SketchData`], borrowed (see [`Sketch::as_data`]).
-#[derive(Debug, Clone, Copy)]
-pub struct DataRef<'a>(&'a Sketch);
-
-impl serde::Serialize for DataRef<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        struct Keys<'a>(&'a [(i32, u64)]);
-        impl serde::Serialize for Keys<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.iter().map(|&(k, _)| k))
-            }
-        }
-        struct Counts<'a>(&'a [(i32, u64)]);
-        impl serde::Serialize for Counts<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.iter().map(|&(_, c)| c))
-            }
-        }
-        let mut st = serializer.serialize_struct("SketchData", 4)?;
-        st.serialize_field("alpha", &self.0.alpha)?;
-        st.serialize_field("keys", &Keys(&self.0.bins))?;
-        st.serialize_field("counts", &Counts(&self.0.bins))?;
-        st.serialize_field("zero_count", &self.0.zero_count)?;
-        st.end()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -519,22 +485,6 @@ mod tests {
     }
 
     proptest! {
-        /// The borrowed form writes the very bytes of the owned one, in postcard and in JSON.
-        #[test]
-        fn data_ref_serializes_as_sketch_data(
-            values in prop::collection::vec(0.0f64..1e8, 0..300),
-        ) {
-            let s = sketch_of(&values);
-            prop_assert_eq!(
-                postcard::to_stdvec(&s.as_data()).unwrap(),
-                postcard::to_stdvec(&s.to_data()).unwrap()
-            );
-            prop_assert_eq!(
-                serde_json::to_string(&s.as_data()).unwrap(),
-                serde_json::to_string(&s.to_data()).unwrap()
-            );
-        }
-
         #[test]
         fn quantiles_within_relative_error(
             values in prop::collection::vec(0.0f64..1e8, 1..500),

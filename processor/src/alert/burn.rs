@@ -20,6 +20,8 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use super::id::Seq;
+
 /// Longest span read from the fine buckets.
 pub(crate) const FINE_MAX_MS: i64 = 6 * HOUR_MS;
 const HOUR_MS: i64 = 3_600_000;
@@ -70,17 +72,10 @@ impl From<LevelData<VecDeque<(u32, u32)>>> for Level {
 
 impl Serialize for Level {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        /// The buckets' own counts.
-        struct Slots<'a>(&'a Level);
-        impl Serialize for Slots<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.slots())
-            }
-        }
         LevelData {
             width_ms: self.width_ms,
             newest: self.newest,
-            slots: Slots(self),
+            slots: Seq(self.slots()),
         }
         .serialize(s)
     }
@@ -118,7 +113,7 @@ impl Level {
     }
 
     /// (bad, total) of each bucket, oldest first.
-    fn slots(&self) -> impl ExactSizeIterator<Item = (u32, u32)> + '_ {
+    fn slots(&self) -> impl ExactSizeIterator<Item = (u32, u32)> + Clone + '_ {
         (0..self.sums.len()).map(|i| {
             let (before, at) = (self.before(i), self.sums[i]);
             (at.0.wrapping_sub(before.0), at.1.wrapping_sub(before.1))

@@ -14,6 +14,19 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use vigil_schema::AlertState;
 
+/// A sequence serialized from an iterator (cloned to serialize, so it can be read again): for
+/// stored forms computed from another layout in memory.
+pub(crate) struct Seq<I>(pub(crate) I);
+
+impl<I: ExactSizeIterator + Clone> Serialize for Seq<I>
+where
+    I::Item: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.clone())
+    }
+}
+
 /// The namespace of transition ids.
 const NAMESPACE: Uuid = Uuid::from_u128(0x3c1b_8f0e_6a4d_4e27_9b52_d1f0_a7c6_e913);
 

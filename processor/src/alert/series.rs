@@ -14,6 +14,7 @@ use vigil_schema::sketch::Sketch;
 use vigil_schema::{SketchData, StatusClass};
 
 use super::ClosedWindow;
+use super::id::Seq;
 
 thread_local! {
     /// The buckets of a quantile being computed, and their counts per key (reused: one
@@ -142,16 +143,6 @@ impl Serialize for Ring {
                 st.serialize_field("counts", &Seq(run().map(|b| b.1)))?;
                 st.serialize_field("zero_count", &meta.zero_count)?;
                 st.end()
-            }
-        }
-        /// A sequence serialized from a cloneable iterator.
-        struct Seq<I>(I);
-        impl<I: Iterator + ExactSizeIterator + Clone> Serialize for Seq<I>
-        where
-            I::Item: Serialize,
-        {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_seq(self.0.clone())
             }
         }
         let mut st = s.serialize_struct("Ring", 1)?;
