@@ -15,12 +15,9 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use rustc_hash::FxHashMap as HashMap;
 
-use vigil_schema::{
-    AlertTransition, AnomalyScores, ProbeResult, SketchData, WindowSummary, decode,
-};
+use vigil_schema::{AlertTransition, AnomalyScores, ProbeResult, decode};
 
 use crate::Config;
 use crate::alert::{Evaluator, RuleSet};
@@ -67,91 +64,6 @@ impl Disposition {
 /// [`WindowRef`] and the two strings it owns).
 const WINDOW_OVERHEAD: usize =
     std::mem::size_of::<WindowAgg>() * 3 / 2 + std::mem::size_of::<WindowRef>() + 2 * 32;
-
-/// A window row ready to be written, with the columns beyond [`WindowSummary`] that let
-/// ClickHouse merge rows exactly.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EmittedWindow {
-    /// The summary (published on `vigil.windows`).
-    pub summary: WindowSummary,
-    /// Observations behind the dns, connect, tls and ttfb means.
-    pub phase_counts: [u64; 4],
-    /// Time-to-first-byte sketch.
-    pub ttfb_sketch: SketchData,
-    /// Whether this re-emits a window already written (a late event arrived).
-    pub correction: bool,
-}
-
-/// A record that could not be windowed, with the reason.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeadLetter {
-    /// Source partition.
-    pub partition: i32,
-    /// Source offset.
-    pub offset: i64,
-    /// Record key, as read.
-    pub key: Option<Vec<u8>>,
-    /// Record value, as read.
-    pub payload: Vec<u8>,
-    /// Why (`undecodable: …`, `invalid: …`, `late: …`).
-    pub reason: String,
-}
-
-/// What the pipeline produced since the last [`Pipeline::take_output`].
-#[derive(Debug, Default)]
-pub struct Output {
-    /// Window rows (first emissions and corrections).
-    pub windows: Vec<EmittedWindow>,
-    /// Raw probe results accepted (when storing probes is on).
-    pub probes: Vec<ProbeResult>,
-    /// Records for the dead-letter topic.
-    pub dead_letters: Vec<DeadLetter>,
-    /// Alert transitions, in evaluation order.
-    pub transitions: Vec<AlertTransition>,
-    /// Alert evaluator state changed by this output: (probes partition, key, value or `None`
-    /// for deleted), for the changelog topic.
-    pub alert_state: Vec<StateRecord>,
-}
-
-/// One record of the alert evaluator's changelog.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StateRecord {
-    /// The probes partition the state belongs to.
-    pub partition: i32,
-    /// The state key.
-    pub key: String,
-    /// The serialized state; `None` when it was dropped.
-    pub value: Option<Bytes>,
-}
-
-impl StateRecord {
-    /// The record's key on the changelog topic: `{partition}/{key}`.
-    pub fn changelog_key(&self) -> String {
-        format!("{}/{}", self.partition, self.key)
-    }
-
-    /// Splits a changelog key into the probes partition and the state key.
-    pub fn parse_changelog_key(key: &str) -> Option<(i32, &str)> {
-        let (p, key) = key.split_once('/')?;
-        Some((p.parse().ok()?, key))
-    }
-}
-
-impl Output {
-    /// Number of pending items.
-    pub fn len(&self) -> usize {
-        self.windows.len()
-            + self.probes.len()
-            + self.dead_letters.len()
-            + self.transitions.len()
-            + self.alert_state.len()
-    }
-
-    /// Whether nothing is pending.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 type Windows = BTreeMap<i64, WindowAgg>;
 type WindowRef = (String, String, i64);
@@ -694,9 +606,11 @@ impl Pipeline {
 mod detectors;
 mod emit;
 mod memory;
+mod output;
 
 use detectors::DetectorSet;
 pub use memory::CommitPoint;
+pub use output::{DeadLetter, EmittedWindow, Output, StateRecord};
 
 #[cfg(test)]
 mod restart_tests;
