@@ -16,6 +16,7 @@
 //! - `tracked.rs`: what is kept per series and per monitor.
 //! - `changelog.rs`: snapshots and deltas, and replaying the deltas on restore.
 //! - `id.rs`: deterministic transition ids, changelog keys and values.
+//! - `stage.rs`: the evaluator on a thread of its own, fed by the pipeline in order.
 //! - `summary.rs`: summaries from the rule's template (the schema's grammar,
 //!   [`validate_template`]) or a default per kind in human units, and the transitions.
 //!
@@ -98,6 +99,7 @@ mod eval;
 mod id;
 mod rules;
 mod series;
+mod stage;
 mod state;
 mod summary;
 #[cfg(test)]
@@ -108,6 +110,7 @@ use vigil_schema::sketch::Sketch;
 
 pub use eval::Evaluator;
 pub use rules::{DEFAULT_RULE_ID, RuleSet, default_rule};
+pub(crate) use stage::Stage;
 pub use summary::validate_template;
 
 /// One check as alerting sees it.

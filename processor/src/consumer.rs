@@ -208,6 +208,7 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
     info!(topic = %settings.topics.probes, group = %cfg.group_id, "Processor started.");
 
     let consumer = Arc::clone(&worker.consumer);
+    let transitions_ready = pipeline.transitions_ready();
     let mut tick = tokio::time::interval(cfg.batch_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -226,6 +227,8 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
                 }
                 worker.flush(&mut pipeline, &token, false).await?;
             }
+            // Rules are evaluated on their own thread: transitions it finished since.
+            () = transitions_ready.notified() => worker.publish_fresh(&mut pipeline),
             // `recv` is cancellation-safe: a message not yet returned stays queued.
             message = consumer.recv() => {
                 match message {
@@ -243,11 +246,7 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
                             now_ms(),
                         );
                         metrics::counter!("vigil_processor_events_total", "disposition" => disposition.as_str()).increment(1);
-                        let fresh = pipeline.fresh_transitions();
-                        if !fresh.is_empty() {
-                            let writer = &worker.writer;
-                            worker.early.send(&writer.producer, &writer.topics.alerts, fresh);
-                        }
+                        worker.publish_fresh(&mut pipeline);
                     }
                     Err(e) => warn!(error = %e, "Kafka consumer error."),
                 }
@@ -329,6 +328,16 @@ impl std::fmt::Debug for Worker {
 }
 
 impl Worker {
+    /// Publishes the transitions evaluated since the last call ahead of their batch.
+    fn publish_fresh(&mut self, pipeline: &mut Pipeline) {
+        let fresh = pipeline.fresh_transitions();
+        if !fresh.is_empty() {
+            let writer = &self.writer;
+            self.early
+                .send(&writer.producer, &writer.topics.alerts, fresh);
+        }
+    }
+
     fn apply_revocations(&mut self, pipeline: &mut Pipeline) {
         let revoked: Vec<i32> = match self.consumer.context().revoked.lock() {
             Ok(mut r) => std::mem::take(&mut *r),

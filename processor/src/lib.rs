@@ -17,6 +17,12 @@
 //! - **Cost.** Evaluation reuses the merged window instead of re-windowing the probes (see the
 //!   `alerts` bench for its share of the pipeline's time).
 //!
+//! Within the processor, the evaluator runs on a thread of its own ([`alert`]'s `stage.rs`),
+//! fed the closed windows and watermarks in order through a channel: the per-record path
+//! only copies what a window's evaluation reads, and evaluating a burst of windows closing
+//! together overlaps with reading the next records. Taking an output waits for the evaluation
+//! of every window it covers, so offsets are committed only after their transitions and state.
+//!
 //! The services still share only topics and tables: rules and monitor tags come from their
 //! compacted topics ([`catalog`]), transitions go to `vigil.alerts` and the `alerts` table,
 //! and the evaluator's state goes to the `vigil.alert-state` changelog ([`changelog`]). The

@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap as HashMap;
 use vigil_schema::{AlertTransition, AnomalyScores, ProbeResult, decode};
 
 use crate::Config;
-use crate::alert::{Evaluator, RuleSet};
+use crate::alert::{RuleSet, Stage};
 use crate::window::watermark::Watermark;
 use crate::window::{WindowAgg, window_start};
 
@@ -131,8 +131,10 @@ pub struct Pipeline {
     cfg: Config,
     partitions: HashMap<i32, PartitionState>,
     detectors: DetectorSet,
-    /// Alert rule evaluation, once rules were set.
-    alerts: Option<Evaluator>,
+    /// Alert rule evaluation (on its own thread), once rules were set.
+    alerts: Option<Stage>,
+    /// Notified when the alert evaluation has transitions to hand out.
+    alerts_ready: std::sync::Arc<tokio::sync::Notify>,
     out: Output,
     /// Transitions of `out` already returned by [`Pipeline::fresh_transitions`].
     fresh_from: usize,
@@ -146,6 +148,7 @@ impl Pipeline {
             partitions: HashMap::default(),
             detectors: DetectorSet::default(),
             alerts: None,
+            alerts_ready: std::sync::Arc::default(),
             out: Output::default(),
             fresh_from: 0,
         }
@@ -153,10 +156,22 @@ impl Pipeline {
 
     /// Sets the alert rules evaluated from the next closing window on.
     pub fn set_rules(&mut self, rules: RuleSet) {
+        self.alert_stage().set_rules(rules);
+    }
+
+    /// The alert evaluation stage, started on first use.
+    fn alert_stage(&mut self) -> &mut Stage {
         let len = self.cfg.window_ms();
+        let ready = &self.alerts_ready;
         self.alerts
-            .get_or_insert_with(|| Evaluator::new(len))
-            .set_rules(rules);
+            .get_or_insert_with(|| Stage::start(len, std::sync::Arc::clone(ready)))
+    }
+
+    /// Notified whenever alert transitions are ready for [`Pipeline::fresh_transitions`]
+    /// (rules are evaluated on a thread of their own, so they may come after the call that
+    /// closed their window returned).
+    pub fn transitions_ready(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        std::sync::Arc::clone(&self.alerts_ready)
     }
 
     /// Restores the alert evaluator's state of probes `partition` from the latest records of
@@ -168,21 +183,14 @@ impl Pipeline {
         partition: i32,
         records: impl IntoIterator<Item = (String, Vec<u8>)>,
     ) {
-        let len = self.cfg.window_ms();
-        let alerts = self.alerts.get_or_insert_with(|| Evaluator::new(len));
-        alerts.drop_partition(partition);
-        for (key, value) in records {
-            let Some((p, key)) = StateRecord::parse_changelog_key(&key) else {
-                continue;
-            };
-            if p != partition {
-                continue;
-            }
-            if let Err(e) = alerts.restore(partition, key, &value) {
-                tracing::warn!(partition, key, error = %e, "Skipped undecodable alert state.");
-            }
-        }
-        alerts.finish_restore(partition, &mut self.out.transitions);
+        let records = records
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let (p, key) = StateRecord::parse_changelog_key(&key)?;
+                (p == partition).then(|| (key.to_owned(), value))
+            })
+            .collect();
+        self.alert_stage().restore(partition, records);
     }
 
     /// Whether `partition` has state (it was seen since it was last revoked).
@@ -442,11 +450,12 @@ impl Pipeline {
             );
             state.emit_windows(&refs, false, emitting);
             if let Some(alerts) = &mut self.alerts {
-                alerts.on_watermark(partition, end, &mut self.out.transitions);
+                alerts.on_watermark(partition, end);
             }
         }
         if let Some(alerts) = &mut self.alerts {
-            alerts.on_watermark(partition, watermark, &mut self.out.transitions);
+            alerts.on_watermark(partition, watermark);
+            alerts.send_batch();
         }
     }
 
@@ -488,6 +497,9 @@ impl Pipeline {
             partition,
         );
         state.emit_windows(&refs, true, emitting);
+        if let Some(alerts) = &mut self.alerts {
+            alerts.send_batch();
+        }
     }
 
     /// Emits every window still open (end of a bounded replay, or tests).
@@ -521,11 +533,12 @@ impl Pipeline {
     /// and then [`Pipeline::commit_offsets`].
     pub fn take_output(&mut self) -> Output {
         if let Some(alerts) = &mut self.alerts {
+            let (transitions, changes) = alerts.take_changes();
+            self.out.transitions.extend(transitions);
             self.out
                 .alert_state
                 .extend(
-                    alerts
-                        .take_changes()
+                    changes
                         .into_iter()
                         .map(|(partition, key, value)| StateRecord {
                             partition,
@@ -538,9 +551,14 @@ impl Pipeline {
         std::mem::take(&mut self.out)
     }
 
-    /// The transitions computed since the last call (or the last [`Pipeline::take_output`]),
-    /// to publish ahead of their batch; they stay in the next output.
+    /// The transitions evaluated since the last call (or the last [`Pipeline::take_output`]),
+    /// to publish ahead of their batch; they stay in the next output. Does not wait for
+    /// evaluations still running: their transitions come at a later call (see
+    /// [`Pipeline::transitions_ready`]) and in the next output in any case.
     pub fn fresh_transitions(&mut self) -> &[AlertTransition] {
+        if let Some(alerts) = &mut self.alerts {
+            self.out.transitions.extend(alerts.fresh());
+        }
         let all = &self.out.transitions;
         let from = self.fresh_from.min(all.len());
         self.fresh_from = all.len();
@@ -591,7 +609,7 @@ impl Pipeline {
     pub fn heap_bytes(&self) -> usize {
         self.window_heap_bytes()
             + self.detectors.heap_bytes()
-            + self.alerts.as_ref().map_or(0, Evaluator::accounted_bytes)
+            + self.alerts.as_ref().map_or(0, Stage::accounted_bytes)
     }
 
     /// Watermark of a partition (unix ms), if it has seen events.

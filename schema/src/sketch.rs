@@ -47,7 +47,7 @@ pub enum SketchError {
 }
 
 /// A DDSketch-style quantile sketch over non-negative values (negative values count as zero).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub struct Sketch {
     alpha: f64,
     gamma: f64,
@@ -57,6 +57,25 @@ pub struct Sketch {
     bins: Vec<(i32, u64)>,
     zero_count: u64,
     count: u64,
+}
+
+impl Clone for Sketch {
+    fn clone(&self) -> Self {
+        Self {
+            bins: self.bins.clone(),
+            ..*self
+        }
+    }
+
+    /// Copies `source` into `self`, reusing its bucket buffer.
+    fn clone_from(&mut self, source: &Self) {
+        self.bins.clone_from(&source.bins);
+        self.alpha = source.alpha;
+        self.gamma = source.gamma;
+        self.ln_gamma = source.ln_gamma;
+        self.zero_count = source.zero_count;
+        self.count = source.count;
+    }
 }
 
 impl Default for Sketch {

@@ -48,8 +48,6 @@ pub struct Evaluator {
     replaying: bool,
     /// Scratch buffer for series keys.
     key_buf: String,
-    /// Scratch buffer for a window's samples, for the caller building [`ClosedWindow`]s.
-    pub(crate) samples: Vec<super::Sample>,
     /// Sum of the series' `accounted` bytes.
     accounted: usize,
 }
@@ -131,7 +129,6 @@ impl Evaluator {
             restoring: BTreeMap::new(),
             replaying: false,
             key_buf: String::new(),
-            samples: Vec::new(),
             accounted: 0,
         }
     }

@@ -2,6 +2,7 @@
 
 mod kinds;
 mod replay;
+mod stage;
 mod timing;
 
 use std::collections::HashMap;

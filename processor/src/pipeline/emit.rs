@@ -2,7 +2,7 @@
 //! first emission, and the rows and records written for it.
 
 use super::{DetectorSet, EmittedWindow, Output, PartitionState, WindowRef};
-use crate::alert::{ClosedWindow, Evaluator, Sample};
+use crate::alert::{ClosedWindow, Sample, Stage};
 use crate::window::WindowAgg;
 
 impl PartitionState {
@@ -48,7 +48,7 @@ impl PartitionState {
 /// partition it belongs to.
 type Emitting<'a> = (
     &'a mut DetectorSet,
-    &'a mut Option<Evaluator>,
+    &'a mut Option<Stage>,
     &'a mut Output,
     i32,
 );
@@ -57,7 +57,7 @@ type Emitting<'a> = (
 /// emission).
 fn emit(
     detectors: &mut DetectorSet,
-    alerts: &mut Option<Evaluator>,
+    alerts: &mut Option<Stage>,
     out: &mut Output,
     partition: i32,
     (monitor, region, _): &WindowRef,
@@ -93,7 +93,7 @@ fn emit(
                 anomaly: window.anomaly.as_ref().map(|a| a.combined),
                 samples: &samples,
             };
-            alerts.on_window(&closed, &mut out.transitions);
+            alerts.on_window(&closed);
             alerts.samples = samples;
         }
     }

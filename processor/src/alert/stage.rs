@@ -1,0 +1,400 @@
+//! The [`Evaluator`] on a thread of its own, fed by the pipeline's thread.
+//!
+//! Evaluating rules is a stage after windowing: it needs each closed window once and the
+//! watermarks, in order, and gives back transitions and changelog records. Running it beside
+//! the pipeline rather than inside it takes it off the path every probe result goes through:
+//! the pipeline copies what a window's evaluation reads (its counts, its sketch, its checks)
+//! into a [`Batch`] and goes on with the next records while this thread evaluates.
+//!
+//! Order is kept: one channel carries windows, watermarks and every other command in the order
+//! the pipeline issued them, so the evaluator sees exactly the calls it would have seen inline
+//! and its output (transitions, ids, changelog) is identical. Transitions come back as soon as
+//! a batch is evaluated (the consumer publishes them ahead of their batch, woken by
+//! [`Stage::ready`]); [`Stage::take_changes`] waits until everything sent before it was
+//! evaluated, so an output taken from the pipeline holds every transition and state change of
+//! the windows it covers, and offsets are never committed past an unevaluated window.
+//!
+//! A panic of the evaluating thread is raised again in the pipeline's thread at its next call.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use rustc_hash::FxHashMap;
+use tokio::sync::Notify;
+use vigil_schema::AlertTransition;
+use vigil_schema::sketch::Sketch;
+
+use super::{ClosedWindow, Evaluator, RuleSet, Sample};
+use crate::window::window_start;
+
+/// Windows buffered before a batch is sent without waiting for the end of the call that
+/// closes them (so evaluation of a large burst starts while the pipeline is still emitting it).
+const BATCH_ITEMS: usize = 256;
+
+/// Changelog records: (probes partition, key, value or `None` for a tombstone).
+pub(crate) type Changes = Vec<(i32, String, Option<Bytes>)>;
+
+/// What a batch carries, in order.
+#[derive(Debug, Clone)]
+enum Item {
+    /// A closed window; its names, sketch and samples are in the batch's buffers.
+    Window {
+        partition: i32,
+        monitor: Range<usize>,
+        region: Range<usize>,
+        start_ms: i64,
+        end_ms: i64,
+        count: u64,
+        ok_count: u64,
+        status: [u64; 5],
+        sketch: usize,
+        anomaly: Option<f64>,
+        samples: Range<usize>,
+    },
+    /// `Evaluator::on_watermark(partition, at)`.
+    Watermark { partition: i32, at: i64 },
+}
+
+/// Windows and watermarks on their way to the evaluator, in flat buffers reused from batch to
+/// batch (a window costs no allocation once they have grown).
+#[derive(Debug, Default)]
+struct Batch {
+    items: Vec<Item>,
+    names: String,
+    /// Sketches in use are `sketches[..used]`; the rest keep their buffers for reuse.
+    sketches: Vec<Sketch>,
+    used: usize,
+    samples: Vec<Sample>,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.items.clear();
+        self.names.clear();
+        self.used = 0;
+        self.samples.clear();
+    }
+
+    fn name(&mut self, s: &str) -> Range<usize> {
+        let from = self.names.len();
+        self.names.push_str(s);
+        from..self.names.len()
+    }
+
+    /// Evaluates the batch's items in order.
+    fn evaluate(&self, ev: &mut Evaluator, out: &mut Vec<AlertTransition>) {
+        for item in &self.items {
+            match item {
+                Item::Window {
+                    partition,
+                    monitor,
+                    region,
+                    start_ms,
+                    end_ms,
+                    count,
+                    ok_count,
+                    status,
+                    sketch,
+                    anomaly,
+                    samples,
+                } => {
+                    let closed = ClosedWindow {
+                        partition: *partition,
+                        monitor_id: &self.names[monitor.clone()],
+                        region: &self.names[region.clone()],
+                        start_ms: *start_ms,
+                        end_ms: *end_ms,
+                        count: *count,
+                        ok_count: *ok_count,
+                        status: *status,
+                        sketch: &self.sketches[*sketch],
+                        anomaly: *anomaly,
+                        samples: &self.samples[samples.clone()],
+                    };
+                    ev.on_window(&closed, out);
+                }
+                Item::Watermark { partition, at } => ev.on_watermark(*partition, *at, out),
+            }
+        }
+    }
+}
+
+/// A command to the evaluating thread.
+enum Command {
+    Batch(Batch),
+    SetRules(RuleSet),
+    /// Drops the partition's state, restores it from its changelog records and evaluates the
+    /// restored deltas again.
+    Restore(i32, Vec<(String, Vec<u8>)>),
+    DropPartition(i32),
+    /// Replies with the changelog records (after every earlier command's transitions).
+    TakeChanges,
+}
+
+/// What the evaluating thread sends back.
+enum Reply {
+    Transitions(Vec<AlertTransition>),
+    Changes(Changes),
+}
+
+/// The evaluator running on its own thread. See the [module docs](self).
+pub(crate) struct Stage {
+    commands: Option<Sender<Command>>,
+    /// (In a mutex only to make the pipeline `Sync`: reached through `&mut self`, never
+    /// locked.)
+    replies: Mutex<Receiver<Reply>>,
+    /// Batches evaluated, sent back for reuse.
+    spent: Mutex<Receiver<Batch>>,
+    batch: Batch,
+    /// The evaluator's accounted heap bytes, as of its last command.
+    accounted: Arc<AtomicUsize>,
+    /// Transitions received but not yet handed out.
+    received: Vec<AlertTransition>,
+    thread: Option<JoinHandle<()>>,
+    /// Scratch buffer for a window's samples, for the caller building [`ClosedWindow`]s.
+    pub(crate) samples: Vec<Sample>,
+    window_ms: i64,
+    /// Per partition, the last watermark queued (a window start).
+    watermarks: FxHashMap<i32, i64>,
+}
+
+impl std::fmt::Debug for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stage")
+            .field("batched", &self.batch.items.len())
+            .field("accounted", &self.accounted.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stage {
+    /// Starts an evaluator for windows of `window_ms` on a new thread; `ready` is notified
+    /// whenever transitions come back.
+    pub(crate) fn start(window_ms: i64, ready: Arc<Notify>) -> Self {
+        let (commands, commands_rx) = channel();
+        let (replies_tx, replies) = channel();
+        let (spent_tx, spent) = channel();
+        let accounted = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::clone(&accounted);
+        let thread = std::thread::Builder::new()
+            .name("vigil-alerts".into())
+            .spawn(move || {
+                let mut ev = Evaluator::new(window_ms);
+                run(
+                    &mut ev,
+                    &commands_rx,
+                    &replies_tx,
+                    &spent_tx,
+                    &shared,
+                    &ready,
+                );
+            })
+            .expect("spawning the alert evaluation thread");
+        Self {
+            commands: Some(commands),
+            replies: Mutex::new(replies),
+            spent: Mutex::new(spent),
+            batch: Batch::default(),
+            accounted,
+            received: Vec::new(),
+            thread: Some(thread),
+            samples: Vec::new(),
+            window_ms: window_ms.max(1),
+            watermarks: FxHashMap::default(),
+        }
+    }
+
+    /// Queues a window's first emission for evaluation.
+    pub(crate) fn on_window(&mut self, w: &ClosedWindow<'_>) {
+        let b = &mut self.batch;
+        let monitor = b.name(w.monitor_id);
+        let region = b.name(w.region);
+        if b.used == b.sketches.len() {
+            b.sketches.push(w.sketch.clone());
+        } else {
+            b.sketches[b.used].clone_from(w.sketch);
+        }
+        let from = b.samples.len();
+        b.samples.extend_from_slice(w.samples);
+        b.items.push(Item::Window {
+            partition: w.partition,
+            monitor,
+            region,
+            start_ms: w.start_ms,
+            end_ms: w.end_ms,
+            count: w.count,
+            ok_count: w.ok_count,
+            status: w.status,
+            sketch: b.used,
+            anomaly: w.anomaly,
+            samples: from..b.samples.len(),
+        });
+        b.used += 1;
+        if b.items.len() >= BATCH_ITEMS {
+            self.send_batch();
+        }
+    }
+
+    /// Queues `Evaluator::on_watermark(partition, at)` when the watermark entered a window it
+    /// was not queued in yet: the evaluator runs the timers due by the start of the
+    /// watermark's window (every timer is due at a window boundary), so a watermark moving
+    /// within a window has nothing new to run.
+    pub(crate) fn on_watermark(&mut self, partition: i32, at: i64) {
+        let at = window_start(at, self.window_ms);
+        let last = self.watermarks.entry(partition).or_insert(i64::MIN);
+        if at > *last {
+            *last = at;
+            self.batch.items.push(Item::Watermark { partition, at });
+        }
+    }
+
+    /// Sends what is queued, if anything.
+    pub(crate) fn send_batch(&mut self) {
+        if self.batch.items.is_empty() {
+            return;
+        }
+        let mut next = unlocked(&mut self.spent).try_recv().unwrap_or_default();
+        next.clear();
+        let batch = std::mem::replace(&mut self.batch, next);
+        self.command(Command::Batch(batch));
+    }
+
+    /// Replaces the rules (timers they move run at the next watermark).
+    pub(crate) fn set_rules(&mut self, rules: RuleSet) {
+        self.command(Command::SetRules(rules));
+        self.watermarks.clear();
+    }
+
+    /// Restores `partition` from its changelog records (keys without the partition prefix).
+    pub(crate) fn restore(&mut self, partition: i32, records: Vec<(String, Vec<u8>)>) {
+        self.command(Command::Restore(partition, records));
+        self.watermarks.remove(&partition);
+    }
+
+    pub(crate) fn drop_partition(&mut self, partition: i32) {
+        self.command(Command::DropPartition(partition));
+        self.watermarks.remove(&partition);
+    }
+
+    /// The transitions evaluated so far and not yet returned, without waiting.
+    pub(crate) fn fresh(&mut self) -> Vec<AlertTransition> {
+        while let Ok(reply) = unlocked(&mut self.replies).try_recv() {
+            if let Reply::Transitions(t) = reply {
+                self.received.extend(t);
+            }
+        }
+        std::mem::take(&mut self.received)
+    }
+
+    /// Waits until everything queued was evaluated; returns the transitions not yet returned
+    /// and the changelog records.
+    pub(crate) fn take_changes(&mut self) -> (Vec<AlertTransition>, Changes) {
+        self.command(Command::TakeChanges);
+        loop {
+            match unlocked(&mut self.replies).recv() {
+                Ok(Reply::Transitions(t)) => self.received.extend(t),
+                Ok(Reply::Changes(changes)) => {
+                    return (std::mem::take(&mut self.received), changes);
+                }
+                Err(_) => self.raise(),
+            }
+        }
+    }
+
+    /// The evaluator's accounted heap bytes (as of its last command).
+    pub(crate) fn accounted_bytes(&self) -> usize {
+        self.accounted.load(Ordering::Relaxed)
+    }
+
+    /// Sends a command after what is queued.
+    fn command(&mut self, command: Command) {
+        if !matches!(command, Command::Batch(_)) {
+            self.send_batch();
+        }
+        let sent = self.commands.as_ref().map(|c| c.send(command));
+        if !matches!(sent, Some(Ok(()))) {
+            self.raise();
+        }
+    }
+
+    /// The evaluating thread stopped: raises its panic here.
+    fn raise(&mut self) -> ! {
+        self.commands = None;
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            _ => panic!("the alert evaluation thread stopped"),
+        }
+    }
+}
+
+impl Drop for Stage {
+    fn drop(&mut self) {
+        self.commands = None;
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+            && !std::thread::panicking()
+        {
+            tracing::error!("The alert evaluation thread panicked.");
+        }
+    }
+}
+
+/// What `m` holds, reached without locking.
+fn unlocked<T>(m: &mut Mutex<T>) -> &mut T {
+    m.get_mut().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The evaluating thread: runs commands until the pipeline's side is dropped.
+fn run(
+    ev: &mut Evaluator,
+    commands: &Receiver<Command>,
+    replies: &Sender<Reply>,
+    spent: &Sender<Batch>,
+    accounted: &AtomicUsize,
+    ready: &Notify,
+) {
+    let mut out = Vec::new();
+    while let Ok(command) = commands.recv() {
+        let mut changes = None;
+        match command {
+            Command::Batch(mut batch) => {
+                batch.evaluate(ev, &mut out);
+                batch.clear();
+                if spent.send(batch).is_err() {
+                    return;
+                }
+            }
+            Command::SetRules(rules) => ev.set_rules(rules),
+            Command::Restore(partition, records) => {
+                ev.drop_partition(partition);
+                for (key, value) in records {
+                    if let Err(e) = ev.restore(partition, &key, &value) {
+                        tracing::warn!(partition, key, error = %e, "Skipped undecodable alert state.");
+                    }
+                }
+                ev.finish_restore(partition, &mut out);
+            }
+            Command::DropPartition(partition) => ev.drop_partition(partition),
+            Command::TakeChanges => changes = Some(ev.take_changes()),
+        }
+        accounted.store(ev.accounted_bytes(), Ordering::Relaxed);
+        if !out.is_empty() {
+            if replies
+                .send(Reply::Transitions(std::mem::take(&mut out)))
+                .is_err()
+            {
+                return;
+            }
+            ready.notify_one();
+        }
+        if let Some(changes) = changes
+            && replies.send(Reply::Changes(changes)).is_err()
+        {
+            return;
+        }
+    }
+}
