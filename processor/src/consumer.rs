@@ -412,7 +412,13 @@ impl Worker {
         }
         self.settle(pipeline).await?;
         pipeline.tick(now_ms());
-        let output = pipeline.take_output();
+        // Alert evaluation runs on its own thread: a running processor takes what it has done
+        // (what it has not stays in memory, uncommitted, for the next flush); a final flush
+        // waits for all of it.
+        let output = match wait {
+            true => pipeline.take_output(),
+            false => pipeline.take_ready_output(),
+        };
         let early = std::mem::take(&mut self.early);
         // Windows evicted here have their last version in `output`, which is retried until it
         // is written (or abandoned uncommitted), so the commit below never skips them.

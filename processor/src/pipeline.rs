@@ -529,16 +529,31 @@ impl Pipeline {
         self.out.len()
     }
 
-    /// Takes everything produced so far. After writing it durably, call [`Pipeline::evict`]
-    /// and then [`Pipeline::commit_offsets`].
+    /// Takes everything produced so far, after waiting for the alert rules to be evaluated on
+    /// every window emitted. After writing it durably, call [`Pipeline::evict`] and then
+    /// [`Pipeline::commit_offsets`].
     pub fn take_output(&mut self) -> Output {
+        self.take(true)
+    }
+
+    /// Takes everything produced so far, with the alert evaluation's output as far as it has
+    /// got, without waiting for it: windows whose evaluation is still running stay in memory
+    /// (and so hold back the commit offset) until an output holding it is taken. What a
+    /// running processor flushes. After writing it durably, call [`Pipeline::evict`] and then
+    /// [`Pipeline::commit_offsets`].
+    pub fn take_ready_output(&mut self) -> Output {
+        self.take(false)
+    }
+
+    fn take(&mut self, wait: bool) -> Output {
         if let Some(alerts) = &mut self.alerts {
-            let (transitions, changes) = alerts.take_changes();
-            self.out.transitions.extend(transitions);
+            let collected = alerts.collect(wait);
+            self.out.transitions.extend(collected.transitions);
             self.out
                 .alert_state
                 .extend(
-                    changes
+                    collected
+                        .changes
                         .into_iter()
                         .map(|(partition, key, value)| StateRecord {
                             partition,

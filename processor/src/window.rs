@@ -90,6 +90,9 @@ pub struct WindowAgg {
     pub emitted_version: u64,
     /// Scores given when the window first closed; corrections keep them.
     pub anomaly: Option<AnomalyScores>,
+    /// The number of the alert-evaluation command that carries its first emission (0:
+    /// none); see `alert/stage.rs`.
+    pub alert_seq: u64,
     /// Its checks as alert rules see them, kept until the window is first emitted (rules are
     /// evaluated once, when it closes).
     checks: Vec<Check>,
@@ -132,6 +135,7 @@ impl WindowAgg {
             seen: Seen::Few(Vec::new()),
             emitted_version: 0,
             anomaly: None,
+            alert_seq: 0,
             checks: Vec::new(),
         }
     }

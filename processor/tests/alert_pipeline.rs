@@ -219,13 +219,16 @@ proptest! {
         pattern in prop::collection::vec(0u8..12, 4..16),
         crash_after in 1usize..20,
         commit_lag in 0usize..3,
+        wait in any::<bool>(),
     ) {
         let events = scenario(&pattern);
         let order: Vec<usize> = (0..events.len()).collect();
         let expected = transitions_in(&order, &events);
 
-        // Flush every 17 records; the changelog is written at every flush, the offsets are
-        // committed `commit_lag` flushes later (the crash may fall in between).
+        // Flush every 17 records as the processor does (evicting after each, and with `wait`
+        // false taking the alert evaluation only as far as it has got); the changelog is
+        // written at every flush, the offsets are committed `commit_lag` flushes later (the
+        // crash may fall in between).
         let mut changelog: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         let mut got = Vec::new();
         let mut commits: Vec<i64> = vec![0];
@@ -238,7 +241,7 @@ proptest! {
             offset += 1;
             if offset.is_multiple_of(17) {
                 p.tick(0);
-                let out = p.take_output();
+                let out = if wait { p.take_output() } else { p.take_ready_output() };
                 got.extend(out.transitions);
                 for r in out.alert_state {
                     match r.value.clone() {
@@ -246,6 +249,7 @@ proptest! {
                         None => changelog.remove(&r.changelog_key()),
                     };
                 }
+                p.evict();
                 commits.push(p.commit_offsets().first().map_or(0, |c| c.1));
                 flushes += 1;
             }

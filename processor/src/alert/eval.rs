@@ -378,7 +378,10 @@ impl Evaluator {
     pub fn take_changes(&mut self) -> Vec<(i32, String, Option<Bytes>)> {
         let mut records =
             Vec::with_capacity(self.deltas.len() + self.dirty.len() + self.dirty_monitors.len());
-        let bytes = Bytes::from(std::mem::take(&mut self.delta_bytes));
+        // The next buffer is sized like this one: grown once rather than doubling its way up
+        // (each step on fresh pages).
+        let next = Vec::with_capacity(self.delta_bytes.len() + self.delta_bytes.len() / 8);
+        let bytes = Bytes::from(std::mem::replace(&mut self.delta_bytes, next));
         for (partition, series, index, range) in self.deltas.drain(..) {
             let value = bytes.slice(range.start.min(range.end)..range.end.min(bytes.len()));
             if let Some(Key::Series(monitor, region)) = parse_key(&series) {

@@ -8,17 +8,19 @@
 //!
 //! Order is kept: one channel carries windows, watermarks and every other command in the order
 //! the pipeline issued them, so the evaluator sees exactly the calls it would have seen inline
-//! and its output (transitions, ids, changelog) is identical. Transitions come back as soon as
-//! a batch is evaluated (the consumer publishes them ahead of their batch, woken by
-//! [`Stage::ready`]); [`Stage::take_changes`] waits until everything sent before it was
-//! evaluated, so an output taken from the pipeline holds every transition and state change of
-//! the windows it covers, and offsets are never committed past an unevaluated window.
+//! and its transitions (and their ids) are identical. Each command is answered with what it
+//! produced: transitions (the consumer publishes them ahead of their batch, woken by the
+//! `ready` notification) and changelog records. [`Stage::collect`] hands those out either
+//! after waiting for everything sent, or without waiting, as far as evaluation has got; each
+//! window carries the number of the command that evaluates it, and the pipeline keeps a window
+//! in memory (so offsets are not committed past it) until an output holding its evaluation was
+//! taken. Either way nothing is committed that a restart could not evaluate again.
 //!
 //! A panic of the evaluating thread is raised again in the pipeline's thread at its next call.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -131,14 +133,23 @@ enum Command {
     /// restored deltas again.
     Restore(i32, Vec<(String, Vec<u8>)>),
     DropPartition(i32),
-    /// Replies with the changelog records (after every earlier command's transitions).
-    TakeChanges,
+    /// Nothing: its reply tells that every earlier command is done.
+    Sync,
 }
 
-/// What the evaluating thread sends back.
-enum Reply {
-    Transitions(Vec<AlertTransition>),
-    Changes(Changes),
+/// What the evaluating thread sends back after each command: how many commands are done,
+/// and the transitions and changelog records they produced.
+struct Done {
+    upto: u64,
+    transitions: Vec<AlertTransition>,
+    changes: Changes,
+}
+
+/// What [`Stage::collect`] hands out.
+#[derive(Debug, Default)]
+pub(crate) struct Collected {
+    pub(crate) transitions: Vec<AlertTransition>,
+    pub(crate) changes: Changes,
 }
 
 /// The evaluator running on its own thread. See the [module docs](self).
@@ -146,14 +157,19 @@ pub(crate) struct Stage {
     commands: Option<Sender<Command>>,
     /// (In a mutex only to make the pipeline `Sync`: reached through `&mut self`, never
     /// locked.)
-    replies: Mutex<Receiver<Reply>>,
+    replies: Mutex<Receiver<Done>>,
     /// Batches evaluated, sent back for reuse.
     spent: Mutex<Receiver<Batch>>,
     batch: Batch,
     /// The evaluator's accounted heap bytes, as of its last command.
     accounted: Arc<AtomicUsize>,
-    /// Transitions received but not yet handed out.
-    received: Vec<AlertTransition>,
+    /// Commands sent so far (the batch being filled goes out as number `sent + 1`).
+    sent: u64,
+    /// Commands whose output was received, and that output not yet handed out.
+    received_upto: u64,
+    received: Collected,
+    /// Commands whose output was handed out by [`Stage::collect`].
+    collected: u64,
     thread: Option<JoinHandle<()>>,
     /// Scratch buffer for a window's samples, for the caller building [`ClosedWindow`]s.
     pub(crate) samples: Vec<Sample>,
@@ -200,7 +216,10 @@ impl Stage {
             spent: Mutex::new(spent),
             batch: Batch::default(),
             accounted,
-            received: Vec::new(),
+            sent: 0,
+            received_upto: 0,
+            received: Collected::default(),
+            collected: 0,
             thread: Some(thread),
             samples: Vec::new(),
             window_ms: window_ms.max(1),
@@ -208,8 +227,10 @@ impl Stage {
         }
     }
 
-    /// Queues a window's first emission for evaluation.
-    pub(crate) fn on_window(&mut self, w: &ClosedWindow<'_>) {
+    /// Queues a window's first emission for evaluation. Returns the number of the command
+    /// that carries it: its transitions and state are in the output of a [`Stage::collect`]
+    /// once [`Stage::collected`] reaches it.
+    pub(crate) fn on_window(&mut self, w: &ClosedWindow<'_>) -> u64 {
         let b = &mut self.batch;
         let monitor = b.name(w.monitor_id);
         let region = b.name(w.region);
@@ -234,9 +255,11 @@ impl Stage {
             samples: from..b.samples.len(),
         });
         b.used += 1;
+        let seq = self.sent + 1;
         if b.items.len() >= BATCH_ITEMS {
             self.send_batch();
         }
+        seq
     }
 
     /// Queues `Evaluator::on_watermark(partition, at)` when the watermark entered a window it
@@ -280,28 +303,51 @@ impl Stage {
         self.watermarks.remove(&partition);
     }
 
-    /// The transitions evaluated so far and not yet returned, without waiting.
+    /// The transitions evaluated so far and not yet returned, without waiting (their
+    /// changelog records wait for [`Stage::collect`]).
     pub(crate) fn fresh(&mut self) -> Vec<AlertTransition> {
-        while let Ok(reply) = unlocked(&mut self.replies).try_recv() {
-            if let Reply::Transitions(t) = reply {
-                self.received.extend(t);
-            }
+        self.receive(false);
+        std::mem::take(&mut self.received.transitions)
+    }
+
+    /// Hands out the transitions not yet returned and the changelog records of the commands
+    /// evaluated so far: with `wait`, after waiting for every command sent (and the batch
+    /// queued); without, of those done by now (the queued batch is sent, so it is under way).
+    pub(crate) fn collect(&mut self, wait: bool) -> Collected {
+        if wait {
+            self.command(Command::Sync);
+        } else {
+            self.send_batch();
         }
+        self.receive(wait);
+        self.collected = self.received_upto;
         std::mem::take(&mut self.received)
     }
 
-    /// Waits until everything queued was evaluated; returns the transitions not yet returned
-    /// and the changelog records.
-    pub(crate) fn take_changes(&mut self) -> (Vec<AlertTransition>, Changes) {
-        self.command(Command::TakeChanges);
-        loop {
-            match unlocked(&mut self.replies).recv() {
-                Ok(Reply::Transitions(t)) => self.received.extend(t),
-                Ok(Reply::Changes(changes)) => {
-                    return (std::mem::take(&mut self.received), changes);
+    /// Commands whose transitions and state the last [`Stage::collect`] handed out.
+    pub(crate) fn collected(&self) -> u64 {
+        self.collected
+    }
+
+    /// Takes the replies that arrived; with `wait`, until every command sent is done.
+    fn receive(&mut self, wait: bool) {
+        while self.received_upto < self.sent {
+            let replies = unlocked(&mut self.replies);
+            let done = if wait {
+                match replies.recv() {
+                    Ok(done) => done,
+                    Err(_) => self.raise(),
                 }
-                Err(_) => self.raise(),
-            }
+            } else {
+                match replies.try_recv() {
+                    Ok(done) => done,
+                    Err(TryRecvError::Empty) => return,
+                    Err(TryRecvError::Disconnected) => self.raise(),
+                }
+            };
+            self.received_upto = done.upto;
+            self.received.transitions.extend(done.transitions);
+            self.received.changes.extend(done.changes);
         }
     }
 
@@ -319,6 +365,7 @@ impl Stage {
         if !matches!(sent, Some(Ok(()))) {
             self.raise();
         }
+        self.sent += 1;
     }
 
     /// The evaluating thread stopped: raises its panic here.
@@ -348,18 +395,19 @@ fn unlocked<T>(m: &mut Mutex<T>) -> &mut T {
     m.get_mut().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The evaluating thread: runs commands until the pipeline's side is dropped.
+/// The evaluating thread: runs commands until the pipeline's side is dropped, answering each
+/// with a [`Done`].
 fn run(
     ev: &mut Evaluator,
     commands: &Receiver<Command>,
-    replies: &Sender<Reply>,
+    replies: &Sender<Done>,
     spent: &Sender<Batch>,
     accounted: &AtomicUsize,
     ready: &Notify,
 ) {
     let mut out = Vec::new();
+    let mut upto = 0;
     while let Ok(command) = commands.recv() {
-        let mut changes = None;
         match command {
             Command::Batch(mut batch) => {
                 batch.evaluate(ev, &mut out);
@@ -379,22 +427,22 @@ fn run(
                 ev.finish_restore(partition, &mut out);
             }
             Command::DropPartition(partition) => ev.drop_partition(partition),
-            Command::TakeChanges => changes = Some(ev.take_changes()),
+            Command::Sync => {}
         }
+        upto += 1;
         accounted.store(ev.accounted_bytes(), Ordering::Relaxed);
-        if !out.is_empty() {
-            if replies
-                .send(Reply::Transitions(std::mem::take(&mut out)))
-                .is_err()
-            {
-                return;
-            }
-            ready.notify_one();
-        }
-        if let Some(changes) = changes
-            && replies.send(Reply::Changes(changes)).is_err()
-        {
+        let fresh = !out.is_empty();
+        let next = Vec::with_capacity(out.len());
+        let done = Done {
+            upto,
+            transitions: std::mem::replace(&mut out, next),
+            changes: ev.take_changes(),
+        };
+        if replies.send(done).is_err() {
             return;
+        }
+        if fresh {
+            ready.notify_one();
         }
     }
 }

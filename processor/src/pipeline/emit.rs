@@ -93,7 +93,7 @@ fn emit(
                 anomaly: window.anomaly.as_ref().map(|a| a.combined),
                 samples: &samples,
             };
-            alerts.on_window(&closed);
+            window.alert_seq = alerts.on_window(&closed);
             alerts.samples = samples;
         }
     }

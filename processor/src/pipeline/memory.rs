@@ -3,6 +3,7 @@
 //! bookkeeping.
 
 use super::{PartitionState, Pipeline, WINDOW_OVERHEAD, WindowRef};
+use crate::alert::Stage;
 use crate::window::watermark::Watermark;
 
 /// What a commit records besides the offset (as the commit's metadata), so a restarted
@@ -35,11 +36,13 @@ impl CommitPoint {
 
 impl Pipeline {
     /// Drops windows that can no longer change (beyond the correction horizon) and whose
-    /// latest version was emitted. Call only after the last output was written. Takes them
+    /// latest version was emitted (and whose alert evaluation was in an output taken). Call
+    /// only after the last output was written. Takes them
     /// from the front of the by-end index: the cost is the windows evicted, not the windows
     /// in memory.
     pub fn evict(&mut self) -> usize {
         let horizon = self.cfg.horizon_ms();
+        let evaluated = self.alerts.as_ref().map_or(u64::MAX, Stage::collected);
         let mut evicted = 0;
         for state in self.partitions.values_mut() {
             let watermark = state.watermark.get();
@@ -60,8 +63,9 @@ impl Pipeline {
                     let Some(window) = windows.get(start) else {
                         continue;
                     };
-                    if window.emitted_version != window.version() {
-                        // A correction not emitted yet: kept until it is.
+                    if window.emitted_version != window.version() || window.alert_seq > evaluated {
+                        // A correction not emitted yet, or alert rules still being evaluated
+                        // on it: kept until an output has it.
                         kept.push((end, window_ref));
                         continue;
                     }
