@@ -1,11 +1,12 @@
 //! Alert rule evaluation at scale: 10,000 monitors × 5 rules each.
 //!
 //! 1. In process, side by side in one run: the processor's pipeline over the same pre-encoded
-//!    events with and without the rules (alternating runs, best of each), and the evaluation's
-//!    share of the pipeline's time in the steady state, after the first minutes in which every
-//!    series is created (`VIGIL_BENCH_WARMUP_MINUTES`, default 5), and over the whole run.
-//!    Goal: under 10%. Rules are evaluated on a thread of their own, so the CPU time of every
-//!    thread is reported beside it: the evaluation's share of the processor's CPU.
+//!    events with and without the rules (`VIGIL_BENCH_ROUNDS` alternating runs, default 5,
+//!    best of each), and the evaluation's share of the pipeline's time in the steady state,
+//!    after the first minutes in which every series is created (`VIGIL_BENCH_WARMUP_MINUTES`,
+//!    default 5), and over the whole run. Goal: under 10%. Rules are evaluated on a thread of
+//!    their own, so the CPU time of every thread is reported beside it: the evaluation's share
+//!    of the processor's CPU.
 //! 2. With `VIGIL_BENCH_LIVE=1`, on the local stack (`scripts/stack up` first): the live
 //!    processor on a fresh topic fed in real time, and the delay from each window's close (the
 //!    moment the watermark passed its end) to its transitions arriving on the alerts topic.
@@ -144,7 +145,9 @@ fn in_process(monitors: u64, minutes: u64) {
     );
     let (mut cpu_without, mut cpu_with) = ((u64::MAX, u64::MAX), (u64::MAX, u64::MAX));
     let mut transitions = 0;
-    for _ in 0..3 {
+    // Alternating runs, the best of each side: noise from the rest of the machine only ever
+    // slows a run down.
+    for _ in 0..env("VIGIL_BENCH_ROUNDS", 5) {
         if only != "with" {
             let (time, cpu, _) = run(false);
             without = best(without, time);
