@@ -8,9 +8,9 @@
 //!
 //! Order is kept: one channel carries windows, watermarks and every other command in the order
 //! the pipeline issued them, so the evaluator sees exactly the calls it would have seen inline
-//! and its transitions (and their ids) are identical. Each command is answered with what it
-//! produced: transitions (the consumer publishes them ahead of their batch, woken by the
-//! `ready` notification) and changelog records. [`Stage::collect`] hands those out either
+//! and its transitions (and their ids) are identical. Transitions come back as soon as a
+//! command produced them (the consumer publishes them ahead of their batch, woken by the
+//! `ready` notification), changelog records once the thread has nothing queued. [`Stage::collect`] hands those out either
 //! after waiting for everything sent, or without waiting, as far as evaluation has got; each
 //! window carries the number of the command that evaluates it, and the pipeline keeps a window
 //! in memory (so offsets are not committed past it) until an output holding its evaluation was
@@ -137,10 +137,11 @@ enum Command {
     Sync,
 }
 
-/// What the evaluating thread sends back after each command: how many commands are done,
-/// and the transitions and changelog records they produced.
+/// What the evaluating thread sends back: transitions as soon as a command produced them
+/// (`upto: None`), and once nothing more is queued, how many commands are done and the
+/// changelog records they produced.
 struct Done {
-    upto: u64,
+    upto: Option<u64>,
     transitions: Vec<AlertTransition>,
     changes: Changes,
 }
@@ -345,7 +346,9 @@ impl Stage {
                     Err(TryRecvError::Disconnected) => self.raise(),
                 }
             };
-            self.received_upto = done.upto;
+            if let Some(upto) = done.upto {
+                self.received_upto = upto;
+            }
             self.received.transitions.extend(done.transitions);
             self.received.changes.extend(done.changes);
         }
@@ -395,8 +398,8 @@ fn unlocked<T>(m: &mut Mutex<T>) -> &mut T {
     m.get_mut().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The evaluating thread: runs commands until the pipeline's side is dropped, answering each
-/// with a [`Done`].
+/// The evaluating thread: runs commands until the pipeline's side is dropped, answering with
+/// [`Done`]s.
 fn run(
     ev: &mut Evaluator,
     commands: &Receiver<Command>,
@@ -407,42 +410,55 @@ fn run(
 ) {
     let mut out = Vec::new();
     let mut upto = 0;
-    while let Ok(command) = commands.recv() {
-        match command {
-            Command::Batch(mut batch) => {
-                batch.evaluate(ev, &mut out);
-                batch.clear();
-                if spent.send(batch).is_err() {
-                    return;
-                }
-            }
-            Command::SetRules(rules) => ev.set_rules(rules),
-            Command::Restore(partition, records) => {
-                ev.drop_partition(partition);
-                for (key, value) in records {
-                    if let Err(e) = ev.restore(partition, &key, &value) {
-                        tracing::warn!(partition, key, error = %e, "Skipped undecodable alert state.");
+    while let Ok(first) = commands.recv() {
+        // Everything queued, its transitions out as they come; the changelog once idle (its
+        // snapshots cost more than evaluating, and nothing waits for them).
+        let mut next = Some(first);
+        while let Some(command) = next.take() {
+            match command {
+                Command::Batch(mut batch) => {
+                    batch.evaluate(ev, &mut out);
+                    batch.clear();
+                    if spent.send(batch).is_err() {
+                        return;
                     }
                 }
-                ev.finish_restore(partition, &mut out);
+                Command::SetRules(rules) => ev.set_rules(rules),
+                Command::Restore(partition, records) => {
+                    ev.drop_partition(partition);
+                    for (key, value) in records {
+                        if let Err(e) = ev.restore(partition, &key, &value) {
+                            tracing::warn!(partition, key, error = %e, "Skipped undecodable alert state.");
+                        }
+                    }
+                    ev.finish_restore(partition, &mut out);
+                }
+                Command::DropPartition(partition) => ev.drop_partition(partition),
+                Command::Sync => {}
             }
-            Command::DropPartition(partition) => ev.drop_partition(partition),
-            Command::Sync => {}
+            upto += 1;
+            if !out.is_empty() {
+                let next = Vec::with_capacity(out.len());
+                let fresh = Done {
+                    upto: None,
+                    transitions: std::mem::replace(&mut out, next),
+                    changes: Vec::new(),
+                };
+                if replies.send(fresh).is_err() {
+                    return;
+                }
+                ready.notify_one();
+            }
+            next = commands.try_recv().ok();
         }
-        upto += 1;
         accounted.store(ev.accounted_bytes(), Ordering::Relaxed);
-        let fresh = !out.is_empty();
-        let next = Vec::with_capacity(out.len());
         let done = Done {
-            upto,
-            transitions: std::mem::replace(&mut out, next),
+            upto: Some(upto),
+            transitions: Vec::new(),
             changes: ev.take_changes(),
         };
         if replies.send(done).is_err() {
             return;
-        }
-        if fresh {
-            ready.notify_one();
         }
     }
 }
