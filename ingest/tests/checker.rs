@@ -382,3 +382,48 @@ async fn oauth2_tokens_are_cached() {
         Some("oauth2 token request: http status 401")
     );
 }
+
+#[tokio::test]
+async fn a_check_without_a_connection_evaluates_its_conditions() {
+    let url = format!("{}/", refused_address().await);
+    // Expecting the port closed: a success, the condition recorded.
+    let closed = check(&spec(
+        &url,
+        serde_json::json!({"assertions": ["[CONNECTED] == false", "[RESPONSE_TIME] < 10s"]}),
+    ))
+    .await;
+    assert_eq!(
+        (closed.outcome, closed.error.as_deref()),
+        (Outcome::Ok, None)
+    );
+    let seen: Vec<_> = closed
+        .assertions
+        .iter()
+        .map(|a| (a.condition.as_str(), a.passed))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("[CONNECTED] == false", true),
+            ("[RESPONSE_TIME] < 10s", true)
+        ]
+    );
+    assert_eq!(closed.assertions[0].actual.as_deref(), Some("false"));
+    // Expecting a response: the connection failure, with every condition recorded as failed.
+    let open = check(&spec(
+        &url,
+        serde_json::json!({"assertions": ["[CONNECTED] == true", "[STATUS] == 200"]}),
+    ))
+    .await;
+    assert_eq!(open.outcome, Outcome::Connect);
+    assert!(open.error.unwrap().contains("cannot connect"));
+    let seen: Vec<_> = open
+        .assertions
+        .iter()
+        .map(|a| (a.passed, a.actual.as_deref()))
+        .collect();
+    assert_eq!(seen, [(false, Some("false")), (false, None)]);
+    // Without conditions nothing is recorded, as before.
+    let bare = check(&spec(&url, serde_json::json!({}))).await;
+    assert_eq!((bare.outcome, bare.assertions.len()), (Outcome::Connect, 0));
+}

@@ -12,7 +12,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -73,6 +73,58 @@ impl std::fmt::Debug for Checker {
 struct Failure {
     outcome: Outcome,
     message: String,
+}
+
+/// What a check that got no response reports: its conditions evaluated without one
+/// (`[CONNECTED]` false, no status, no body) when it got no connection, so each is recorded;
+/// if they expect exactly that (one looks at `[CONNECTED]` and all hold, as in
+/// `[CONNECTED] == false`), the check passes. A check the egress policy blocked or whose URL is
+/// unusable never tried to connect, and stays failed without conditions.
+fn without_response(
+    spec: &MonitorSpec,
+    assertions: &Assertions,
+    elapsed: Duration,
+    failure: Failure,
+) -> (Outcome, Option<String>, Vec<vigil_schema::AssertionResult>) {
+    let unconnected = matches!(
+        failure.outcome,
+        Outcome::Dns | Outcome::Connect | Outcome::Tls | Outcome::Timeout
+    );
+    if !unconnected || assertions.0.is_empty() {
+        return (failure.outcome, Some(failure.message), Vec::new());
+    }
+    let headers = HeaderMap::new();
+    let response = Response::unconnected(elapsed, &headers);
+    let (mut expected, mut all) = (false, true);
+    let results = assertions
+        .0
+        .iter()
+        .zip(&spec.assertions)
+        .map(|(condition, text)| {
+            let result = match condition {
+                Ok(condition) => {
+                    expected |= condition.checks_connected();
+                    condition.evaluate(&response)
+                }
+                Err(e) => invalid(text, e),
+            };
+            all &= result.passed;
+            result
+        })
+        .collect();
+    match expected && all {
+        true => (Outcome::Ok, None, results),
+        false => (failure.outcome, Some(failure.message), results),
+    }
+}
+
+/// The result of a condition that does not parse.
+fn invalid(text: &str, e: &impl std::fmt::Display) -> vigil_schema::AssertionResult {
+    vigil_schema::AssertionResult {
+        condition: text.to_owned(),
+        passed: false,
+        actual: Some(format!("invalid condition: {e}")),
+    }
 }
 
 impl Failure {
@@ -182,17 +234,23 @@ impl Checker {
         let start = Instant::now();
         let mut phases = Phases::default();
         let run = self.run(spec, assertions, start, &mut phases);
-        let (outcome, error, results) = match tokio::time::timeout(spec.timeout, run).await {
-            Ok(Ok((outcome, error, results))) => (outcome, error, results),
-            Ok(Err(failure)) => (failure.outcome, Some(failure.message), Vec::new()),
-            Err(_) => (
+        let failure = match tokio::time::timeout(spec.timeout, run).await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(failure)) => Err(failure),
+            Err(_) => Err(Failure::new(
                 Outcome::Timeout,
-                Some(format!(
+                format!(
                     "no complete response within {}",
                     humantime::format_duration(spec.timeout)
-                )),
-                Vec::new(),
-            ),
+                ),
+            )),
+        };
+        let (outcome, error, results) = match failure {
+            Ok(done) => done,
+            Err(failure) if phases.status.is_none() => {
+                without_response(spec, assertions, start.elapsed(), failure)
+            }
+            Err(failure) => (failure.outcome, Some(failure.message), Vec::new()),
         };
         let total_us = micros(start.elapsed());
         metrics::counter!(crate::metric::CHECKS, "outcome" => outcome.as_str()).increment(1);
@@ -306,11 +364,7 @@ impl Checker {
                     status_checked |= condition.checks_status();
                     condition.evaluate(&response)
                 }
-                Err(e) => vigil_schema::AssertionResult {
-                    condition: spec_text.clone(),
-                    passed: false,
-                    actual: Some(format!("invalid condition: {e}")),
-                },
+                Err(e) => invalid(spec_text, e),
             };
             if !result.passed && first_failure.is_none() {
                 first_failure = Some(format!(
