@@ -12,7 +12,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -32,6 +32,8 @@ use super::auth::{self, References, TokenCache, TokenKey};
 use super::condition::{Condition, ParseError, Response};
 use super::egress::{self, Egress, Refused, Resolver, micros};
 use crate::config::CheckerConfig;
+
+mod verdict;
 
 /// A monitor's assertions, parsed once per spec.
 #[derive(Debug, Clone)]
@@ -73,58 +75,6 @@ impl std::fmt::Debug for Checker {
 struct Failure {
     outcome: Outcome,
     message: String,
-}
-
-/// What a check that got no response reports: its conditions evaluated without one
-/// (`[CONNECTED]` false, no status, no body) when it got no connection, so each is recorded;
-/// if they expect exactly that (one looks at `[CONNECTED]` and all hold, as in
-/// `[CONNECTED] == false`), the check passes. A check the egress policy blocked or whose URL is
-/// unusable never tried to connect, and stays failed without conditions.
-fn without_response(
-    spec: &MonitorSpec,
-    assertions: &Assertions,
-    elapsed: Duration,
-    failure: Failure,
-) -> (Outcome, Option<String>, Vec<vigil_schema::AssertionResult>) {
-    let unconnected = matches!(
-        failure.outcome,
-        Outcome::Dns | Outcome::Connect | Outcome::Tls | Outcome::Timeout
-    );
-    if !unconnected || assertions.0.is_empty() {
-        return (failure.outcome, Some(failure.message), Vec::new());
-    }
-    let headers = HeaderMap::new();
-    let response = Response::unconnected(elapsed, &headers);
-    let (mut expected, mut all) = (false, true);
-    let results = assertions
-        .0
-        .iter()
-        .zip(&spec.assertions)
-        .map(|(condition, text)| {
-            let result = match condition {
-                Ok(condition) => {
-                    expected |= condition.checks_connected();
-                    condition.evaluate(&response)
-                }
-                Err(e) => invalid(text, e),
-            };
-            all &= result.passed;
-            result
-        })
-        .collect();
-    match expected && all {
-        true => (Outcome::Ok, None, results),
-        false => (failure.outcome, Some(failure.message), results),
-    }
-}
-
-/// The result of a condition that does not parse.
-fn invalid(text: &str, e: &impl std::fmt::Display) -> vigil_schema::AssertionResult {
-    vigil_schema::AssertionResult {
-        condition: text.to_owned(),
-        passed: false,
-        actual: Some(format!("invalid condition: {e}")),
-    }
 }
 
 impl Failure {
@@ -248,7 +198,7 @@ impl Checker {
         let (outcome, error, results) = match failure {
             Ok(done) => done,
             Err(failure) if phases.status.is_none() => {
-                without_response(spec, assertions, start.elapsed(), failure)
+                verdict::without_response(spec, assertions, start.elapsed(), failure)
             }
             Err(failure) => (failure.outcome, Some(failure.message), Vec::new()),
         };
@@ -286,7 +236,7 @@ impl Checker {
         assertions: &Assertions,
         start: Instant,
         phases: &mut Phases,
-    ) -> Result<(Outcome, Option<String>, Vec<vigil_schema::AssertionResult>), Failure> {
+    ) -> Result<verdict::Verdict, Failure> {
         let mut request = self.prepare(spec).await?;
         let mut hops = 0u8;
         let exchange = loop {
@@ -355,35 +305,12 @@ impl Checker {
             &exchange.body,
             certificate_expires_in_ms,
         );
-        let mut results = Vec::with_capacity(assertions.0.len());
-        let mut first_failure = None;
-        let mut status_checked = false;
-        for (condition, spec_text) in assertions.0.iter().zip(&spec.assertions) {
-            let result = match condition {
-                Ok(condition) => {
-                    status_checked |= condition.checks_status();
-                    condition.evaluate(&response)
-                }
-                Err(e) => invalid(spec_text, e),
-            };
-            if !result.passed && first_failure.is_none() {
-                first_failure = Some(format!(
-                    "assertion failed: {} (actual: {})",
-                    result.condition,
-                    result.actual.as_deref().unwrap_or("none")
-                ));
-            }
-            results.push(result);
-        }
-        Ok(match first_failure {
-            Some(message) => (Outcome::Assertion, Some(message), results),
-            None if !status_checked && exchange.status >= 400 => (
-                Outcome::HttpStatus,
-                Some(format!("http status {}", exchange.status)),
-                results,
-            ),
-            None => (Outcome::Ok, None, results),
-        })
+        Ok(verdict::with_response(
+            spec,
+            assertions,
+            &response,
+            exchange.status,
+        ))
     }
 
     /// Expands secrets and applies authentication.
