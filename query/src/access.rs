@@ -79,7 +79,7 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         ("GET", "/api/v1/keys") => Access::Role(Role::Admin),
         ("POST", "/api/v1/keys") => Access::Role(Role::Admin),
         ("GET", "/api/v1/keys/{id}") => Access::Role(Role::Admin),
-        ("DELETE", "/api/v1/keys/{id}") => Access::Role(Role::Admin),
+        ("POST", "/api/v1/keys/{id}/revoke") => Access::Role(Role::Admin),
         ("GET", "/api/v1/secrets") => Access::Role(Role::Editor),
         ("PUT", "/api/v1/secrets/{name}") => Access::Role(Role::Admin),
         ("DELETE", "/api/v1/secrets/{name}") => Access::Role(Role::Admin),

@@ -21,6 +21,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A request parameter matches the documented pattern but cannot be used: a range that
+    /// ends before it starts, a page larger than configured, a cursor this API did not issue.
+    #[error("invalid parameter `{parameter}`: {reason}")]
+    InvalidParameter {
+        /// The parameter's name as the client sent it.
+        parameter: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The request body is not valid JSON.
     #[error("invalid request body: {0}")]
     BadBody(String),
@@ -190,6 +199,11 @@ impl Error {
     pub fn classify(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             Error::BadParameter { .. } => (StatusCode::BAD_REQUEST, "bad-parameter", "BAD_REQUEST"),
+            Error::InvalidParameter { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-parameter",
+                "BAD_REQUEST",
+            ),
             Error::BadBody(_) => (StatusCode::BAD_REQUEST, "bad-body", "BAD_REQUEST"),
             Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "NOT_FOUND"),
             Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "CONFLICT"),
@@ -254,13 +268,22 @@ impl Error {
             status: status.as_u16(),
             detail,
             parameter: match self {
-                Error::BadParameter { parameter, .. } => Some(parameter.clone()),
+                Error::BadParameter { parameter, .. }
+                | Error::InvalidParameter { parameter, .. } => Some(parameter.clone()),
                 _ => None,
             },
             errors: match self {
                 Error::InvalidSpec { errors, .. } => errors.clone(),
                 _ => Vec::new(),
             },
+        }
+    }
+
+    /// Shorthand for [`Error::InvalidParameter`].
+    pub fn invalid_parameter(parameter: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidParameter {
+            parameter: parameter.into(),
+            reason: reason.into(),
         }
     }
 

@@ -118,8 +118,17 @@ pub(crate) async fn http(
     };
     let request = match GraphQLRequest::<GraphQLRejection>::from_request(request, &state).await {
         Ok(request) => request.into_inner(),
-        Err(rejection) => return rejection.into_response(),
+        Err(GraphQLRejection(e)) => {
+            return error_body(StatusCode::BAD_REQUEST, "BAD_REQUEST", &e.to_string());
+        }
     };
+    if request.query.is_empty() {
+        return error_body(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the request has no `query` (a GraphQL document)",
+        );
+    }
     let limit = state.config.graphql.max_query_bytes;
     if request.query.len() > limit {
         return error_body(

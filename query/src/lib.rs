@@ -240,9 +240,9 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             get(rest::credentials::get_key),
         ),
         (
-            Method::DELETE,
-            "/api/v1/keys/{id}",
-            delete(rest::credentials::revoke_key),
+            Method::POST,
+            "/api/v1/keys/{id}/revoke",
+            post(rest::credentials::revoke_key),
         ),
         (
             Method::GET,
@@ -612,6 +612,10 @@ mod tests {
         let paths = json["paths"].as_object().unwrap();
         let mut documented = 0;
         for (method, path, _) in routes() {
+            if path == "/graphql/ws" {
+                // A WebSocket, which OpenAPI does not describe (see `POST /graphql`).
+                continue;
+            }
             let operation = paths
                 .get(path)
                 .and_then(|item| item.get(method.as_str().to_lowercase()));

@@ -12,6 +12,7 @@ pub mod backtest;
 pub mod channel;
 pub mod credentials;
 pub mod delivery;
+pub(crate) mod monitor_input;
 pub mod rule;
 pub mod silence;
 

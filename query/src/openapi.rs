@@ -39,10 +39,10 @@ use crate::{ops, rest};
         rest::credentials::revoke_key, rest::credentials::list_secrets,
         rest::credentials::put_secret, rest::credentials::delete_secret,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi_json, ops::docs,
-        ops::graphql_get, ops::graphql_post, ops::graphql_ws,
+        ops::graphql_get, ops::graphql_post,
     ),
     components(schemas(crate::error::FieldErrorDoc, crate::auth::Role)),
-    modifiers(&BearerAuth, &IdempotencyHeader, &Limits),
+    modifiers(&BearerAuth, &IdempotencyHeader, &Limits, &ParameterShapes, &Unprocessable),
     tags(
         (name = "monitors", description = "Monitor configuration (written through the monitors topic)"),
         (name = "history", description = "Windows, summaries and exports from ClickHouse"),
@@ -224,9 +224,268 @@ impl Modify for Limits {
     }
 }
 
+/// Parameters every list or range shares, declared once with the shape their parser checks
+/// ([`crate::params::TIME_PATTERN`], [`crate::params::CURSOR_PATTERN`]).
+struct ParameterShapes;
+
+impl Modify for ParameterShapes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ObjectBuilder, Type};
+        let time = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(crate::params::TIME_PATTERN))
+            .examples(["now-24h", "2026-01-01T00:00:00Z"])
+            .build();
+        let cursor = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(crate::params::CURSOR_PATTERN))
+            .max_length(Some(crate::params::CURSOR_MAX_LENGTH))
+            .build();
+        let matcher = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(vigil_schema::MATCHER_PATTERN))
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [item.get.as_mut(), item.post.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                for parameter in op.parameters.iter_mut().flatten() {
+                    if !matches!(parameter.parameter_in, ParameterIn::Query) {
+                        continue;
+                    }
+                    let schema = match parameter.name.as_str() {
+                        "from" | "to" => time.clone(),
+                        "cursor" => cursor.clone(),
+                        "matcher" => matcher.clone(),
+                        _ => continue,
+                    };
+                    parameter.schema = Some(schema.into());
+                }
+            }
+        }
+    }
+}
+
+/// Every operation that takes query parameters or a body can answer 422: the request matches this
+/// document but cannot be used (a range that ends before it starts, an id in the body that is
+/// not the one in the path, a cursor this API did not issue, a spec that fails validation).
+/// A request that does not match the document is a 400.
+struct Unprocessable;
+
+impl Modify for Unprocessable {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let response = ResponseBuilder::new()
+            .description(
+                "The request matches this document but cannot be used (see `detail`, and \
+                 `errors` for every invalid field of a spec)",
+            )
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/") {
+                continue;
+            }
+            let shared = item
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query));
+            for op in [
+                item.get.as_mut(),
+                item.put.as_mut(),
+                item.post.as_mut(),
+                item.delete.as_mut(),
+                item.patch.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let takes_input = shared
+                    || op.request_body.is_some()
+                    || op.parameters.iter().flatten().any(|p| {
+                        matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
+                    });
+                if takes_input {
+                    op.responses
+                        .responses
+                        .entry("422".to_owned())
+                        .or_insert_with(|| response.clone().into());
+                }
+            }
+        }
+    }
+}
+
+/// utoipa declares Rust's `u32` as `format: int32` with `minimum: 0`, which OpenAPI reads as
+/// at most 2^31 − 1; states the real range (`format: int64`, `maximum: 4294967295`).
+fn unsigned_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let integer = match map.get("type") {
+                Some(Value::String(t)) => t == "integer",
+                Some(Value::Array(types)) => types.iter().any(|t| t == "integer"),
+                _ => false,
+            };
+            let unsigned = map
+                .get("minimum")
+                .and_then(Value::as_f64)
+                .is_some_and(|m| m >= 0.0);
+            if integer && unsigned && map.get("format").is_some_and(|f| f == "int32") {
+                map.insert("format".into(), "int64".into());
+                map.entry("maximum").or_insert_with(|| u32::MAX.into());
+            }
+            map.values_mut().for_each(unsigned_integers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(unsigned_integers),
+        _ => {}
+    }
+}
+
 /// The generated document.
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// Schemas whose objects take members they do not list (async-graphql ignores unknown members
+/// of a GraphQL request).
+const OPEN_SCHEMAS: [&str; 1] = ["GraphQLRequest"];
+
+/// A duration as the specs' decoders read it (humantime): numbers with units, `30s`,
+/// `1h 30m`, `3days`.
+pub const DURATION_PATTERN: &str = concat!(
+    "^[0-9]{1,9} ?(ns|nsec|us|usec|ms|msec|s|sec|secs|second|seconds|m|min|mins|minute|minutes",
+    "|h|hr|hrs|hour|hours|d|day|days|w|week|weeks|M|month|months|y|year|years)",
+    "( ?[0-9]{1,9} ?(ns|nsec|us|usec|ms|msec|s|sec|secs|second|seconds|m|min|mins|minute|minutes",
+    "|h|hr|hrs|hour|hours|d|day|days|w|week|weeks|M|month|months|y|year|years))*$"
+);
+
+/// An RFC 3339 instant of a calendar day that exists in every year (February 29 is left out),
+/// as the specs' decoders read it.
+pub const RFC3339_PATTERN: &str = concat!(
+    "^[0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)",
+    "|02-(0[1-9]|1[0-9]|2[0-8]))T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?",
+    "(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+);
+
+/// Members of request and response objects that hold a duration or an instant, by name (a
+/// string member of that name; `above` is a number in most conditions and is left alone
+/// there).
+const DURATION_MEMBERS: [&str; 15] = [
+    "for",
+    "keep_firing_for",
+    "above",
+    "recover_below",
+    "window",
+    "within",
+    "period",
+    "threshold",
+    "long",
+    "short",
+    "group_wait",
+    "group_interval",
+    "repeat_interval",
+    "after",
+    "duration",
+];
+const INSTANT_MEMBERS: [&str; 2] = ["starts_at", "ends_at"];
+
+/// Whether `schema` is a string (or a string or null).
+fn is_string(schema: &serde_json::Value) -> bool {
+    match schema.get("type") {
+        Some(serde_json::Value::String(t)) => t == "string",
+        Some(serde_json::Value::Array(types)) => types.iter().any(|t| t == "string"),
+        _ => false,
+    }
+}
+
+/// States what the decoders check: every object that lists its members is closed
+/// (`additionalProperties: false`, as the specs' decoders refuse unknown fields), as is every
+/// member-less variant of a one-of (`{"console": {}}`); every `matchers` list states the
+/// matcher syntax; durations and instants state theirs.
+fn exact_objects(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                map.insert("additionalProperties".into(), false.into());
+            }
+            if let Some(Value::Object(properties)) = map.get_mut("properties") {
+                for (name, member) in properties.iter_mut() {
+                    let pattern = if DURATION_MEMBERS.contains(&name.as_str()) {
+                        DURATION_PATTERN
+                    } else if INSTANT_MEMBERS.contains(&name.as_str()) {
+                        RFC3339_PATTERN
+                    } else if name == "matchers" {
+                        if let Some(Value::Object(items)) = member.get_mut("items") {
+                            items.insert("pattern".into(), vigil_schema::MATCHER_PATTERN.into());
+                        }
+                        continue;
+                    } else {
+                        continue;
+                    };
+                    if is_string(member)
+                        && let Value::Object(member) = member
+                    {
+                        member.insert("pattern".into(), pattern.into());
+                    }
+                }
+            }
+            if let Some(Value::Array(variants)) = map.get_mut("oneOf") {
+                for variant in variants {
+                    let Some(Value::Object(properties)) = variant.get_mut("properties") else {
+                        continue;
+                    };
+                    for body in properties.values_mut() {
+                        if let Value::Object(body) = body
+                            && body.get("type").is_some_and(|t| t == "object")
+                            && !body.contains_key("properties")
+                            && !body.contains_key("additionalProperties")
+                        {
+                            body.insert("additionalProperties".into(), false.into());
+                        }
+                    }
+                }
+            }
+            map.values_mut().for_each(exact_objects);
+        }
+        Value::Array(items) => items.iter_mut().for_each(exact_objects),
+        _ => {}
+    }
+}
+
+/// The document as served: [`document_for`] `limits`, with unsigned integers stated as such
+/// and objects as exact as their decoders ([`exact_objects`]).
+pub fn served(limits: &crate::config::LimitsConfig) -> serde_json::Value {
+    let mut value = serde_json::to_value(document_for(limits)).unwrap_or_default();
+    unsigned_integers(&mut value);
+    if let Some(serde_json::Value::Object(schemas)) = value.pointer_mut("/components/schemas") {
+        for (name, schema) in schemas.iter_mut() {
+            if !OPEN_SCHEMAS.contains(&name.as_str()) {
+                exact_objects(schema);
+            }
+        }
+    }
+    // A maintenance window's instants may also be unix milliseconds.
+    for at in ["starts_at", "ends_at"] {
+        let pointer =
+            format!("/components/schemas/Schedule/oneOf/0/properties/one_off/properties/{at}");
+        if let Some(serde_json::Value::Object(member)) = value.pointer_mut(&pointer) {
+            member.insert("type".into(), serde_json::json!(["string", "integer"]));
+            let range = vigil_schema::event::WINDOW_RANGE_MS;
+            member.insert("minimum".into(), (*range.start()).into());
+            member.insert("maximum".into(), (*range.end()).into());
+        }
+    }
+    value
 }
 
 /// The document as a service with `limits` honours it: every `limit` parameter states its
@@ -290,7 +549,7 @@ mod tests {
             max_history_points: 5_000,
             ..crate::config::LimitsConfig::default()
         };
-        let doc = serde_json::to_value(document_for(&limits)).unwrap();
+        let doc = served(&limits);
         let limit = |path: &str| {
             doc["paths"][path]["get"]["parameters"]
                 .as_array()

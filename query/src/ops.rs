@@ -57,7 +57,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 pub async fn openapi_json(
     axum::extract::State(state): axum::extract::State<crate::AppState>,
 ) -> impl IntoResponse {
-    axum::Json(crate::openapi::document_for(&state.config.limits))
+    axum::Json(crate::openapi::served(&state.config.limits))
 }
 
 /// Interactive API reference.
@@ -92,25 +92,68 @@ pub async fn graphql_get(State(state): State<AppState>) -> Response {
     }
 }
 
-/// GraphQL queries and mutations (`{"query": …, "variables": …}`); API key as bearer.
-#[utoipa::path(post, path = "/graphql", tag = "graphql", request_body = Object,
+/// A GraphQL request (GraphQL over HTTP).
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(as = GraphQLRequest)]
+#[allow(
+    dead_code,
+    reason = "describes the GraphQL request body in the OpenAPI document"
+)]
+pub(crate) struct GraphQlRequestDoc {
+    /// The query or mutation document.
+    #[schema(min_length = 1)]
+    query: String,
+    /// Which operation of the document to run.
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    /// Values of the document's variables.
+    variables: Option<std::collections::HashMap<String, serde_json::Value>>,
+    /// Protocol extensions.
+    extensions: Option<std::collections::HashMap<String, serde_json::Value>>,
+}
+
+/// A GraphQL response: `data`, and `errors` whose `extensions.code` is stable.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(as = GraphQLResponse)]
+#[allow(
+    dead_code,
+    reason = "describes GraphQL responses in the OpenAPI document"
+)]
+pub(crate) struct GraphQlResponseDoc {
+    /// The result; absent when the request could not run.
+    #[schema(value_type = Option<Object>)]
+    data: Option<serde_json::Value>,
+    /// What went wrong, if anything.
+    #[schema(value_type = Option<Vec<Object>>)]
+    errors: Option<Vec<serde_json::Value>>,
+    /// Protocol extensions.
+    #[schema(value_type = Option<Object>)]
+    extensions: Option<serde_json::Value>,
+}
+
+/// GraphQL queries and mutations (`{"query": …, "variables": …}`); API key as bearer. Answers
+/// `application/graphql-response+json` when the `Accept` header asks for it, else
+/// `application/json`. Subscriptions are served over WebSocket at `/graphql/ws`
+/// (`graphql-transport-ws` or legacy `graphql-ws`), with the API key in the `connection_init`
+/// payload as `{"authorization": "Bearer <key>"}`.
+#[utoipa::path(post, path = "/graphql", tag = "graphql",
+    request_body(content = GraphQlRequestDoc, content_type = "application/json"),
     responses(
-        (status = 200, description = "GraphQL response; errors carry `extensions.code`", body = Object),
-        (status = 400, description = "Query too large or malformed", body = Object),
-        (status = 401, description = "Missing or unknown API key", body = Object),
+        (status = 200, description = "GraphQL response; errors carry `extensions.code`", content(
+            (GraphQlResponseDoc = "application/json"),
+            (GraphQlResponseDoc = "application/graphql-response+json"))),
+        (status = 400, description = "Not a GraphQL request, or the query is too large", content(
+            (GraphQlResponseDoc = "application/json"),
+            (GraphQlResponseDoc = "application/graphql-response+json"))),
+        (status = 401, description = "Missing or unknown API key", body = GraphQlResponseDoc),
     ),
     security(("bearer" = [])))]
 pub async fn graphql_post(state: State<AppState>, request: axum::extract::Request) -> Response {
     crate::graphql::http(state, request).await
 }
 
-/// GraphQL subscriptions over WebSocket (`graphql-transport-ws` or legacy `graphql-ws`); the
-/// API key goes in the `connection_init` payload as `{"authorization": "Bearer <key>"}`.
-#[utoipa::path(get, path = "/graphql/ws", tag = "graphql",
-    responses(
-        (status = 101, description = "Switching to the WebSocket protocol"),
-        (status = 400, description = "Not a GraphQL WebSocket upgrade"),
-    ))]
+/// GraphQL subscriptions over WebSocket: not an HTTP operation, so not in the OpenAPI
+/// document (see `POST /graphql`).
 pub async fn graphql_ws(
     state: State<AppState>,
     protocol: async_graphql_axum::GraphQLProtocol,

@@ -24,15 +24,45 @@ impl TimeRange {
     }
 }
 
+/// What a time parameter (`from`, `to`) must look like, as the OpenAPI document declares it:
+/// `now`, `now-<duration>` (`now-24h`, `now-1h30m`), integer unix milliseconds or RFC 3339. A
+/// value that does not match is a 400; one that matches but names no instant (`2024-02-30…`, a
+/// duration past the representable range) a 422.
+pub const TIME_PATTERN: &str = concat!(
+    r"^(now(-[0-9]{1,12}(ns|us|ms|s|m|h|d|w)( ?[0-9]{1,12}(ns|us|ms|s|m|h|d|w))*)?",
+    r"|-?[0-9]{1,16}",
+    r"|[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2}))$"
+);
+
+/// What a `cursor` must look like: the lowercase hex this API hands out as `next_cursor`. A
+/// value of this shape that this API did not issue is a 422.
+pub const CURSOR_PATTERN: &str = "^([0-9a-f]{2})+$";
+
+/// The longest cursor accepted, in characters.
+pub const CURSOR_MAX_LENGTH: usize = 4096;
+
+fn time_syntax() -> &'static regex::Regex {
+    static RE: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(TIME_PATTERN).expect("valid pattern"));
+    &RE
+}
+
 /// Parses a time: RFC 3339, integer unix milliseconds, `now`, or `now-<duration>` (`now-24h`).
 pub fn parse_time(parameter: &str, value: &str, now: Timestamp) -> Result<Timestamp> {
-    let value = value.trim();
+    if !time_syntax().is_match(value) {
+        return Err(Error::bad_parameter(
+            parameter,
+            format!(
+                "expected RFC 3339, unix milliseconds, `now` or `now-<duration>`, got {value:?}"
+            ),
+        ));
+    }
     if value == "now" {
         return Ok(now);
     }
     if let Some(ago) = value.strip_prefix("now-") {
         let ago = humantime::parse_duration(ago).map_err(|e| {
-            Error::bad_parameter(parameter, format!("invalid duration in {value:?}: {e}"))
+            Error::invalid_parameter(parameter, format!("invalid duration in {value:?}: {e}"))
         })?;
         let ms = i64::try_from(ago.as_millis()).unwrap_or(i64::MAX);
         return Ok(now.saturating_add_millis(-ms));
@@ -41,11 +71,9 @@ pub fn parse_time(parameter: &str, value: &str, now: Timestamp) -> Result<Timest
         return Ok(Timestamp::from_millis(ms));
     }
     Timestamp::parse_rfc3339(value).map_err(|_| {
-        Error::bad_parameter(
+        Error::invalid_parameter(
             parameter,
-            format!(
-                "expected RFC 3339, unix milliseconds, `now` or `now-<duration>`, got {value:?}"
-            ),
+            format!("{value:?} is not a date and time (RFC 3339) that exists"),
         )
     })
 }
@@ -67,7 +95,7 @@ pub fn time_range(
         None => to.saturating_add_millis(-i64::try_from(default_span.as_millis()).unwrap_or(0)),
     };
     if to <= from {
-        return Err(Error::bad_parameter(
+        return Err(Error::invalid_parameter(
             "to",
             format!("must be after `from` ({from}), got {to}"),
         ));
@@ -130,7 +158,7 @@ pub fn resolution(
         Resolution::Hour => limits.max_range_1h,
     };
     if span > limit {
-        return Err(Error::bad_parameter(
+        return Err(Error::invalid_parameter(
             "resolution",
             format!(
                 "the range of {} is longer than the {} allowed at resolution {}; use a coarser \
@@ -280,12 +308,26 @@ pub(crate) fn encode_cursor(parts: &[&str]) -> String {
         .collect()
 }
 
+/// A cursor of the documented shape that this API did not hand out.
+pub(crate) fn unissued_cursor() -> Error {
+    Error::invalid_parameter("cursor", "not a cursor returned by this API")
+}
+
 /// Decodes a cursor made by [`encode_cursor`] into exactly `n` parts.
 pub(crate) fn decode_cursor(value: &str, n: usize) -> Result<Vec<String>> {
-    let bad = || Error::bad_parameter("cursor", "not a cursor returned by this API");
-    if !value.len().is_multiple_of(2) || !value.is_ascii() {
-        return Err(bad());
+    if value.is_empty()
+        || value.len() > CURSOR_MAX_LENGTH
+        || !value.len().is_multiple_of(2)
+        || !value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(Error::bad_parameter(
+            "cursor",
+            "expected the lowercase hex of a `next_cursor`",
+        ));
     }
+    let bad = unissued_cursor;
     let bytes = (0..value.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&value[i..i + 2], 16))
@@ -328,7 +370,7 @@ mod tests {
     #[test]
     fn to_before_from_names_to() {
         let err = time_range(Some("now-1h"), Some("now-2h"), Duration::ZERO, NOW).unwrap_err();
-        assert!(matches!(err, Error::BadParameter { ref parameter, .. } if parameter == "to"));
+        assert!(matches!(err, Error::InvalidParameter { ref parameter, .. } if parameter == "to"));
         let range = time_range(None, None, Duration::from_secs(60), NOW).unwrap();
         assert_eq!(range.millis(), 60_000);
     }

@@ -59,8 +59,35 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
     }
 }
 
+/// The body as JSON. A number with no fractional part counts as an integer however it is
+/// written (`100.0` is `100`), as JSON Schema has it.
 fn parse_json(body: &Bytes) -> Result<serde_json::Value> {
-    serde_json::from_slice(body).map_err(|e| Error::BadBody(e.to_string()))
+    let mut value = serde_json::from_slice(body).map_err(|e| Error::BadBody(e.to_string()))?;
+    integral_numbers(&mut value);
+    Ok(value)
+}
+
+fn integral_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // 2^63 and 2^64 are exact in f64; within them the cast is exact for an integral f.
+            if f.fract() == 0.0
+                && f >= -9_223_372_036_854_775_808.0
+                && f < 18_446_744_073_709_551_616.0
+            {
+                *value = if f < 0.0 {
+                    Value::from(f as i64)
+                } else {
+                    Value::from(f as u64)
+                };
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
 }
 
 fn parse_limit(value: Option<&str>) -> Result<Option<u32>> {
@@ -149,7 +176,7 @@ pub async fn get_monitor(
 }
 
 /// Create a monitor. Answers once the service's own view shows it.
-#[utoipa::path(post, path = "/api/v1/monitors", tag = "monitors", request_body = Monitor,
+#[utoipa::path(post, path = "/api/v1/monitors", tag = "monitors", request_body = crate::model::monitor_input::MonitorInput,
     responses(
         (status = 201, description = "Created", body = Monitor),
         (status = 400, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
@@ -178,7 +205,7 @@ pub async fn create_monitor(
 }
 
 /// Replace a monitor's spec.
-#[utoipa::path(put, path = "/api/v1/monitors/{id}", tag = "monitors", request_body = Monitor,
+#[utoipa::path(put, path = "/api/v1/monitors/{id}", tag = "monitors", request_body = crate::model::monitor_input::MonitorInput,
     params(("id" = String, Path, description = "Monitor id")),
     responses(
         (status = 200, description = "Replaced", body = Monitor),
@@ -280,7 +307,24 @@ pub struct RangeParams {
     /// Export format: `ndjson` (default) or `csv`.
     #[param(pattern = "^(ndjson|csv)$")]
     format: Option<String>,
-    /// Summary: availability target between 0 and 1 (default 0.999).
+}
+
+/// Range, resolution and availability target of a summary.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SummaryParams {
+    /// Start: RFC 3339, unix ms, `now` or `now-<duration>` (default: 24 h before `to`).
+    from: Option<String>,
+    /// End, exclusive (default: now).
+    to: Option<String>,
+    /// `1m`, `1h` or `auto` (1m up to 24 h, else 1h).
+    #[param(pattern = "^(1m|1h|auto)$")]
+    resolution: Option<String>,
+    /// Only this region (default: all regions merged).
+    region: Option<String>,
+    /// Availability target between 0 and 1, both exclusive (default 0.999).
+    #[param(value_type = Option<f64>, exclusive_minimum = 0, exclusive_maximum = 1)]
     target: Option<String>,
 }
 
@@ -393,7 +437,7 @@ pub async fn history(
 
 /// Uptime, merged-sketch percentiles and error budget of one monitor, overall and per region.
 #[utoipa::path(get, path = "/api/v1/monitors/{id}/summary", tag = "history",
-    params(("id" = String, Path, description = "Monitor id"), RangeParams),
+    params(("id" = String, Path, description = "Monitor id"), SummaryParams),
     responses(
         (status = 200, description = "The summary", body = Summary),
         (status = 400, description = "Bad parameter", body = Problem, content_type = "application/problem+json"),
@@ -405,10 +449,17 @@ pub async fn summary(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
-    Params(p): Params<RangeParams>,
+    Params(p): Params<SummaryParams>,
 ) -> Result<Json<Summary>> {
     caller.require(Role::Viewer)?;
-    let q = history_query(&state, Target::Monitor(id.clone()), &p)?;
+    let range = RangeParams {
+        from: p.from,
+        to: p.to,
+        resolution: p.resolution,
+        region: p.region,
+        ..RangeParams::default()
+    };
+    let q = history_query(&state, Target::Monitor(id.clone()), &range)?;
     let target = p
         .target
         .as_deref()

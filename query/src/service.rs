@@ -94,9 +94,9 @@ impl HistoryPage {
         let after = cursor
             .map(|c| {
                 let parts = crate::params::decode_cursor(c, 2)?;
-                let start: i64 = parts[1].parse().map_err(|_| {
-                    Error::bad_parameter("cursor", "not a cursor returned by this API")
-                })?;
+                let start: i64 = parts[1]
+                    .parse()
+                    .map_err(|_| crate::params::unissued_cursor())?;
                 Ok::<_, Error>((parts[0].clone(), start))
             })
             .transpose()?;

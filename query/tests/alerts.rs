@@ -157,9 +157,17 @@ async fn alert_reads_check_roles_and_parameters_before_clickhouse() {
         ("/api/v1/alerts/active?state=firing", "state"),
     ] {
         let (status, headers, body) = call(&h, Method::GET, uri, Some(VIEWER), None).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        // Well-formed but unusable (a range ending before it starts, a cursor of the right
+        // shape this API did not issue) is a 422; anything the document rules out a 400.
+        let unusable = uri.ends_with("to=now-2h") || uri.ends_with("cursor=00");
+        let (want, kind) = if unusable {
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid-parameter")
+        } else {
+            (StatusCode::BAD_REQUEST, "bad-parameter")
+        };
+        assert_eq!(status, want, "{uri}: {body}");
         assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
-        assert_eq!(body["type"], "urn:vigil:problem:bad-parameter");
+        assert_eq!(body["type"], format!("urn:vigil:problem:{kind}"), "{uri}");
         assert_eq!(body["parameter"], parameter, "{uri}: {body}");
     }
     // A valid request reaches ClickHouse (a closed port here): the documented 500, no detail.
@@ -239,12 +247,12 @@ async fn error_budgets_are_for_burn_rate_rules_on_monitors_they_select() {
         ),
         (
             "/api/v1/rules/slo-api/budget?monitor=web",
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid parameter `monitor`: rule \"slo-api\" does not apply to monitor \"web\"",
         ),
         (
             "/api/v1/rules/slo-api/budget?region=ap",
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid parameter `region`: rule \"slo-api\" does not look at region \"ap\"",
         ),
     ];
@@ -370,7 +378,7 @@ async fn backtest_requests_are_validated_like_rule_writes() {
         Method::POST,
         "/api/v1/rules/backtest",
         Some(EDITOR),
-        Some(json!({"rules": [burn_rule("a", &[], &[]), bad, {"id": "c"}]})),
+        Some(json!({"rules": [burn_rule("a", &[], &[]), bad]})),
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -381,8 +389,25 @@ async fn backtest_requests_are_validated_like_rule_writes() {
         [
             "rules[1].monitors[0]",
             "rules[1].condition.burn_rate.objective",
-            "rules[2]"
         ]
+    );
+    // A rule that does not decode is a malformed body, named by its index.
+    let (status, _, body) = call(
+        &h,
+        Method::POST,
+        "/api/v1/rules/backtest",
+        Some(EDITOR),
+        Some(json!({"rules": [burn_rule("a", &[], &[]), {"id": "c"}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["type"], "urn:vigil:problem:bad-body");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rules[1]: missing field `condition`"),
+        "{body}"
     );
     for (body, parameter) in [
         (
@@ -406,7 +431,14 @@ async fn backtest_requests_are_validated_like_rule_writes() {
             Some(body),
         )
         .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{got}");
+        // A range too long or ending before it starts is unusable (422); a limit past the
+        // documented maximum is malformed (400).
+        let want = if parameter == "max_transitions" {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        assert_eq!(status, want, "{got}");
         assert_eq!(got["parameter"], parameter, "{got}");
     }
     let request = Request::post("/api/v1/rules/backtest")

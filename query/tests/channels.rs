@@ -125,8 +125,15 @@ async fn channel_crud_with_exact_statuses_and_no_secret_values() {
         Some(json!({"id": "x", "kind": {"teams": {}}})),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(error_fields(&body), ["kind"]);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["type"], "urn:vigil:problem:bad-body");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("kind: unknown variant `teams`"),
+        "{body}"
+    );
 
     // Update: 404, 422 on another id, 200.
     let (status, _, _) = call(

@@ -91,7 +91,7 @@ const REST: &[(&str, &str, Needs)] = &[
     ("GET", "/api/v1/keys", ADMIN),
     ("POST", "/api/v1/keys", ADMIN),
     ("GET", "/api/v1/keys/{id}", ADMIN),
-    ("DELETE", "/api/v1/keys/{id}", ADMIN),
+    ("POST", "/api/v1/keys/{id}/revoke", ADMIN),
     ("GET", "/api/v1/secrets", EDITOR),
     ("PUT", "/api/v1/secrets/{name}", ADMIN),
     ("DELETE", "/api/v1/secrets/{name}", ADMIN),
@@ -213,8 +213,10 @@ async fn every_rest_operation_answers_each_role_as_the_matrix_says() {
                 .map(move |m| (m.to_uppercase(), path.clone()))
         })
         .collect();
+    // The WebSocket is not an HTTP operation, so the document does not describe it.
     let ruled: BTreeSet<(String, String)> = REST
         .iter()
+        .filter(|(_, p, _)| *p != "/graphql/ws")
         .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned()))
         .collect();
     let unruled: Vec<_> = documented.difference(&ruled).collect();

@@ -229,8 +229,8 @@ async fn rule_crud_reads_its_own_writes_with_exact_statuses() {
         Some(json!({"id": "x", "condition": {"latency": {}}})),
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["errors"][0]["field"], "body");
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["type"], "urn:vigil:problem:bad-body");
     let request = Request::post("/api/v1/rules")
         .header(header::AUTHORIZATION, format!("Bearer {EDITOR}"))
         .body(Body::from("{nope"))

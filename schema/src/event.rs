@@ -37,8 +37,8 @@ pub use apikey::{
 pub use audit::{AuditAction, AuditEvent};
 pub use channel::{
     ChannelKind, ChannelSpec, DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL,
-    EmailTls, Escalation, MatchOp, Matcher, PAGERDUTY_EVENTS_URL, RouteSpec, SecretRef,
-    is_loopback_host, is_secret_name,
+    EmailTls, Escalation, MATCHER_PATTERN, MatchOp, Matcher, PAGERDUTY_EVENTS_URL, RouteSpec,
+    SecretRef, is_loopback_host, is_secret_name,
 };
 pub use command::{AlertAck, MAX_ACK_COMMENT, NotifyCommand, Redeliver};
 pub use delivery::{Delivery, DeliveryStatus};
@@ -48,5 +48,7 @@ pub use rule::{
     BurnWindow, RuleCondition, RuleSpec, Severity, SloKind, StatusClass, SummarySegment,
     default_burn_windows, parse_summary,
 };
-pub use silence::{MaintenanceSchedule, MaintenanceSpec, SilenceSpec, SilenceState};
+pub use silence::{
+    MaintenanceSchedule, MaintenanceSpec, SilenceSpec, SilenceState, WINDOW_RANGE_MS,
+};
 pub use window::{AnomalyScores, SketchData, WindowSummary};

@@ -52,10 +52,11 @@ pub use event::{
     API_KEY_PREFIX, AlertAck, AlertKind, AlertState, AlertTransition, AnomalyScores,
     ApiKeyLocation, ApiKeyRecord, ApiKeyUsage, AssertionResult, AuditAction, AuditEvent, Auth,
     BurnWindow, ChannelKind, ChannelSpec, Delivery, DeliveryStatus, EmailTls, Escalation,
-    FieldError, HttpMethod, KeyRole, KeyScope, MaintenanceSchedule, MaintenanceSpec, MatchOp,
-    Matcher, MonitorSpec, NotifyCommand, Outcome, ProbeResult, Redeliver, RouteSpec, RuleCondition,
-    RuleSpec, SecretRef, Severity, SilenceSpec, SilenceState, SketchData, SloKind, StatusClass,
-    SummarySegment, Timings, UsageRecorder, WindowSummary, api_key_id, reporter_name,
+    FieldError, HttpMethod, KeyRole, KeyScope, MATCHER_PATTERN, MaintenanceSchedule,
+    MaintenanceSpec, MatchOp, Matcher, MonitorSpec, NotifyCommand, Outcome, ProbeResult, Redeliver,
+    RouteSpec, RuleCondition, RuleSpec, SecretRef, Severity, SilenceSpec, SilenceState, SketchData,
+    SloKind, StatusClass, SummarySegment, Timings, UsageRecorder, WindowSummary, api_key_id,
+    reporter_name,
 };
 pub use retention::Retention;
 pub use timestamp::Timestamp;

@@ -435,8 +435,8 @@ async fn secrets_and_created_keys_work_rotate_and_never_appear_in_plaintext() {
         (403, &json!("urn:vigil:problem:out-of-scope"))
     );
     let (status, _) = call(
-        M::DELETE,
-        &format!("/api/v1/keys/{agent_id}"),
+        M::POST,
+        &format!("/api/v1/keys/{agent_id}/revoke"),
         ADMIN_KEY,
         None,
     )

@@ -170,7 +170,7 @@ mod tests {
             let statuses: Vec<&str> = responses.keys().map(String::as_str).collect();
             assert_eq!(
                 statuses,
-                ["200", "400", "401", "429", "500", "503"],
+                ["200", "400", "401", "422", "429", "500", "503"],
                 "{path}"
             );
             for (status, response) in responses.iter().filter(|(s, _)| *s != "200") {

@@ -229,7 +229,7 @@ pub(crate) mod tests {
         ];
         assert_eq!(
             statuses(&doc, "/api/v1/channels", "get"),
-            ["200", "400", "401", "429", "503"]
+            ["200", "400", "401", "422", "429", "503"]
         );
         assert_eq!(
             statuses(&doc, "/api/v1/channels", "post"),

@@ -17,15 +17,9 @@ use crate::error::Problem;
 use crate::model::{ApiKey, ApiKeyPage, CreatedApiKey, NewApiKey, Secret, SecretPage, SecretValue};
 use crate::state::{AppState, Caller};
 
-/// The body as `T`: 400 when it is not JSON, 422 naming the problem when it has the wrong shape.
-fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes, kind: &'static str) -> Result<T> {
-    serde_json::from_value(parse_json(bytes)?).map_err(|e| crate::Error::InvalidSpec {
-        kind,
-        errors: vec![vigil_schema::FieldError {
-            field: "body".into(),
-            reason: e.to_string(),
-        }],
-    })
+/// The body as `T`: 400 when it is not JSON or has the wrong shape.
+fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T> {
+    serde_json::from_value(parse_json(bytes)?).map_err(|e| crate::Error::BadBody(e.to_string()))
 }
 
 /// Paging of the key and secret lists.
@@ -84,10 +78,7 @@ pub async fn create_key(
     bytes: Bytes,
 ) -> Result<Response> {
     caller.require(Role::Admin)?;
-    let created = state
-        .service
-        .create_api_key(body(&bytes, "api key")?)
-        .await?;
+    let created = state.service.create_api_key(body(&bytes)?).await?;
     let location = HeaderValue::from_str(&format!("/api/v1/keys/{}", created.api_key.id))
         .unwrap_or_else(|_| HeaderValue::from_static("/api/v1/keys"));
     Ok((
@@ -120,8 +111,9 @@ pub async fn get_key(
     state.service.api_key(&id).map(Json)
 }
 
-/// Revoke an API key: refused from now on, still listed (with `revoked_at`).
-#[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys",
+/// Revoke an API key: refused from now on, still listed (with `revoked_at`). Revoking a
+/// revoked key changes nothing.
+#[utoipa::path(post, path = "/api/v1/keys/{id}/revoke", tag = "keys",
     params(("id" = String, Path, description = "Key id (12 hex digits)")),
     responses(
         (status = 200, description = "The revoked key", body = ApiKey),
@@ -186,7 +178,7 @@ pub async fn put_secret(
     bytes: Bytes,
 ) -> Result<Json<Secret>> {
     caller.require(Role::Admin)?;
-    let body: SecretValue = body(&bytes, "secret")?;
+    let body: SecretValue = body(&bytes)?;
     state.service.put_secret(&name, &body.value).await.map(Json)
 }
 

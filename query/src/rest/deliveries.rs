@@ -98,7 +98,7 @@ mod tests {
         let doc = serde_json::to_value(crate::openapi::document()).unwrap();
         assert_eq!(
             statuses(&doc, "/api/v1/deliveries", "get"),
-            ["200", "400", "401", "429", "500", "503"]
+            ["200", "400", "401", "422", "429", "500", "503"]
         );
         let names: Vec<&str> = doc["paths"]["/api/v1/deliveries"]["get"]["parameters"]
             .as_array()

@@ -225,7 +225,7 @@ mod tests {
         };
         assert_eq!(
             statuses("/api/v1/rules", "get"),
-            ["200", "400", "401", "404", "429", "503"]
+            ["200", "400", "401", "404", "422", "429", "503"]
         );
         assert_eq!(
             statuses("/api/v1/rules", "post"),

@@ -315,7 +315,7 @@ mod tests {
         let gone = ["204", "401", "403", "404", "429", "500", "503"];
         assert_eq!(
             statuses(&doc, "/api/v1/silences", "get"),
-            ["200", "400", "401", "429", "503"]
+            ["200", "400", "401", "422", "429", "503"]
         );
         assert_eq!(statuses(&doc, "/api/v1/silences", "post"), created);
         assert_eq!(

@@ -97,7 +97,7 @@ WHERE state != 'ok'{having}"
 }
 
 fn bad_cursor() -> Error {
-    Error::bad_parameter("cursor", "not a cursor returned by this API")
+    params::unissued_cursor()
 }
 
 /// The history statement and its parameters.
@@ -345,7 +345,9 @@ mod tests {
             ..q
         };
         let err = history_parts(&bad).unwrap_err();
-        assert!(matches!(err, Error::BadParameter { ref parameter, .. } if parameter == "cursor"));
+        assert!(
+            matches!(err, Error::InvalidParameter { ref parameter, .. } if parameter == "cursor")
+        );
     }
 
     #[test]

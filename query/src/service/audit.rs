@@ -100,7 +100,7 @@ pub struct AuditQuery {
 }
 
 fn bad_cursor() -> Error {
-    Error::bad_parameter("cursor", "not a cursor returned by this API")
+    params::unissued_cursor()
 }
 
 fn list_parts(q: &AuditQuery) -> Result<(String, Vec<Param>)> {

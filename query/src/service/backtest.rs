@@ -141,12 +141,7 @@ fn instant(parameter: &str, value: &str, now: Timestamp) -> Result<Timestamp> {
 /// Parses and validates a backtest body: 422 naming `rules[i].field` for rules, 400 naming
 /// `from`, `to` or `max_transitions` for the range and the limit.
 pub fn parse_backtest(body: serde_json::Value, now: Timestamp) -> Result<BacktestSpec> {
-    let body: Body = serde_json::from_value(body).map_err(|e| {
-        invalid(vec![FieldError {
-            field: "body".into(),
-            reason: e.to_string(),
-        }])
-    })?;
+    let body: Body = serde_json::from_value(body).map_err(|e| Error::BadBody(e.to_string()))?;
     let mut errors = Vec::new();
     if body.rules.len() > MAX_RULES {
         errors.push(FieldError {
@@ -175,13 +170,12 @@ pub fn parse_backtest(body: serde_json::Value, now: Timestamp) -> Result<Backtes
             }
             Err(Error::InvalidSpec { errors: found, .. }) => {
                 errors.extend(found.into_iter().map(|e| FieldError {
-                    field: if e.field == "body" {
-                        format!("rules[{i}]")
-                    } else {
-                        format!("rules[{i}].{}", e.field)
-                    },
+                    field: format!("rules[{i}].{}", e.field),
                     reason: e.reason,
                 }));
+            }
+            Err(Error::BadBody(reason)) => {
+                return Err(Error::BadBody(format!("rules[{i}]: {reason}")));
             }
             Err(other) => return Err(other),
         }
@@ -198,7 +192,7 @@ pub fn parse_backtest(body: serde_json::Value, now: Timestamp) -> Result<Backtes
         None => to.saturating_add_millis(-(DEFAULT_SPAN.as_millis() as i64)),
     };
     if to <= from {
-        return Err(Error::bad_parameter(
+        return Err(Error::invalid_parameter(
             "to",
             format!("must be after `from` ({from}), got {to}"),
         ));
@@ -206,7 +200,7 @@ pub fn parse_backtest(body: serde_json::Value, now: Timestamp) -> Result<Backtes
     let range = TimeRange { from, to };
     let span = Duration::from_millis(u64::try_from(range.millis()).unwrap_or(u64::MAX));
     if span > MAX_RANGE {
-        return Err(Error::bad_parameter(
+        return Err(Error::invalid_parameter(
             "from",
             format!(
                 "the range of {} is longer than the {} a backtest may cover",
@@ -317,8 +311,10 @@ mod tests {
 
     fn parameter(err: Error) -> String {
         match err {
-            Error::BadParameter { parameter, .. } => parameter,
-            other => panic!("expected BadParameter, got {other}"),
+            Error::BadParameter { parameter, .. } | Error::InvalidParameter { parameter, .. } => {
+                parameter
+            }
+            other => panic!("expected a parameter error, got {other}"),
         }
     }
 
@@ -347,23 +343,21 @@ mod tests {
     fn rule_problems_name_their_index_and_field() {
         let mut bad = rule("b");
         bad["condition"]["availability"]["below"] = json!(2);
-        let err = parse_backtest(
-            json!({"rules": [rule("a"), bad, {"id": "c"}, rule("a")]}),
-            NOW,
-        )
-        .unwrap_err();
+        let err = parse_backtest(json!({"rules": [rule("a"), bad, rule("a")]}), NOW).unwrap_err();
         let got = fields(err);
         let names: Vec<&str> = got.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
             names,
-            [
-                "rules[1].condition.availability.below",
-                "rules[2]",
-                "rules[3].id"
-            ]
+            ["rules[1].condition.availability.below", "rules[2].id"]
         );
-        assert!(got[1].1.contains("missing field `condition`"), "{got:?}");
-        assert_eq!(got[2].1, "\"a\" is also the id of rules[0]");
+        assert_eq!(got[1].1, "\"a\" is also the id of rules[0]");
+        // A rule of the wrong shape is a 400 naming its index.
+        let err = parse_backtest(json!({"rules": [rule("a"), {"id": "c"}]}), NOW).unwrap_err();
+        assert!(
+            matches!(&err, Error::BadBody(reason)
+                if reason.starts_with("rules[1]: missing field `condition`")),
+            "{err}"
+        );
         assert_eq!(
             fields(parse_backtest(json!({"rules": []}), NOW).unwrap_err()),
             [(
@@ -371,9 +365,11 @@ mod tests {
                 "give at least one rule, or set default_rule".to_owned()
             )]
         );
-        let got = fields(parse_backtest(json!({"rules": [], "window": "1m"}), NOW).unwrap_err());
-        assert_eq!(got[0].0, "body");
-        assert!(got[0].1.contains("unknown field `window`"), "{got:?}");
+        let err = parse_backtest(json!({"rules": [], "window": "1m"}), NOW).unwrap_err();
+        assert!(
+            matches!(&err, Error::BadBody(reason) if reason.contains("unknown field `window`")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -140,7 +140,7 @@ impl Service {
             Some(id) => {
                 let spec = self.spec(id)?;
                 if !rule.applies_to(&spec) {
-                    return Err(Error::bad_parameter(
+                    return Err(Error::invalid_parameter(
                         "monitor",
                         format!("rule {:?} does not apply to monitor {id:?}", rule.id),
                     ));
@@ -163,7 +163,7 @@ impl Service {
             && !rule.regions.is_empty()
             && !rule.regions.contains(region)
         {
-            return Err(Error::bad_parameter(
+            return Err(Error::invalid_parameter(
                 "region",
                 format!("rule {:?} does not look at region {region:?}", rule.id),
             ));

@@ -155,13 +155,9 @@ pub(super) fn invalid(kind: &'static str, errors: Vec<FieldError>) -> Error {
     Error::InvalidSpec { kind, errors }
 }
 
-/// Decodes a JSON body into a spec; a body that does not decode is a 422 on `body`.
-pub(super) fn decode<S: serde::de::DeserializeOwned>(
-    kind: &'static str,
-    value: serde_json::Value,
-) -> Result<S> {
-    serde_json::from_value(value)
-        .map_err(|e| invalid(kind, vec![field_error("body", e.to_string())]))
+/// Decodes a JSON body into a spec; a body of the wrong shape is a 400.
+pub(super) fn decode<S: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<S> {
+    serde_json::from_value(value).map_err(|e| Error::BadBody(e.to_string()))
 }
 
 impl Service {
@@ -288,7 +284,7 @@ impl Service {
     /// Replaces the routing tree: 422 naming every invalid field, including receivers and
     /// escalation targets that name no channel.
     pub async fn update_routes(&self, spec: serde_json::Value) -> Result<Route> {
-        let tree: RouteSpec = decode("routing tree", spec)?;
+        let tree: RouteSpec = decode(spec)?;
         let channels: BTreeMap<String, ChannelSpec> = self
             .notify_views()
             .channels
@@ -310,15 +306,15 @@ impl Service {
     }
 }
 
-/// Parses a channel spec from JSON and checks it; every problem is a 422.
+/// Parses a channel spec from JSON and checks it: a body of the wrong shape is a 400 (naming
+/// `kind` when that is what does not decode), a spec that fails its checks a 422.
 pub fn parse_channel(value: serde_json::Value) -> Result<ChannelSpec> {
     let kind = value.get("kind").cloned();
     let spec: ChannelSpec = serde_json::from_value(value).map_err(|e| {
-        let field = match kind.map(serde_json::from_value::<vigil_schema::ChannelKind>) {
-            Some(Err(kind_error)) => field_error("kind", kind_error.to_string()),
-            _ => field_error("body", e.to_string()),
-        };
-        invalid("channel", vec![field])
+        match kind.map(serde_json::from_value::<vigil_schema::ChannelKind>) {
+            Some(Err(kind_error)) => Error::BadBody(format!("kind: {kind_error}")),
+            _ => Error::BadBody(e.to_string()),
+        }
     })?;
     check::channel(&spec).map_err(|e| invalid("channel", e))?;
     Ok(spec)
@@ -357,7 +353,7 @@ mod tests {
         let err = parse_channel(json!({"id": "a", "kind": {"teams": {}}})).unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("invalid channel spec: kind: unknown variant `teams`"),
+                .starts_with("invalid request body: kind: unknown variant `teams`"),
             "{err}"
         );
     }

@@ -55,7 +55,7 @@ pub fn delivery_status(value: &str) -> Result<DeliveryStatus> {
 }
 
 fn bad_cursor() -> Error {
-    Error::bad_parameter("cursor", "not a cursor returned by this API")
+    params::unissued_cursor()
 }
 
 /// The listing statement and its parameters.
@@ -119,7 +119,7 @@ impl Service {
         input: serde_json::Value,
         author: &str,
     ) -> Result<CommandAccepted> {
-        let input: AckInput = decode("acknowledgement", input)?;
+        let input: AckInput = decode(input)?;
         let command = NotifyCommand::Ack(AlertAck {
             command_id: Uuid::now_v7(),
             rule_id: input.rule_id,
@@ -292,7 +292,7 @@ mod tests {
         };
         assert!(matches!(
             list_parts(&bad).unwrap_err(),
-            Error::BadParameter { ref parameter, .. } if parameter == "cursor"
+            Error::InvalidParameter { ref parameter, .. } if parameter == "cursor"
         ));
         assert_eq!(delivery_status("gave_up").unwrap(), DeliveryStatus::GaveUp);
         assert!(

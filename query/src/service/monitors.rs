@@ -183,15 +183,11 @@ impl Service {
     }
 }
 
-/// Parses a monitor spec from JSON and validates it; every problem is a 422.
+/// Parses a monitor spec from JSON and validates it: a body of the wrong shape is a 400, a
+/// spec that fails validation a 422 naming every field.
 pub fn parse_spec(value: serde_json::Value) -> Result<MonitorSpec> {
-    let spec: MonitorSpec = serde_json::from_value(value).map_err(|e| Error::InvalidSpec {
-        kind: "monitor",
-        errors: vec![FieldError {
-            field: "body".into(),
-            reason: e.to_string(),
-        }],
-    })?;
+    let spec: MonitorSpec =
+        serde_json::from_value(value).map_err(|e| Error::BadBody(e.to_string()))?;
     spec.validate().map_err(|errors| Error::InvalidSpec {
         kind: "monitor",
         errors,

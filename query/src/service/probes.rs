@@ -3,10 +3,10 @@
 
 use serde::Deserialize;
 
+use crate::Result;
 use crate::model::{Probe, ProbePage, rfc3339};
 use crate::params::{self, StatusFilter, TimeRange};
 use crate::service::Service;
-use crate::{Error, Result};
 
 /// A raw-probe request, already parsed.
 #[derive(Debug, Clone)]
@@ -54,12 +54,12 @@ impl Service {
         let after = match &q.cursor {
             Some(c) => {
                 let parts = params::decode_cursor(c, 2)?;
-                let ms: i64 = parts[0].parse().map_err(|_| {
-                    Error::bad_parameter("cursor", "not a cursor returned by this API")
-                })?;
-                let id: uuid::Uuid = parts[1].parse().map_err(|_| {
-                    Error::bad_parameter("cursor", "not a cursor returned by this API")
-                })?;
+                let ms: i64 = parts[0]
+                    .parse()
+                    .map_err(|_| crate::params::unissued_cursor())?;
+                let id: uuid::Uuid = parts[1]
+                    .parse()
+                    .map_err(|_| crate::params::unissued_cursor())?;
                 sql.push_str(
                     " AND (event_time, event_id) < \
                      (fromUnixTimestamp64Milli(toInt64(?)), toUUID(?))",

@@ -140,14 +140,11 @@ fn invalid(errors: Vec<FieldError>) -> Error {
     }
 }
 
-/// Parses a rule spec from JSON and validates it; every problem is a 422.
+/// Parses a rule spec from JSON and validates it: a body of the wrong shape is a 400, a spec
+/// that fails validation a 422 naming every field.
 pub fn parse_rule(value: serde_json::Value) -> Result<RuleSpec> {
-    let spec: RuleSpec = serde_json::from_value(value).map_err(|e| {
-        invalid(vec![FieldError {
-            field: "body".into(),
-            reason: e.to_string(),
-        }])
-    })?;
+    let spec: RuleSpec =
+        serde_json::from_value(value).map_err(|e| Error::BadBody(e.to_string()))?;
     spec.validate().map_err(invalid)?;
     Ok(spec)
 }
@@ -179,7 +176,7 @@ mod tests {
         let err = parse_rule(serde_json::json!({"id": "a"})).unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("invalid rule spec: body: missing field `condition`"),
+                .starts_with("invalid request body: missing field `condition`"),
             "{err}"
         );
     }

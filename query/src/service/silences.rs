@@ -114,7 +114,7 @@ impl Service {
     /// Creates a silence by `author` (the caller's key name): 422 if invalid, 409 if the id
     /// is taken by a silence or a maintenance window.
     pub async fn create_silence(&self, body: serde_json::Value, author: &str) -> Result<Silence> {
-        let new: NewSilence = decode("silence", body)?;
+        let new: NewSilence = decode(body)?;
         let spec = build_silence(new, author, self.now())?;
         check::silence(&spec).map_err(|e| invalid("silence", e))?;
         self.check_free("silence", &spec.id)?;
@@ -259,7 +259,7 @@ pub fn parse_maintenance(mut value: serde_json::Value) -> Result<MaintenanceSpec
     {
         object.remove("active");
     }
-    let spec: MaintenanceSpec = decode("maintenance window", value)?;
+    let spec: MaintenanceSpec = decode(value)?;
     check::maintenance(&spec).map_err(|e| invalid("maintenance window", e))?;
     Ok(spec)
 }
@@ -368,7 +368,7 @@ mod tests {
             fields(build_silence(none, "ops", now).unwrap_err()),
             ["ends_at"]
         );
-        let err = decode::<NewSilence>("silence", json!({"matchers": [], "author": "me"}))
+        let err = decode::<NewSilence>(json!({"matchers": [], "author": "me"}))
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown field `author`"), "{err}");

@@ -20,7 +20,7 @@ mod check;
 mod matcher;
 mod route;
 
-pub use matcher::{MatchOp, Matcher};
+pub use matcher::{MATCHER_PATTERN, MatchOp, Matcher};
 pub use route::{
     DEFAULT_GROUP_INTERVAL, DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL, Escalation, RouteSpec,
 };

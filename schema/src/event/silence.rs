@@ -101,7 +101,19 @@ fn check_matchers(matchers: &[Matcher], errors: &mut Vec<FieldError>) {
     }
 }
 
+/// The instants a window may start or end at: years 0000 to 9999, those RFC 3339 can write.
+pub const WINDOW_RANGE_MS: std::ops::RangeInclusive<i64> =
+    -62_167_219_200_000..=253_402_300_799_999;
+
 fn check_window(starts_at: Timestamp, ends_at: Timestamp, at: &str, errors: &mut Vec<FieldError>) {
+    for (name, t) in [("starts_at", starts_at), ("ends_at", ends_at)] {
+        if !WINDOW_RANGE_MS.contains(&t.as_millis()) {
+            errors.push(FieldError::new(
+                format!("{at}{name}"),
+                "must be between the years 0000 and 9999",
+            ));
+        }
+    }
     if ends_at <= starts_at {
         errors.push(FieldError::new(
             format!("{at}ends_at"),

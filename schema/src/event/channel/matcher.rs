@@ -59,6 +59,16 @@ impl Matcher {
     }
 }
 
+/// What a matcher must look like, as the OpenAPI document states it (an ECMA-262 and Rust
+/// `regex` pattern): exactly the strings [`Matcher::from_str`] accepts. A label name, an
+/// operator, and a value that is either plain (not starting with `"`) or one double-quoted
+/// string with `\\` escapes; spaces around the parts are allowed. After `=` the value may not
+/// start with `~` (that is the `=~` operator).
+pub const MATCHER_PATTERN: &str = concat!(
+    r#"^\s*[A-Za-z_][A-Za-z0-9_-]{0,63}\s*(?:(?:=~|!~|!=)\s*(?:"(?:[^"\\]|\\[\s\S])*"\s*|(?:[^"\s][\s\S]*)?)"#,
+    r#"|=(?:"(?:[^"\\]|\\[\s\S])*"\s*|[^"\s~][\s\S]*|\s+(?:"(?:[^"\\]|\\[\s\S])*"\s*|(?:[^"\s][\s\S]*)?)|))$"#
+);
+
 /// Label names: a letter or `_`, then letters, digits, `_` or `-` (rule labels are slugs).
 fn is_label_name(name: &str) -> bool {
     let mut bytes = name.bytes();
@@ -154,6 +164,46 @@ impl From<Matcher> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use proptest::prelude::*;
+
+    fn documented(s: &str) -> bool {
+        static RE: std::sync::LazyLock<regex::Regex> =
+            std::sync::LazyLock::new(|| regex::Regex::new(MATCHER_PATTERN).unwrap());
+        RE.is_match(s)
+    }
+
+    #[test]
+    fn the_documented_pattern_accepts_what_the_parser_accepts() {
+        for (s, ok) in [
+            ("monitor=checkout", true),
+            ("a=", true),
+            (" a = b ", true),
+            ("a=~x", true),
+            ("a=~~x", true),
+            ("a= ~x", true),
+            ("a=~\"x", false),
+            ("a=\"x\"", true),
+            ("a=\"x\" ", true),
+            ("a=\"x\"y", false),
+            ("a=\"x\\\"y\"", true),
+            ("a!x", false),
+            ("=x", false),
+            ("1a=x", false),
+            ("", false),
+        ] {
+            assert_eq!(s.parse::<Matcher>().is_ok(), ok, "parser on {s:?}");
+            assert_eq!(documented(s), ok, "pattern on {s:?}");
+        }
+    }
+
+    proptest! {
+        /// Over strings made of the characters that matter, the pattern and the parser agree.
+        #[test]
+        fn the_pattern_and_the_parser_agree(s in "[a_1=!~\" \\\\x]{0,10}") {
+            prop_assert_eq!(documented(&s), s.parse::<Matcher>().is_ok(), "{:?}", s);
+        }
+    }
 
     #[test]
     fn every_operator_parses_and_prints_back() {

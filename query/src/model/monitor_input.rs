@@ -1,0 +1,142 @@
+//! The body of `POST /api/v1/monitors` and `PUT /api/v1/monitors/{id}` as the OpenAPI document
+//! states it: exactly the shape [`vigil_schema::MonitorSpec`] decodes (a body of another shape
+//! is a 400); what only validation can tell (an interval under 1 s, a timeout not below the
+//! interval, a URL that does not parse, a condition that does not compile) is a 422.
+
+#![allow(dead_code, reason = "describes request bodies in the OpenAPI document")]
+
+use std::collections::BTreeMap;
+
+use utoipa::ToSchema;
+
+fn duration() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .pattern(Some(crate::openapi::DURATION_PATTERN))
+        .build()
+}
+
+/// A monitor to create, or to put in place of one.
+#[derive(Debug, ToSchema)]
+#[schema(as = MonitorInput)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MonitorInput {
+    /// Stable identifier, a slug (`checkout-api`): 1–64 of a-z, 0-9, `-`, `_`.
+    #[schema(example = "checkout-api")]
+    id: String,
+    /// Display name.
+    name: String,
+    /// Tags for grouping and filtering.
+    #[serde(default)]
+    tags: Vec<String>,
+    /// URL checked (`http://` or `https://`); may hold `${secret:NAME}` references.
+    #[schema(example = "https://api.example.com/health")]
+    url: String,
+    /// HTTP method (default `GET`).
+    #[serde(default)]
+    method: MethodDoc,
+    /// Request headers; values may hold `${secret:NAME}` references.
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// Request body.
+    #[serde(default)]
+    body: Option<String>,
+    /// How the probe authenticates (default `{"type": "none"}`).
+    #[serde(default)]
+    auth: AuthDoc,
+    /// Time between checks, at least 1s (default `1m`).
+    #[serde(default)]
+    #[schema(schema_with = duration, example = "30s")]
+    interval: String,
+    /// Time after which a check fails with `timeout`, below the interval (default `10s`).
+    #[serde(default)]
+    #[schema(schema_with = duration, example = "5s")]
+    timeout: String,
+    /// Regions that run it; empty means every region.
+    #[serde(default)]
+    regions: Vec<String>,
+    /// Whether redirects are followed, up to 10 (default true).
+    #[serde(default)]
+    follow_redirects: bool,
+    /// Whether a redirect from `https://` to `http://` is followed (default false).
+    #[serde(default)]
+    allow_insecure_redirects: bool,
+    /// Whether certificates are verified (default true).
+    #[serde(default)]
+    tls_verify: bool,
+    /// Conditions that must hold (`[STATUS] == 200`); empty means any status below 400.
+    #[serde(default)]
+    assertions: Vec<String>,
+    /// Disabled monitors are kept but not run (default true).
+    #[serde(default)]
+    enabled: bool,
+    /// Monitors this one depends on (ids, at most 32).
+    #[serde(default)]
+    depends_on: Vec<String>,
+}
+
+/// HTTP methods a monitor may use.
+#[derive(Debug, ToSchema)]
+#[schema(as = HttpMethod)]
+#[serde(rename_all = "UPPERCASE")]
+pub(crate) enum MethodDoc {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+}
+
+/// How a probe authenticates; secret values may be `${secret:NAME}` references.
+#[derive(Debug, ToSchema)]
+#[schema(as = Auth)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum AuthDoc {
+    /// No authentication.
+    None,
+    /// HTTP basic authentication.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// `Authorization: Bearer <token>`.
+    Bearer {
+        /// The token.
+        token: String,
+    },
+    /// A static API key in a header or query parameter.
+    ApiKey {
+        /// Header or parameter name.
+        name: String,
+        /// The key.
+        value: String,
+        /// Where the key goes (default `header`).
+        #[serde(default, rename = "in")]
+        location: ApiKeyLocationDoc,
+    },
+    /// OAuth 2 client-credentials grant.
+    Oauth2ClientCredentials {
+        /// Token endpoint.
+        token_url: String,
+        /// Client id.
+        client_id: String,
+        /// Client secret.
+        client_secret: String,
+        /// Requested scopes.
+        #[serde(default)]
+        scopes: Vec<String>,
+    },
+}
+
+/// Where an API key is sent.
+#[derive(Debug, ToSchema)]
+#[schema(as = ApiKeyLocation)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ApiKeyLocationDoc {
+    Header,
+    Query,
+}
