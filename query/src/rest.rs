@@ -74,8 +74,7 @@ fn integral_numbers(value: &mut serde_json::Value) {
             let f = n.as_f64().unwrap_or(f64::NAN);
             // 2^63 and 2^64 are exact in f64; within them the cast is exact for an integral f.
             if f.fract() == 0.0
-                && f >= -9_223_372_036_854_775_808.0
-                && f < 18_446_744_073_709_551_616.0
+                && (-9_223_372_036_854_775_808.0..18_446_744_073_709_551_616.0).contains(&f)
             {
                 *value = if f < 0.0 {
                     Value::from(f as i64)

@@ -32,17 +32,27 @@ pub(crate) struct Up {
     pub(crate) child: tokio::process::Child,
     stdout: Arc<Mutex<String>>,
     pub(crate) stderr: PathBuf,
-    query: String,
+    pub(crate) query: String,
     ingest: String,
 }
 
 impl Up {
     pub(crate) async fn start(dir: &std::path::Path, prefix: &str, database: &str) -> Self {
+        Self::start_with(dir, prefix, database, "").await
+    }
+
+    /// [`Up::start`] with `extra` appended to the configuration file.
+    pub(crate) async fn start_with(
+        dir: &std::path::Path,
+        prefix: &str,
+        database: &str,
+        extra: &str,
+    ) -> Self {
         let config = dir.join("vigil.toml");
         // A consumer group of its own, so no other test's processor shares its partitions.
         std::fs::write(
             &config,
-            format!("[processor]\ngroup-id = \"{prefix}-processor\"\n"),
+            format!("[processor]\ngroup-id = \"{prefix}-processor\"\n{extra}"),
         )
         .unwrap();
         let (query, ingest) = (free_port(), free_port());
@@ -136,7 +146,7 @@ fn free_port() -> u16 {
 }
 
 /// The value after `label` on its banner line.
-fn banner_field<'a>(banner: &'a str, label: &str) -> &'a str {
+pub(crate) fn banner_field<'a>(banner: &'a str, label: &str) -> &'a str {
     banner
         .lines()
         .find_map(|l| l.trim_start().strip_prefix(label))

@@ -30,5 +30,6 @@ mod oracle;
 mod processor;
 mod query;
 mod rollup_scale;
+mod schemathesis;
 mod secrets;
 mod seeding;
