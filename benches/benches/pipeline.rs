@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use vigil_benches::probe_result;
+use vigil_processor::row::ProbeRow;
+use vigil_processor::sink::Sink;
 use vigil_processor::{Config, Pipeline};
 use vigil_schema::sketch::Sketch;
 use vigil_schema::{ProbeResult, decode, encode};
@@ -89,7 +91,36 @@ fn pipeline(c: &mut Criterion) {
             black_box(rows)
         });
     });
+    // Raw probes as the processor stores them: every event also becomes a `probes` row,
+    // written through the sink (`ProbeRow`, RowBinary, LZ4, one HTTP insert) to clickhouse's
+    // mock server on loopback, which only records the request body.
     group.bench_function("with_raw_probes", |b| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let _entered = runtime.enter();
+        let mock = clickhouse::test::Mock::new();
+        let sink = Sink::new(clickhouse::Client::default().with_mock(&mock));
+        // Once, untimed: the mock receives one row per event, each decoding to its event.
+        let mut p = Pipeline::new(Config {
+            store_probes: true,
+            ..config()
+        });
+        for (offset, bytes) in events.iter().enumerate() {
+            p.process(0, offset as i64, None, Some(bytes), 0);
+        }
+        p.finish();
+        let probes = p.take_output().probes;
+        let ids: Vec<_> = probes.iter().map(|probe| probe.event_id).collect();
+        let recorded = mock.add(clickhouse::test::handlers::record::<ProbeRow>());
+        runtime
+            .block_on(sink.write_probes(probes))
+            .expect("the mock accepts the insert");
+        let rows: Vec<ProbeRow> = runtime.block_on(recorded.collect());
+        let got: Vec<_> = rows.iter().map(|row| row.event_id).collect();
+        assert_eq!(got, ids, "every probe arrives as a row, in order");
+        assert_eq!(got.len() as u64, EVENTS);
         b.iter(|| {
             let mut p = Pipeline::new(Config {
                 store_probes: true,
@@ -99,7 +130,14 @@ fn pipeline(c: &mut Criterion) {
                 p.process(0, offset as i64, None, Some(bytes), 0);
             }
             p.finish();
-            black_box(p.take_output().probes.len())
+            let probes = p.take_output().probes;
+            let rows = probes.len();
+            let recorded = mock.add(clickhouse::test::handlers::record::<ProbeRow>());
+            runtime
+                .block_on(sink.write_probes(probes))
+                .expect("the mock accepts the insert");
+            drop(recorded);
+            black_box(rows)
         });
     });
     group.finish();
