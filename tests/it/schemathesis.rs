@@ -45,8 +45,10 @@ async fn the_api_honours_its_openapi_document() {
             "all",
             "--max-examples",
             EXAMPLES,
+            // One worker: CPython 3.11 can fail compiling in two threads at once
+            // ("AST constructor recursion depth mismatch"), a runtime error of the fuzzer.
             "--workers",
-            "2",
+            "1",
         ])
         .args(["--seed", &seed, "--request-timeout", "30"])
         .output()

@@ -9,6 +9,19 @@ use std::collections::BTreeMap;
 
 use utoipa::ToSchema;
 
+fn tags() -> utoipa::openapi::Array {
+    utoipa::openapi::ArrayBuilder::new()
+        .items(
+            utoipa::openapi::ObjectBuilder::new()
+                .schema_type(utoipa::openapi::Type::String)
+                .min_length(Some(1))
+                .max_length(Some(64))
+                .pattern(Some("^[a-z0-9][a-z0-9_-]*$")),
+        )
+        .max_items(Some(32))
+        .build()
+}
+
 fn duration() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::Type::String)
@@ -22,12 +35,19 @@ fn duration() -> utoipa::openapi::Object {
 #[serde(deny_unknown_fields)]
 pub(crate) struct MonitorInput {
     /// Stable identifier, a slug (`checkout-api`): 1–64 of a-z, 0-9, `-`, `_`.
-    #[schema(example = "checkout-api")]
+    #[schema(
+        example = "checkout-api",
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[a-z0-9][a-z0-9_-]*$"
+    )]
     id: String,
-    /// Display name.
+    /// Display name (at most 200 bytes, not blank).
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
-    /// Tags for grouping and filtering.
+    /// Tags for grouping and filtering: at most 32 slugs.
     #[serde(default)]
+    #[schema(schema_with = tags, max_items = 32)]
     tags: Vec<String>,
     /// URL checked (`http://` or `https://`); may hold `${secret:NAME}` references.
     #[schema(example = "https://api.example.com/health")]
