@@ -287,6 +287,7 @@ pub struct Probe {
     /// URL checked.
     pub url: String,
     /// HTTP status, when a response came.
+    #[schema(maximum = 65535)]
     pub status_code: Option<u16>,
     /// Outcome (`ok`, `timeout`, …).
     pub outcome: String,

@@ -325,7 +325,8 @@ impl Modify for Unprocessable {
 }
 
 /// utoipa declares Rust's `u32` as `format: int32` with `minimum: 0`, which OpenAPI reads as
-/// at most 2^31 − 1; states the real range (`format: int64`, `maximum: 4294967295`).
+/// at most 2^31 − 1; states the real range (`format: int64`, `maximum: 4294967295`). Narrower
+/// unsigned members (`u16`, `u8`) look the same, so they state their `maximum` themselves.
 fn unsigned_integers(value: &mut serde_json::Value) {
     use serde_json::Value;
     match value {
@@ -541,6 +542,55 @@ const DOCS_HTML: &str = r#"<!doctype html>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_served_document_states_ranges_syntax_and_closed_objects() {
+        let doc = served(&crate::config::LimitsConfig::default());
+        let schemas = &doc["components"]["schemas"];
+        let quorum = &schemas["Rule"]["properties"]["quorum"];
+        assert_eq!(
+            (&quorum["format"], &quorum["minimum"], &quorum["maximum"]),
+            (&"int64".into(), &1.into(), &u32::MAX.into())
+        );
+        assert_eq!(
+            schemas["DeliveryAttempt"]["properties"]["http_status"]["maximum"],
+            65535
+        );
+        assert_eq!(
+            schemas["NewSilence"]["properties"]["matchers"]["items"]["pattern"],
+            vigil_schema::MATCHER_PATTERN
+        );
+        assert_eq!(
+            schemas["Rule"]["properties"]["for"]["pattern"],
+            DURATION_PATTERN
+        );
+        assert_eq!(schemas["MonitorInput"]["additionalProperties"], false);
+        assert!(
+            schemas["GraphQLRequest"]
+                .get("additionalProperties")
+                .is_none()
+        );
+        // Every object of a request or response that lists its members is closed.
+        for (name, schema) in schemas.as_object().unwrap() {
+            if OPEN_SCHEMAS.contains(&name.as_str()) {
+                continue;
+            }
+            let text = schema.to_string();
+            let mut open = Vec::new();
+            fn walk(v: &serde_json::Value, open: &mut Vec<String>) {
+                if let Some(map) = v.as_object() {
+                    if map.contains_key("properties") && !map.contains_key("additionalProperties") {
+                        open.push(v.to_string());
+                    }
+                    map.values().for_each(|x| walk(x, open));
+                } else if let Some(items) = v.as_array() {
+                    items.iter().for_each(|x| walk(x, open));
+                }
+            }
+            walk(schema, &mut open);
+            assert!(open.is_empty(), "{name}: {text}");
+        }
+    }
 
     #[test]
     fn the_served_document_states_the_configured_page_limits() {

@@ -22,6 +22,7 @@ pub struct DeliveryAttempt {
     /// `sent`, `failed`, `retrying`, `gave_up` or `disabled`.
     pub status: String,
     /// The receiver's HTTP status, when it answered over HTTP.
+    #[schema(maximum = 65535)]
     pub http_status: Option<u16>,
     /// How long the attempt took.
     pub latency_ms: u64,
