@@ -102,16 +102,19 @@ fn pipeline(c: &mut Criterion) {
         let _entered = runtime.enter();
         let mock = clickhouse::test::Mock::new();
         let sink = Sink::new(clickhouse::Client::default().with_mock(&mock));
+        let raw_probes = || {
+            let mut p = Pipeline::new(Config {
+                store_probes: true,
+                ..config()
+            });
+            for (offset, bytes) in events.iter().enumerate() {
+                p.process(0, offset as i64, None, Some(bytes), 0);
+            }
+            p.finish();
+            p.take_output().probes
+        };
         // Once, untimed: the mock receives one row per event, each decoding to its event.
-        let mut p = Pipeline::new(Config {
-            store_probes: true,
-            ..config()
-        });
-        for (offset, bytes) in events.iter().enumerate() {
-            p.process(0, offset as i64, None, Some(bytes), 0);
-        }
-        p.finish();
-        let probes = p.take_output().probes;
+        let probes = raw_probes();
         let ids: Vec<_> = probes.iter().map(|probe| probe.event_id).collect();
         let recorded = mock.add(clickhouse::test::handlers::record::<ProbeRow>());
         runtime
@@ -122,15 +125,7 @@ fn pipeline(c: &mut Criterion) {
         assert_eq!(got, ids, "every probe arrives as a row, in order");
         assert_eq!(got.len() as u64, EVENTS);
         b.iter(|| {
-            let mut p = Pipeline::new(Config {
-                store_probes: true,
-                ..config()
-            });
-            for (offset, bytes) in events.iter().enumerate() {
-                p.process(0, offset as i64, None, Some(bytes), 0);
-            }
-            p.finish();
-            let probes = p.take_output().probes;
+            let probes = raw_probes();
             let rows = probes.len();
             let recorded = mock.add(clickhouse::test::handlers::record::<ProbeRow>());
             runtime

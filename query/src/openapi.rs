@@ -3,7 +3,9 @@
 //! browser, so nothing is downloaded at build time.
 
 use axum::response::Html;
+use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::{ops, rest};
@@ -68,6 +70,34 @@ use exact::{OPEN_SCHEMAS, exact_objects, unsigned_integers};
 )]
 pub struct ApiDoc;
 
+/// Every operation of a path.
+fn operations(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Whether `parameter` goes in the query string.
+fn in_query(parameter: &Parameter) -> bool {
+    matches!(parameter.parameter_in, ParameterIn::Query)
+}
+
+/// A response whose body is a problem document.
+fn problem_response(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/problem+json",
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build(),
+    )
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -91,10 +121,8 @@ struct IdempotencyHeader;
 
 impl Modify for IdempotencyHeader {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
-        use utoipa::openapi::{
-            ContentBuilder, ObjectBuilder, Ref, Required, ResponseBuilder, Type,
-        };
+        use utoipa::openapi::path::ParameterBuilder;
+        use utoipa::openapi::{ObjectBuilder, Required, Type};
         let schema = ObjectBuilder::new()
             .schema_type(Type::String)
             .min_length(Some(1))
@@ -112,17 +140,7 @@ impl Modify for IdempotencyHeader {
             ))
             .schema(Some(schema))
             .build();
-        let problem = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/problem+json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Problem")))
-                        .build(),
-                )
-                .build()
-        };
+        let problem = |description: &str| problem_response(description).build();
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !path.starts_with("/api/v1/") {
                 continue;
@@ -159,9 +177,7 @@ struct Limits;
 
 impl Modify for Limits {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{
-            ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, ResponseBuilder, Type,
-        };
+        use utoipa::openapi::{HeaderBuilder, ObjectBuilder, Type};
         let header = |description: &str, ty: Type| {
             HeaderBuilder::new()
                 .schema(ObjectBuilder::new().schema_type(ty))
@@ -169,18 +185,10 @@ impl Modify for Limits {
                 .build()
         };
         let problem = |description: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/problem+json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Problem")))
-                        .build(),
-                )
-                .header(
-                    "retry-after",
-                    header("Seconds to wait before retrying", Type::Integer),
-                )
+            problem_response(description).header(
+                "retry-after",
+                header("Seconds to wait before retrying", Type::Integer),
+            )
         };
         let limited = problem("Over a rate limit (per API key or per client address)")
             .header(
@@ -204,16 +212,7 @@ impl Modify for Limits {
         .build();
         for (path, item) in openapi.paths.paths.iter_mut() {
             let unlimited = matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics");
-            for op in [
-                item.get.as_mut(),
-                item.put.as_mut(),
-                item.post.as_mut(),
-                item.delete.as_mut(),
-                item.patch.as_mut(),
-            ]
-            .into_iter()
-            .flatten()
-            {
+            for op in operations(item) {
                 if !unlimited {
                     op.responses
                         .responses
@@ -235,7 +234,6 @@ struct ParameterShapes;
 
 impl Modify for ParameterShapes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::path::ParameterIn;
         use utoipa::openapi::{ObjectBuilder, Type};
         let time = ObjectBuilder::new()
             .schema_type(Type::String)
@@ -252,12 +250,9 @@ impl Modify for ParameterShapes {
             .pattern(Some(vigil_schema::MATCHER_PATTERN))
             .build();
         for item in openapi.paths.paths.values_mut() {
-            for op in [item.get.as_mut(), item.post.as_mut()]
-                .into_iter()
-                .flatten()
-            {
+            for op in operations(item) {
                 for parameter in op.parameters.iter_mut().flatten() {
-                    if !matches!(parameter.parameter_in, ParameterIn::Query) {
+                    if !in_query(parameter) {
                         continue;
                     }
                     let schema = match parameter.name.as_str() {
@@ -281,43 +276,20 @@ struct Unprocessable;
 
 impl Modify for Unprocessable {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        let response = ResponseBuilder::new()
-            .description(
-                "The request matches this document but cannot be used (see `detail`, and \
-                 `errors` for every invalid field of a spec)",
-            )
-            .content(
-                "application/problem+json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
-                    .build(),
-            )
-            .build();
+        let response = problem_response(
+            "The request matches this document but cannot be used (see `detail`, and `errors` \
+             for every invalid field of a spec)",
+        )
+        .build();
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !path.starts_with("/api/v1/") {
                 continue;
             }
-            let shared = item
-                .parameters
-                .iter()
-                .flatten()
-                .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query));
-            for op in [
-                item.get.as_mut(),
-                item.put.as_mut(),
-                item.post.as_mut(),
-                item.delete.as_mut(),
-                item.patch.as_mut(),
-            ]
-            .into_iter()
-            .flatten()
-            {
+            let shared = item.parameters.iter().flatten().any(in_query);
+            for op in operations(item) {
                 let takes_input = shared
                     || op.request_body.is_some()
-                    || op.parameters.iter().flatten().any(|p| {
-                        matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Query)
-                    });
+                    || op.parameters.iter().flatten().any(in_query);
                 if takes_input {
                     op.responses
                         .responses
@@ -373,10 +345,7 @@ pub fn document_for(limits: &crate::config::LimitsConfig) -> utoipa::openapi::Op
         } else {
             limits.max_page_size
         };
-        for op in [item.get.as_mut(), item.post.as_mut()]
-            .into_iter()
-            .flatten()
-        {
+        for op in operations(item) {
             for parameter in op.parameters.iter_mut().flatten() {
                 if parameter.name != "limit" {
                     continue;
