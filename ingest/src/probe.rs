@@ -2,6 +2,8 @@
 //! scheduler.
 //!
 //! - [`http`]: one check over one fresh connection, timed phase by phase.
+//! - `socket.rs`, `dns.rs`: the other check kinds (TCP, TLS, WebSocket, DNS), chosen by the
+//!   URL's scheme.
 //! - [`egress`]: where probes may connect; every check kind resolves, vets and connects through
 //!   it, and follows redirects by its rules.
 //! - [`condition`]: Gatus-style assertions evaluated on each response.
@@ -11,9 +13,11 @@
 
 pub mod auth;
 pub mod condition;
+mod dns;
 pub mod egress;
 pub mod http;
 pub mod runner;
+mod socket;
 
 pub use self::http::{Assertions, Checker};
 pub use egress::{Egress, Resolver, SystemResolver};

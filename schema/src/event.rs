@@ -42,7 +42,10 @@ pub use channel::{
 };
 pub use command::{AlertAck, MAX_ACK_COMMENT, NotifyCommand, Redeliver};
 pub use delivery::{Delivery, DeliveryStatus};
-pub use monitor::{ApiKeyLocation, Auth, FieldError, HttpMethod, MAX_DEPENDS_ON, MonitorSpec};
+pub use monitor::{
+    ApiKeyLocation, Auth, CheckKind, DnsQuery, FieldError, HttpMethod, MAX_DEPENDS_ON, MonitorSpec,
+    RecordType, SCHEME_LIST, SYSTEM_RESOLVER,
+};
 pub use probe::{AssertionResult, Outcome, ProbeResult, Timings};
 pub use rule::{
     BurnWindow, RuleCondition, RuleSpec, Severity, SloKind, StatusClass, SummarySegment,

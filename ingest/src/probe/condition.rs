@@ -10,9 +10,9 @@
 //!
 //! # Semantics (Gatus's, where they overlap)
 //! - Either side is a placeholder (`[STATUS]`, `[RESPONSE_TIME]` in ms, `[BODY]` with a path,
-//!   `[HEADER].name`, `[CERTIFICATE_EXPIRATION]` in ms, `[CONNECTED]`; names in any case), a
-//!   placeholder inside `len()` or `has()`, a literal, `pat(glob)` or `any(a, b, …)`; at least
-//!   one side is a placeholder.
+//!   `[HEADER].name`, `[CERTIFICATE_EXPIRATION]` in ms, `[CONNECTED]`, `[DNS_RCODE]`, `[IP]`;
+//!   names in any case), a placeholder inside `len()` or `has()`, a literal, `pat(glob)` or
+//!   `any(a, b, …)`; at least one side is a placeholder.
 //! - `==`/`!=`: `pat()` and `any()` on either side; otherwise numbers compare as numbers
 //!   (`0x1F`, `0o17`, `0b101` included) and everything else as text.
 //! - `<`, `<=`, `>`, `>=` compare numbers; a duration (`1s`, `48h`, `1h30m`) counts as its
@@ -67,6 +67,10 @@ enum Placeholder {
     ResponseTime,
     CertificateExpiration,
     Connected,
+    /// The DNS response code (`NOERROR`, `NXDOMAIN`, …) of a DNS check.
+    DnsRcode,
+    /// The address the check connected to.
+    Ip,
     Body(Vec<PathStep>),
     Header(String),
 }
@@ -114,6 +118,10 @@ pub struct Response<'a> {
     pub certificate_expires_in_ms: Option<i64>,
     /// Whether a connection was established.
     pub connected: bool,
+    /// The response code of a DNS check (`NOERROR`, `NXDOMAIN`, …).
+    pub dns_rcode: Option<String>,
+    /// The address connected to (or, for DNS, the resolver's).
+    pub ip: Option<std::net::IpAddr>,
     json: OnceLock<Option<serde_json::Value>>,
 }
 
@@ -133,6 +141,8 @@ impl<'a> Response<'a> {
             body,
             certificate_expires_in_ms,
             connected: status.is_some(),
+            dns_rcode: None,
+            ip: None,
             json: OnceLock::new(),
         }
     }
@@ -224,7 +234,7 @@ impl Condition {
         if placeholders == 0 {
             return err(format!(
                 "no placeholder in {text:?}; one side is [STATUS], [RESPONSE_TIME], [BODY]…, \
-                 [HEADER].name, [CERTIFICATE_EXPIRATION], [CONNECTED], $.json.path, len(…) or has(…)"
+                 [HEADER].name, [CERTIFICATE_EXPIRATION], [CONNECTED], [DNS_RCODE], [IP], $.json.path, len(…) or has(…)"
             ));
         }
         let matcher = |o: &Operand| matches!(o, Operand::Pattern(_) | Operand::Any(_));
@@ -291,6 +301,14 @@ impl Condition {
         [&self.left, &self.right]
             .iter()
             .any(|o| matches!(o, Operand::Placeholder(_, Placeholder::Connected)))
+    }
+
+    /// Whether this condition looks at `[DNS_RCODE]` (a DNS check's response code then does
+    /// not fail it by itself).
+    pub fn checks_rcode(&self) -> bool {
+        [&self.left, &self.right]
+            .iter()
+            .any(|o| matches!(o, Operand::Placeholder(_, Placeholder::DnsRcode)))
     }
 
     /// Evaluates the condition.
@@ -399,6 +417,8 @@ fn resolve_placeholder(placeholder: &Placeholder, r: &Response<'_>) -> Option<Va
             Some(Value::Duration(r.certificate_expires_in_ms.unwrap_or(0)))
         }
         Placeholder::Connected => Some(Value::Text(r.connected.to_string())),
+        Placeholder::DnsRcode => r.dns_rcode.clone().map(Value::Text),
+        Placeholder::Ip => r.ip.map(|ip| Value::Text(ip.to_string())),
         Placeholder::Header(name) => r
             .headers
             .get(name.as_str())
@@ -510,6 +530,8 @@ fn parse_placeholder(s: &str) -> Result<Placeholder, ParseError> {
             Placeholder::CertificateExpiration,
         ),
         ("[CONNECTED]", Placeholder::Connected),
+        ("[DNS_RCODE]", Placeholder::DnsRcode),
+        ("[IP]", Placeholder::Ip),
     ];
     for (name, placeholder) in fixed {
         if s.eq_ignore_ascii_case(name) {
@@ -534,7 +556,7 @@ fn parse_placeholder(s: &str) -> Result<Placeholder, ParseError> {
     }
     Err(ParseError(format!(
         "unknown placeholder {s:?}; expected [STATUS], [RESPONSE_TIME], [BODY]…, \
-         [HEADER].name, [CERTIFICATE_EXPIRATION], [CONNECTED], $.json.path, len(…) or has(…)"
+         [HEADER].name, [CERTIFICATE_EXPIRATION], [CONNECTED], [DNS_RCODE], [IP], $.json.path, len(…) or has(…)"
     )))
 }
 

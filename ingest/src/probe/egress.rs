@@ -62,7 +62,7 @@ pub struct Refused {
 }
 
 impl Refused {
-    fn new(outcome: Outcome, message: impl Into<String>) -> Self {
+    pub(crate) fn new(outcome: Outcome, message: impl Into<String>) -> Self {
         Self {
             outcome,
             message: message.into(),

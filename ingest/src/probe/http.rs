@@ -25,7 +25,8 @@ use url::Url;
 use uuid::Uuid;
 use vigil_schema::Timestamp;
 use vigil_schema::{
-    ApiKeyLocation, Auth, EgressPolicy, HttpMethod, MonitorSpec, Outcome, ProbeResult, Timings,
+    ApiKeyLocation, Auth, CheckKind, EgressPolicy, HttpMethod, MonitorSpec, Outcome, ProbeResult,
+    SCHEME_LIST, Timings,
 };
 
 use super::auth::{self, References, TokenCache, TokenKey};
@@ -33,7 +34,7 @@ use super::condition::{Condition, ParseError, Response};
 use super::egress::{self, Egress, Refused, Resolver, micros};
 use crate::config::CheckerConfig;
 
-mod verdict;
+pub(super) mod verdict;
 
 /// A monitor's assertions, parsed once per spec.
 #[derive(Debug, Clone)]
@@ -49,14 +50,14 @@ impl Assertions {
 /// Runs checks. Cheap to share (`Arc`); holds the TLS configurations, the egress policy, the
 /// reference expansion and the OAuth 2 token cache.
 pub struct Checker {
-    config: CheckerConfig,
+    pub(super) config: CheckerConfig,
     region: String,
     agent: String,
     verifying: TlsConnector,
     insecure: TlsConnector,
     tokens: TokenCache,
-    egress: Egress,
-    references: References,
+    pub(super) egress: Egress,
+    pub(super) references: References,
 }
 
 impl std::fmt::Debug for Checker {
@@ -72,13 +73,13 @@ impl std::fmt::Debug for Checker {
 
 /// A failed phase: the outcome kind and a message.
 #[derive(Debug)]
-struct Failure {
-    outcome: Outcome,
-    message: String,
+pub(super) struct Failure {
+    pub(super) outcome: Outcome,
+    pub(super) message: String,
 }
 
 impl Failure {
-    fn new(outcome: Outcome, message: impl Into<String>) -> Self {
+    pub(super) fn new(outcome: Outcome, message: impl Into<String>) -> Self {
         Self {
             outcome,
             message: message.into(),
@@ -94,13 +95,13 @@ impl From<Refused> for Failure {
 
 /// What one hop measured; filled in as phases complete so a timeout keeps what was done.
 #[derive(Debug, Default)]
-struct Phases {
-    net: egress::Timing,
-    tls_us: Option<u64>,
-    ttfb_us: Option<u64>,
-    cert_expiry: Option<Timestamp>,
-    status: Option<u16>,
-    size: Option<u64>,
+pub(super) struct Phases {
+    pub(super) net: egress::Timing,
+    pub(super) tls_us: Option<u64>,
+    pub(super) ttfb_us: Option<u64>,
+    pub(super) cert_expiry: Option<Timestamp>,
+    pub(super) status: Option<u16>,
+    pub(super) size: Option<u64>,
 }
 
 /// A completed exchange.
@@ -114,12 +115,12 @@ struct Exchange {
 
 /// A request ready to send (secrets expanded).
 #[derive(Debug, Clone)]
-struct Prepared {
+pub(super) struct Prepared {
     method: http::Method,
-    url: Url,
-    headers: Vec<(HeaderName, HeaderValue)>,
-    body: Option<Bytes>,
-    tls_verify: bool,
+    pub(super) url: Url,
+    pub(super) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(super) body: Option<Bytes>,
+    pub(super) tls_verify: bool,
     /// Headers not sent on to another origin when following a redirect, besides
     /// `Authorization`, `Proxy-Authorization` and `Cookie`: the API key header and every
     /// header whose configured value holds a `${…}` reference.
@@ -183,7 +184,16 @@ impl Checker {
         let event_time = Timestamp::now();
         let start = Instant::now();
         let mut phases = Phases::default();
-        let run = self.run(spec, assertions, start, &mut phases);
+        let kind = CheckKind::of(&spec.url).map_or(CheckKind::Http, |(kind, ..)| kind);
+        let run = async {
+            match kind {
+                CheckKind::Http => self.run(spec, assertions, start, &mut phases).await,
+                other => {
+                    self.run_kind(other, spec, assertions, start, &mut phases)
+                        .await
+                }
+            }
+        };
         let failure = match tokio::time::timeout(spec.timeout, run).await {
             Ok(Ok(done)) => Ok(done),
             Ok(Err(failure)) => Err(failure),
@@ -212,7 +222,10 @@ impl Checker {
             agent: self.agent.clone(),
             scheduled_at,
             event_time,
-            method: spec.method.as_str().to_owned(),
+            method: match kind {
+                CheckKind::Http => spec.method.as_str().to_owned(),
+                other => other.as_str().to_ascii_uppercase(),
+            },
             url: spec.url.clone(),
             status_code: phases.status,
             outcome,
@@ -314,16 +327,16 @@ impl Checker {
     }
 
     /// Expands secrets and applies authentication.
-    async fn prepare(&self, spec: &MonitorSpec) -> Result<Prepared, Failure> {
+    pub(super) async fn prepare(&self, spec: &MonitorSpec) -> Result<Prepared, Failure> {
         let invalid = |m: String| Failure::new(Outcome::InvalidUrl, m);
         let refs = &self.references;
         let expanded = refs
             .expand(&spec.url)
             .map_err(|e| invalid(format!("url: {e}")))?;
         let mut url = Url::parse(&expanded).map_err(|e| invalid(format!("url: {e}")))?;
-        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        if !matches!(url.scheme(), "http" | "https" | "ws" | "wss") || url.host().is_none() {
             return Err(invalid(format!(
-                "url: only http:// and https:// URLs with a host are supported, got {}",
+                "url: only {SCHEME_LIST} URLs with a host are supported, got {}",
                 spec.url
             )));
         }
@@ -452,7 +465,26 @@ impl Checker {
     /// One request over one fresh connection, opened through the egress policy.
     async fn exchange(&self, request: &Prepared, phases: &mut Phases) -> Result<Exchange, Failure> {
         let url = &request.url;
-        let https = url.scheme() == "https";
+        let tcp = self.egress.connect(url, &mut phases.net).await?;
+        // Nagle would delay the request line; errors here only cost latency.
+        let _ignored = tcp.set_nodelay(true);
+        if url.scheme() == "https" {
+            let tls = self.handshake(url, tcp, request.tls_verify, phases).await?;
+            self.send(tls, request, phases).await
+        } else {
+            self.send(tcp, request, phases).await
+        }
+    }
+
+    /// A TLS handshake over `tcp` with `url`'s host, verifying its certificate when `verify`;
+    /// times it and notes the leaf certificate's expiry in `phases`.
+    pub(super) async fn handshake(
+        &self,
+        url: &Url,
+        tcp: tokio::net::TcpStream,
+        verify: bool,
+        phases: &mut Phases,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, Failure> {
         let server_name = match url.host() {
             Some(url::Host::Ipv4(ip)) => ServerName::IpAddress(IpAddr::V4(ip).into()),
             Some(url::Host::Ipv6(ip)) => ServerName::IpAddress(IpAddr::V6(ip).into()),
@@ -463,32 +495,24 @@ impl Checker {
             }
             None => return Err(Failure::new(Outcome::InvalidUrl, "url has no host")),
         };
-        let tcp = self.egress.connect(url, &mut phases.net).await?;
-        // Nagle would delay the request line; errors here only cost latency.
-        let _ignored = tcp.set_nodelay(true);
-
-        if https {
-            let connector = if request.tls_verify {
-                &self.verifying
-            } else {
-                &self.insecure
-            };
-            let t = Instant::now();
-            let tls = connector
-                .connect(server_name, tcp)
-                .await
-                .map_err(|e| Failure::new(Outcome::Tls, format!("tls handshake failed: {e}")))?;
-            phases.tls_us = Some(micros(t.elapsed()));
-            phases.cert_expiry = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|certs| certs.first())
-                .and_then(leaf_expiry);
-            self.send(tls, request, phases).await
+        let connector = if verify {
+            &self.verifying
         } else {
-            self.send(tcp, request, phases).await
-        }
+            &self.insecure
+        };
+        let t = Instant::now();
+        let tls = connector
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| Failure::new(Outcome::Tls, format!("tls handshake failed: {e}")))?;
+        phases.tls_us = Some(micros(t.elapsed()));
+        phases.cert_expiry = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(leaf_expiry);
+        Ok(tls)
     }
 
     async fn send<T>(

@@ -49,7 +49,9 @@ pub(crate) struct MonitorInput {
     #[serde(default)]
     #[schema(schema_with = tags, max_items = 32)]
     tags: Vec<String>,
-    /// URL checked (`http://` or `https://`); may hold `${secret:NAME}` references.
+    /// What is checked; the scheme picks the kind: `http://`, `https://` (a request),
+    /// `tcp://host:port`, `tls://host:port`, `dns://resolver/name?type=A` (`system` as the
+    /// resolver: the system's), `ws://`, `wss://`. May hold `${secret:NAME}` references.
     #[schema(example = "https://api.example.com/health")]
     url: String,
     /// HTTP method (default `GET`).

@@ -4,6 +4,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::event::{CheckKind, DnsQuery};
+
 /// A URL's host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Host {
@@ -11,7 +13,8 @@ pub(crate) enum Host {
     Ip(IpAddr),
     /// A domain name, lowercased, without a trailing dot.
     Name(String),
-    /// A host that holds a `${…}` reference: known only at probe time.
+    /// A host that holds a `${…}` reference, known only at probe time, or the system's DNS
+    /// resolver (configured by the operator, not the monitor).
     Deferred,
 }
 
@@ -23,15 +26,29 @@ pub(crate) struct Target {
     pub(crate) port: u16,
 }
 
-/// The target of an `http://` or `https://` URL; `Err` for what no probe could connect to.
+/// The target of a monitor URL of any kind (see [`CheckKind`]); `Err` for what no probe could
+/// connect to. A `dns://` URL's target is its resolver (the system's: [`Host::Deferred`]).
 pub(crate) fn target(url: &str) -> Result<Target, String> {
-    let (rest, default_port) = if let Some(rest) = strip_scheme(url, "https://") {
-        (rest, 443)
-    } else if let Some(rest) = strip_scheme(url, "http://") {
-        (rest, 80)
-    } else {
-        return Err("must start with http:// or https://".into());
-    };
+    let (kind, scheme, default_port) = CheckKind::of(url)?;
+    if kind == CheckKind::Dns {
+        let query = DnsQuery::parse(url)?;
+        let Some(resolver) = query.resolver else {
+            return Ok(Target {
+                host: Host::Deferred,
+                port: query.port,
+            });
+        };
+        let host = match resolver.parse::<Ipv6Addr>() {
+            Ok(ip) => Host::Ip(IpAddr::V6(ip)),
+            Err(_) => name_or_ipv4(&resolver)?,
+        };
+        return Ok(Target {
+            host,
+            port: query.port,
+        });
+    }
+    let rest = &url[scheme.len() + 3..];
+    let default_port = default_port.unwrap_or(0);
     let authority = rest.split(['/', '?', '#', '\\']).next().unwrap_or_default();
     let host_port = authority
         .rsplit_once('@')
@@ -59,12 +76,6 @@ pub(crate) fn target(url: &str) -> Result<Target, String> {
             .map_err(|_| format!("has an invalid port {p:?}"))?,
     };
     Ok(Target { host, port })
-}
-
-fn strip_scheme<'a>(url: &'a str, scheme: &str) -> Option<&'a str> {
-    let head = url.get(..scheme.len())?;
-    head.eq_ignore_ascii_case(scheme)
-        .then(|| &url[scheme.len()..])
 }
 
 fn name_or_ipv4(raw: &str) -> Result<Host, String> {

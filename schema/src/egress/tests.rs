@@ -288,6 +288,48 @@ fn literal_blocked_hosts_are_refused_at_write_time() {
 }
 
 #[test]
+fn every_check_kind_is_vetted_at_write_time() {
+    let none = EgressPolicy::default();
+    for url in [
+        "tcp://127.0.0.1:6379",
+        "tcp://localhost:22",
+        "tls://10.0.0.1:443",
+        "tls://[::1]:8443",
+        "ws://127.1:8080/socket",
+        "wss://169.254.169.254/",
+        "dns://127.0.0.53/example.org",
+        "dns://[::1]:5353/example.org?type=AAAA",
+        "dns://10.0.0.2/internal.example?type=TXT",
+    ] {
+        let found = problems(&spec(serde_json::json!({"url": url})), &none);
+        let reason = found.get("url").unwrap_or_else(|| panic!("{url} accepted"));
+        assert!(reason.ends_with(ALLOW_HINT), "{url}: {reason}");
+    }
+    for url in [
+        "tcp://db.example.com:5432",
+        "tls://8.8.8.8:853",
+        "wss://stream.example.com/feed",
+        "dns://1.1.1.1/example.org?type=MX",
+        // The system's resolver is the operator's, not the monitor's.
+        "dns://system/example.org",
+    ] {
+        assert_eq!(
+            validate_egress(&spec(serde_json::json!({"url": url})), &none),
+            Ok(()),
+            "{url}"
+        );
+    }
+    let loopback = EgressPolicy {
+        allow: vec!["127.0.0.1:5353".parse().unwrap()],
+        env_allow: vec![],
+    };
+    let s = spec(serde_json::json!({"url": "dns://127.0.0.1:5353/example.test"}));
+    assert_eq!(validate_egress(&s, &loopback), Ok(()));
+    let s = spec(serde_json::json!({"url": "dns://127.0.0.1/example.test"}));
+    assert!(problems(&s, &loopback).contains_key("url"));
+}
+
+#[test]
 fn the_allow_list_admits_what_it_names() {
     let demo = EgressPolicy {
         allow: vec![

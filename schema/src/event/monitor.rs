@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod kind;
+
+pub use kind::{CheckKind, DnsQuery, RecordType, SCHEME_LIST, SYSTEM_RESOLVER};
+
 /// Configuration of one monitor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
@@ -20,7 +24,8 @@ pub struct MonitorSpec {
     /// Free-form tags for grouping and filtering (`team-payments`, `public`).
     #[serde(default)]
     pub tags: Vec<String>,
-    /// URL to check. It may hold `${secret:NAME}` references and `${NAME}` references to
+    /// What to check; the scheme picks the kind ([`CheckKind`]): `http(s)://` a request,
+    /// `tcp://host:port`, `tls://host:port`, `dns://resolver/name?type=T`, `ws(s)://`. It may hold `${secret:NAME}` references and `${NAME}` references to
     /// environment variables the operator allow-lists (`[ingest] env-allow`); both are expanded
     /// at probe time, never stored expanded.
     pub url: String,
@@ -263,7 +268,7 @@ impl MonitorSpec {
         }
         if self.url.len() > MAX_URL {
             errors.push(too_long("url", self.url.len(), MAX_URL));
-        } else if let Err(reason) = check_url(&self.url) {
+        } else if let Err(reason) = kind::check_monitor_url(&self.url) {
             errors.push(FieldError::new("url", reason));
         }
         if self.headers.len() > MAX_HEADERS {
@@ -496,7 +501,7 @@ mod tests {
         assert!(rendered[0].starts_with("id: must be 1–64 characters"));
         assert_eq!(
             rendered[1],
-            "url: must start with http:// or https://, got \"ftp://x\""
+            "url: must start with http://, https://, tcp://, tls://, dns://, ws:// or wss://, got \"ftp://x\""
         );
         assert_eq!(
             rendered[2],

@@ -10,7 +10,7 @@ use super::{Assertions, Failure};
 use crate::probe::condition::{Condition, Response};
 
 /// What a check reports: its outcome, the error, and each assertion's result.
-pub(super) type Verdict = (Outcome, Option<String>, Vec<AssertionResult>);
+pub(in crate::probe) type Verdict = (Outcome, Option<String>, Vec<AssertionResult>);
 
 impl Assertions {
     /// Each assertion evaluated against `response` (`texts`: as written, reported for one
@@ -45,11 +45,31 @@ pub(super) fn with_response(
     response: &Response<'_>,
     status: u16,
 ) -> Verdict {
+    let failing = (status >= 400).then(|| (Outcome::HttpStatus, format!("http status {status}")));
+    judge(
+        spec,
+        assertions,
+        response,
+        failing,
+        Condition::checks_status,
+    )
+}
+
+/// The verdict on what a check observed: the first failing assertion fails the check; without
+/// one, `failing` (what the kind itself counts as a failure) does unless an assertion
+/// `overrides` it (looks at what failed, as `[STATUS]` does for an HTTP status).
+pub(in crate::probe) fn judge(
+    spec: &MonitorSpec,
+    assertions: &Assertions,
+    response: &Response<'_>,
+    failing: Option<(Outcome, String)>,
+    overrides: fn(&Condition) -> bool,
+) -> Verdict {
     let mut results = Vec::with_capacity(assertions.0.len());
     let mut first_failure = None;
-    let mut status_checked = false;
+    let mut overridden = false;
     for (condition, result) in assertions.evaluate(&spec.assertions, response) {
-        status_checked |= condition.is_some_and(Condition::checks_status);
+        overridden |= condition.is_some_and(overrides);
         if !result.passed && first_failure.is_none() {
             first_failure = Some(format!(
                 "assertion failed: {} (actual: {})",
@@ -59,14 +79,10 @@ pub(super) fn with_response(
         }
         results.push(result);
     }
-    match first_failure {
-        Some(message) => (Outcome::Assertion, Some(message), results),
-        None if !status_checked && status >= 400 => (
-            Outcome::HttpStatus,
-            Some(format!("http status {status}")),
-            results,
-        ),
-        None => (Outcome::Ok, None, results),
+    match (first_failure, failing) {
+        (Some(message), _) => (Outcome::Assertion, Some(message), results),
+        (None, Some((outcome, message))) if !overridden => (outcome, Some(message), results),
+        (None, _) => (Outcome::Ok, None, results),
     }
 }
 
@@ -75,7 +91,7 @@ pub(super) fn with_response(
 /// if they expect exactly that (one looks at `[CONNECTED]` and all hold, as in
 /// `[CONNECTED] == false`), the check passes. A check the egress policy blocked or whose URL is
 /// unusable never tried to connect, and stays failed without assertions.
-pub(super) fn without_response(
+pub(in crate::probe) fn without_response(
     spec: &MonitorSpec,
     assertions: &Assertions,
     elapsed: Duration,
