@@ -37,9 +37,12 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+pub(crate) mod dns;
 pub(crate) mod receiver;
 
-/// The demo monitors, with `{{demo}}` and `{{demo_tls}}` standing for the target's addresses.
+/// The demo monitors, with `{{demo}}`, `{{demo_tls}}` (URLs), `{{demo_addr}}`,
+/// `{{demo_tls_addr}}` (host:port) and `{{demo_dns}}` (the DNS server's host:port) standing for
+/// the target's addresses.
 pub(crate) const MONITORS: &str = include_str!("demo/monitors.yaml");
 
 /// Days until the TLS listener's certificate expires, counted from start-up.
@@ -55,6 +58,8 @@ pub(crate) struct DemoTarget {
     pub(crate) http: String,
     /// `https://127.0.0.1:port`.
     pub(crate) https: String,
+    /// `127.0.0.1:port` of the DNS server (UDP).
+    pub(crate) dns: String,
     /// Expiry of the HTTPS certificate (RFC 3339 date).
     pub(crate) cert_expires: String,
     /// Signing secret of the demo's webhook channel (the receiver verifies with it).
@@ -63,7 +68,11 @@ pub(crate) struct DemoTarget {
 
 /// The demo monitors file with the target's addresses filled in.
 pub(crate) fn monitors_yaml(target: &DemoTarget) -> String {
+    let strip = |url: &str| url.split_once("://").map_or(url, |(_, a)| a).to_owned();
     MONITORS
+        .replace("{{demo_tls_addr}}", &strip(&target.https))
+        .replace("{{demo_addr}}", &strip(&target.http))
+        .replace("{{demo_dns}}", &target.dns)
         .replace("{{demo_tls}}", &target.https)
         .replace("{{demo}}", &target.http)
 }
@@ -74,6 +83,7 @@ pub(crate) struct Demo {
     pub(crate) target: DemoTarget,
     http: TcpListener,
     https: TcpListener,
+    dns: tokio::net::UdpSocket,
     acceptor: TlsAcceptor,
 }
 
@@ -86,9 +96,13 @@ impl std::fmt::Debug for Demo {
 }
 
 impl Demo {
-    /// Binds both listeners (failing with the address when one is taken) and generates the
+    /// Binds the listeners (failing with the address when one is taken) and generates the
     /// certificate.
-    pub(crate) async fn bind(http: SocketAddr, https: SocketAddr) -> anyhow::Result<Self> {
+    pub(crate) async fn bind(
+        http: SocketAddr,
+        https: SocketAddr,
+        dns: SocketAddr,
+    ) -> anyhow::Result<Self> {
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
@@ -96,11 +110,15 @@ impl Demo {
         };
         let http = bind(http).await?;
         let https = bind(https).await?;
+        let dns = tokio::net::UdpSocket::bind(dns)
+            .await
+            .with_context(|| format!("demo target: cannot listen on {dns}/udp (port in use?)"))?;
         let not_after = OffsetDateTime::now_utc() + time::Duration::days(CERT_LIFETIME_DAYS);
         let acceptor = tls_acceptor(not_after)?;
         let target = DemoTarget {
             http: format!("http://{}", http.local_addr()?),
             https: format!("https://{}", https.local_addr()?),
+            dns: dns.local_addr()?.to_string(),
             cert_expires: not_after.date().to_string(),
             webhook_secret: receiver::new_secret(),
         };
@@ -108,13 +126,18 @@ impl Demo {
             target,
             http,
             https,
+            dns,
             acceptor,
         })
     }
 
-    /// The egress allow-list entries of the two listeners: exactly their addresses and ports.
+    /// The egress allow-list entries of the listeners: exactly their addresses and ports.
     pub(crate) fn egress_allow(&self) -> io::Result<Vec<vigil_schema::AllowEntry>> {
-        let addrs = [self.http.local_addr()?, self.https.local_addr()?];
+        let addrs = [
+            self.http.local_addr()?,
+            self.https.local_addr()?,
+            self.dns.local_addr()?,
+        ];
         Ok(addrs
             .into_iter()
             .map(vigil_schema::AllowEntry::socket)
@@ -128,6 +151,7 @@ impl Demo {
         let tls_addr = self.https.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
         let handshakes = accept_tls(self.https, self.acceptor, tx, token.clone());
+        let dns = dns::serve(self.dns, token.clone());
         let plain = axum::serve(self.http, app.clone())
             .with_graceful_shutdown(token.clone().cancelled_owned());
         let tls = axum::serve(
@@ -139,10 +163,11 @@ impl Demo {
         )
         .with_graceful_shutdown(token.cancelled_owned());
         info!(http = %self.target.http, https = %self.target.https, "Demo target listening.");
-        let (plain, tls, ()) = tokio::join!(
+        let (plain, tls, (), ()) = tokio::join!(
             std::future::IntoFuture::into_future(plain),
             std::future::IntoFuture::into_future(tls),
-            handshakes
+            handshakes,
+            dns
         );
         plain.context("demo target (http) failed")?;
         tls.context("demo target (https) failed")?;
@@ -381,6 +406,7 @@ fn router(behaviour: Arc<Behaviour>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/api/{endpoint}", get(endpoint))
+        .route("/ws", get(websocket))
         .with_state(behaviour)
 }
 
@@ -391,6 +417,21 @@ async fn index() -> axum::Json<Index> {
             .iter()
             .map(|e| format!("/api/{}", e.name()))
             .collect(),
+    })
+}
+
+/// A WebSocket that answers each text message with `echo: <message>`.
+async fn websocket(upgrade: axum::extract::WebSocketUpgrade) -> Response {
+    use axum::extract::ws::Message;
+    upgrade.on_upgrade(|mut socket| async move {
+        while let Some(Ok(message)) = socket.recv().await {
+            if let Message::Text(text) = message {
+                let reply = format!("echo: {}", text.as_str());
+                if socket.send(Message::Text(reply.into())).await.is_err() {
+                    break;
+                }
+            }
+        }
     })
 }
 
@@ -506,6 +547,7 @@ mod tests {
         let target = DemoTarget {
             http: "http://127.0.0.1:18090".into(),
             https: "https://127.0.0.1:18443".into(),
+            dns: "127.0.0.1:18053".into(),
             cert_expires: "2030-01-01".into(),
             webhook_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
         };
@@ -536,7 +578,11 @@ mod tests {
                 "demo-slow",
                 "demo-flaky",
                 "demo-degrading",
-                "demo-expiring-cert"
+                "demo-expiring-cert",
+                "demo-tcp",
+                "demo-tls-handshake",
+                "demo-dns",
+                "demo-websocket"
             ]
         );
         let urls: Vec<&str> = specs.iter().map(|s| s.url.as_str()).collect();
@@ -547,7 +593,11 @@ mod tests {
                 "http://127.0.0.1:18090/api/slow",
                 "http://127.0.0.1:18090/api/flaky",
                 "http://127.0.0.1:18090/api/degrading",
-                "https://127.0.0.1:18443/api/fast"
+                "https://127.0.0.1:18443/api/fast",
+                "tcp://127.0.0.1:18090",
+                "tls://127.0.0.1:18443",
+                "dns://127.0.0.1:18053/demo.vigil.test?type=A",
+                "ws://127.0.0.1:18090/ws"
             ]
         );
         assert!(specs.iter().all(|s| s.interval <= Duration::from_secs(5)));
@@ -555,6 +605,7 @@ mod tests {
             allow: vec![
                 "127.0.0.1:18090".parse().unwrap(),
                 "127.0.0.1:18443".parse().unwrap(),
+                "127.0.0.1:18053".parse().unwrap(),
             ],
             env_allow: vec![],
         };
@@ -580,7 +631,7 @@ mod tests {
     #[tokio::test]
     async fn serves_its_endpoints_and_stops_on_cancel() {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        let demo = Demo::bind(any, any).await.unwrap();
+        let demo = Demo::bind(any, any, any).await.unwrap();
         let target = demo.target.clone();
         let allow: Vec<String> = demo
             .egress_allow()
@@ -588,7 +639,7 @@ mod tests {
             .iter()
             .map(|e| e.to_string())
             .collect();
-        let listeners = [&target.http[7..], &target.https[8..]];
+        let listeners = [&target.http[7..], &target.https[8..], target.dns.as_str()];
         assert_eq!(allow, listeners);
         let expected = (OffsetDateTime::now_utc() + time::Duration::days(CERT_LIFETIME_DAYS))
             .date()

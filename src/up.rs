@@ -71,6 +71,9 @@ pub(crate) struct UpArgs {
     /// Address of the demo target over HTTPS (`--demo`).
     #[arg(long, default_value = "127.0.0.1:8443")]
     demo_tls_listen: SocketAddr,
+    /// Address of the demo target's DNS server, UDP (`--demo`).
+    #[arg(long, default_value = "127.0.0.1:8053")]
+    demo_dns_listen: SocketAddr,
     /// Never start the local stack; fail when Kafka or ClickHouse does not answer.
     #[arg(long)]
     no_stack: bool,
@@ -128,12 +131,12 @@ pub(crate) async fn up(config: &Config, args: UpArgs) -> anyhow::Result<()> {
     port_is_free("query API (--listen)", query_addr).await?;
     port_is_free("ingestion API (--ingest-listen)", ingest_addr).await?;
     let demo = if args.demo {
-        Some(Demo::bind(args.demo_listen, args.demo_tls_listen).await?)
+        Some(Demo::bind(args.demo_listen, args.demo_tls_listen, args.demo_dns_listen).await?)
     } else {
         None
     };
     if let Some(demo) = &demo {
-        // The probes (and monitor writes) may reach the demo target's two listeners, nothing more.
+        // The probes (and monitor writes) may reach the demo target's listeners, nothing more.
         let allow = demo.egress_allow()?;
         config.ingest.egress.allow.extend(allow.iter().cloned());
         query.egress.allow.extend(allow);
@@ -686,6 +689,7 @@ mod tests {
             demo: demo.then(|| DemoTarget {
                 http: "http://127.0.0.1:8090".into(),
                 https: "https://127.0.0.1:8443".into(),
+                dns: "127.0.0.1:8053".into(),
                 cert_expires: "2030-01-06".into(),
                 webhook_secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
             }),
@@ -733,6 +737,7 @@ Press Ctrl-C to stop.
         b.demo = Some(DemoTarget {
             http: "http://127.0.0.1:8090".into(),
             https: "https://127.0.0.1:8443".into(),
+            dns: "127.0.0.1:8053".into(),
             cert_expires: "2026-11-28".into(),
             webhook_secret: String::new(),
         });

@@ -19,12 +19,24 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::common::{TestDb, clickhouse, clickhouse_url, kafka_brokers, unique_name};
 
-const DEMO_MONITORS: [&str; 5] = [
+const DEMO_MONITORS: [&str; 9] = [
     "demo-degrading",
+    "demo-dns",
     "demo-expiring-cert",
     "demo-fast",
     "demo-flaky",
     "demo-slow",
+    "demo-tcp",
+    "demo-tls-handshake",
+    "demo-websocket",
+];
+
+/// The demo's monitors of kinds other than HTTP, each expected to pass every check.
+const DEMO_KINDS: [&str; 4] = [
+    "demo-dns",
+    "demo-tcp",
+    "demo-tls-handshake",
+    "demo-websocket",
 ];
 
 /// The running `vigil up --demo`.
@@ -76,6 +88,8 @@ impl Up {
                 "--demo-listen",
                 "127.0.0.1:0",
                 "--demo-tls-listen",
+                "127.0.0.1:0",
+                "--demo-dns-listen",
                 "127.0.0.1:0",
             ])
             .stdin(Stdio::null())
@@ -454,6 +468,14 @@ async fn demo_end_to_end() {
         "flaky availability {availability}: {flaky:?}"
     );
     assert!(totals["demo-fast"].ok > 0, "{totals:?}");
+    for kind in DEMO_KINDS {
+        let t = &totals[kind];
+        assert!(
+            t.checks > 0 && t.ok == t.checks,
+            "{kind}: {t:?}\n{}",
+            up.logs()
+        );
+    }
     // The certificate expires in five days; its monitor asks for more than seven.
     assert_eq!(totals["demo-expiring-cert"].ok, 0, "{totals:?}");
     #[derive(Debug, clickhouse::Row, serde::Deserialize)]
