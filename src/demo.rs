@@ -41,8 +41,8 @@ pub(crate) mod dns;
 pub(crate) mod receiver;
 
 /// The demo monitors, with `{{demo}}`, `{{demo_tls}}` (URLs), `{{demo_addr}}`,
-/// `{{demo_tls_addr}}` (host:port) and `{{demo_dns}}` (the DNS server's host:port) standing for
-/// the target's addresses.
+/// `{{demo_tls_addr}}` (host:port), `{{demo_dns}}` (the DNS server's host:port) and
+/// `{{demo_host}}` (the address) standing for the target's addresses.
 pub(crate) const MONITORS: &str = include_str!("demo/monitors.yaml");
 
 /// Days until the TLS listener's certificate expires, counted from start-up.
@@ -69,7 +69,11 @@ pub(crate) struct DemoTarget {
 /// The demo monitors file with the target's addresses filled in.
 pub(crate) fn monitors_yaml(target: &DemoTarget) -> String {
     let strip = |url: &str| url.split_once("://").map_or(url, |(_, a)| a).to_owned();
+    let host = strip(&target.http)
+        .parse::<SocketAddr>()
+        .map_or_else(|_| "127.0.0.1".to_owned(), |a| a.ip().to_string());
     MONITORS
+        .replace("{{demo_host}}", &host)
         .replace("{{demo_tls_addr}}", &strip(&target.https))
         .replace("{{demo_addr}}", &strip(&target.http))
         .replace("{{demo_dns}}", &target.dns)
@@ -133,10 +137,13 @@ impl Demo {
 
     /// The egress allow-list entries of the listeners: exactly their addresses and ports.
     pub(crate) fn egress_allow(&self) -> io::Result<Vec<vigil_schema::AllowEntry>> {
+        let http = self.http.local_addr()?;
+        // ICMP to the target's address: port 0, which no TCP or UDP listener has.
         let addrs = [
-            self.http.local_addr()?,
+            http,
             self.https.local_addr()?,
             self.dns.local_addr()?,
+            SocketAddr::new(http.ip(), 0),
         ];
         Ok(addrs
             .into_iter()
@@ -582,7 +589,8 @@ mod tests {
                 "demo-tcp",
                 "demo-tls-handshake",
                 "demo-dns",
-                "demo-websocket"
+                "demo-websocket",
+                "demo-icmp"
             ]
         );
         let urls: Vec<&str> = specs.iter().map(|s| s.url.as_str()).collect();
@@ -597,7 +605,8 @@ mod tests {
                 "tcp://127.0.0.1:18090",
                 "tls://127.0.0.1:18443",
                 "dns://127.0.0.1:18053/demo.vigil.test?type=A",
-                "ws://127.0.0.1:18090/ws"
+                "ws://127.0.0.1:18090/ws",
+                "icmp://127.0.0.1?count=3"
             ]
         );
         assert!(specs.iter().all(|s| s.interval <= Duration::from_secs(5)));
@@ -606,6 +615,7 @@ mod tests {
                 "127.0.0.1:18090".parse().unwrap(),
                 "127.0.0.1:18443".parse().unwrap(),
                 "127.0.0.1:18053".parse().unwrap(),
+                "127.0.0.1:0".parse().unwrap(),
             ],
             env_allow: vec![],
         };
@@ -639,7 +649,12 @@ mod tests {
             .iter()
             .map(|e| e.to_string())
             .collect();
-        let listeners = [&target.http[7..], &target.https[8..], target.dns.as_str()];
+        let listeners = [
+            &target.http[7..],
+            &target.https[8..],
+            target.dns.as_str(),
+            "127.0.0.1:0",
+        ];
         assert_eq!(allow, listeners);
         let expected = (OffsetDateTime::now_utc() + time::Duration::days(CERT_LIFETIME_DAYS))
             .date()

@@ -2,8 +2,8 @@
 //! scheduler.
 //!
 //! - [`http`]: one check over one fresh connection, timed phase by phase.
-//! - `socket.rs`, `dns.rs`: the other check kinds (TCP, TLS, WebSocket, DNS), chosen by the
-//!   URL's scheme.
+//! - `socket.rs`, `dns.rs`, `icmp.rs`: the other check kinds (TCP, TLS, WebSocket, DNS, ICMP),
+//!   chosen by the URL's scheme.
 //! - [`egress`]: where probes may connect; every check kind resolves, vets and connects through
 //!   it, and follows redirects by its rules.
 //! - [`condition`]: Gatus-style assertions evaluated on each response.
@@ -16,6 +16,7 @@ pub mod condition;
 mod dns;
 pub mod egress;
 pub mod http;
+mod icmp;
 pub mod runner;
 mod socket;
 

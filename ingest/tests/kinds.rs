@@ -1,4 +1,4 @@
-//! Check kinds other than HTTP (TCP, TLS, DNS, WebSocket) against real local servers, their
+//! Check kinds other than HTTP (TCP, TLS, DNS, WebSocket, ICMP) against real local servers, their
 //! failures included: refused, timeout, blocked by the egress policy, NXDOMAIN, SERVFAIL, a
 //! truncated answer retried over TCP, an untrusted or expired certificate, a refused upgrade.
 
@@ -310,6 +310,60 @@ async fn websocket_upgrades_and_exchanges_a_message() {
     let r = check(&spec(&format!("ws://{http}/"), serde_json::json!({}))).await;
     assert_eq!(r.outcome, Outcome::HttpStatus, "{:?}", r.error);
     assert_eq!(r.status_code, Some(404));
+}
+
+#[tokio::test]
+async fn icmp_round_trips_and_loss() {
+    let r = check(&spec(
+        "icmp://127.0.0.1?count=3",
+        serde_json::json!({"assertions": ["[CONNECTED] == true", "[BODY].received == 3",
+                                          "[BODY].loss == 0", "[IP] == 127.0.0.1",
+                                          "[BODY].rtt_max_ms < 1000"]}),
+    ))
+    .await;
+    assert_ok(&r);
+    assert_eq!(r.method, "ICMP");
+    assert!(r.timings.ttfb_us.is_some(), "the average round trip");
+
+    // By name, resolved and vetted like any target.
+    let r = check(&spec("icmp://localhost?count=1", serde_json::json!({}))).await;
+    assert_ok(&r);
+    assert!(r.timings.dns_us.is_some());
+
+    // An allowed address that does not answer (this host ignores echo requests to multicast
+    // addresses, net.ipv4.icmp_echo_ignore_broadcasts): every request is lost.
+    let policy = EgressPolicy {
+        allow: vec!["224.0.0.1".parse().unwrap()],
+        env_allow: Vec::new(),
+    };
+    let lossy =
+        Checker::new(CheckerConfig::default(), "local".into(), "test".into()).with_policy(policy);
+    let r = check_with(
+        &lossy,
+        &spec(
+            "icmp://224.0.0.1?count=2",
+            serde_json::json!({"timeout": "400ms"}),
+        ),
+    )
+    .await;
+    assert!(
+        matches!(r.outcome, Outcome::Timeout | Outcome::Connect),
+        "{r:?}"
+    );
+
+    // Loopback is not public, and an allow-list entry with a port other than 0 does not
+    // cover ICMP.
+    let default = Checker::new(CheckerConfig::default(), "local".into(), "test".into());
+    let r = check_with(&default, &spec("icmp://127.0.0.1", serde_json::json!({}))).await;
+    assert_eq!(r.outcome, Outcome::Blocked, "{:?}", r.error);
+    let port = EgressPolicy {
+        allow: vec!["127.0.0.1:8090".parse().unwrap()],
+        env_allow: Vec::new(),
+    };
+    let only_port =
+        Checker::new(CheckerConfig::default(), "local".into(), "test".into()).with_policy(port);
+    let r = check_with(&only_port, &spec("icmp://127.0.0.1", serde_json::json!({}))).await;
+    assert_eq!(r.outcome, Outcome::Blocked, "{:?}", r.error);
 }
 
 #[tokio::test]

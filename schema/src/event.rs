@@ -43,8 +43,8 @@ pub use channel::{
 pub use command::{AlertAck, MAX_ACK_COMMENT, NotifyCommand, Redeliver};
 pub use delivery::{Delivery, DeliveryStatus};
 pub use monitor::{
-    ApiKeyLocation, Auth, CheckKind, DnsQuery, FieldError, HttpMethod, MAX_DEPENDS_ON, MonitorSpec,
-    RecordType, SCHEME_LIST, SYSTEM_RESOLVER,
+    ApiKeyLocation, Auth, CheckKind, DnsQuery, FieldError, HttpMethod, IcmpTarget, MAX_DEPENDS_ON,
+    MAX_PINGS, MonitorSpec, RecordType, SCHEME_LIST, SYSTEM_RESOLVER,
 };
 pub use probe::{AssertionResult, Outcome, ProbeResult, Timings};
 pub use rule::{

@@ -52,11 +52,11 @@ pub use event::{
     API_KEY_PREFIX, AlertAck, AlertKind, AlertState, AlertTransition, AnomalyScores,
     ApiKeyLocation, ApiKeyRecord, ApiKeyUsage, AssertionResult, AuditAction, AuditEvent, Auth,
     BurnWindow, ChannelKind, ChannelSpec, CheckKind, Delivery, DeliveryStatus, DnsQuery, EmailTls,
-    Escalation, FieldError, HttpMethod, KeyRole, KeyScope, MATCHER_PATTERN, MaintenanceSchedule,
-    MaintenanceSpec, MatchOp, Matcher, MonitorSpec, NotifyCommand, Outcome, ProbeResult,
-    RecordType, Redeliver, RouteSpec, RuleCondition, RuleSpec, SCHEME_LIST, SYSTEM_RESOLVER,
-    SecretRef, Severity, SilenceSpec, SilenceState, SketchData, SloKind, StatusClass,
-    SummarySegment, Timings, UsageRecorder, WindowSummary, api_key_id, reporter_name,
+    Escalation, FieldError, HttpMethod, IcmpTarget, KeyRole, KeyScope, MATCHER_PATTERN, MAX_PINGS,
+    MaintenanceSchedule, MaintenanceSpec, MatchOp, Matcher, MonitorSpec, NotifyCommand, Outcome,
+    ProbeResult, RecordType, Redeliver, RouteSpec, RuleCondition, RuleSpec, SCHEME_LIST,
+    SYSTEM_RESOLVER, SecretRef, Severity, SilenceSpec, SilenceState, SketchData, SloKind,
+    StatusClass, SummarySegment, Timings, UsageRecorder, WindowSummary, api_key_id, reporter_name,
 };
 pub use retention::Retention;
 pub use timestamp::Timestamp;

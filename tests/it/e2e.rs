@@ -19,12 +19,13 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::common::{TestDb, clickhouse, clickhouse_url, kafka_brokers, unique_name};
 
-const DEMO_MONITORS: [&str; 9] = [
+const DEMO_MONITORS: [&str; 10] = [
     "demo-degrading",
     "demo-dns",
     "demo-expiring-cert",
     "demo-fast",
     "demo-flaky",
+    "demo-icmp",
     "demo-slow",
     "demo-tcp",
     "demo-tls-handshake",

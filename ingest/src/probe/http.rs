@@ -58,6 +58,7 @@ pub struct Checker {
     tokens: TokenCache,
     pub(super) egress: Egress,
     pub(super) references: References,
+    pub(super) pingers: Arc<super::icmp::Pingers>,
 }
 
 impl std::fmt::Debug for Checker {
@@ -147,6 +148,7 @@ impl Checker {
             tokens: TokenCache::default(),
             egress: Egress::default(),
             references: References::default(),
+            pingers: Arc::default(),
         }
     }
 

@@ -14,6 +14,7 @@
 //!   credentials (`[STATUS]` 101). With a `body`, the body is sent as a text message and `[BODY]`
 //!   is the first message received.
 //! - **DNS** (`dns://resolver/name?type=T`): see [`super::dns`].
+//! - **ICMP** (`icmp://host?count=N`): see [`super::icmp`].
 //!
 //! `[CONNECTED]` is true once the connection is up; `[IP]` is the address connected to.
 
@@ -26,7 +27,7 @@ use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{self, Message, client::IntoClientRequest};
 use url::Url;
-use vigil_schema::{CheckKind, DnsQuery, MonitorSpec, Outcome, Timestamp};
+use vigil_schema::{CheckKind, DnsQuery, IcmpTarget, MonitorSpec, Outcome, Timestamp};
 
 use super::condition::{Condition, Response};
 use super::dns;
@@ -93,6 +94,7 @@ impl Checker {
             }
             CheckKind::WebSocket => self.websocket(spec, assertions, start, phases).await,
             CheckKind::Dns => self.dns(spec, assertions, start, phases).await,
+            CheckKind::Icmp => self.icmp(spec, assertions, start, phases).await,
         }
     }
 
@@ -263,6 +265,47 @@ impl Checker {
         // A polite close; the check does not wait for the peer's.
         let _closing = socket.close(None).await;
         Ok((response.headers().clone(), body))
+    }
+
+    async fn icmp(
+        &self,
+        spec: &MonitorSpec,
+        assertions: &Assertions,
+        start: Instant,
+        phases: &mut Phases,
+    ) -> Result<Verdict, Failure> {
+        let expanded = self
+            .references
+            .expand(&spec.url)
+            .map_err(|e| Failure::new(Outcome::InvalidUrl, format!("url: {e}")))?;
+        let target = IcmpTarget::parse(&expanded)
+            .map_err(|e| Failure::new(Outcome::InvalidUrl, format!("url: {e}")))?;
+        // Leave a little of the timeout for the verdict: the pings share the rest.
+        let budget = spec.timeout.mul_f64(0.9);
+        let echoes = self
+            .pingers
+            .ping(&self.egress, &target, budget, &mut phases.net)
+            .await?;
+        phases.ttfb_us = echoes.average_us();
+        let body = echoes.describe().to_string();
+        phases.size = Some(body.len() as u64);
+        let headers = HeaderMap::new();
+        let mut response = Response::new(None, start.elapsed(), &headers, body.as_bytes(), None);
+        response.connected = !echoes.rtts.is_empty();
+        response.ip = Some(echoes.ip);
+        let failing = echoes.rtts.is_empty().then(|| {
+            (
+                Outcome::Timeout,
+                format!("no echo reply from {} ({} sent)", echoes.ip, echoes.sent),
+            )
+        });
+        Ok(judge(
+            spec,
+            assertions,
+            &response,
+            failing,
+            Condition::checks_connected,
+        ))
     }
 
     async fn dns(

@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::event::{CheckKind, DnsQuery};
+use crate::event::{CheckKind, DnsQuery, IcmpTarget};
 
 /// A URL's host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +46,15 @@ pub(crate) fn target(url: &str) -> Result<Target, String> {
             host,
             port: query.port,
         });
+    }
+    if kind == CheckKind::Icmp {
+        // No port: an allow-list entry covers ICMP only when it names no port.
+        let target = IcmpTarget::parse(url)?;
+        let host = match target.host.parse::<Ipv6Addr>() {
+            Ok(ip) => Host::Ip(IpAddr::V6(ip)),
+            Err(_) => name_or_ipv4(&target.host)?,
+        };
+        return Ok(Target { host, port: 0 });
     }
     let rest = &url[scheme.len() + 3..];
     let default_port = default_port.unwrap_or(0);

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 mod kind;
 
-pub use kind::{CheckKind, DnsQuery, RecordType, SCHEME_LIST, SYSTEM_RESOLVER};
+pub use kind::{
+    CheckKind, DnsQuery, IcmpTarget, MAX_PINGS, RecordType, SCHEME_LIST, SYSTEM_RESOLVER,
+};
 
 /// Configuration of one monitor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

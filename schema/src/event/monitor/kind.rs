@@ -7,6 +7,7 @@
 //! | `tls://host:port` | a TCP connect and a TLS handshake: certificate chain, expiry, issuer, names, protocol |
 //! | `dns://resolver[:port]/name?type=A` | one DNS query (`resolver` = `system`: the system's resolver) |
 //! | `ws://…`, `wss://…` | a WebSocket handshake; with a `body`, the message sent and the first reply read |
+//! | `icmp://host[?count=N]` | N ICMP echo requests (3 unless given, at most 10): round trip and loss |
 
 use std::fmt;
 
@@ -23,10 +24,12 @@ pub enum CheckKind {
     Dns,
     /// `ws://`, `wss://`.
     WebSocket,
+    /// `icmp://host?count=N`.
+    Icmp,
 }
 
 /// The schemes, their kinds and default ports (`None`: the port must be given).
-const SCHEMES: [(&str, CheckKind, Option<u16>); 7] = [
+const SCHEMES: [(&str, CheckKind, Option<u16>); 8] = [
     ("http", CheckKind::Http, Some(80)),
     ("https", CheckKind::Http, Some(443)),
     ("tcp", CheckKind::Tcp, None),
@@ -34,10 +37,11 @@ const SCHEMES: [(&str, CheckKind, Option<u16>); 7] = [
     ("dns", CheckKind::Dns, Some(53)),
     ("ws", CheckKind::WebSocket, Some(80)),
     ("wss", CheckKind::WebSocket, Some(443)),
+    ("icmp", CheckKind::Icmp, Some(0)),
 ];
 
 /// The URL schemes monitors accept, for messages.
-pub const SCHEME_LIST: &str = "http://, https://, tcp://, tls://, dns://, ws:// or wss://";
+pub const SCHEME_LIST: &str = "http://, https://, tcp://, tls://, dns://, ws://, wss:// or icmp://";
 
 /// The host of a `dns://` URL that stands for the system's resolver.
 pub const SYSTEM_RESOLVER: &str = "system";
@@ -61,6 +65,7 @@ impl CheckKind {
             CheckKind::Tls => "tls",
             CheckKind::Dns => "dns",
             CheckKind::WebSocket => "websocket",
+            CheckKind::Icmp => "icmp",
         }
     }
 }
@@ -202,6 +207,65 @@ impl DnsQuery {
     }
 }
 
+/// Most echo requests one ICMP check sends.
+pub const MAX_PINGS: u8 = 10;
+
+/// What an `icmp://` URL asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IcmpTarget {
+    /// The host (a name, or an address; an IPv6 one without brackets).
+    pub host: String,
+    /// Echo requests to send (1 to [`MAX_PINGS`], 3 unless given).
+    pub count: u8,
+}
+
+impl IcmpTarget {
+    /// Reads `icmp://host[?count=N]`.
+    pub fn parse(url: &str) -> Result<IcmpTarget, String> {
+        let rest = url
+            .split_once("://")
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("icmp"))
+            .map(|(_, rest)| rest)
+            .ok_or_else(|| format!("an ICMP check's url starts with icmp://, got {url:?}"))?;
+        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let authority = authority.strip_suffix('/').unwrap_or(authority);
+        if authority.contains(['/', '#', '@']) {
+            return Err(format!(
+                "an icmp:// url is icmp://host[?count=N], without a path, got {url:?}"
+            ));
+        }
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6
+                .strip_suffix(']')
+                .ok_or_else(|| "has an unclosed [ in its host".to_owned())?,
+            None if authority.contains(':') => {
+                return Err(format!("an icmp:// url has no port, got {url:?}"));
+            }
+            None => authority,
+        };
+        if host.is_empty() {
+            return Err(format!("has no host, got {url:?}"));
+        }
+        let mut count = 3;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some((key, value)) if key.eq_ignore_ascii_case("count") => {
+                    count = value
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|n| (1..=MAX_PINGS).contains(n))
+                        .ok_or_else(|| format!("count must be 1 to {MAX_PINGS}, got {value:?}"))?;
+                }
+                _ => return Err(format!("has an unknown parameter {pair:?} (only count=)")),
+            }
+        }
+        Ok(IcmpTarget {
+            host: host.to_owned(),
+            count,
+        })
+    }
+}
+
 /// `host[:port]`, the host of an IPv6 literal without its brackets.
 fn split_port(authority: &str) -> Result<(&str, Option<u16>), String> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
@@ -239,6 +303,9 @@ pub(crate) fn check_monitor_url(url: &str) -> Result<CheckKind, String> {
     match kind {
         CheckKind::Dns => {
             DnsQuery::parse(url)?;
+        }
+        CheckKind::Icmp => {
+            IcmpTarget::parse(url)?;
         }
         CheckKind::Tcp | CheckKind::Tls => {
             if authority.contains('@') {
@@ -284,6 +351,8 @@ mod tests {
             ("dns://system/example.org", CheckKind::Dns),
             ("ws://a.example/socket", CheckKind::WebSocket),
             ("wss://a.example:8443/socket", CheckKind::WebSocket),
+            ("icmp://a.example", CheckKind::Icmp),
+            ("icmp://[2001:db8::1]?count=10", CheckKind::Icmp),
         ] {
             assert_eq!(check_monitor_url(url), Ok(kind), "{url}");
         }
@@ -305,6 +374,12 @@ mod tests {
             ("dns://1.1.1.1/bad..name", "invalid domain"),
             ("wss://", "has no host"),
             ("https://a.example/ x", "whitespace"),
+            ("icmp://a.example:7", "no port"),
+            ("icmp://a.example/path", "without a path"),
+            ("icmp://a.example?count=11", "count must be 1 to 10"),
+            ("icmp://a.example?count=0", "count must be 1 to 10"),
+            ("icmp://a.example?ttl=3", "unknown parameter"),
+            ("icmp://?count=2", "has no host"),
         ] {
             let err = check_monitor_url(url).unwrap_err();
             assert!(err.contains(why), "{url}: {err}");
@@ -320,6 +395,13 @@ mod tests {
                 port: 5353,
                 name: "example.org".into(),
                 record_type: RecordType::Aaaa,
+            })
+        );
+        assert_eq!(
+            IcmpTarget::parse("ICMP://[::1]/?count=5"),
+            Ok(IcmpTarget {
+                host: "::1".into(),
+                count: 5
             })
         );
         let system = DnsQuery::parse("dns://system/example.org").unwrap();
