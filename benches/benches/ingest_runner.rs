@@ -1,10 +1,15 @@
-//! Probe runner throughput: 2,000 monitors at a 1 s interval against a local HTTP target, each
-//! check on a fresh connection. Prints sustained checks per second and the scheduling lag
-//! (check start minus scheduled time) p50/p99/max.
+//! Probe runner throughput: 2,000 monitors at a 1 s interval against local targets, each
+//! check on a fresh connection. Prints sustained checks per second, failures per kind, and the
+//! scheduling lag (check start minus scheduled time) p50/p99/max.
+//!
+//! `VIGIL_BENCH_KINDS` (default `http`) lists the check kinds the monitors take in turn:
+//! `http`, `tcp` (send and read the echo), `tls` (handshake), `dns` (one A query over UDP), `ws`
+//! (upgrade, one message), `icmp` (one echo request to 127.0.0.1).
 //!
 //! ```sh
 //! cargo bench -p vigil-benches --bench ingest_runner
 //! VIGIL_BENCH_MONITORS=2000 VIGIL_BENCH_SECS=20 cargo bench -p vigil-benches --bench ingest_runner
+//! VIGIL_BENCH_MONITORS=10000 VIGIL_BENCH_KINDS=http,tcp,tls,dns,ws,icmp cargo bench -p vigil-benches --bench ingest_runner
 //! ```
 //!
 //! Needs nothing running: results go to an in-memory sink. With `VIGIL_BENCH_KAFKA=1` they also
@@ -14,14 +19,15 @@
 
 #![allow(clippy::unwrap_used, reason = "bench binary")]
 
+#[path = "ingest_runner/targets.rs"]
+mod targets;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use vigil_benches::env;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use vigil_ingest::MonitorView;
 use vigil_ingest::config::{CheckerConfig, RunnerConfig};
@@ -68,6 +74,8 @@ struct CountingSink {
     kafka: Option<vigil_ingest::ProbeSink>,
     ok: AtomicU64,
     failed: AtomicU64,
+    /// Failed checks by kind (the result's method) and their first error.
+    failures: Mutex<std::collections::BTreeMap<String, (u64, String)>>,
     measured: AtomicU64,
     measure_from_ms: AtomicU64,
     measure_to_ms: AtomicU64,
@@ -84,6 +92,11 @@ impl Sink for CountingSink {
                 self.ok.fetch_add(1, Ordering::Relaxed);
             } else {
                 self.failed.fetch_add(1, Ordering::Relaxed);
+                let mut failures = self.failures.lock().unwrap();
+                let entry = failures
+                    .entry(result.method.clone())
+                    .or_insert_with(|| (0, result.error.clone().unwrap_or_default()));
+                entry.0 += 1;
             }
         }
         match &self.kafka {
@@ -94,38 +107,6 @@ impl Sink for CountingSink {
             }
         }
     }
-}
-
-async fn target() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let mut buf = [0u8; 2048];
-                let mut read = 0;
-                while !buf[..read].windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf[read..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => read += n,
-                    }
-                    if read == buf.len() {
-                        return;
-                    }
-                }
-                let _written = stream
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-                          Content-Length: 15\r\nConnection: close\r\n\r\n{\"status\":\"UP\"}",
-                    )
-                    .await;
-            });
-        }
-    });
-    format!("http://{addr}")
 }
 
 fn kafka_sink(
@@ -175,25 +156,35 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let kinds: Vec<targets::Kind> = std::env::var("VIGIL_BENCH_KINDS")
+        .unwrap_or_else(|_| "http".into())
+        .split(',')
+        .map(|k| targets::Kind::parse(k).unwrap_or_else(|| panic!("unknown kind {k:?}")))
+        .collect();
     runtime.block_on(async {
-        let url = target().await;
+        let targets = targets::Targets::start().await;
         let specs = (0..monitors).map(|i| {
-            serde_json::from_value::<MonitorSpec>(serde_json::json!({
+            let mut spec = serde_json::json!({
                 "id": format!("bench-{i}"), "name": format!("Bench {i}"),
-                "url": format!("{url}/health"), "interval": "1s", "timeout": "5s",
-                "assertions": ["[STATUS] == 200", "[BODY].status == UP"],
-            }))
-            .unwrap()
+                "interval": "1s", "timeout": "5s",
+            });
+            let kind = kinds[usize::try_from(i).unwrap() % kinds.len()];
+            if let (Some(obj), serde_json::Value::Object(fields)) =
+                (spec.as_object_mut(), targets.monitor(kind))
+            {
+                obj.extend(fields);
+            }
+            serde_json::from_value::<MonitorSpec>(spec).unwrap()
         });
         let view = MonitorView::from_specs(specs);
         let start_ms = Timestamp::now().as_millis();
         let measure_from = start_ms + warmup_ms;
         let measure_to = measure_from + i64::try_from(secs).unwrap() * 1000;
         let checker = Arc::new(LagChecker {
-            // The target is on loopback: allow-list exactly it.
+            // The targets are on loopback: allow-list exactly them.
             inner: Checker::new(CheckerConfig::default(), "bench".into(), "bench".into())
                 .with_policy(EgressPolicy {
-                    allow: vec![url.trim_start_matches("http://").parse().unwrap()],
+                    allow: targets.allow(),
                     env_allow: vec![],
                 }),
             measure_from_ms: measure_from,
@@ -248,7 +239,8 @@ fn main() {
         lags.sort_unstable();
         let expected = monitors * secs;
         println!(
-            "ingest_runner: {monitors} monitors @ 1s for {secs}s (after {warmup_ms} ms warm-up)"
+            "ingest_runner: {monitors} monitors @ 1s for {secs}s (after {warmup_ms} ms warm-up), \
+             kinds {kinds:?}"
         );
         println!(
             "  checks: {measured} of {expected} scheduled ({} ok, {} failed) = {:.0} checks/s",
@@ -263,5 +255,8 @@ fn main() {
             lags.last().map_or(f64::NAN, |&l| l as f64 / 1000.0),
             lags.len()
         );
+        for (kind, (n, error)) in sink.failures.lock().unwrap().iter() {
+            println!("  failed {kind}: {n} (first: {error})");
+        }
     });
 }

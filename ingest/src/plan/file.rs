@@ -334,7 +334,7 @@ monitors:
         assert_eq!(problems[0], "monitors[1].interval: must be ≥ 1s, got 0s");
         assert_eq!(
             problems[1],
-            "monitors[2].url: must start with http://, https://, tcp://, tls://, dns://, ws:// or wss://, got \"ftp://a/\""
+            "monitors[2].url: must start with http://, https://, tcp://, tls://, dns://, ws://, wss:// or icmp://, got \"ftp://a/\""
         );
         assert_eq!(
             problems[2],

@@ -72,6 +72,8 @@ enum Placeholder {
     /// The address the check connected to.
     Ip,
     Body(Vec<PathStep>),
+    /// A JSONPath (RFC 9535) with wildcards, filters, slices or descendants: a list of nodes.
+    BodyQuery(Box<serde_json_path::JsonPath>),
     Header(String),
 }
 
@@ -398,6 +400,7 @@ fn apply(function: Function, placeholder: &Placeholder, r: &Response<'_>) -> Opt
                     None if path.is_empty() => String::from_utf8_lossy(r.body).chars().count(),
                     None => return None,
                 },
+                Placeholder::BodyQuery(query) => query.query(r.json()?).len(),
                 _ => resolve_placeholder(placeholder, r)?
                     .render()
                     .chars()
@@ -426,12 +429,25 @@ fn resolve_placeholder(placeholder: &Placeholder, r: &Response<'_>) -> Option<Va
         Placeholder::Body(path) if path.is_empty() => r
             .connected
             .then(|| Value::Text(String::from_utf8_lossy(r.body).into_owned())),
-        Placeholder::Body(path) => Some(match walk(r.json()?, path)? {
-            serde_json::Value::Number(n) => Value::Number(n.as_f64()?),
-            serde_json::Value::String(s) => Value::Text(s.clone()),
-            other => Value::Text(other.to_string()),
-        }),
+        Placeholder::Body(path) => json_value(walk(r.json()?, path)?),
+        Placeholder::BodyQuery(query) => match query.query(r.json()?).all().as_slice() {
+            [] => None,
+            [one] => json_value(one),
+            many => Some(Value::Text(
+                serde_json::Value::Array(many.iter().map(|&v| v.clone()).collect()).to_string(),
+            )),
+        },
     }
+}
+
+/// A JSON value as a condition sees it: numbers as numbers, strings as their text, anything
+/// else as its JSON text.
+fn json_value(v: &serde_json::Value) -> Option<Value> {
+    Some(match v {
+        serde_json::Value::Number(n) => Value::Number(n.as_f64()?),
+        serde_json::Value::String(s) => Value::Text(s.clone()),
+        other => Value::Text(other.to_string()),
+    })
 }
 
 /// Evaluates every condition in order.
@@ -549,15 +565,27 @@ fn parse_placeholder(s: &str) -> Result<Placeholder, ParseError> {
         return Ok(Placeholder::Header(name.to_ascii_lowercase()));
     }
     if let Some(path) = after("[BODY]") {
-        return parse_path(path).map(Placeholder::Body);
+        return body_path(path);
     }
     if let Some(path) = s.strip_prefix('$') {
-        return parse_path(path).map(Placeholder::Body);
+        return body_path(path);
     }
     Err(ParseError(format!(
         "unknown placeholder {s:?}; expected [STATUS], [RESPONSE_TIME], [BODY]…, \
          [HEADER].name, [CERTIFICATE_EXPIRATION], [CONNECTED], [DNS_RCODE], [IP], $.json.path, len(…) or has(…)"
     )))
+}
+
+/// A path into the body: a plain one (`.a.b[0]["c d"]`, keys as written, Gatus's notation), or
+/// a JSONPath query (RFC 9535) when it has a wildcard, a filter, a slice or a descendant
+/// segment (`*`, `?`, `@`, `:`, `..`).
+fn body_path(path: &str) -> Result<Placeholder, ParseError> {
+    if !path.contains(['*', '?', '@', ':']) && !path.contains("..") {
+        return parse_path(path).map(Placeholder::Body);
+    }
+    serde_json_path::JsonPath::parse(&format!("${path}"))
+        .map(|query| Placeholder::BodyQuery(Box::new(query)))
+        .map_err(|e| ParseError(format!("invalid JSONPath ${path:?}: {e}")))
 }
 
 /// `.a.b[0]["c d"]` → steps.

@@ -503,7 +503,7 @@ mod tests {
         assert!(rendered[0].starts_with("id: must be 1–64 characters"));
         assert_eq!(
             rendered[1],
-            "url: must start with http://, https://, tcp://, tls://, dns://, ws:// or wss://, got \"ftp://x\""
+            "url: must start with http://, https://, tcp://, tls://, dns://, ws://, wss:// or icmp://, got \"ftp://x\""
         );
         assert_eq!(
             rendered[2],

@@ -91,6 +91,36 @@ const CASES: &[(&str, bool, Option<&str>)] = &[
     ("$.items[2] == 3", true, Some("3")),
 ];
 
+/// JSONPath queries (RFC 9535): wildcards, filters, slices and descendants select node lists.
+const JSONPATH: &[(&str, bool, Option<&str>)] = &[
+    ("len($.items[*]) == 3", true, Some("3")),
+    ("len([BODY].items[?@ > 1]) == 2", true, Some("2")),
+    ("len($.empty[*]) == 0", true, Some("0")),
+    ("$.items[?@ > 2] == 3", true, Some("3")),
+    ("$.items[1:] == [2,3]", true, Some("[2,3]")),
+    ("$.data[?@.id == 7].name == a b", true, Some("a b")),
+    ("$.data[?@.id == 8].name == a b", false, None),
+    ("$..k == v", true, Some("v")),
+    ("$.*.k == v", true, Some("v")),
+    ("has($.data[?@.name == 'a b']) == true", true, Some("true")),
+    ("has($.data[?@.name == 'z']) == false", true, Some("false")),
+    ("$.items[?@ < 3] == pat(*1*)", true, Some("[1,2]")),
+];
+
+#[test]
+fn jsonpath_queries_select_node_lists() {
+    with(|r| {
+        for &(condition, passes, actual) in JSONPATH {
+            let (passed, got) = check(condition, r);
+            assert_eq!((passed, got.as_deref()), (passes, actual), "{condition}");
+        }
+    });
+    let err = Condition::parse("$.items[?@ >] == 1")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("invalid JSONPath"), "{err}");
+}
+
 #[test]
 fn every_operator_passes_and_fails() {
     with(|r| {
@@ -132,7 +162,8 @@ fn bad_conditions_say_why() {
         ("[STAT] == 200", "unknown placeholder"),
         ("200 == 200", "no placeholder"),
         ("pat(2*) == any(200)", "no placeholder"),
-        ("[BODY].a..b == 1", "invalid path"),
+        ("[BODY].a. == 1", "invalid path"),
+        ("[BODY].a[*]. == 1", "invalid JSONPath"),
         ("[BODY].a[x] == 1", "brackets hold an index"),
         ("[STATUS] < pat(2*)", "only work with == and !="),
         ("[STATUS] < abc", "ordering operators need a number"),
