@@ -26,6 +26,9 @@ use super::egress::{Egress, Refused, Timing, micros};
 pub(crate) struct Pingers {
     v4: OnceLock<Result<Client, String>>,
     v6: OnceLock<Result<Client, String>>,
+    /// The next echo identifier: taken in turn, so no two pings in flight share one (replies
+    /// are matched by identifier and sequence) until 65,536 checks are in flight.
+    next_ident: std::sync::atomic::AtomicU16,
 }
 
 impl std::fmt::Debug for Pingers {
@@ -119,7 +122,10 @@ impl Pingers {
             .map(|a| a.ip())
             .ok_or_else(|| Refused::new(Outcome::Dns, format!("{host} has no address")))?;
         let client = self.client(ip)?;
-        let ident = PingIdentifier((uuid::Uuid::new_v4().as_u128() & 0xffff) as u16);
+        let ident = PingIdentifier(
+            self.next_ident
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
         let mut pinger = client.pinger(ip, ident).await;
         let each = timeout / u32::from(target.count.max(1));
         pinger.timeout(each);
