@@ -7,6 +7,8 @@
 
 #[path = "checker/target.rs"]
 mod target;
+#[path = "support/tls.rs"]
+mod tls;
 
 use target::{CERT_NOT_AFTER, Target, refused_address};
 use vigil_ingest::config::CheckerConfig;

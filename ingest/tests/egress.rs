@@ -8,6 +8,8 @@
 #[path = "checker/target.rs"]
 #[allow(dead_code, reason = "shared with checker.rs")]
 mod target;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::collections::HashMap;
 use std::io;

@@ -6,6 +6,8 @@
 
 #[path = "kinds/servers.rs"]
 mod servers;
+#[path = "support/tls.rs"]
+mod tls;
 
 use vigil_ingest::config::CheckerConfig;
 use vigil_ingest::probe::{Assertions, Checker};

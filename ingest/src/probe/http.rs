@@ -18,7 +18,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 use url::Url;
@@ -34,7 +34,10 @@ use super::condition::{Condition, ParseError, Response};
 use super::egress::{self, Egress, Refused, Resolver, micros};
 use crate::config::CheckerConfig;
 
+mod tls;
 pub(super) mod verdict;
+
+use self::tls::{leaf_expiry, tls_config};
 
 /// A monitor's assertions, parsed once per spec.
 #[derive(Debug, Clone)]
@@ -103,6 +106,14 @@ pub(super) struct Phases {
     pub(super) cert_expiry: Option<Timestamp>,
     pub(super) status: Option<u16>,
     pub(super) size: Option<u64>,
+}
+
+impl Phases {
+    /// Time until the peer certificate expires, from now (negative: expired).
+    pub(super) fn expires_in_ms(&self) -> Option<i64> {
+        self.cert_expiry
+            .map(|e| e.as_millis() - Timestamp::now().as_millis())
+    }
 }
 
 /// A completed exchange.
@@ -310,15 +321,12 @@ impl Checker {
                 Vec::new(),
             ));
         }
-        let certificate_expires_in_ms = phases
-            .cert_expiry
-            .map(|e| e.as_millis() - Timestamp::now().as_millis());
         let response = Response::new(
             Some(exchange.status),
             start.elapsed(),
             &exchange.headers,
             &exchange.body,
-            certificate_expires_in_ms,
+            phases.expires_in_ms(),
         );
         Ok(verdict::with_response(
             spec,
@@ -623,81 +631,4 @@ fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), Str
     let value = HeaderValue::from_str(value)
         .map_err(|e| format!("invalid value for header {name}: {e}"))?;
     Ok((name, value))
-}
-
-fn leaf_expiry(der: &CertificateDer<'_>) -> Option<Timestamp> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
-    let seconds = cert.validity().not_after.timestamp();
-    Some(Timestamp::from_millis(seconds.saturating_mul(1000)))
-}
-
-fn tls_config(verify: bool) -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .unwrap_or_else(|_| {
-            rustls::ClientConfig::builder_with_protocol_versions(rustls::DEFAULT_VERSIONS)
-        });
-    let mut config = if verify {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        builder.with_root_certificates(roots).with_no_client_auth()
-    } else {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-            .with_no_client_auth()
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config
-}
-
-/// Accepts any certificate (still checking handshake signatures), for `tls_verify: false`.
-#[derive(Debug)]
-struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }

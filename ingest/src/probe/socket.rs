@@ -19,6 +19,7 @@
 //! `[CONNECTED]` is true once the connection is up; `[IP]` is the address connected to.
 
 use std::net::IpAddr;
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use futures::{SinkExt, StreamExt};
@@ -34,47 +35,69 @@ use super::dns;
 use super::http::verdict::{Verdict, judge};
 use super::http::{Assertions, Checker, Failure, Phases};
 
-/// `tcp://` and `tls://` URLs are read like `http://` ones (the WHATWG host rules the egress
-/// policy was checked with at write time), their port required.
-fn stream_url(checker: &Checker, spec: &MonitorSpec) -> Result<Url, Failure> {
-    let invalid = |m: String| Failure::new(Outcome::InvalidUrl, m);
-    let expanded = checker
-        .references
-        .expand(&spec.url)
-        .map_err(|e| invalid(format!("url: {e}")))?;
-    let rest = expanded
-        .split_once("://")
-        .map(|(_, rest)| rest)
-        .ok_or_else(|| invalid(format!("url: no scheme in {}", spec.url)))?;
-    let url = Url::parse(&format!("http://{rest}")).map_err(|e| invalid(format!("url: {e}")))?;
-    if url.host().is_none() || url.port().is_none() {
-        return Err(invalid(format!(
-            "url: a tcp:// or tls:// url is host:port, got {}",
-            spec.url
-        )));
+/// No headers: what a check of a kind without them shows `[HEADER]`.
+static NO_HEADERS: LazyLock<HeaderMap> = LazyLock::new(HeaderMap::new);
+
+/// What a connected check of a kind without a status or headers of its own observed.
+fn observed<'a>(
+    start: Instant,
+    body: &'a [u8],
+    phases: &Phases,
+    ip: Option<IpAddr>,
+) -> Response<'a> {
+    let mut response = Response::new(
+        None,
+        start.elapsed(),
+        &NO_HEADERS,
+        body,
+        phases.expires_in_ms(),
+    );
+    response.connected = true;
+    response.ip = ip;
+    response
+}
+
+impl Checker {
+    /// The monitor's URL with its references expanded.
+    fn expanded_url(&self, spec: &MonitorSpec) -> Result<String, Failure> {
+        self.references
+            .expand(&spec.url)
+            .map_err(|e| Failure::new(Outcome::InvalidUrl, format!("url: {e}")))
     }
-    Ok(url)
+
+    /// The monitor's URL, expanded and read by `parse` (`DnsQuery::parse`, …).
+    fn parsed_url<T>(
+        &self,
+        spec: &MonitorSpec,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Result<T, Failure> {
+        parse(&self.expanded_url(spec)?)
+            .map_err(|e| Failure::new(Outcome::InvalidUrl, format!("url: {e}")))
+    }
+
+    /// `tcp://` and `tls://` URLs are read like `http://` ones (the WHATWG host rules the egress
+    /// policy was checked with at write time), their port required.
+    fn stream_url(&self, spec: &MonitorSpec) -> Result<Url, Failure> {
+        let invalid = |m: String| Failure::new(Outcome::InvalidUrl, m);
+        let expanded = self.expanded_url(spec)?;
+        let rest = expanded
+            .split_once("://")
+            .map(|(_, rest)| rest)
+            .ok_or_else(|| invalid(format!("url: no scheme in {}", spec.url)))?;
+        let url =
+            Url::parse(&format!("http://{rest}")).map_err(|e| invalid(format!("url: {e}")))?;
+        if url.host().is_none() || url.port().is_none() {
+            return Err(invalid(format!(
+                "url: a tcp:// or tls:// url is host:port, got {}",
+                spec.url
+            )));
+        }
+        Ok(url)
+    }
 }
 
 fn io_failure(what: &str) -> impl Fn(std::io::Error) -> Failure + '_ {
     move |e| Failure::new(Outcome::Connect, format!("{what}: {e}"))
-}
-
-/// The verdict on a connected check of a kind without a status of its own.
-fn connected_verdict(
-    spec: &MonitorSpec,
-    assertions: &Assertions,
-    start: Instant,
-    body: &[u8],
-    cert: Option<Timestamp>,
-    ip: Option<IpAddr>,
-) -> Verdict {
-    let headers = HeaderMap::new();
-    let expires_in = cert.map(|e| e.as_millis() - Timestamp::now().as_millis());
-    let mut response = Response::new(None, start.elapsed(), &headers, body, expires_in);
-    response.connected = true;
-    response.ip = ip;
-    judge(spec, assertions, &response, None, |_| false)
 }
 
 impl Checker {
@@ -106,7 +129,7 @@ impl Checker {
         start: Instant,
         phases: &mut Phases,
     ) -> Result<Verdict, Failure> {
-        let url = stream_url(self, spec)?;
+        let url = self.stream_url(spec)?;
         let send = match &spec.body {
             Some(body) => Some(
                 self.references
@@ -120,7 +143,8 @@ impl Checker {
         let ip = tcp.peer_addr().ok().map(|a| a.ip());
         if kind == CheckKind::Tcp {
             let body = self.exchange_bytes(tcp, send.as_deref(), phases).await?;
-            return Ok(connected_verdict(spec, assertions, start, &body, None, ip));
+            let response = observed(start, &body, phases, ip);
+            return Ok(judge(spec, assertions, &response, None, |_| false));
         }
         let tls = self.handshake(&url, tcp, spec.tls_verify, phases).await?;
         let session = describe_session(tls.get_ref().1, spec.tls_verify);
@@ -129,14 +153,8 @@ impl Checker {
             self.exchange_bytes(tls, send.as_deref(), phases).await?;
         }
         let body = session.to_string();
-        Ok(connected_verdict(
-            spec,
-            assertions,
-            start,
-            body.as_bytes(),
-            phases.cert_expiry,
-            ip,
-        ))
+        let response = observed(start, body.as_bytes(), phases, ip);
+        Ok(judge(spec, assertions, &response, None, |_| false))
     }
 
     /// Sends `send` (if any) and reads the first reply, up to the body limit.
@@ -187,11 +205,13 @@ impl Checker {
         } else {
             self.upgrade(tcp, &prepared, phases).await?
         };
-        let expires_in = phases
-            .cert_expiry
-            .map(|e| e.as_millis() - Timestamp::now().as_millis());
-        let mut response =
-            Response::new(phases.status, start.elapsed(), &headers, &body, expires_in);
+        let mut response = Response::new(
+            phases.status,
+            start.elapsed(),
+            &headers,
+            &body,
+            phases.expires_in_ms(),
+        );
         response.ip = ip;
         Ok(judge(spec, assertions, &response, None, |_| false))
     }
@@ -274,12 +294,7 @@ impl Checker {
         start: Instant,
         phases: &mut Phases,
     ) -> Result<Verdict, Failure> {
-        let expanded = self
-            .references
-            .expand(&spec.url)
-            .map_err(|e| Failure::new(Outcome::InvalidUrl, format!("url: {e}")))?;
-        let target = IcmpTarget::parse(&expanded)
-            .map_err(|e| Failure::new(Outcome::InvalidUrl, format!("url: {e}")))?;
+        let target = self.parsed_url(spec, IcmpTarget::parse)?;
         // Leave a little of the timeout for the verdict: the pings share the rest.
         let budget = spec.timeout.mul_f64(0.9);
         let echoes = self
@@ -289,10 +304,8 @@ impl Checker {
         phases.ttfb_us = echoes.average_us();
         let body = echoes.describe().to_string();
         phases.size = Some(body.len() as u64);
-        let headers = HeaderMap::new();
-        let mut response = Response::new(None, start.elapsed(), &headers, body.as_bytes(), None);
+        let mut response = observed(start, body.as_bytes(), phases, Some(echoes.ip));
         response.connected = !echoes.rtts.is_empty();
-        response.ip = Some(echoes.ip);
         let failing = echoes.rtts.is_empty().then(|| {
             (
                 Outcome::Timeout,
@@ -315,19 +328,11 @@ impl Checker {
         start: Instant,
         phases: &mut Phases,
     ) -> Result<Verdict, Failure> {
-        let expanded = self
-            .references
-            .expand(&spec.url)
-            .map_err(|e| Failure::new(Outcome::InvalidUrl, format!("url: {e}")))?;
-        let query = DnsQuery::parse(&expanded)
-            .map_err(|e| Failure::new(Outcome::InvalidUrl, format!("url: {e}")))?;
+        let query = self.parsed_url(spec, DnsQuery::parse)?;
         let answer = dns::query(&self.egress, &query, &mut phases.net).await?;
         let body = answer.records.join("\n");
         phases.size = Some(body.len() as u64);
-        let headers = HeaderMap::new();
-        let mut response = Response::new(None, start.elapsed(), &headers, body.as_bytes(), None);
-        response.connected = true;
-        response.ip = Some(answer.resolver.ip());
+        let mut response = observed(start, body.as_bytes(), phases, Some(answer.resolver.ip()));
         response.dns_rcode = Some(answer.rcode.clone());
         let failing = if answer.rcode != "NOERROR" {
             Some((

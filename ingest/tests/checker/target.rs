@@ -83,19 +83,7 @@ fn acceptor() -> TlsAcceptor {
         .push(rcgen::SanType::IpAddress([127, 0, 0, 1].into()));
     let (y, m, d) = CERT_NOT_AFTER;
     params.not_after = rcgen::date_time_ymd(y, m, d);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .unwrap();
-    TlsAcceptor::from(Arc::new(config))
+    crate::tls::acceptor(params)
 }
 
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, token_calls: Arc<AtomicUsize>) {

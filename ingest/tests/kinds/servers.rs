@@ -4,12 +4,10 @@
 //! (RFC 1035 messages built byte by byte, over UDP and TCP), and a WebSocket echo server.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
-use tokio_rustls::TlsAcceptor;
 
 /// A TCP server that sends back every chunk it reads, upper-cased.
 pub(crate) async fn echo() -> SocketAddr {
@@ -64,19 +62,7 @@ pub(crate) async fn tls(not_after: Option<(i32, u8, u8)>) -> SocketAddr {
             params.not_after = rcgen::date_time_ymd(2020, 1, 1);
         }
     }
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .unwrap();
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let acceptor = crate::tls::acceptor(params);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
