@@ -3,7 +3,8 @@
 //! topic, and the lag from a window's end to its row being visible in ClickHouse.
 //!
 //! `cargo bench -p vigil-benches --bench processor_e2e` (env: `VIGIL_KAFKA_BROKERS`,
-//! `VIGIL_CLICKHOUSE_URL`, `VIGIL_BENCH_EVENTS` default 200000).
+//! `VIGIL_CLICKHOUSE_URL`, `VIGIL_BENCH_EVENTS` default 200000; `VIGIL_BENCH_LOG` a
+//! tracing filter for the processor's log).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -88,6 +89,12 @@ async fn main() -> BenchResult {
     if std::env::args().any(|a| a == "--list") {
         return Ok(());
     }
+    if let Ok(filter) = std::env::var("VIGIL_BENCH_LOG") {
+        // The processor's own log (e.g. `VIGIL_BENCH_LOG=vigil_processor=debug`), timestamped.
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .init();
+    }
     let n: u64 = env("VIGIL_BENCH_EVENTS", "200000").parse()?;
     let tag = format!("bench_e2e_{}", now_ms());
     let names = TopicNames::with_prefix(&tag);
@@ -147,15 +154,18 @@ async fn main() -> BenchResult {
     consumer.subscribe(&[&names.probes])?;
     let t = Instant::now();
     let mut read = 0usize;
+    let mut first = None;
     while read < events.len() {
         let m = consumer.recv().await?;
         std::hint::black_box(m.payload());
+        first.get_or_insert_with(|| t.elapsed());
         read += 1;
     }
     let bare = total / t.elapsed().as_secs_f64();
     println!(
-        "bare rdkafka consumer: {read} events in {:.2?} ({bare:.0} events/s)",
-        t.elapsed()
+        "bare rdkafka consumer: {read} events in {:.2?} ({bare:.0} events/s; first record after {:.2?})",
+        t.elapsed(),
+        first.unwrap_or_default()
     );
     drop(consumer);
 

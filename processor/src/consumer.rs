@@ -12,6 +12,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::{FutureExt, StreamExt};
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
@@ -27,9 +28,10 @@ use crate::health::Health;
 mod alerting;
 mod early;
 mod positions;
+mod prepare;
 mod writer;
 
-use crate::pipeline::{CommitPoint, Pipeline};
+use crate::pipeline::{CommitPoint, Disposition, Pipeline};
 use crate::sink::Sink;
 use crate::{Config, Error, Result};
 use alerting::Alerting;
@@ -201,6 +203,7 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
         brokers: settings.brokers.clone(),
         group: cfg.group_id.clone(),
         paused: false,
+        prepared: Default::default(),
         in_flight: None,
         early: early::Early::default(),
         max_pending: cfg.batch_rows.saturating_mul(4),
@@ -208,6 +211,8 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
     info!(topic = %settings.topics.probes, group = %cfg.group_id, "Processor started.");
 
     let consumer = Arc::clone(&worker.consumer);
+    // One stream for the whole run: its waker is registered once, not once per record.
+    let mut stream = consumer.stream();
     let transitions_ready = pipeline.transitions_ready();
     let mut tick = tokio::time::interval(cfg.batch_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -229,27 +234,42 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
             }
             // Rules are evaluated on their own thread: transitions it finished since.
             () = transitions_ready.notified() => worker.publish_fresh(&mut pipeline),
-            // `recv` is cancellation-safe: a message not yet returned stays queued.
-            message = consumer.recv() => {
-                match message {
-                    Ok(m) => {
-                        worker.apply_revocations(&mut pipeline);
-                        if let Some(alerting) = &mut alerting {
-                            alerting.before_record(m.partition(), &mut pipeline).await?;
+            // `next` is cancellation-safe: a record not yet returned stays queued.
+            message = stream.next() => {
+                // The records already fetched are processed in one go (up to a burst or a
+                // batch), without going back through the select for each one.
+                let mut dispositions = [0u64; Disposition::ALL.len()];
+                let mut next = message;
+                let mut burst = 0;
+                while let Some(message) = next.take() {
+                    match message {
+                        Ok(m) => {
+                            worker.apply_revocations(&mut pipeline);
+                            worker.prepare(m.partition(), &mut pipeline, alerting.as_ref()).await?;
+                            let disposition = pipeline.process(
+                                m.partition(),
+                                m.offset(),
+                                m.key(),
+                                m.payload(),
+                                now_ms(),
+                            );
+                            dispositions[disposition as usize] += 1;
                         }
-                        worker.resume(m.partition(), &mut pipeline).await;
-                        let disposition = pipeline.process(
-                            m.partition(),
-                            m.offset(),
-                            m.key(),
-                            m.payload(),
-                            now_ms(),
-                        );
-                        metrics::counter!("vigil_processor_events_total", "disposition" => disposition.as_str()).increment(1);
-                        worker.publish_fresh(&mut pipeline);
+                        Err(e) => warn!(error = %e, "Kafka consumer error."),
                     }
-                    Err(e) => warn!(error = %e, "Kafka consumer error."),
+                    burst += 1;
+                    if burst >= MAX_BURST || pipeline.pending() >= cfg.batch_rows {
+                        break;
+                    }
+                    next = stream.next().now_or_never().flatten();
                 }
+                for d in Disposition::ALL {
+                    if dispositions[d as usize] > 0 {
+                        metrics::counter!("vigil_processor_events_total", "disposition" => d.as_str())
+                            .increment(dispositions[d as usize]);
+                    }
+                }
+                worker.publish_fresh(&mut pipeline);
                 if pipeline.pending() >= cfg.batch_rows {
                     worker.flush(&mut pipeline, &token, false).await?;
                 }
@@ -296,6 +316,10 @@ async fn seed_detectors(sink: &Sink, pipeline: &mut Pipeline, cfg: &Config) {
     }
 }
 
+/// Records processed in one go before the loop looks at its timer, cancellation and alert
+/// transitions again.
+const MAX_BURST: usize = 1_024;
+
 /// Per-partition offsets to commit.
 type Offsets = Vec<(i32, i64, CommitPoint)>;
 
@@ -309,6 +333,9 @@ struct Worker {
     /// The consumer group, which positions are recorded under.
     group: String,
     paused: bool,
+    /// Partitions whose resume point and alert state were looked up (see [`prepare`]) since
+    /// they were last assigned.
+    prepared: std::collections::HashSet<i32>,
     /// The batch being written, resolving to the offsets to commit once it is durable (`None`
     /// when it was abandoned at shutdown). At most one batch is in flight.
     in_flight: Option<JoinHandle<Result<Option<Offsets>>>>,
@@ -345,6 +372,7 @@ impl Worker {
         };
         for partition in revoked {
             pipeline.revoke(partition);
+            self.prepared.remove(&partition);
             self.last_commit.retain(|(p, _, _)| *p != partition);
         }
     }
@@ -512,38 +540,6 @@ impl Worker {
                 .set_metadata(point.metadata());
         }
         Some(tpl)
-    }
-
-    /// Before the first record of a partition: resumes it where its last commit left it
-    /// (watermark and read position; see [`positions`]), so windows rebuilt from re-read
-    /// records are never emitted partial. Without such a commit it starts fresh.
-    async fn resume(&self, partition: i32, pipeline: &mut Pipeline) {
-        if pipeline.has_partition(partition) {
-            return;
-        }
-        let consumer = Arc::clone(&self.consumer);
-        let (brokers, group) = (self.brokers.clone(), self.group.clone());
-        let (probes, topic) = (
-            self.topics.probes.clone(),
-            self.topics.processor_positions.clone(),
-        );
-        let point = tokio::task::spawn_blocking(move || {
-            positions::read(&*consumer, &brokers, (&probes, &topic), &group, partition)
-        })
-        .await
-        .unwrap_or_else(|e| {
-            warn!(partition, error = %e, "Resume lookup failed; the partition starts fresh.");
-            None
-        });
-        if let Some(point) = point {
-            info!(
-                partition,
-                watermark = point.watermark,
-                read_until = point.read_until,
-                "Partition resumed from its last commit."
-            );
-            pipeline.resume(partition, point);
-        }
     }
 }
 

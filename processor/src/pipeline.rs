@@ -46,6 +46,16 @@ pub enum Disposition {
 }
 
 impl Disposition {
+    /// Every disposition, in declaration order (`d as usize` indexes it).
+    pub const ALL: [Disposition; 6] = [
+        Disposition::Windowed,
+        Disposition::Corrected,
+        Disposition::Duplicate,
+        Disposition::Late,
+        Disposition::Replayed,
+        Disposition::Invalid,
+    ];
+
     /// Label used in metrics.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -1,13 +1,15 @@
 //! The alerting side of the processing loop: follows the rules and monitor tags, and restores
 //! the evaluator's state of a partition from its changelog before the partition's first record.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::Settings;
+use super::{GroupContext, Settings};
 use crate::alert::RuleSet;
 use crate::catalog::{self, Catalog};
 use crate::changelog;
@@ -74,27 +76,28 @@ impl Alerting {
         pipeline.set_rules(rules);
     }
 
-    /// Before the first record of a partition new to the pipeline: restores the evaluator
-    /// state of that partition from the changelog.
-    pub(super) async fn before_record(
-        &mut self,
+    /// Reads the evaluator state of probes `partition` from its changelog partition (blocking
+    /// reads on the blocking pool); apply it with [`Pipeline::restore_alert_partition`] before
+    /// the partition's first record. An empty changelog partition (a first start) costs one
+    /// offsets request on `consumer`, the processor's own connected client.
+    pub(super) async fn read_state(
+        &self,
         partition: i32,
-        pipeline: &mut Pipeline,
-    ) -> Result<()> {
-        if pipeline.has_partition(partition) {
-            return Ok(());
-        }
+        consumer: Arc<StreamConsumer<GroupContext>>,
+    ) -> Result<BTreeMap<String, Vec<u8>>> {
         let started = Instant::now();
         let (brokers, topic) = (self.brokers.clone(), self.changelog.clone());
         let source = changelog::partition_for(partition, self.changelog_partitions);
         let records = tokio::task::spawn_blocking(move || {
+            let (low, high) = consumer.fetch_watermarks(&topic, source, Duration::from_secs(10))?;
+            if high <= low {
+                return Ok(BTreeMap::new());
+            }
             changelog::read_partition(&brokers, &topic, source)
         })
         .await
         .map_err(|e| Error::Config(format!("changelog restore task failed: {e}")))??;
-        let n = records.len();
-        pipeline.restore_alert_partition(partition, records);
-        info!(partition, records = n, elapsed = ?started.elapsed(), "Alert state restored.");
-        Ok(())
+        info!(partition, records = records.len(), elapsed = ?started.elapsed(), "Alert state read.");
+        Ok(records)
     }
 }
