@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::{Error, Result};
@@ -42,24 +42,28 @@ pub fn partitions(brokers: &str, topic: &str) -> Result<i32> {
 }
 
 /// Reads one changelog partition from the beginning to its current end: the latest value of
-/// every key (tombstones remove the key). Blocking; run it off the async executor.
-pub fn read_partition(
+/// every key (tombstones remove the key). Its offsets are asked on `client` (a client already
+/// connected, such as the processor's consumer): an empty partition costs that one request, and
+/// a consumer of its own is created only when there is something to read. Blocking; run it off
+/// the async executor.
+pub fn read_partition<X: ConsumerContext, C: Consumer<X>>(
+    client: &C,
     brokers: &str,
     topic: &str,
     partition: i32,
 ) -> Result<BTreeMap<String, Vec<u8>>> {
+    let timeout = Duration::from_secs(10);
+    let (low, high) = client.fetch_watermarks(topic, partition, timeout)?;
+    let mut state = BTreeMap::new();
+    if high <= low {
+        return Ok(state);
+    }
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "vigil-alert-state-restore")
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .create()?;
-    let timeout = Duration::from_secs(10);
-    let (low, high) = consumer.fetch_watermarks(topic, partition, timeout)?;
-    let mut state = BTreeMap::new();
-    if high <= low {
-        return Ok(state);
-    }
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Offset(low))?;
     consumer.assign(&tpl)?;

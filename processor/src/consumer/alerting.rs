@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::StreamConsumer;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -78,8 +78,8 @@ impl Alerting {
 
     /// Reads the evaluator state of probes `partition` from its changelog partition (blocking
     /// reads on the blocking pool); apply it with [`Pipeline::restore_alert_partition`] before
-    /// the partition's first record. An empty changelog partition (a first start) costs one
-    /// offsets request on `consumer`, the processor's own connected client.
+    /// the partition's first record. Its offsets are asked on `consumer`, the processor's own
+    /// connected client (see [`changelog::read_partition`]).
     pub(super) async fn read_state(
         &self,
         partition: i32,
@@ -89,11 +89,7 @@ impl Alerting {
         let (brokers, topic) = (self.brokers.clone(), self.changelog.clone());
         let source = changelog::partition_for(partition, self.changelog_partitions);
         let records = tokio::task::spawn_blocking(move || {
-            let (low, high) = consumer.fetch_watermarks(&topic, source, Duration::from_secs(10))?;
-            if high <= low {
-                return Ok(BTreeMap::new());
-            }
-            changelog::read_partition(&brokers, &topic, source)
+            changelog::read_partition(&*consumer, &brokers, &topic, source)
         })
         .await
         .map_err(|e| Error::Config(format!("changelog restore task failed: {e}")))??;

@@ -90,7 +90,7 @@ pub(super) fn read<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
     let rdkafka::Offset::Offset(offset) = elem.offset() else {
         return None;
     };
-    let records = match crate::changelog::read_partition(brokers, positions, 0) {
+    let records = match crate::changelog::read_partition(consumer, brokers, positions, 0) {
         Ok(records) => records,
         Err(e) => {
             warn!(partition, error = %e, "Could not read the processor positions; the partition starts fresh.");
