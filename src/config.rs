@@ -276,6 +276,16 @@ impl Config {
                 ),
             ),
             (
+                // A correction of a window no longer in memory is recomputed from its probes.
+                self.processor.store_probes && r.probes_table < self.processor.correction_horizon,
+                "retention.probes-table",
+                format!(
+                    "must be at least processor.correction-horizon ({}): corrections of closed \
+                     windows are recomputed from the stored probes",
+                    days(self.processor.correction_horizon)
+                ),
+            ),
+            (
                 r.windows_1m < self.processor.anomaly_history,
                 "retention.windows-1m",
                 format!(
@@ -412,6 +422,27 @@ mod tests {
             err,
             "invalid config: clickhouse.database: must be non-empty and use only a-z, 0-9, '_'"
         );
+
+        // Corrections are recomputed from the stored probes: they must outlive the horizon.
+        std::fs::write(
+            &path,
+            "[processor]\ncorrection-horizon = \"3h\"\n[retention]\nprobes-table = \"2h\"\n",
+        )
+        .unwrap();
+        let err = load(&["--config", path.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retention.probes-table: must be at least processor.correction-horizon"),
+            "{err}"
+        );
+        std::fs::write(
+            &path,
+            "[processor]\ncorrection-horizon = \"3h\"\nstore-probes = false\n\
+             [retention]\nprobes-table = \"2h\"\n",
+        )
+        .unwrap();
+        load(&["--config", path.to_str().unwrap()]).unwrap();
     }
 
     #[test]

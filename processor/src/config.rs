@@ -38,8 +38,10 @@ pub struct Config {
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// Events later than their window's close, but within this horizon, produce a corrected
-    /// version of the window row; later ones go to the dead-letter topic. Windows stay in
-    /// memory (and uncommitted in Kafka) for this long after they end.
+    /// version of the window row; later ones go to the dead-letter topic. With raw probes
+    /// stored (the default) a closed window leaves memory once written, and a correction is
+    /// recomputed from the window's stored probes; without them windows stay in memory (and
+    /// uncommitted in Kafka) for this long after they end.
     #[serde(with = "humantime_serde")]
     pub correction_horizon: Duration,
     /// Write to ClickHouse when this many window rows or raw probes are pending.
@@ -60,7 +62,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Relative accuracy of the percentile sketches.
     pub sketch_alpha: f64,
-    /// Also insert every raw probe result into the `probes` table.
+    /// Also insert every raw probe result into the `probes` table. Corrections of closed
+    /// windows are recomputed from them, so turning this off keeps every window in memory
+    /// for the whole correction horizon ([`Config::evicts_closed`]).
     pub store_probes: bool,
     /// Events stamped further than this in the future (by the processor's clock) are
     /// rejected as invalid, so one bad clock cannot push the watermark ahead.
@@ -170,6 +174,14 @@ impl Config {
                 self.shard
             ))),
         }
+    }
+
+    /// Whether closed windows leave memory as soon as they are written (raw probes are
+    /// stored, so a late event's correction can be recomputed from them) rather than after
+    /// the correction horizon. One window per series in memory instead of one per window of
+    /// the horizon: 60 times less state with the defaults.
+    pub fn evicts_closed(&self) -> bool {
+        self.store_probes
     }
 
     pub(crate) fn window_ms(&self) -> i64 {

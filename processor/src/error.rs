@@ -15,6 +15,10 @@ pub enum Error {
     /// Invalid configuration.
     #[error("invalid processor config: {0}")]
     Config(String),
+    /// A correction of a window no longer in memory could not be completed from the stored
+    /// raw probes (retried, as any failed write).
+    #[error("completing a corrected window: {0}")]
+    Correction(String),
     /// A Kafka delivery was not acknowledged.
     #[error("failed to produce to {topic}: {reason}")]
     Produce {

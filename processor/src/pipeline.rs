@@ -93,6 +93,14 @@ struct PartitionState {
     /// Offsets below this were read before a restart ([`Pipeline::resume`]): until the
     /// partition reads past it, windows rebuilt from them are incomplete and not emitted.
     replayed_until: i64,
+    /// When closed windows are evicted at once: offsets below this, of windows closed at the
+    /// resumed watermark ([`CommitPoint::settled`]), are in rows already written.
+    settled_until: i64,
+    /// The watermark the partition resumed at (`i64::MIN`: not resumed).
+    settled_wm: i64,
+    /// No window ending after this was evicted (or written before a restart): one created
+    /// after its close but ending later cannot have lost events to an eviction.
+    evicted_until: i64,
     /// Windows rebuilt during the replay wait in `dirty`: emit them (in time order) before any
     /// window that closes after it, so detectors see every series in order.
     rebuilt_pending: bool,
@@ -115,6 +123,9 @@ impl PartitionState {
             windows: 0,
             next_offset: 0,
             replayed_until: 0,
+            settled_until: 0,
+            settled_wm: i64::MIN,
+            evicted_until: i64::MIN,
             rebuilt_pending: false,
             by_end: BTreeMap::new(),
             first_offsets: BTreeMap::new(),
@@ -125,6 +136,10 @@ impl PartitionState {
     /// Whether the partition is still re-reading what a previous run had read.
     fn replaying(&self) -> bool {
         self.next_offset < self.replayed_until
+    }
+
+    fn window(&self, (monitor, region, start): &WindowRef) -> Option<&WindowAgg> {
+        self.series.get(monitor)?.get(region)?.get(start)
     }
 
     fn window_mut(&mut self, (monitor, region, start): &WindowRef) -> Option<&mut WindowAgg> {
@@ -311,6 +326,15 @@ impl Pipeline {
             );
             return self.dead_letter(partition, offset, key, raw, reason);
         }
+        let evicts = self.cfg.evicts_closed();
+        if evicts && offset < state.settled_until && end <= state.settled_wm {
+            // Closed before the restart, and written with this event in it.
+            return Disposition::Replayed;
+        }
+        // Closed windows are evicted once written: one created after its close (and after an
+        // eviction that could have taken it) holds only the events that came since, and is
+        // completed from the stored raw probes.
+        let partial = evicts && end <= watermark && end <= state.evicted_until;
 
         let windows = match state.series.get_mut(event.monitor_id.as_str()) {
             Some(regions) => match regions.get_mut(event.region.as_str()) {
@@ -327,7 +351,9 @@ impl Pipeline {
         let mut created = false;
         let window = windows.entry(start).or_insert_with(|| {
             created = true;
-            WindowAgg::new(start, end, offset, alpha)
+            let mut w = WindowAgg::new(start, end, offset, alpha);
+            w.partial = partial;
+            w
         });
         let before = if created {
             0
@@ -646,6 +672,7 @@ impl Pipeline {
     }
 }
 
+mod complete;
 mod detectors;
 mod emit;
 mod memory;

@@ -20,6 +20,8 @@ use vigil_schema::table::{ALERTS, PROBES, ROLLUP_KEYS, WINDOWS_1H, WINDOWS_1M};
 use vigil_schema::{AlertTransition, ProbeResult};
 
 use crate::Result;
+
+mod partial;
 use crate::pipeline::EmittedWindow;
 use crate::row::{AlertRow, ProbeRow, WINDOW_COLUMNS, WindowRow};
 
@@ -84,17 +86,21 @@ impl Sink {
     }
 
     /// Inserts window rows, then recomputes the hourly rollups of every hour they touch.
-    pub async fn write_windows(&self, windows: &[EmittedWindow]) -> Result<()> {
+    /// Partial windows (corrections of windows no longer in memory) are completed from the
+    /// stored raw probes first, so the output's own probes must be written before. Returns
+    /// the completed windows: publish them in place of the partial ones.
+    pub async fn write_windows(&self, windows: &[EmittedWindow]) -> Result<Vec<EmittedWindow>> {
         if windows.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        let completed = self.complete_partials(windows).await?;
         let mut insert = self
             .client
             .insert::<WindowRow>(WINDOWS_1M)
             .await?
             .with_timeouts(Some(INSERT_SEND_TIMEOUT), Some(INSERT_END_TIMEOUT));
         let mut hours = BTreeSet::new();
-        for w in windows {
+        for w in windows.iter().filter(|w| !w.partial).chain(&completed) {
             let row = WindowRow::from(w);
             hours.insert((
                 row.monitor_id.clone(),
@@ -104,7 +110,8 @@ impl Sink {
             insert.write(&row).await?;
         }
         insert.end().await?;
-        self.rollup(&hours).await
+        self.rollup(&hours).await?;
+        Ok(completed)
     }
 
     /// Rebuilds the `windows_1h` rows of the given (monitor, region, hour start ms) by merging

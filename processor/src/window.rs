@@ -96,6 +96,9 @@ pub struct WindowAgg {
     /// Its checks as alert rules see them, kept until the window is first emitted (rules are
     /// evaluated once, when it closes).
     checks: Vec<Check>,
+    /// Created after the window had closed and been evicted: holds only the events read
+    /// since, and is completed from the stored raw probes when written.
+    pub partial: bool,
 }
 
 /// One check of a window, for per-check alert rules.
@@ -137,6 +140,7 @@ impl WindowAgg {
             anomaly: None,
             alert_seq: 0,
             checks: Vec::new(),
+            partial: false,
         }
     }
 

@@ -113,9 +113,10 @@ mod tests {
         let point = CommitPoint {
             watermark: 1_700_000_000_000,
             read_until: 9,
+            settled: 8,
         };
         let text = value(7, point);
-        assert_eq!(text, "offset=7 vigil1 wm=1700000000000 read=9");
+        assert_eq!(text, "offset=7 vigil1 wm=1700000000000 read=9 settled=8");
         assert_eq!(parse(&text), Some((7, point)));
         assert_eq!(parse("offset=7"), None);
         assert_eq!(key("vigil-processor", 3), "vigil-processor/3");

@@ -108,23 +108,43 @@ impl Writer {
         // has seen, so a state written ahead of its transitions would lose them for good. The
         // other way round a crash re-evaluates, and publishes the same ids again. Both are
         // durable before the offsets are committed.
-        tokio::try_join!(
+        // A partial window (a correction of a window no longer in memory) is completed from
+        // the stored raw probes, its own among them: those go first.
+        let partial = output.windows.iter().any(|w| w.partial);
+        let probes_and_windows = async {
+            if partial {
+                self.sink.write_probes(output.probes.clone()).await?;
+                self.sink.write_windows(&output.windows).await
+            } else {
+                let ((), completed) = tokio::try_join!(
+                    self.sink.write_probes(output.probes.clone()),
+                    self.sink.write_windows(&output.windows),
+                )?;
+                Ok(completed)
+            }
+        };
+        let ((), completed, (), ()) = tokio::try_join!(
             self.dead_letters(&output.dead_letters),
-            self.sink.write_probes(output.probes.clone()),
-            self.sink.write_windows(&output.windows),
+            probes_and_windows,
             self.sink.write_alerts(&output.transitions),
             self.publish_transitions(output.transitions.get(delivered..).unwrap_or_default()),
         )?;
+        let written: Vec<&EmittedWindow> = output
+            .windows
+            .iter()
+            .filter(|w| !w.partial)
+            .chain(&completed)
+            .collect();
         tokio::try_join!(
             self.write_changelog(&output.alert_state),
-            self.publish(&output.windows)
+            self.publish(&written)
         )?;
         for t in &output.transitions {
             metrics::counter!("vigil_processor_alert_transitions_total",
                 "kind" => t.kind.as_str(), "to" => t.to.as_str())
             .increment(1);
         }
-        for w in &output.windows {
+        for w in &written {
             let kind = if w.correction { "correction" } else { "first" };
             metrics::counter!("vigil_processor_windows_emitted_total", "kind" => kind).increment(1);
         }
@@ -211,7 +231,7 @@ impl Writer {
         acknowledged(topic, sends).await
     }
 
-    async fn publish(&self, windows: &[EmittedWindow]) -> Result<()> {
+    async fn publish(&self, windows: &[&EmittedWindow]) -> Result<()> {
         let topic = &self.topics.windows;
         let payloads: Vec<Vec<u8>> = windows
             .iter()

@@ -103,5 +103,6 @@ fn emit(
         phase_counts: window.phase_counts(),
         ttfb_sketch: window.ttfb_sketch().to_data(),
         correction,
+        partial: window.partial,
     });
 }

@@ -14,38 +14,55 @@ pub struct CommitPoint {
     pub watermark: i64,
     /// The offset it had read up to (exclusive).
     pub read_until: i64,
+    /// When closed windows are evicted at once ([`crate::Config::evicts_closed`]): records
+    /// below this offset whose window had closed at `watermark` are in rows already written
+    /// (the first offset of the oldest closed window still in memory, else `read_until`).
+    pub settled: i64,
 }
 
 impl CommitPoint {
-    /// The commit metadata: `vigil1 wm=<ms> read=<offset>`.
+    /// The commit metadata: `vigil1 wm=<ms> read=<offset> settled=<offset>`.
     pub fn metadata(&self) -> String {
-        format!("vigil1 wm={} read={}", self.watermark, self.read_until)
+        format!(
+            "vigil1 wm={} read={} settled={}",
+            self.watermark, self.read_until, self.settled
+        )
     }
 
     /// Reads commit metadata written by [`CommitPoint::metadata`] (`None` for anything else,
-    /// such as commits of older versions).
+    /// such as commits of older versions). Without `settled` (written before closed windows
+    /// were evicted at once) nothing counts as settled: closed windows re-read are recomputed.
     pub fn parse(metadata: &str) -> Option<Self> {
         let rest = metadata.strip_prefix("vigil1 wm=")?;
-        let (watermark, read) = rest.split_once(" read=")?;
+        let (watermark, rest) = rest.split_once(" read=")?;
+        let (read, settled) = match rest.split_once(" settled=") {
+            Some((read, settled)) => (read, Some(settled.parse().ok()?)),
+            None => (rest, None),
+        };
         Some(Self {
             watermark: watermark.parse().ok()?,
             read_until: read.parse().ok()?,
+            settled: settled.unwrap_or(0),
         })
     }
 }
 
 impl Pipeline {
-    /// Drops windows that can no longer change (beyond the correction horizon) and whose
-    /// latest version was emitted (and whose alert evaluation was in an output taken). Call
-    /// only after the last output was written. Takes them
-    /// from the front of the by-end index: the cost is the windows evicted, not the windows
-    /// in memory.
+    /// Drops windows that are closed (or, when closed windows are kept for corrections,
+    /// beyond the correction horizon) and whose latest version was emitted (and whose alert
+    /// evaluation was in an output taken). Call only after the last output was written. Takes
+    /// them from the front of the by-end index: the cost is the windows evicted, not the
+    /// windows in memory.
     pub fn evict(&mut self) -> usize {
-        let horizon = self.cfg.horizon_ms();
+        let horizon = match self.cfg.evicts_closed() {
+            true => 0,
+            false => self.cfg.horizon_ms(),
+        };
         let evaluated = self.alerts.as_ref().map_or(u64::MAX, Stage::collected);
         let mut evicted = 0;
         for state in self.partitions.values_mut() {
             let watermark = state.watermark.get();
+            state.evicted_until = state.evicted_until.max(watermark.saturating_sub(horizon));
             let mut kept: Vec<(i64, WindowRef)> = Vec::new();
             while let Some(entry) = state.by_end.first_entry() {
                 let end = *entry.key();
@@ -109,6 +126,9 @@ impl Pipeline {
         state.watermark =
             Watermark::resumed(self.cfg.lateness_ms(), self.cfg.idle_ms(), point.watermark);
         state.replayed_until = point.read_until;
+        state.settled_until = point.settled.min(point.read_until);
+        state.settled_wm = point.watermark;
+        state.evicted_until = point.watermark;
         state.rebuilt_pending = true;
         self.partitions.insert(partition, state);
     }
@@ -121,9 +141,20 @@ impl Pipeline {
             .into_iter()
             .filter_map(|(p, offset)| {
                 let state = self.partitions.get(&p)?;
+                let watermark = state.watermark.get();
+                let read_until = state.next_offset.max(state.replayed_until);
+                // Closed windows still in memory (alert evaluation or a correction pending;
+                // after `evict` there are few): their records are not settled yet.
+                let unsettled = state
+                    .by_end
+                    .range(..=watermark)
+                    .flat_map(|(_, refs)| refs)
+                    .filter_map(|r| state.window(r).map(|w| w.first_offset))
+                    .min();
                 let point = CommitPoint {
-                    watermark: state.watermark.get(),
-                    read_until: state.next_offset.max(state.replayed_until),
+                    watermark,
+                    read_until,
+                    settled: unsettled.map_or(read_until, |o| o.min(read_until)),
                 };
                 Some((p, offset, point))
             })

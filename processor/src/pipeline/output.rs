@@ -16,6 +16,10 @@ pub struct EmittedWindow {
     pub ttfb_sketch: SketchData,
     /// Whether this re-emits a window already written (a late event arrived).
     pub correction: bool,
+    /// Whether it holds only the events read since the window was evicted (see
+    /// [`crate::Config::evicts_closed`]): the writer completes it from the stored raw probes
+    /// before writing or publishing it.
+    pub partial: bool,
 }
 
 /// A record that could not be windowed, with the reason.

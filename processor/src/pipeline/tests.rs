@@ -208,8 +208,52 @@ fn duplicates_count_once_and_bad_records_are_dead_lettered() {
 }
 
 #[test]
-fn commit_offset_waits_for_windows_in_memory() {
+fn commit_offset_moves_as_soon_as_closed_windows_are_written() {
     let mut p = Pipeline::new(cfg());
+    feed(&mut p, 3, 100, &event(1, "a", T0 + 1_000, 100, Outcome::Ok));
+    feed(&mut p, 3, 101, &event(2, "b", T0 + 2_000, 100, Outcome::Ok));
+    feed(
+        &mut p,
+        3,
+        102,
+        &event(3, "a", T0 + 61_000, 100, Outcome::Ok),
+    );
+    assert_eq!(p.commit_offsets(), vec![(3, 100)]);
+    // The first windows close: once their output is taken they leave memory, and the commit
+    // moves to the oldest open window.
+    feed(
+        &mut p,
+        3,
+        103,
+        &event(4, "a", T0 + 130_000, 100, Outcome::Ok),
+    );
+    assert_eq!(p.take_output().windows.len(), 3);
+    assert_eq!(p.evict(), 3);
+    assert_eq!(p.commit_offsets(), vec![(3, 103)]);
+    assert_eq!(p.windows_in_memory(), 1);
+    // A late event for an evicted window: a partial window, holding the commit back until it
+    // was written.
+    assert_eq!(
+        feed(&mut p, 3, 104, &event(5, "b", T0 + 3_000, 100, Outcome::Ok)),
+        Disposition::Corrected
+    );
+    assert_eq!(p.commit_offsets(), vec![(3, 103)]);
+    p.tick(NOW);
+    let out = p.take_output();
+    assert_eq!(out.windows.len(), 1);
+    assert!(out.windows[0].partial);
+    assert_eq!(out.windows[0].summary.count, 1);
+    assert_eq!(p.evict(), 1);
+    assert_eq!(p.commit_offsets(), vec![(3, 103)]);
+    p.check_bookkeeping();
+}
+
+#[test]
+fn commit_offset_waits_for_windows_kept_in_memory() {
+    let mut p = Pipeline::new(Config {
+        store_probes: false,
+        ..cfg()
+    });
     feed(&mut p, 3, 100, &event(1, "a", T0 + 1_000, 100, Outcome::Ok));
     feed(&mut p, 3, 101, &event(2, "b", T0 + 2_000, 100, Outcome::Ok));
     feed(
