@@ -9,8 +9,12 @@
 //! the throughput (events/s, encoding included) and the peak figures against the goals:
 //! resident ≤ 2 × accounted + 150 MB, and 1,000,000 series within 4 GB.
 //!
+//! With raw probes stored (the default) a closed window leaves memory once written; with
+//! `VIGIL_BENCH_KEEP=1` (`store-probes = false`) closed windows stay for the whole correction
+//! horizon, as they must when corrections cannot be recomputed from stored probes.
+//!
 //! `cargo bench -p vigil-benches --bench memory` (env: `VIGIL_BENCH_SERIES`,
-//! `VIGIL_BENCH_MINUTES`).
+//! `VIGIL_BENCH_MINUTES`, `VIGIL_BENCH_KEEP`).
 
 use std::time::{Duration, Instant};
 
@@ -36,8 +40,9 @@ const MB: f64 = 1024.0 * 1024.0;
 fn main() {
     let series = env("VIGIL_BENCH_SERIES", 1_000_000);
     let minutes = env("VIGIL_BENCH_MINUTES", 75);
+    let keep = env("VIGIL_BENCH_KEEP", 0) == 1;
     let config = Config {
-        store_probes: false,
+        store_probes: !keep,
         max_clock_skew: Duration::from_secs(100 * 365 * 24 * 3600),
         ..Config::default()
     };
@@ -51,7 +56,13 @@ fn main() {
     let mut worst_excess = f64::MIN;
     let started = Instant::now();
     println!(
-        "{series} series × {minutes} one-minute checks (baseline resident {:.0} MB)",
+        "{series} series × {minutes} one-minute checks, closed windows {} (baseline resident \
+         {:.0} MB)",
+        if keep {
+            "kept for the correction horizon"
+        } else {
+            "evicted once written"
+        },
         baseline as f64 / MB
     );
     println!(

@@ -29,6 +29,8 @@
 
 pub mod series;
 
+use std::sync::Arc;
+
 /// Tunable parameters. [`Config::default`] is the configuration evaluated on NAB.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -125,6 +127,28 @@ impl EwStats {
     }
 }
 
+/// [`EwStats`] of one season bucket, whose count says whether it was initialised (16 bytes
+/// instead of 24, for 48 buckets per detector).
+#[derive(Debug, Clone, Copy, Default)]
+struct SeasonStats {
+    mean: f64,
+    dev: f64,
+}
+
+impl SeasonStats {
+    /// [`EwStats::update`] of a bucket that has seen `count` values before.
+    fn update(&mut self, x: f64, rate: f64, count: u32) {
+        if count > 0 {
+            let err = x - self.mean;
+            self.mean += rate * err;
+            self.dev += rate * (err.abs() - self.dev);
+        } else {
+            self.mean = x;
+            self.dev = 0.0;
+        }
+    }
+}
+
 /// Tail-probability factor applied when a feature that was always zero becomes non-zero.
 const FIRST_MOVE_FACTOR: f64 = 1e-3;
 
@@ -138,26 +162,27 @@ const FIRST_MOVE_FACTOR: f64 = 1e-3;
 struct TailHistogram {
     /// Occupied bins, ascending: (bin, weight).
     bins: Vec<(u32, f64)>,
-    /// Index of the last bin (the grid has `last + 1`).
-    last: usize,
     gain: f64,
     total: f64,
-    inv_decay: f64,
     max_seen: f64,
+}
+
+/// What every histogram of a configuration shares (kept once, not in each histogram).
+#[derive(Debug, Clone)]
+struct TailShape {
+    /// Index of the last bin (the grid has `last + 1`).
+    last: usize,
+    inv_decay: f64,
     bins_per_octave: i32,
     lowest_bin: i32,
     beyond_exponent: f64,
 }
 
-impl TailHistogram {
+impl TailShape {
     fn new(cfg: &Config) -> Self {
         Self {
-            bins: Vec::new(),
             last: cfg.num_bins().saturating_sub(1),
-            gain: 1.0,
-            total: 0.0,
             inv_decay: 1.0 / cfg.hist_decay,
-            max_seen: 0.0,
             bins_per_octave: cfg.bins_per_octave.max(1),
             lowest_bin: cfg.lowest_octave * cfg.bins_per_octave.max(1),
             beyond_exponent: cfg.beyond_exponent,
@@ -180,13 +205,24 @@ impl TailHistogram {
             raw as usize
         }
     }
+}
+
+impl TailHistogram {
+    fn new() -> Self {
+        Self {
+            bins: Vec::new(),
+            gain: 1.0,
+            total: 0.0,
+            max_seen: 0.0,
+        }
+    }
 
     /// Surprise `-log10 P(R >= r)` under the decayed history (0 when empty).
-    fn surprise(&self, r: f64) -> f64 {
+    fn surprise(&self, shape: &TailShape, r: f64) -> f64 {
         if self.total <= 0.0 {
             return 0.0;
         }
-        let b = self.bin(r);
+        let b = shape.bin(r);
         // Weight below bin `b`, and in it.
         let (mut below, mut at) = (0.0, 0.0);
         for &(i, w) in &self.bins {
@@ -200,7 +236,7 @@ impl TailHistogram {
         // One pseudo-observation at +infinity keeps p > 0.
         let mut p = (above + self.gain) / (self.total + self.gain);
         if r > self.max_seen && self.max_seen > 0.0 {
-            p *= (self.max_seen / r).powf(self.beyond_exponent);
+            p *= (self.max_seen / r).powf(shape.beyond_exponent);
         } else if r > 0.0 && self.max_seen <= 0.0 {
             // The feature has only ever been exactly zero (e.g. a flat line): any movement
             // is treated as far beyond the record.
@@ -209,15 +245,15 @@ impl TailHistogram {
         -p.log10()
     }
 
-    fn add(&mut self, r: f64) {
-        self.gain *= self.inv_decay;
-        let b = u32::try_from(self.bin(r)).unwrap_or(u32::MAX);
+    fn add(&mut self, shape: &TailShape, r: f64) {
+        self.gain *= shape.inv_decay;
+        let b = u32::try_from(shape.bin(r)).unwrap_or(u32::MAX);
         match self.bins.binary_search_by_key(&b, |&(i, _)| i) {
             Ok(pos) => self.bins[pos].1 += self.gain,
             Err(pos) => self.bins.insert(pos, (b, self.gain)),
         }
         self.total += self.gain;
-        self.max_seen = (self.max_seen * (1.0 / self.inv_decay)).max(r);
+        self.max_seen = (self.max_seen * (1.0 / shape.inv_decay)).max(r);
         if self.gain > 1e50 {
             let g = self.gain;
             self.bins.iter_mut().for_each(|(_, x)| *x /= g);
@@ -251,50 +287,73 @@ const FEATURES: [Feature; 4] = [
 /// Streaming anomaly detector; feed points in time order with [`Detector::update`].
 #[derive(Debug, Clone)]
 pub struct Detector {
-    cfg: Config,
+    shared: Arc<Shared>,
     seen: u64,
     baseline: EwStats,
     fast: EwStats,
     lowest: f64,
     highest: f64,
-    season: Vec<EwStats>,
-    season_count: Vec<u32>,
+    season: Box<[SeasonStats]>,
+    season_count: Box<[u32]>,
     tails: [TailHistogram; 4],
     since_alert: u64,
+}
+
+/// The configuration and what follows from it, shared by every detector made with it.
+#[derive(Debug)]
+struct Shared {
+    cfg: Config,
+    shape: TailShape,
 }
 
 impl Detector {
     /// Creates a detector with an empty history.
     pub fn new(cfg: Config) -> Self {
-        let buckets = cfg.season_buckets.max(1);
-        let tail = TailHistogram::new(&cfg);
+        let shape = TailShape::new(&cfg);
+        Self::with_shared(Arc::new(Shared { cfg, shape }))
+    }
+
+    /// A detector with the default configuration, sharing it with every other one (what the
+    /// processor keeps per series).
+    pub fn with_defaults() -> Self {
+        static DEFAULTS: std::sync::LazyLock<Arc<Shared>> = std::sync::LazyLock::new(|| {
+            let cfg = Config::default();
+            let shape = TailShape::new(&cfg);
+            Arc::new(Shared { cfg, shape })
+        });
+        Self::with_shared(Arc::clone(&DEFAULTS))
+    }
+
+    fn with_shared(shared: Arc<Shared>) -> Self {
+        let buckets = shared.cfg.season_buckets.max(1);
         Self {
             seen: 0,
             baseline: EwStats::default(),
             fast: EwStats::default(),
             lowest: f64::INFINITY,
             highest: f64::NEG_INFINITY,
-            season: vec![EwStats::default(); buckets],
-            season_count: vec![0; buckets],
-            tails: [tail.clone(), tail.clone(), tail.clone(), tail],
+            season: vec![SeasonStats::default(); buckets].into_boxed_slice(),
+            season_count: vec![0; buckets].into_boxed_slice(),
+            tails: std::array::from_fn(|_| TailHistogram::new()),
             since_alert: u64::MAX / 2,
-            cfg,
+            shared,
         }
     }
 
     /// The configuration in use.
     pub fn config(&self) -> &Config {
-        &self.cfg
+        &self.shared.cfg
     }
 
-    /// Heap bytes held (O(1)): the occupied histogram bins and the seasonal profile.
+    /// Heap bytes held (O(1)): the occupied histogram bins and the seasonal profile (the
+    /// shared configuration not included).
     pub fn heap_bytes(&self) -> usize {
         self.tails
             .iter()
             .map(TailHistogram::heap_bytes)
             .sum::<usize>()
-            + self.season.capacity() * std::mem::size_of::<EwStats>()
-            + self.season_count.capacity() * std::mem::size_of::<u32>()
+            + self.season.len() * std::mem::size_of::<SeasonStats>()
+            + self.season_count.len() * std::mem::size_of::<u32>()
     }
 
     /// Number of points processed so far.
@@ -317,13 +376,13 @@ impl Detector {
         let scale = self.baseline.dev + eps;
         let spike = (value - self.baseline.mean).abs() / scale;
         let fast = if self.fast.initialised {
-            self.fast.mean + self.cfg.fast_rate * (value - self.fast.mean)
+            self.fast.mean + self.shared.cfg.fast_rate * (value - self.fast.mean)
         } else {
             value
         };
         let shift = (fast - self.baseline.mean).abs() / scale;
         let b = &self.season[bucket];
-        let season = if self.season_count[bucket] >= self.cfg.season_min {
+        let season = if self.season_count[bucket] >= self.shared.cfg.season_min {
             (value - b.mean).abs() / (b.dev + 0.5 * self.baseline.dev + eps)
         } else {
             0.0
@@ -339,21 +398,21 @@ impl Detector {
 
     fn learn(&mut self, bucket: usize, value: f64) {
         let slow = if self.seen > 20 {
-            self.cfg.slow_rate
+            self.shared.cfg.slow_rate
         } else {
             1.0 / (self.seen as f64 + 1.0)
         };
         self.baseline.update(value, slow);
-        self.fast.update(value, self.cfg.fast_rate);
+        self.fast.update(value, self.shared.cfg.fast_rate);
         self.lowest = self.lowest.min(value);
         self.highest = self.highest.max(value);
         let count = self.season_count[bucket];
         let rate = if count > 5 {
-            self.cfg.season_rate
+            self.shared.cfg.season_rate
         } else {
             1.0 / (f64::from(count) + 1.0)
         };
-        self.season[bucket].update(value, rate);
+        self.season[bucket].update(value, rate, count);
         self.season_count[bucket] = count.saturating_add(1);
     }
 
@@ -370,7 +429,7 @@ impl Detector {
                 )
             }
             Feature::Shift => {
-                let level = self.fast.mean + self.cfg.fast_rate * (value - self.fast.mean);
+                let level = self.fast.mean + self.shared.cfg.fast_rate * (value - self.fast.mean);
                 let k = (level - base).abs() / dev;
                 format!(
                     "short-term level {level:.4} shifted {k:.1}x the usual deviation {} baseline {base:.4}",
@@ -407,12 +466,13 @@ impl Detector {
 
         let mut score = 0.0;
         let mut winner = None;
-        if self.seen > self.cfg.warmup {
+        if self.seen > self.shared.cfg.warmup {
             let mut surprise = [0.0; 4];
             for f in FEATURES {
-                surprise[f as usize] = self.tails[f as usize].surprise(raw[f as usize]);
+                surprise[f as usize] =
+                    self.tails[f as usize].surprise(&self.shared.shape, raw[f as usize]);
             }
-            if self.season_count[bucket] >= self.cfg.season_min {
+            if self.season_count[bucket] >= self.shared.cfg.season_min {
                 let s = Feature::Season as usize;
                 surprise[Feature::Spike as usize] =
                     surprise[Feature::Spike as usize].min(surprise[s]);
@@ -425,28 +485,28 @@ impl Detector {
                 }
             }
             best -= (FEATURES.len() as f64).log10();
-            score = (best / self.cfg.cap).clamp(0.0, 1.0);
+            score = (best / self.shared.cfg.cap).clamp(0.0, 1.0);
         }
         let reason = match winner {
             Some(f) if score > 0.0 => self.explain(f, bucket, value),
             _ => String::new(),
         };
 
-        if self.seen > self.cfg.stat_warmup {
+        if self.seen > self.shared.cfg.stat_warmup {
             for (tail, r) in self.tails.iter_mut().zip(raw) {
-                tail.add(r);
+                tail.add(&self.shared.shape, r);
             }
         }
         self.learn(bucket, value);
 
         self.since_alert = self.since_alert.saturating_add(1);
-        if self.since_alert <= self.cfg.rest {
+        if self.since_alert <= self.shared.cfg.rest {
             return Score {
                 score: 0.0,
                 reason: String::new(),
             };
         }
-        if score >= self.cfg.fire && score > 0.0 {
+        if score >= self.shared.cfg.fire && score > 0.0 {
             self.since_alert = 0;
         }
         Score { score, reason }
@@ -491,18 +551,19 @@ mod tests {
             probes in proptest::collection::vec(0.0f64..2e9, 1..20),
         ) {
             let cfg = Config::default();
-            let mut sparse = TailHistogram::new(&cfg);
+            let shape = TailShape::new(&cfg);
+            let mut sparse = TailHistogram::new();
             let mut dense = vec![0.0f64; cfg.num_bins()];
             let (mut gain, mut total, mut max_seen) = (1.0f64, 0.0f64, 0.0f64);
             for &v in &values {
-                sparse.add(v);
+                sparse.add(&shape, v);
                 gain /= cfg.hist_decay;
-                dense[sparse.bin(v)] += gain;
+                dense[shape.bin(v)] += gain;
                 total += gain;
                 max_seen = (max_seen * cfg.hist_decay).max(v);
             }
             for &r in &probes {
-                let b = sparse.bin(r);
+                let b = shape.bin(r);
                 let above: f64 = dense[b + 1..].iter().sum::<f64>() + 0.5 * dense[b];
                 let mut p = (above + gain) / (total + gain);
                 if r > max_seen && max_seen > 0.0 {
@@ -511,7 +572,7 @@ mod tests {
                     p *= FIRST_MOVE_FACTOR;
                 }
                 let want = -p.log10();
-                let got = sparse.surprise(r);
+                let got = sparse.surprise(&shape, r);
                 proptest::prop_assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{got} vs {want}");
             }
             proptest::prop_assert!(sparse.bins.len() <= values.len());

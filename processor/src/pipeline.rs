@@ -69,13 +69,26 @@ impl Disposition {
     }
 }
 
-/// Heap bytes a window costs beyond its own allocations, as accounted: the window itself in
-/// its series' tree (nodes about two-thirds full) and its entry in the by-end index (a
-/// [`WindowRef`] and the two strings it owns).
+/// Heap bytes a window costs beyond its own allocations, as accounted: the window itself (boxed,
+/// so a series' tree node holds pointers, not windows), a whole tree leaf (most series hold a
+/// single window, alone in its leaf), and its entries in the by-end and closing indexes (a
+/// [`WindowRef`] and the two strings it owns, each).
 const WINDOW_OVERHEAD: usize =
-    std::mem::size_of::<WindowAgg>() * 3 / 2 + std::mem::size_of::<WindowRef>() + 2 * 32;
+    std::mem::size_of::<WindowAgg>() + BTREE_LEAF + 2 * (std::mem::size_of::<WindowRef>() + 2 * 24);
 
-type Windows = BTreeMap<i64, WindowAgg>;
+/// A B-tree leaf of `i64` keys and boxed windows: eleven of each, its parent link and lengths.
+const BTREE_LEAF: usize = 8 + 11 * 8 + 11 * 8 + 8;
+
+/// Heap bytes a monitor with windows in memory costs besides them: its slot in the series map
+/// (key and region map, at the map's load factor) and its region map's first allocation (four
+/// slots and their control bytes). Plus the monitor id's bytes.
+const MONITOR_OVERHEAD: usize = 2 * (24 + 32) + 4 * (24 + 24) + 20;
+
+/// Heap bytes a region of a monitor costs besides its windows, plus its name's bytes (the
+/// allocator's granule).
+const REGION_OVERHEAD: usize = 16;
+
+type Windows = BTreeMap<i64, Box<WindowAgg>>;
 type WindowRef = (String, String, i64);
 
 /// State of one Kafka partition.
@@ -139,7 +152,11 @@ impl PartitionState {
     }
 
     fn window(&self, (monitor, region, start): &WindowRef) -> Option<&WindowAgg> {
-        self.series.get(monitor)?.get(region)?.get(start)
+        self.series
+            .get(monitor)?
+            .get(region)?
+            .get(start)
+            .map(|w| &**w)
     }
 
     fn window_mut(&mut self, (monitor, region, start): &WindowRef) -> Option<&mut WindowAgg> {
@@ -147,6 +164,7 @@ impl PartitionState {
             .get_mut(monitor)?
             .get_mut(region)?
             .get_mut(start)
+            .map(|w| &mut **w)
     }
 }
 
@@ -339,19 +357,28 @@ impl Pipeline {
         let windows = match state.series.get_mut(event.monitor_id.as_str()) {
             Some(regions) => match regions.get_mut(event.region.as_str()) {
                 Some(w) => w,
-                None => regions.entry(event.region.clone()).or_default(),
+                None => {
+                    state.heap += REGION_OVERHEAD + event.region.len();
+                    regions.entry(event.region.clone()).or_default()
+                }
             },
-            None => state
-                .series
-                .entry(event.monitor_id.clone())
-                .or_default()
-                .entry(event.region.clone())
-                .or_default(),
+            None => {
+                state.heap += MONITOR_OVERHEAD
+                    + event.monitor_id.len()
+                    + REGION_OVERHEAD
+                    + event.region.len();
+                state
+                    .series
+                    .entry(event.monitor_id.clone())
+                    .or_default()
+                    .entry(event.region.clone())
+                    .or_default()
+            }
         };
         let mut created = false;
         let window = windows.entry(start).or_insert_with(|| {
             created = true;
-            let mut w = WindowAgg::new(start, end, offset, alpha);
+            let mut w = Box::new(WindowAgg::new(start, end, offset, alpha));
             w.partial = partial;
             w
         });

@@ -4,18 +4,20 @@ use rustc_hash::FxBuildHasher;
 
 type HashMap<K, V> = hashbrown::HashMap<K, V, FxBuildHasher>;
 
-use crate::anomaly::{Config as DetectorConfig, Detector};
+use crate::anomaly::Detector;
 use vigil_schema::AnomalyScores;
 
-/// Bytes a (monitor, region) entry costs besides its detectors' heap: the detectors' inline
-/// state, the map slots and the key strings' headers.
-const ENTRY_OVERHEAD: usize = 2 * std::mem::size_of::<Detector>() + 160;
+/// Bytes a (monitor, region) entry costs besides its detectors' heap: the detectors (boxed, so
+/// a monitor's region map, which allocates four slots for its first region, holds pointers), a
+/// slot of the monitor map at its load factor, the region map's first allocation and the
+/// allocator's granule of each key.
+const ENTRY_OVERHEAD: usize = std::mem::size_of::<Detectors>() + 64 + (4 * (24 + 8) + 20) + 2 * 16;
 
 /// The detectors of every (monitor, region), and the heap they hold, kept up to date as they
 /// learn (O(1) per window, no scan).
 #[derive(Debug, Default)]
 pub(super) struct DetectorSet {
-    by_monitor: HashMap<String, HashMap<String, Detectors>>,
+    by_monitor: HashMap<String, HashMap<String, Box<Detectors>>>,
     heap: usize,
 }
 
@@ -32,7 +34,7 @@ impl DetectorSet {
         let d = match regions.entry_ref(region) {
             hashbrown::hash_map::EntryRef::Occupied(e) => e.into_mut(),
             hashbrown::hash_map::EntryRef::Vacant(e) => {
-                let d = e.insert(Detectors::new());
+                let d = e.insert(Box::new(Detectors::new()));
                 self.heap += ENTRY_OVERHEAD + monitor.len() + region.len() + d.heap_bytes();
                 d
             }
@@ -86,8 +88,8 @@ pub(super) fn no_anomaly() -> AnomalyScores {
 impl Detectors {
     pub(super) fn new() -> Self {
         Self {
-            latency: Detector::new(DetectorConfig::default()),
-            errors: Detector::new(DetectorConfig::default()),
+            latency: Detector::with_defaults(),
+            errors: Detector::with_defaults(),
             last_start: i64::MIN,
             stored: Vec::new(),
             stored_until: i64::MIN,

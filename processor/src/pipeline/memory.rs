@@ -2,7 +2,9 @@
 //! the resume points restarts start from, and (in tests) a full recount of the incremental
 //! bookkeeping.
 
-use super::{PartitionState, Pipeline, WINDOW_OVERHEAD, WindowRef};
+use super::{
+    MONITOR_OVERHEAD, PartitionState, Pipeline, REGION_OVERHEAD, WINDOW_OVERHEAD, WindowRef,
+};
 use crate::alert::Stage;
 use crate::window::watermark::Watermark;
 
@@ -89,10 +91,13 @@ impl Pipeline {
                     let (first_offset, bytes) =
                         (window.first_offset, window.heap_bytes() + WINDOW_OVERHEAD);
                     windows.remove(start);
+                    let mut freed = bytes;
                     if windows.is_empty() {
                         regions.remove(region);
+                        freed += REGION_OVERHEAD + region.len();
                         if regions.is_empty() {
                             state.series.remove(monitor);
+                            freed += MONITOR_OVERHEAD + monitor.len();
                         }
                     }
                     if let Some(n) = state.first_offsets.get_mut(&first_offset) {
@@ -101,7 +106,7 @@ impl Pipeline {
                             state.first_offsets.remove(&first_offset);
                         }
                     }
-                    state.heap = state.heap.saturating_sub(bytes);
+                    state.heap = state.heap.saturating_sub(freed);
                     state.windows = state.windows.saturating_sub(1);
                     evicted += 1;
                 }
@@ -195,13 +200,26 @@ impl Pipeline {
                 .series
                 .iter()
                 .flat_map(|(m, r)| r.iter().map(move |(region, w)| (m, region, w)))
-                .flat_map(|(m, r, w)| w.values().map(move |w| (m, r, w)))
+                .flat_map(|(m, r, w)| w.values().map(move |w| (m, r, &**w)))
                 .collect();
             assert_eq!(state.windows, windows.len(), "partition {p}: window count");
-            let heap: usize = windows
+            let series: usize = state
+                .series
                 .iter()
-                .map(|(_, _, w)| w.heap_bytes() + WINDOW_OVERHEAD)
+                .map(|(m, regions)| {
+                    MONITOR_OVERHEAD
+                        + m.len()
+                        + regions
+                            .keys()
+                            .map(|r| REGION_OVERHEAD + r.len())
+                            .sum::<usize>()
+                })
                 .sum();
+            let heap: usize = series
+                + windows
+                    .iter()
+                    .map(|(_, _, w)| w.heap_bytes() + WINDOW_OVERHEAD)
+                    .sum::<usize>();
             assert_eq!(state.heap, heap, "partition {p}: heap");
             let mut offsets: BTreeMap<i64, usize> = BTreeMap::new();
             for (_, _, w) in &windows {
