@@ -70,7 +70,8 @@ pub struct Config {
     /// rejected as invalid, so one bad clock cannot push the watermark ahead.
     #[serde(with = "humantime_serde")]
     pub max_clock_skew: Duration,
-    /// How much window history seeds the anomaly detectors at start.
+    /// How much window history seeds the anomaly detectors at start, and how long a series
+    /// without windows keeps its detectors in memory (swept once per hour of event time).
     #[serde(with = "humantime_serde")]
     pub anomaly_history: Duration,
     /// Evaluate alert rules (from the rules topic) as windows close.

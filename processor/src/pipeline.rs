@@ -174,6 +174,8 @@ pub struct Pipeline {
     cfg: Config,
     partitions: HashMap<i32, PartitionState>,
     detectors: DetectorSet,
+    /// The newest watermark at the last sweep of silent series' detectors.
+    detectors_swept: i64,
     /// Alert rule evaluation (on its own thread), once rules were set.
     alerts: Option<Stage>,
     /// Notified when the alert evaluation has transitions to hand out.
@@ -190,6 +192,7 @@ impl Pipeline {
             cfg,
             partitions: HashMap::default(),
             detectors: DetectorSet::default(),
+            detectors_swept: i64::MIN,
             alerts: None,
             alerts_ready: std::sync::Arc::default(),
             out: Output::default(),
@@ -535,6 +538,30 @@ impl Pipeline {
                 self.close_until(partition);
             }
             self.emit_dirty(partition);
+        }
+        self.sweep_detectors();
+    }
+
+    /// Once per hour of event time (the newest watermark), drops the detectors of series
+    /// silent for longer than the anomaly history: a restarted processor would seed them from
+    /// nothing, and a series that went away should not hold memory for good.
+    fn sweep_detectors(&mut self) {
+        const HOUR_MS: i64 = 3_600_000;
+        let newest = self.partitions.values().map(|s| s.watermark.get()).max();
+        let Some(watermark) = newest.filter(|&w| w != i64::MIN) else {
+            return;
+        };
+        if watermark < self.detectors_swept.saturating_add(HOUR_MS) {
+            return;
+        }
+        self.detectors_swept = watermark;
+        let history = i64::try_from(self.cfg.anomaly_history.as_millis()).unwrap_or(i64::MAX);
+        let dropped = self.detectors.expire(watermark.saturating_sub(history));
+        if dropped > 0 {
+            tracing::info!(
+                dropped,
+                "Detectors of series silent beyond the anomaly history dropped."
+            );
         }
     }
 

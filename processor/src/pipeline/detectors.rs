@@ -50,6 +50,40 @@ impl DetectorSet {
         self.heap
     }
 
+    /// Drops the detectors of every series whose last window started before `before_ms` (and
+    /// that keeps no seeded scores past it): a series silent that long is as a restarted
+    /// processor would find it, with no history to seed from. A full scan: call it rarely.
+    /// Returns how many (monitor, region) detectors were dropped.
+    pub(super) fn expire(&mut self, before_ms: i64) -> usize {
+        let mut dropped = 0;
+        let mut freed = 0;
+        self.by_monitor.retain(|monitor, regions| {
+            regions.retain(|region, d| {
+                let keep = d.last_start >= before_ms || d.stored_until >= before_ms;
+                if !keep {
+                    dropped += 1;
+                    freed += ENTRY_OVERHEAD + monitor.len() + region.len() + d.heap_bytes();
+                }
+                keep
+            });
+            !regions.is_empty()
+        });
+        self.heap = self.heap.saturating_sub(freed);
+        dropped
+    }
+
+    /// The (monitor, region) pairs with detectors, sorted.
+    #[cfg(test)]
+    pub(super) fn series(&self) -> Vec<(String, String)> {
+        let mut all: Vec<(String, String)> = self
+            .by_monitor
+            .iter()
+            .flat_map(|(m, regions)| regions.keys().map(move |r| (m.clone(), r.clone())))
+            .collect();
+        all.sort();
+        all
+    }
+
     /// [`DetectorSet::heap_bytes`] counted again from scratch.
     #[cfg(test)]
     pub(super) fn recount(&self) -> usize {

@@ -477,3 +477,34 @@ fn detector_memory_is_accounted_as_it_grows() {
     assert!(p.detector_heap_bytes() > 31 * 2 * 1_000);
     assert!(p.heap_bytes() >= p.window_heap_bytes() + p.detector_heap_bytes());
 }
+
+#[test]
+fn detectors_of_series_silent_beyond_the_anomaly_history_are_dropped() {
+    let mut p = Pipeline::new(Config {
+        anomaly_history: Duration::from_secs(2 * 3600),
+        ..cfg()
+    });
+    let mut n = 0;
+    let mut at = |p: &mut Pipeline, monitor: &str, t: i64| {
+        n += 1;
+        feed(p, 0, n as i64, &event(n, monitor, t, 1_000, Outcome::Ok));
+        p.tick(NOW);
+    };
+    at(&mut p, "a", T0);
+    at(&mut p, "b", T0 + 1_000);
+    at(&mut p, "a", T0 + 120_000);
+    let pair = |m: &str| (m.to_owned(), "local".to_owned());
+    assert_eq!(p.detectors.series(), [pair("a"), pair("b")]);
+    // `a` keeps reporting every ten minutes; `b` stays silent.
+    for k in 1..=12 {
+        at(&mut p, "a", T0 + k * 600_000);
+    }
+    // Swept once an hour of event time: two hours on, `b` is just within the history.
+    assert_eq!(p.detectors.series(), [pair("a"), pair("b")]);
+    for k in 13..=18 {
+        at(&mut p, "a", T0 + k * 600_000);
+    }
+    // Three hours on: `b` (silent since T0) is dropped, `a` kept.
+    assert_eq!(p.detectors.series(), [pair("a")]);
+    assert_eq!(p.detector_heap_bytes(), p.detectors.recount());
+}
