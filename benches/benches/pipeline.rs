@@ -70,27 +70,36 @@ fn pipeline(c: &mut Criterion) {
         });
     });
     // The consumer's cycle: a flush (tick, take, evict, commit offsets, state bytes) every
-    // 1,000 records, with 10,000 series whose windows all stay within the 1-hour correction
-    // horizon: the per-flush work must not grow with the windows in memory.
+    // 1,000 records, with 10,000 series, closed windows evicted once written (raw probes
+    // stored, the default) or kept for the 1-hour correction horizon: the per-flush work must
+    // not grow with the windows in memory.
     let spread = encoded(10_000);
-    group.bench_function("with_flushes_10k_series", |b| {
-        b.iter(|| {
-            let mut p = Pipeline::new(config());
-            let mut rows = 0;
-            for (offset, bytes) in spread.iter().enumerate() {
-                p.process(0, offset as i64, None, Some(bytes), 0);
-                if offset % 1_000 == 999 {
-                    p.tick(0);
-                    rows += p.take_output().windows.len();
-                    p.evict();
-                    black_box(p.commit_offsets());
-                    black_box(p.heap_bytes());
-                    black_box(p.windows_in_memory());
+    for (name, store_probes) in [
+        ("with_flushes_10k_series", true),
+        ("with_flushes_10k_series_kept", false),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut p = Pipeline::new(Config {
+                    store_probes,
+                    ..config()
+                });
+                let mut rows = 0;
+                for (offset, bytes) in spread.iter().enumerate() {
+                    p.process(0, offset as i64, None, Some(bytes), 0);
+                    if offset % 1_000 == 999 {
+                        p.tick(0);
+                        rows += p.take_output().windows.len();
+                        p.evict();
+                        black_box(p.commit_offsets());
+                        black_box(p.heap_bytes());
+                        black_box(p.windows_in_memory());
+                    }
                 }
-            }
-            black_box(rows)
+                black_box(rows)
+            });
         });
-    });
+    }
     // Raw probes as the processor stores them: every event also becomes a `probes` row,
     // written through the sink (`ProbeRow`, RowBinary, LZ4, one HTTP insert) to clickhouse's
     // mock server on loopback, which only records the request body.

@@ -52,10 +52,12 @@ pub struct Settings {
     pub health: Health,
 }
 
-/// Partitions revoked by the group coordinator, drained by the processing loop.
+/// Partitions revoked by the group coordinator, drained by the processing loop, and a signal
+/// that partitions were assigned (to prepare them before their first records).
 #[derive(Debug, Default)]
 struct GroupContext {
     revoked: Mutex<Vec<i32>>,
+    assigned: Arc<tokio::sync::Notify>,
 }
 
 impl ClientContext for GroupContext {}
@@ -75,6 +77,12 @@ impl ConsumerContext for GroupContext {
                 info!(?partitions, "Partitions assigned.");
             }
             Rebalance::Error(e) => warn!(error = %e, "Rebalance error."),
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance {
+            self.assigned.notify_one();
         }
     }
 
@@ -214,6 +222,11 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
     // One stream for the whole run: its waker is registered once, not once per record.
     let mut stream = consumer.stream();
     let transitions_ready = pipeline.transitions_ready();
+    let assigned = Arc::clone(&consumer.context().assigned);
+    // A static shard is assigned already: its lookups start now, not at its first record.
+    worker
+        .prepare_assigned(None, &mut pipeline, alerting.as_ref())
+        .await?;
     let mut tick = tokio::time::interval(cfg.batch_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -234,6 +247,11 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
             }
             // Rules are evaluated on their own thread: transitions it finished since.
             () = transitions_ready.notified() => worker.publish_fresh(&mut pipeline),
+            // Partitions assigned: their lookups overlap the first fetch.
+            () = assigned.notified() => {
+                worker.apply_revocations(&mut pipeline);
+                worker.prepare_assigned(None, &mut pipeline, alerting.as_ref()).await?;
+            }
             // `next` is cancellation-safe: a record not yet returned stays queued.
             message = stream.next() => {
                 // The records already fetched are processed in one go (up to a burst or a

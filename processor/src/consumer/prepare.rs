@@ -2,8 +2,9 @@
 //! and, with alerting on, the evaluator's state of it (from the changelog).
 //!
 //! Both are lookups on the broker that take a round trip or a short read each. They are done
-//! for every partition the consumer is assigned and has not prepared yet, concurrently, when
-//! the first record of any of them arrives: an assignment of n partitions costs one round of
+//! for every partition the consumer is assigned and has not prepared yet, concurrently, as soon
+//! as the assignment is known (while the first fetch is under way), or at the latest when the
+//! first record of any of them arrives: an assignment of n partitions costs one round of
 //! lookups, not n rounds spread over the first records while consumption waits.
 
 use std::sync::Arc;
@@ -29,6 +30,18 @@ impl Worker {
         if self.prepared.contains(&partition) || pipeline.has_partition(partition) {
             return Ok(());
         }
+        self.prepare_assigned(Some(partition), pipeline, alerting)
+            .await
+    }
+
+    /// Prepares every assigned partition not prepared yet (and `also`, if given): called when
+    /// an assignment arrives, before its first records.
+    pub(super) async fn prepare_assigned(
+        &mut self,
+        also: Option<i32>,
+        pipeline: &mut Pipeline,
+        alerting: Option<&Alerting>,
+    ) -> Result<()> {
         let mut partitions: Vec<i32> = match self.consumer.assignment() {
             Ok(tpl) => tpl
                 .elements_for_topic(&self.topics.probes)
@@ -41,8 +54,13 @@ impl Worker {
                 Vec::new()
             }
         };
-        if !partitions.contains(&partition) {
+        if let Some(partition) = also
+            && !partitions.contains(&partition)
+        {
             partitions.push(partition);
+        }
+        if partitions.is_empty() {
+            return Ok(());
         }
         partitions.sort_unstable();
         let this = &*self;
