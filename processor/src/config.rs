@@ -56,6 +56,13 @@ pub struct Config {
     pub max_state_bytes: u64,
     /// Most windows held in memory, a second cap beside the bytes (0: none).
     pub max_windows: usize,
+    /// Most bytes of probe records fetched ahead of processing (the Kafka consumer's local
+    /// queue, `queued.max.messages.kbytes`), at least 1 MiB.
+    pub fetch_buffer_bytes: u64,
+    /// Most bytes of records waiting for the brokers' acknowledgement in the processor's
+    /// producer (dead letters, window summaries, alert transitions and state;
+    /// `queue.buffering.max.kbytes`), at least 1 MiB. A full queue makes a write wait.
+    pub produce_buffer_bytes: u64,
     /// On shutdown, how long to keep trying to write closed windows before exiting without
     /// committing them (a restart then rewrites them).
     #[serde(with = "humantime_serde")]
@@ -96,6 +103,8 @@ impl Default for Config {
             batch_interval: Duration::from_secs(1),
             max_state_bytes: 2 * 1024 * 1024 * 1024,
             max_windows: 0,
+            fetch_buffer_bytes: 32 * 1024 * 1024,
+            produce_buffer_bytes: 64 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(20),
             sketch_alpha: vigil_schema::sketch::DEFAULT_ALPHA,
             store_probes: true,
@@ -146,6 +155,17 @@ impl Config {
         }
         if self.batch_rows == 0 {
             return bad("batch-rows", "must be at least 1".into());
+        }
+        for (field, bytes) in [
+            ("fetch-buffer-bytes", self.fetch_buffer_bytes),
+            ("produce-buffer-bytes", self.produce_buffer_bytes),
+        ] {
+            if !(1 << 20..=1 << 40).contains(&bytes) {
+                return bad(
+                    field,
+                    format!("must be between 1 MiB and 1 TiB, got {bytes}"),
+                );
+            }
         }
         if self.max_state_bytes == 0 {
             return bad("max-state-bytes", "must be positive".into());
@@ -221,6 +241,20 @@ mod tests {
                     ..Config::default()
                 },
                 "window",
+            ),
+            (
+                Config {
+                    fetch_buffer_bytes: 1000,
+                    ..Config::default()
+                },
+                "fetch-buffer-bytes",
+            ),
+            (
+                Config {
+                    produce_buffer_bytes: 0,
+                    ..Config::default()
+                },
+                "produce-buffer-bytes",
             ),
             (
                 Config {

@@ -97,14 +97,19 @@ impl ConsumerContext for GroupContext {
     }
 }
 
-/// A producer with `acks=all` and idempotence, for dead letters and window summaries.
-pub fn producer(brokers: &str) -> Result<FutureProducer> {
+/// A producer with `acks=all` and idempotence, for dead letters and window summaries,
+/// buffering at most `buffer_bytes` of unacknowledged records.
+pub fn producer(brokers: &str, buffer_bytes: u64) -> Result<FutureProducer> {
     Ok(ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .set("message.timeout.ms", "30000")
+        .set(
+            "queue.buffering.max.kbytes",
+            (buffer_bytes / 1024).max(1024).to_string(),
+        )
         .create()?)
 }
 
@@ -123,6 +128,11 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
         // A fetch waits at most this long for new records: what an alert may lose to a broker
         // that answers a waiting fetch only at its deadline (librdkafka's default is 500 ms).
         .set("fetch.wait.max.ms", "50")
+        // Records fetched ahead are bounded by bytes, as the window state is.
+        .set(
+            "queued.max.messages.kbytes",
+            (cfg.fetch_buffer_bytes / 1024).max(1024).to_string(),
+        )
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "1000")
         .set(
@@ -161,7 +171,7 @@ pub async fn run(settings: Settings, token: CancellationToken) -> Result<()> {
             consumer.assign(&tpl)?;
         }
     }
-    let producer = producer(&settings.brokers)?;
+    let producer = producer(&settings.brokers, cfg.produce_buffer_bytes)?;
     // The resume points' topic is new: a deployment upgraded without `vigil migrate` would
     // otherwise never commit (offsets wait for their point to be durable).
     {
