@@ -127,7 +127,7 @@ fn pipeline(c: &mut Criterion) {
         let ids: Vec<_> = probes.iter().map(|probe| probe.event_id).collect();
         let recorded = mock.add(clickhouse::test::handlers::record::<ProbeRow>());
         runtime
-            .block_on(sink.write_probes(probes))
+            .block_on(sink.write_probes(&probes))
             .expect("the mock accepts the insert");
         let rows: Vec<ProbeRow> = runtime.block_on(recorded.collect());
         let got: Vec<_> = rows.iter().map(|row| row.event_id).collect();
@@ -138,7 +138,7 @@ fn pipeline(c: &mut Criterion) {
             let rows = probes.len();
             let recorded = mock.add(clickhouse::test::handlers::record::<ProbeRow>());
             runtime
-                .block_on(sink.write_probes(probes))
+                .block_on(sink.write_probes(&probes))
                 .expect("the mock accepts the insert");
             drop(recorded);
             black_box(rows)

@@ -215,7 +215,7 @@ impl RangeReader {
 
 async fn write(sink: &Sink, pipeline: &mut Pipeline) -> Result<u64> {
     let output = pipeline.take_output();
-    sink.write_probes(output.probes).await?;
+    sink.write_probes(&output.probes).await?;
     sink.write_windows(&output.windows).await?;
     pipeline.evict();
     Ok(output.windows.len() as u64)

@@ -156,6 +156,64 @@ pub struct ProbeRow {
     pub tls_cert_expiry: Option<i64>,
 }
 
+/// A row of `probes` borrowing its event's text: what the writer inserts, without copying
+/// every probe of a batch first. Same columns as [`ProbeRow`].
+#[derive(Debug, Clone, PartialEq, Row, Serialize)]
+#[allow(missing_docs)]
+pub struct ProbeRowRef<'a> {
+    #[serde(with = "clickhouse::serde::uuid")]
+    pub event_id: Uuid,
+    pub monitor_id: &'a str,
+    pub region: &'a str,
+    pub agent: &'a str,
+    pub scheduled_at: i64,
+    pub event_time: i64,
+    pub method: &'a str,
+    pub url: &'a str,
+    pub status_code: u16,
+    pub outcome: &'a str,
+    pub error: &'a str,
+    pub dns_us: Option<u64>,
+    pub connect_us: Option<u64>,
+    pub tls_us: Option<u64>,
+    pub ttfb_us: Option<u64>,
+    pub total_us: u64,
+    pub response_size: Option<u64>,
+    pub assertion_conditions: Vec<&'a str>,
+    pub assertion_passed: Vec<bool>,
+    pub assertion_actuals: Vec<Option<&'a str>>,
+    pub tls_cert_expiry: Option<i64>,
+}
+
+impl<'a> From<&'a ProbeResult> for ProbeRowRef<'a> {
+    fn from(p: &'a ProbeResult) -> Self {
+        let a = &p.assertions;
+        Self {
+            event_id: p.event_id,
+            monitor_id: &p.monitor_id,
+            region: &p.region,
+            agent: &p.agent,
+            scheduled_at: p.scheduled_at.as_millis(),
+            event_time: p.event_time.as_millis(),
+            method: &p.method,
+            url: &p.url,
+            status_code: p.status_code.unwrap_or(0),
+            outcome: p.outcome.as_str(),
+            error: p.error.as_deref().unwrap_or_default(),
+            dns_us: p.timings.dns_us,
+            connect_us: p.timings.connect_us,
+            tls_us: p.timings.tls_us,
+            ttfb_us: p.timings.ttfb_us,
+            total_us: p.timings.total_us,
+            response_size: p.response_size,
+            assertion_conditions: a.iter().map(|a| a.condition.as_str()).collect(),
+            assertion_passed: a.iter().map(|a| a.passed).collect(),
+            assertion_actuals: a.iter().map(|a| a.actual.as_deref()).collect(),
+            tls_cert_expiry: p.tls_cert_expiry.map(|t| t.as_millis()),
+        }
+    }
+}
+
 impl From<ProbeResult> for ProbeRow {
     fn from(p: ProbeResult) -> Self {
         let (conditions, (passed, actuals)) = p
@@ -186,5 +244,74 @@ impl From<ProbeResult> for ProbeRow {
             assertion_actuals: actuals,
             tls_cert_expiry: p.tls_cert_expiry.map(|t| t.as_millis()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vigil_schema::{AssertionResult, Outcome, Timestamp, Timings};
+
+    use super::*;
+    use crate::sink::Sink;
+
+    fn probe(n: u128, assertions: Vec<AssertionResult>) -> ProbeResult {
+        ProbeResult {
+            event_id: Uuid::from_u128(n),
+            monitor_id: format!("m{n}"),
+            region: "eu".into(),
+            agent: "a".into(),
+            scheduled_at: Timestamp::from_millis(1_767_225_600_000),
+            event_time: Timestamp::from_millis(1_767_225_600_123),
+            method: "GET".into(),
+            url: "https://example.test/health".into(),
+            status_code: (n % 2 == 0).then_some(503),
+            outcome: if n % 2 == 0 {
+                Outcome::HttpStatus
+            } else {
+                Outcome::Timeout
+            },
+            error: (n % 2 == 1).then(|| "timed out after 10s".to_owned()),
+            timings: Timings {
+                dns_us: Some(10),
+                connect_us: None,
+                tls_us: Some(30),
+                ttfb_us: None,
+                total_us: 1_000 + n as u64,
+            },
+            response_size: (n % 2 == 0).then_some(42),
+            assertions,
+            tls_cert_expiry: (n % 2 == 0).then(|| Timestamp::from_millis(1_800_000_000_000)),
+        }
+    }
+
+    /// The borrowed rows the sink inserts decode, column for column, to the owned rows of
+    /// the same events.
+    #[tokio::test]
+    async fn borrowed_probe_rows_encode_as_the_owned_ones() {
+        let probes = vec![
+            probe(1, vec![]),
+            probe(
+                2,
+                vec![
+                    AssertionResult {
+                        condition: "[STATUS] == 200".into(),
+                        passed: false,
+                        actual: Some("503".into()),
+                    },
+                    AssertionResult {
+                        condition: "has([BODY].ok) == true".into(),
+                        passed: true,
+                        actual: None,
+                    },
+                ],
+            ),
+        ];
+        let mock = clickhouse::test::Mock::new();
+        let sink = Sink::new(clickhouse::Client::default().with_mock(&mock));
+        let recorded = mock.add(clickhouse::test::handlers::record::<ProbeRow>());
+        sink.write_probes(&probes).await.unwrap();
+        let rows: Vec<ProbeRow> = recorded.collect().await;
+        let expected: Vec<ProbeRow> = probes.into_iter().map(ProbeRow::from).collect();
+        assert_eq!(rows, expected);
     }
 }

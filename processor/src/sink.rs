@@ -23,7 +23,7 @@ use crate::Result;
 
 mod partial;
 use crate::pipeline::EmittedWindow;
-use crate::row::{AlertRow, ProbeRow, WINDOW_COLUMNS, WindowRow};
+use crate::row::{AlertRow, ProbeRowRef, WINDOW_COLUMNS, WindowRow};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -171,18 +171,18 @@ impl Sink {
         Ok(())
     }
 
-    /// Inserts raw probe results.
-    pub async fn write_probes(&self, probes: Vec<ProbeResult>) -> Result<()> {
+    /// Inserts raw probe results (rows borrow their text: nothing is copied first).
+    pub async fn write_probes(&self, probes: &[ProbeResult]) -> Result<()> {
         if probes.is_empty() {
             return Ok(());
         }
         let mut insert = self
             .client
-            .insert::<ProbeRow>(PROBES)
+            .insert::<ProbeRowRef<'_>>(PROBES)
             .await?
             .with_timeouts(Some(INSERT_SEND_TIMEOUT), Some(INSERT_END_TIMEOUT));
         for probe in probes {
-            insert.write(&ProbeRow::from(probe)).await?;
+            insert.write(&ProbeRowRef::from(probe)).await?;
         }
         insert.end().await?;
         Ok(())

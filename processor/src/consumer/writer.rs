@@ -113,11 +113,11 @@ impl Writer {
         let partial = output.windows.iter().any(|w| w.partial);
         let probes_and_windows = async {
             if partial {
-                self.sink.write_probes(output.probes.clone()).await?;
+                self.sink.write_probes(&output.probes).await?;
                 self.sink.write_windows(&output.windows).await
             } else {
                 let ((), completed) = tokio::try_join!(
-                    self.sink.write_probes(output.probes.clone()),
+                    self.sink.write_probes(&output.probes),
                     self.sink.write_windows(&output.windows),
                 )?;
                 Ok(completed)
