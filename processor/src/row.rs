@@ -264,13 +264,13 @@ mod tests {
             event_time: Timestamp::from_millis(1_767_225_600_123),
             method: "GET".into(),
             url: "https://example.test/health".into(),
-            status_code: (n % 2 == 0).then_some(503),
-            outcome: if n % 2 == 0 {
+            status_code: n.is_multiple_of(2).then_some(503),
+            outcome: if n.is_multiple_of(2) {
                 Outcome::HttpStatus
             } else {
                 Outcome::Timeout
             },
-            error: (n % 2 == 1).then(|| "timed out after 10s".to_owned()),
+            error: (!n.is_multiple_of(2)).then(|| "timed out after 10s".to_owned()),
             timings: Timings {
                 dns_us: Some(10),
                 connect_us: None,
@@ -278,9 +278,11 @@ mod tests {
                 ttfb_us: None,
                 total_us: 1_000 + n as u64,
             },
-            response_size: (n % 2 == 0).then_some(42),
+            response_size: n.is_multiple_of(2).then_some(42),
             assertions,
-            tls_cert_expiry: (n % 2 == 0).then(|| Timestamp::from_millis(1_800_000_000_000)),
+            tls_cert_expiry: n
+                .is_multiple_of(2)
+                .then(|| Timestamp::from_millis(1_800_000_000_000)),
         }
     }
 
