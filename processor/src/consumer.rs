@@ -6,8 +6,10 @@
 //! the windows that close) → dead letters, raw probes, window rows with their hourly rollups,
 //! alert transitions (table and `vigil.alerts`) are written together → the evaluator's state
 //! changelog (only once the transitions it implies are durable) and the summaries on
-//! `vigil.windows` → windows beyond the correction horizon evicted → offsets committed. A
-//! crash anywhere in between re-reads from the previous commit and writes the same rows again.
+//! `vigil.windows` → windows written evicted (closed ones, or with raw probes not stored those
+//! beyond the correction horizon) → offsets committed. A crash anywhere in between re-reads
+//! from the previous commit and writes the same rows again. Raw probes go before the window rows
+//! when a partial window (a correction of an evicted one) is completed from them.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

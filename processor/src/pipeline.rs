@@ -8,10 +8,14 @@
 //! - A window is emitted when the partition's watermark passes its end, with version = number of
 //!   distinct events; a late event within the correction horizon re-emits it with a higher
 //!   version; a later one is dead-lettered. No event is dropped without a dead letter.
-//! - Windows stay in memory until they are beyond the correction horizon **and** their latest
-//!   version was written, and the commit offset of a partition never passes the first offset of
-//!   a window still in memory. A restart re-reading from the committed offset therefore rebuilds
-//!   every window that could still change from all of its events and writes identical rows.
+//! - A window stays in memory until its latest version was written (and its alert evaluation
+//!   taken) and it is closed ([`Config::evicts_closed`], raw probes stored: a later event starts
+//!   a partial window that the writer completes from the stored probes) or beyond the correction
+//!   horizon (raw probes not stored). The commit offset of a partition never passes the first
+//!   offset of a window still in memory, and the commit records which re-read records are
+//!   already in written rows ([`CommitPoint`]). A restart re-reading from the committed offset
+//!   therefore rebuilds every open window from all of its events, completes every correction
+//!   from the stored probes, and writes identical rows.
 
 use std::collections::BTreeMap;
 
