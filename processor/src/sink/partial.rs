@@ -98,7 +98,7 @@ struct StoredScores {
 
 impl Sink {
     /// The partial windows among `windows`, completed from the stored raw probes (which must
-    /// include this output's: write them first). Each chunk of at most [`CHUNK`] windows
+    /// include this output's: write them first). Each chunk of at most 2,000 windows
     /// costs one insert of keys and two queries.
     pub async fn complete_partials(&self, windows: &[EmittedWindow]) -> Result<Vec<EmittedWindow>> {
         let mut by_len: BTreeMap<i64, Vec<&EmittedWindow>> = BTreeMap::new();
