@@ -115,15 +115,21 @@ struct EwStats {
 
 impl EwStats {
     fn update(&mut self, x: f64, rate: f64) {
-        if self.initialised {
-            let err = x - self.mean;
-            self.mean += rate * err;
-            self.dev += rate * (err.abs() - self.dev);
-        } else {
-            self.mean = x;
-            self.dev = 0.0;
-            self.initialised = true;
-        }
+        ew_step(&mut self.mean, &mut self.dev, x, rate, self.initialised);
+        self.initialised = true;
+    }
+}
+
+/// One step of an exponentially-weighted mean and mean absolute deviation; the first value
+/// (`initialised` false) starts them.
+fn ew_step(mean: &mut f64, dev: &mut f64, x: f64, rate: f64, initialised: bool) {
+    if initialised {
+        let err = x - *mean;
+        *mean += rate * err;
+        *dev += rate * (err.abs() - *dev);
+    } else {
+        *mean = x;
+        *dev = 0.0;
     }
 }
 
@@ -138,14 +144,7 @@ struct SeasonStats {
 impl SeasonStats {
     /// [`EwStats::update`] of a bucket that has seen `count` values before.
     fn update(&mut self, x: f64, rate: f64, count: u32) {
-        if count > 0 {
-            let err = x - self.mean;
-            self.mean += rate * err;
-            self.dev += rate * (err.abs() - self.dev);
-        } else {
-            self.mean = x;
-            self.dev = 0.0;
-        }
+        ew_step(&mut self.mean, &mut self.dev, x, rate, count > 0);
     }
 }
 

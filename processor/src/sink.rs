@@ -125,24 +125,11 @@ impl Sink {
             return Ok(());
         };
         let last = hours.iter().map(|h| h.2).max().unwrap_or(first) + HOUR_MS;
-        let batch = Uuid::new_v4();
-        let mut insert = self
-            .client
-            .insert::<RollupKey>(ROLLUP_KEYS)
-            .await?
-            .with_timeouts(Some(INSERT_SEND_TIMEOUT), Some(INSERT_END_TIMEOUT));
-        for (monitor_id, region, hour) in hours {
-            insert
-                .write(&RollupKey {
-                    batch,
-                    monitor_id: monitor_id.clone(),
-                    region: region.clone(),
-                    hour: *hour,
-                })
-                .await?;
-        }
-        insert.end().await?;
-        let batch = batch.to_string();
+        let keys: Vec<(&str, &str, i64)> = hours
+            .iter()
+            .map(|(m, r, h)| (m.as_str(), r.as_str(), *h))
+            .collect();
+        let batch = self.insert_keys(&keys).await?.to_string();
         self.client
             .query(&rollup_sql())
             .bind(first)
@@ -152,6 +139,30 @@ impl Sink {
             .execute()
             .await?;
         Ok(())
+    }
+
+    /// Inserts (monitor, region, time ms) keys into `rollup_keys` under a fresh batch id, which
+    /// it returns: statements select their keys by it, so their size does not grow with the
+    /// keys.
+    async fn insert_keys(&self, keys: &[(&str, &str, i64)]) -> Result<Uuid> {
+        let batch = Uuid::new_v4();
+        let mut insert = self
+            .client
+            .insert::<RollupKey>(ROLLUP_KEYS)
+            .await?
+            .with_timeouts(Some(INSERT_SEND_TIMEOUT), Some(INSERT_END_TIMEOUT));
+        for &(monitor_id, region, hour) in keys {
+            insert
+                .write(&RollupKey {
+                    batch,
+                    monitor_id: monitor_id.to_owned(),
+                    region: region.to_owned(),
+                    hour,
+                })
+                .await?;
+        }
+        insert.end().await?;
+        Ok(batch)
     }
 
     /// Inserts alert transitions (deduplicated by their deterministic id in `alerts`).

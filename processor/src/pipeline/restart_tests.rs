@@ -178,17 +178,24 @@ fn commit_metadata_round_trips_and_ignores_other_formats() {
     assert_eq!(CommitPoint::parse(&fresh.metadata()), Some(fresh));
 }
 
-#[test]
-fn a_window_kept_in_memory_and_rebuilt_after_a_restart_is_emitted_only_once_complete() {
-    // Window [T0, T0+60 s) of `a` gets events at offsets 0..6; the watermark closes it at
-    // offset 6; a late correction arrives at offset 8. The run commits after offset 7 with the
-    // window still in memory (commit offset 0, read up to 8), then crashes.
+/// Window [T0, T0+60 s) of `a` gets events at offsets 0..6, the watermark closes it at offset
+/// 6 (offsets 6 and 7 open the next window) and a late correction arrives at offset 8.
+fn closed_then_corrected() -> Vec<ProbeResult> {
     let mut evs: Vec<ProbeResult> = (0..6u128)
         .map(|i| event(i, "a", T0 + i as i64 * 5_000, 1_000, Outcome::Ok))
         .collect();
     evs.push(event(6, "a", T0 + 75_000, 1_000, Outcome::Ok));
     evs.push(event(7, "a", T0 + 80_000, 1_000, Outcome::Ok));
     evs.push(event(8, "a", T0 + 30_000, 9_000, Outcome::Ok));
+    evs
+}
+
+#[test]
+fn a_window_kept_in_memory_and_rebuilt_after_a_restart_is_emitted_only_once_complete() {
+    // Window [T0, T0+60 s) of `a` gets events at offsets 0..6; the watermark closes it at
+    // offset 6; a late correction arrives at offset 8. The run commits after offset 7 with the
+    // window still in memory (commit offset 0, read up to 8), then crashes.
+    let evs = closed_then_corrected();
     let cfg = keeping();
     let mut store = Store::default();
     let first = run(&cfg, &mut store, &evs[..8], 0, 8, None);
@@ -222,12 +229,7 @@ fn a_correction_after_a_restart_is_completed_from_the_stored_probes() {
     // The same records with closed windows evicted once written: the run commits after
     // offset 7 with only the open window [T0+60 s, T0+120 s) in memory, then crashes. The late
     // record at offset 8 finds its window gone and completes it from the stored probes.
-    let mut evs: Vec<ProbeResult> = (0..6u128)
-        .map(|i| event(i, "a", T0 + i as i64 * 5_000, 1_000, Outcome::Ok))
-        .collect();
-    evs.push(event(6, "a", T0 + 75_000, 1_000, Outcome::Ok));
-    evs.push(event(7, "a", T0 + 80_000, 1_000, Outcome::Ok));
-    evs.push(event(8, "a", T0 + 30_000, 9_000, Outcome::Ok));
+    let mut evs = closed_then_corrected();
     // A duplicate of the late record (a retried delivery), after the crash.
     evs.push(evs[8].clone());
     let cfg = cfg();

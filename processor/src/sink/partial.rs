@@ -6,11 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use clickhouse::Row;
 use serde::Deserialize;
-use uuid::Uuid;
 use vigil_schema::table::{PROBES, ROLLUP_KEYS, WINDOWS_1M};
 use vigil_schema::{AnomalyScores, AssertionResult, Outcome, ProbeResult, Timestamp, Timings};
 
-use super::{INSERT_END_TIMEOUT, INSERT_SEND_TIMEOUT, RollupKey, Sink};
+use super::Sink;
 use crate::pipeline::EmittedWindow;
 use crate::{Error, Result};
 
@@ -43,7 +42,7 @@ impl StoredProbe {
     /// The event as a window counts it (the fields a window does not read are left empty).
     fn into_event(self) -> Result<(Key, ProbeResult)> {
         let bad = |what: &str| Error::Correction(format!("stored probe {}: bad {what}", self.id));
-        let event_id = self.id.parse::<Uuid>().map_err(|_| bad("event id"))?;
+        let event_id = self.id.parse::<uuid::Uuid>().map_err(|_| bad("event id"))?;
         let outcome = Outcome::ALL
             .into_iter()
             .find(|o| o.as_str() == self.oc)
@@ -124,24 +123,18 @@ impl Sink {
         let starts = chunk.iter().map(|w| w.summary.window_start.as_millis());
         let first = starts.clone().min().unwrap_or(0);
         let last = starts.max().unwrap_or(0) + len;
-        let batch = Uuid::new_v4();
-        let mut insert = self
-            .client
-            .insert::<RollupKey>(ROLLUP_KEYS)
-            .await?
-            .with_timeouts(Some(INSERT_SEND_TIMEOUT), Some(INSERT_END_TIMEOUT));
-        for w in chunk {
-            insert
-                .write(&RollupKey {
-                    batch,
-                    monitor_id: w.summary.monitor_id.clone(),
-                    region: w.summary.region.clone(),
-                    hour: w.summary.window_start.as_millis(),
-                })
-                .await?;
-        }
-        insert.end().await?;
-        let batch = batch.to_string();
+        let keys: Vec<(&str, &str, i64)> = chunk
+            .iter()
+            .map(|w| {
+                let s = &w.summary;
+                (
+                    s.monitor_id.as_str(),
+                    s.region.as_str(),
+                    s.window_start.as_millis(),
+                )
+            })
+            .collect();
+        let batch = self.insert_keys(&keys).await?.to_string();
 
         // Aliases differ from the column names: an alias named like a column would replace it
         // inside WHERE.
