@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use vigil_schema::{AlertTransition, AnomalyScores, ProbeResult, decode};
+use vigil_schema::{AlertTransition, ProbeResult, decode};
 
 use crate::Config;
 use crate::alert::{RuleSet, Stage};
@@ -251,39 +251,6 @@ impl Pipeline {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.cfg
-    }
-
-    /// Feeds one window of history to the detectors of (monitor, region), oldest first, so a
-    /// restart continues scoring where it left off instead of treating everything as new.
-    /// `stored` is the score the window was stored with: if the window is rebuilt (re-read after
-    /// a restart, within the correction horizon), it keeps that score.
-    pub fn seed_detector(
-        &mut self,
-        monitor: &str,
-        region: &str,
-        start_ms: i64,
-        p95_us: f64,
-        error_rate: f64,
-        stored: Option<AnomalyScores>,
-    ) {
-        let horizon = self.cfg.horizon_ms();
-        // How far before the newest stored window a restart may re-emit: the windows still in
-        // memory reach back the correction horizon from the watermark, which is ahead of the
-        // newest closed window by up to a window and the allowed lateness.
-        let reach = horizon
-            .saturating_add(self.cfg.window_ms())
-            .saturating_add(self.cfg.lateness_ms());
-        self.detectors.with(monitor, region, |d| {
-            d.learn(start_ms, p95_us, error_rate);
-            // Every stored score of the history is kept until live scoring passes it: how far
-            // back a restart re-emits depends on the committed offsets, not on the newest window.
-            if let Some(a) =
-                stored.filter(|a| a.latency != 0.0 || a.errors != 0.0 || a.combined != 0.0)
-            {
-                d.stored.push((start_ms, a));
-            }
-            d.stored_until = start_ms.saturating_add(reach);
-        });
     }
 
     /// Processes one record of the probes topic read at wall-clock `now_ms`.
@@ -546,29 +513,6 @@ impl Pipeline {
         self.sweep_detectors();
     }
 
-    /// Once per hour of event time (the newest watermark), drops the detectors of series
-    /// silent for longer than the anomaly history: a restarted processor would seed them from
-    /// nothing, and a series that went away should not hold memory for good.
-    fn sweep_detectors(&mut self) {
-        const HOUR_MS: i64 = 3_600_000;
-        let newest = self.partitions.values().map(|s| s.watermark.get()).max();
-        let Some(watermark) = newest.filter(|&w| w != i64::MIN) else {
-            return;
-        };
-        if watermark < self.detectors_swept.saturating_add(HOUR_MS) {
-            return;
-        }
-        self.detectors_swept = watermark;
-        let history = i64::try_from(self.cfg.anomaly_history.as_millis()).unwrap_or(i64::MAX);
-        let dropped = self.detectors.expire(watermark.saturating_sub(history));
-        if dropped > 0 {
-            tracing::info!(
-                dropped,
-                "Detectors of series silent beyond the anomaly history dropped."
-            );
-        }
-    }
-
     /// Emits the windows of `partition` changed since their last emission (corrections, and
     /// windows rebuilt after a restart), in time order. Nothing while the partition re-reads
     /// what a previous run had read: a window rebuilt from those records is partial until
@@ -688,37 +632,6 @@ impl Pipeline {
         let mut p: Vec<i32> = self.partitions.keys().copied().collect();
         p.sort_unstable();
         p
-    }
-
-    /// Windows held in memory (open and kept for corrections).
-    pub fn windows_in_memory(&self) -> usize {
-        self.partitions.values().map(|s| s.windows).sum()
-    }
-
-    /// Windows still open (not yet emitted).
-    pub fn open_windows(&self) -> usize {
-        self.partitions
-            .values()
-            .map(|s| s.closing.values().map(Vec::len).sum::<usize>())
-            .sum()
-    }
-
-    /// Approximate heap bytes of the windows in memory.
-    pub fn window_heap_bytes(&self) -> usize {
-        self.partitions.values().map(|s| s.heap).sum()
-    }
-
-    /// Approximate heap bytes of the anomaly detectors (kept up to date, O(1)).
-    pub fn detector_heap_bytes(&self) -> usize {
-        self.detectors.heap_bytes()
-    }
-
-    /// Approximate heap bytes of the whole state: windows, detectors and the alert
-    /// evaluator's series (O(partitions)).
-    pub fn heap_bytes(&self) -> usize {
-        self.window_heap_bytes()
-            + self.detectors.heap_bytes()
-            + self.alerts.as_ref().map_or(0, Stage::accounted_bytes)
     }
 
     /// Watermark of a partition (unix ms), if it has seen events.

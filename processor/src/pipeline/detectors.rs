@@ -7,6 +7,8 @@ type HashMap<K, V> = hashbrown::HashMap<K, V, FxBuildHasher>;
 use crate::anomaly::Detector;
 use vigil_schema::AnomalyScores;
 
+use super::Pipeline;
+
 /// Bytes a (monitor, region) entry costs besides its detectors' heap: the detectors (boxed, so
 /// a monitor's region map, which allocates four slots for its first region, holds pointers), a
 /// slot of the monitor map at its load factor, the region map's first allocation and the
@@ -180,6 +182,64 @@ impl Detectors {
             errors: errors.score,
             combined,
             reason,
+        }
+    }
+}
+
+impl Pipeline {
+    /// Feeds one window of history to the detectors of (monitor, region), oldest first, so a
+    /// restart continues scoring where it left off instead of treating everything as new.
+    /// `stored` is the score the window was stored with: if the window is rebuilt (re-read after
+    /// a restart, within the correction horizon), it keeps that score.
+    pub fn seed_detector(
+        &mut self,
+        monitor: &str,
+        region: &str,
+        start_ms: i64,
+        p95_us: f64,
+        error_rate: f64,
+        stored: Option<AnomalyScores>,
+    ) {
+        let horizon = self.cfg.horizon_ms();
+        // How far before the newest stored window a restart may re-emit: the windows still in
+        // memory reach back the correction horizon from the watermark, which is ahead of the
+        // newest closed window by up to a window and the allowed lateness.
+        let reach = horizon
+            .saturating_add(self.cfg.window_ms())
+            .saturating_add(self.cfg.lateness_ms());
+        self.detectors.with(monitor, region, |d| {
+            d.learn(start_ms, p95_us, error_rate);
+            // Every stored score of the history is kept until live scoring passes it: how far
+            // back a restart re-emits depends on the committed offsets, not on the newest window.
+            if let Some(a) =
+                stored.filter(|a| a.latency != 0.0 || a.errors != 0.0 || a.combined != 0.0)
+            {
+                d.stored.push((start_ms, a));
+            }
+            d.stored_until = start_ms.saturating_add(reach);
+        });
+    }
+
+    /// Once per hour of event time (the newest watermark), drops the detectors of series
+    /// silent for longer than the anomaly history: a restarted processor would seed them from
+    /// nothing, and a series that went away should not hold memory for good.
+    pub(super) fn sweep_detectors(&mut self) {
+        const HOUR_MS: i64 = 3_600_000;
+        let newest = self.partitions.values().map(|s| s.watermark.get()).max();
+        let Some(watermark) = newest.filter(|&w| w != i64::MIN) else {
+            return;
+        };
+        if watermark < self.detectors_swept.saturating_add(HOUR_MS) {
+            return;
+        }
+        self.detectors_swept = watermark;
+        let history = i64::try_from(self.cfg.anomaly_history.as_millis()).unwrap_or(i64::MAX);
+        let dropped = self.detectors.expire(watermark.saturating_sub(history));
+        if dropped > 0 {
+            tracing::info!(
+                dropped,
+                "Detectors of series silent beyond the anomaly history dropped."
+            );
         }
     }
 }

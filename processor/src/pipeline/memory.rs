@@ -50,6 +50,37 @@ impl CommitPoint {
 }
 
 impl Pipeline {
+    /// Windows held in memory (open and kept for corrections).
+    pub fn windows_in_memory(&self) -> usize {
+        self.partitions.values().map(|s| s.windows).sum()
+    }
+
+    /// Windows still open (not yet emitted).
+    pub fn open_windows(&self) -> usize {
+        self.partitions
+            .values()
+            .map(|s| s.closing.values().map(Vec::len).sum::<usize>())
+            .sum()
+    }
+
+    /// Approximate heap bytes of the windows in memory.
+    pub fn window_heap_bytes(&self) -> usize {
+        self.partitions.values().map(|s| s.heap).sum()
+    }
+
+    /// Approximate heap bytes of the anomaly detectors (kept up to date, O(1)).
+    pub fn detector_heap_bytes(&self) -> usize {
+        self.detectors.heap_bytes()
+    }
+
+    /// Approximate heap bytes of the whole state: windows, detectors and the alert
+    /// evaluator's series (O(partitions)).
+    pub fn heap_bytes(&self) -> usize {
+        self.window_heap_bytes()
+            + self.detectors.heap_bytes()
+            + self.alerts.as_ref().map_or(0, Stage::accounted_bytes)
+    }
+
     /// Drops windows that are closed (or, when closed windows are kept for corrections,
     /// beyond the correction horizon) and whose latest version was emitted (and whose alert
     /// evaluation was in an output taken). Call only after the last output was written. Takes

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use uuid::Uuid;
-use vigil_schema::{Outcome, Timestamp, Timings, WindowSummary, encode};
+use vigil_schema::{AnomalyScores, Outcome, Timestamp, Timings, WindowSummary, encode};
 
 use super::*;
 
