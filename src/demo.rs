@@ -10,7 +10,9 @@
 //!   in the block) fails with 503, so availability converges on 98%;
 //! - `/api/degrading`: like `fast`, except during minutes 0–4 and 30–34 of every hour (UTC),
 //!   when its median rises to 300 ms with a wider spread;
-//! - `/`: the list of endpoints.
+//! - `/`: the list of endpoints;
+//! - `grpc.health.v1.Health` over HTTP/2 on both ports: the server and [`GRPC_SERVICE`] report
+//!   `SERVING`.
 //!
 //! [`MONITORS`] (the `demo/monitors.yaml` next to this file) names the target as `{{demo}}` and
 //! `{{demo_tls}}`; [`monitors_yaml`] fills in the bound addresses.
@@ -47,6 +49,9 @@ pub(crate) const MONITORS: &str = include_str!("demo/monitors.yaml");
 
 /// Days until the TLS listener's certificate expires, counted from start-up.
 pub(crate) const CERT_LIFETIME_DAYS: i64 = 5;
+
+/// The service the demo's gRPC health checks ask about.
+pub(crate) const GRPC_SERVICE: &str = "vigil.demo.Api";
 
 /// One request in this many to `/api/flaky` fails.
 const FLAKY_BLOCK: u64 = 50;
@@ -153,7 +158,12 @@ impl Demo {
 
     /// Serves both listeners until `token` is cancelled, then lets in-flight requests finish.
     pub(crate) async fn serve(self, token: CancellationToken) -> anyhow::Result<()> {
+        let (health, grpc) = tonic_health::server::health_reporter();
+        health
+            .set_service_status(GRPC_SERVICE, tonic_health::ServingStatus::Serving)
+            .await;
         let app = router(Arc::new(Behaviour::new(seed())))
+            .route_service("/grpc.health.v1.Health/{*method}", grpc)
             .merge(receiver::router(&self.target.webhook_secret)?);
         let tls_addr = self.https.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
@@ -213,7 +223,7 @@ fn tls_acceptor(not_after: OffsetDateTime) -> anyhow::Result<TlsAcceptor> {
             rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
         )
         .context("demo TLS configuration")?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -590,7 +600,10 @@ mod tests {
                 "demo-tls-handshake",
                 "demo-dns",
                 "demo-websocket",
-                "demo-icmp"
+                "demo-icmp",
+                "demo-grpc",
+                "demo-grpcs",
+                "demo-steps"
             ]
         );
         let urls: Vec<&str> = specs.iter().map(|s| s.url.as_str()).collect();
@@ -606,7 +619,10 @@ mod tests {
                 "tls://127.0.0.1:18443",
                 "dns://127.0.0.1:18053/demo.vigil.test?type=A",
                 "ws://127.0.0.1:18090/ws",
-                "icmp://127.0.0.1?count=3"
+                "icmp://127.0.0.1?count=3",
+                "grpc://127.0.0.1:18090?service=vigil.demo.Api",
+                "grpcs://127.0.0.1:18443",
+                "http://127.0.0.1:18090/"
             ]
         );
         assert!(specs.iter().all(|s| s.interval <= Duration::from_secs(5)));

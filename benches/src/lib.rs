@@ -53,5 +53,6 @@ pub fn probe_result(i: u64) -> ProbeResult {
             actual: Some("200".into()),
         }],
         tls_cert_expiry: Some(Timestamp(1_790_000_000_000)),
+        steps: Vec::new(),
     }
 }

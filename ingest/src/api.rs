@@ -331,6 +331,31 @@ const MAX_URL: usize = 2048;
 const MAX_TEXT: usize = 8 * 1024;
 const MAX_ASSERTIONS: usize = 32;
 
+/// At most `most` assertions, each of bounded size.
+fn check_assertions(
+    field: &str,
+    assertions: &[vigil_schema::AssertionResult],
+    most: usize,
+) -> Result<(), String> {
+    if assertions.len() > most {
+        return Err(format!(
+            "{field}: must have at most {most} items, got {}",
+            assertions.len()
+        ));
+    }
+    for (i, a) in assertions.iter().enumerate() {
+        let actual = a.actual.as_deref().unwrap_or_default();
+        for (part, len) in [("condition", a.condition.len()), ("actual", actual.len())] {
+            if len > MAX_TEXT {
+                return Err(format!(
+                    "{field}[{i}].{part}: must be at most {MAX_TEXT} bytes, got {len}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks what a decodable event must also satisfy.
 fn validate(event: &ProbeResult, now: Timestamp, skew: Duration) -> Result<(), String> {
     for (field, value) in [("monitor_id", &event.monitor_id), ("region", &event.region)] {
@@ -366,24 +391,32 @@ fn validate(event: &ProbeResult, now: Timestamp, skew: Duration) -> Result<(), S
             return long(field, value.len(), max);
         }
     }
-    if event.assertions.len() > MAX_ASSERTIONS {
+    // A multi-step check carries every step's assertions.
+    let most = MAX_ASSERTIONS * event.steps.len().max(1);
+    check_assertions("assertions", &event.assertions, most)?;
+    if event.steps.len() > vigil_schema::MAX_STEPS {
         return Err(format!(
-            "assertions: must have at most {MAX_ASSERTIONS} items, got {}",
-            event.assertions.len()
+            "steps: must have at most {} items, got {}",
+            vigil_schema::MAX_STEPS,
+            event.steps.len()
         ));
     }
-    for (i, a) in event.assertions.iter().enumerate() {
-        if a.condition.len() > MAX_TEXT {
-            return long(
-                &format!("assertions[{i}].condition"),
-                a.condition.len(),
-                MAX_TEXT,
-            );
+    for (i, step) in event.steps.iter().enumerate() {
+        for (field, value, max) in [
+            ("name", step.name.as_str(), MAX_SHORT),
+            ("method", step.method.as_str(), MAX_SHORT),
+            ("url", step.url.as_str(), MAX_URL),
+            ("error", step.error.as_deref().unwrap_or_default(), MAX_TEXT),
+        ] {
+            if value.len() > max {
+                return long(&format!("steps[{i}].{field}"), value.len(), max);
+            }
         }
-        let actual = a.actual.as_deref().unwrap_or_default();
-        if actual.len() > MAX_TEXT {
-            return long(&format!("assertions[{i}].actual"), actual.len(), MAX_TEXT);
-        }
+        check_assertions(
+            &format!("steps[{i}].assertions"),
+            &step.assertions,
+            MAX_ASSERTIONS,
+        )?;
     }
     if let Some(status) = event.status_code
         && !(100..=599).contains(&status)

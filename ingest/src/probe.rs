@@ -2,8 +2,9 @@
 //! scheduler.
 //!
 //! - [`http`]: one check over one fresh connection, timed phase by phase.
-//! - `socket.rs`, `dns.rs`, `icmp.rs`: the other check kinds (TCP, TLS, WebSocket, DNS, ICMP),
-//!   chosen by the URL's scheme.
+//! - `socket.rs`, `dns.rs`, `icmp.rs`, `grpc.rs`: the other check kinds (TCP, TLS, WebSocket,
+//!   DNS, ICMP, gRPC health), chosen by the URL's scheme.
+//! - `steps.rs`: multi-step checks, one HTTP request per step, values of one feeding the next.
 //! - [`egress`]: where probes may connect; every check kind resolves, vets and connects through
 //!   it, and follows redirects by its rules.
 //! - [`condition`]: Gatus-style assertions evaluated on each response.
@@ -15,10 +16,12 @@ pub mod auth;
 pub mod condition;
 mod dns;
 pub mod egress;
+mod grpc;
 pub mod http;
 mod icmp;
 pub mod runner;
 mod socket;
+mod steps;
 
 pub use self::http::{Assertions, Checker};
 pub use egress::{Egress, Resolver, SystemResolver};

@@ -154,6 +154,8 @@ pub struct ProbeRow {
     pub assertion_passed: Vec<bool>,
     pub assertion_actuals: Vec<Option<String>>,
     pub tls_cert_expiry: Option<i64>,
+    /// The steps of a multi-step check as a JSON array; empty for one request.
+    pub steps: String,
 }
 
 /// A row of `probes` borrowing its event's text: what the writer inserts, without copying
@@ -183,6 +185,8 @@ pub struct ProbeRowRef<'a> {
     pub assertion_passed: Vec<bool>,
     pub assertion_actuals: Vec<Option<&'a str>>,
     pub tls_cert_expiry: Option<i64>,
+    /// The steps of a multi-step check as a JSON array; empty for one request.
+    pub steps: String,
 }
 
 impl<'a> From<&'a ProbeResult> for ProbeRowRef<'a> {
@@ -210,6 +214,7 @@ impl<'a> From<&'a ProbeResult> for ProbeRowRef<'a> {
             assertion_passed: a.iter().map(|a| a.passed).collect(),
             assertion_actuals: a.iter().map(|a| a.actual.as_deref()).collect(),
             tls_cert_expiry: p.tls_cert_expiry.map(|t| t.as_millis()),
+            steps: steps_json(&p.steps),
         }
     }
 }
@@ -243,8 +248,18 @@ impl From<ProbeResult> for ProbeRow {
             assertion_passed: passed,
             assertion_actuals: actuals,
             tls_cert_expiry: p.tls_cert_expiry.map(|t| t.as_millis()),
+            steps: steps_json(&p.steps),
         }
     }
+}
+
+/// The `steps` column: the steps as a JSON array, or empty for a check of one request.
+fn steps_json(steps: &[vigil_schema::StepResult]) -> String {
+    if steps.is_empty() {
+        return String::new();
+    }
+    // Serializing plain data (strings, numbers, enums) to a string cannot fail.
+    serde_json::to_string(steps).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -283,6 +298,7 @@ mod tests {
             tls_cert_expiry: n
                 .is_multiple_of(2)
                 .then(|| Timestamp::from_millis(1_800_000_000_000)),
+            steps: Vec::new(),
         }
     }
 

@@ -50,6 +50,7 @@ fn event(n: u64, monitor: &str, region: &str, t_ms: i64, total_us: u64, ok: bool
         response_size: None,
         assertions: vec![],
         tls_cert_expiry: None,
+        steps: Vec::new(),
     }
 }
 

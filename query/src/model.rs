@@ -76,6 +76,47 @@ pub struct Monitor {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(max_items = 32)]
     pub depends_on: Vec<String>,
+    /// The steps of a multi-step check, in order; omitted for a check of one request.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 16)]
+    pub steps: Vec<MonitorStep>,
+}
+
+/// One request of a multi-step monitor.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct MonitorStep {
+    /// Its name; later steps refer to it as `${steps.NAME.…}`.
+    pub name: String,
+    /// HTTP method.
+    pub method: String,
+    /// An `http(s)://` URL, or a path relative to the monitor's URL.
+    pub url: String,
+    /// Request headers, over the monitor's.
+    #[graphql(skip)]
+    pub headers: BTreeMap<String, String>,
+    /// Request body.
+    pub body: Option<String>,
+    /// Conditions on the step's response.
+    pub assertions: Vec<String>,
+    /// Values later steps may use: name → placeholder (`[BODY].token`), or
+    /// `{"from": placeholder, "regex": pattern}`.
+    #[graphql(skip)]
+    #[schema(value_type = Object)]
+    pub extract: serde_json::Value,
+}
+
+impl From<&vigil_schema::StepSpec> for MonitorStep {
+    fn from(s: &vigil_schema::StepSpec) -> Self {
+        Self {
+            name: s.name.clone(),
+            method: s.method.as_str().to_owned(),
+            url: s.url.clone(),
+            headers: s.headers.clone(),
+            body: s.body.clone(),
+            assertions: s.assertions.clone(),
+            extract: serde_json::to_value(&s.extract).unwrap_or_default(),
+        }
+    }
 }
 
 #[ComplexObject]
@@ -105,6 +146,7 @@ impl From<&MonitorSpec> for Monitor {
             assertions: spec.assertions.clone(),
             enabled: spec.enabled,
             depends_on: spec.depends_on.clone(),
+            steps: spec.steps.iter().map(MonitorStep::from).collect(),
         }
     }
 }
@@ -123,6 +165,9 @@ impl Monitor {
             }
         };
         for value in self.headers.values_mut() {
+            hide(value);
+        }
+        for value in self.steps.iter_mut().flat_map(|s| s.headers.values_mut()) {
             hide(value);
         }
         if let serde_json::Value::Object(auth) = &mut self.auth {
@@ -305,6 +350,82 @@ pub struct Probe {
     pub total_us: u64,
     /// Body size.
     pub response_size: Option<u64>,
+    /// The steps of a multi-step check, in order, up to the first that failed; omitted for a
+    /// check of one request.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(max_items = 16)]
+    pub steps: Vec<ProbeStep>,
+}
+
+/// One step of a multi-step check.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct ProbeStep {
+    /// The step's name.
+    pub name: String,
+    /// HTTP method.
+    pub method: String,
+    /// URL as configured (relative to the monitor's).
+    pub url: String,
+    /// HTTP status, when a response came.
+    #[schema(maximum = 65535)]
+    pub status_code: Option<u16>,
+    /// Outcome (`ok`, `assertion`, …).
+    pub outcome: String,
+    /// Failure detail.
+    pub error: Option<String>,
+    /// DNS time.
+    pub dns_us: Option<u64>,
+    /// Connect time.
+    pub connect_us: Option<u64>,
+    /// TLS time.
+    pub tls_us: Option<u64>,
+    /// Time to first byte.
+    pub ttfb_us: Option<u64>,
+    /// The step's own total time.
+    pub total_us: u64,
+    /// Body size.
+    pub response_size: Option<u64>,
+    /// Its conditions: whether each held and the value seen.
+    pub assertions: Vec<ProbeAssertion>,
+}
+
+/// One condition of a check, evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, SimpleObject)]
+pub struct ProbeAssertion {
+    /// The condition as written.
+    pub condition: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// The value seen, when it resolved.
+    pub actual: Option<String>,
+}
+
+impl From<&vigil_schema::StepResult> for ProbeStep {
+    fn from(s: &vigil_schema::StepResult) -> Self {
+        Self {
+            name: s.name.clone(),
+            method: s.method.clone(),
+            url: s.url.clone(),
+            status_code: s.status_code,
+            outcome: s.outcome.as_str().to_owned(),
+            error: s.error.clone(),
+            dns_us: s.timings.dns_us,
+            connect_us: s.timings.connect_us,
+            tls_us: s.timings.tls_us,
+            ttfb_us: s.timings.ttfb_us,
+            total_us: s.timings.total_us,
+            response_size: s.response_size,
+            assertions: s
+                .assertions
+                .iter()
+                .map(|a| ProbeAssertion {
+                    condition: a.condition.clone(),
+                    passed: a.passed,
+                    actual: a.actual.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl From<&vigil_schema::ProbeResult> for Probe {
@@ -326,6 +447,7 @@ impl From<&vigil_schema::ProbeResult> for Probe {
             ttfb_us: p.timings.ttfb_us,
             total_us: p.timings.total_us,
             response_size: p.response_size,
+            steps: p.steps.iter().map(ProbeStep::from).collect(),
         }
     }
 }

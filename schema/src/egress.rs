@@ -236,16 +236,23 @@ fn check_url_host(url: &str, policy: &EgressPolicy) -> Result<(), String> {
     }
 }
 
-/// Why the references in `text` are refused, if they are.
-fn check_references(text: &str, policy: &EgressPolicy) -> Result<(), String> {
+/// Why the references in `text` are refused, if they are; `${steps.…}` only `in_step`.
+fn check_references(text: &str, policy: &EgressPolicy, in_step: bool) -> Result<(), String> {
     for reference in references(text)? {
-        if let Reference::Env(name) = reference
-            && !policy.env_allowed(name)
-        {
-            return Err(format!(
-                "${{{name}}} is not allowed: environment variables are expanded only when listed \
-                 in `[ingest] env-allow`; reference a stored secret as ${{secret:NAME}}"
-            ));
+        match reference {
+            Reference::Env(name) if !policy.env_allowed(name) => {
+                return Err(format!(
+                    "${{{name}}} is not allowed: environment variables are expanded only when \
+                     listed in `[ingest] env-allow`; reference a stored secret as \
+                     ${{secret:NAME}}"
+                ));
+            }
+            Reference::Step { step, value } if !in_step => {
+                return Err(format!(
+                    "${{steps.{step}.{value}}} is only expanded in a step's url, headers or body"
+                ));
+            }
+            _ => {}
         }
     }
     Ok(())
@@ -296,7 +303,24 @@ pub fn validate_egress(spec: &MonitorSpec, policy: &EgressPolicy) -> Result<(), 
             .map(|(f, v)| (format!("auth.{f}"), v.as_str())),
     );
     for (field, text) in texts {
-        check(field, check_references(text, policy));
+        check(field, check_references(text, policy, false));
+    }
+    for (i, step) in spec.steps.iter().enumerate() {
+        if step.url.contains("://") {
+            check(format!("steps[{i}].url"), check_url_host(&step.url, policy));
+        }
+        let mut texts = vec![(format!("steps[{i}].url"), step.url.as_str())];
+        texts.extend(
+            step.headers
+                .iter()
+                .map(|(n, v)| (format!("steps[{i}].headers.{n}"), v.as_str())),
+        );
+        if let Some(body) = &step.body {
+            texts.push((format!("steps[{i}].body"), body));
+        }
+        for (field, text) in texts {
+            check(field, check_references(text, policy, true));
+        }
     }
     if errors.is_empty() {
         Ok(())

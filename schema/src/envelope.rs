@@ -138,8 +138,21 @@ pub trait Event: Serialize + DeserializeOwned {
 
 impl Event for ProbeResult {
     const KIND: EventKind = EventKind::ProbeResult;
-    const VERSION: u8 = 1;
+    /// 2: `steps` (multi-step checks) appended.
+    const VERSION: u8 = 2;
     const CODEC: Codec = Codec::Postcard;
+
+    fn decode_legacy(version: u8, codec: Codec, payload: &[u8]) -> Result<Self, DecodeError> {
+        match version {
+            1 => {
+                decode_as::<crate::event::ProbeResultV1>(Self::KIND, codec, payload).map(Self::from)
+            }
+            _ => Err(DecodeError::UnsupportedVersion {
+                kind: Self::KIND,
+                version,
+            }),
+        }
+    }
 }
 
 impl Event for MonitorSpec {
@@ -304,10 +317,16 @@ pub fn decode<E: Event>(bytes: &[u8]) -> Result<E, DecodeError> {
 }
 
 fn decode_payload<E: Event>(codec: Codec, payload: &[u8]) -> Result<E, DecodeError> {
-    let payload_error = |reason: String| DecodeError::Payload {
-        kind: E::KIND,
-        reason,
-    };
+    decode_as(E::KIND, codec, payload)
+}
+
+/// Decodes `payload` as `T` (the current layout of `kind`, or an older one).
+fn decode_as<T: DeserializeOwned>(
+    kind: EventKind,
+    codec: Codec,
+    payload: &[u8],
+) -> Result<T, DecodeError> {
+    let payload_error = |reason: String| DecodeError::Payload { kind, reason };
     match codec {
         Codec::Postcard => match postcard::take_from_bytes(payload) {
             Ok((event, [])) => Ok(event),

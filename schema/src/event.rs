@@ -43,10 +43,12 @@ pub use channel::{
 pub use command::{AlertAck, MAX_ACK_COMMENT, NotifyCommand, Redeliver};
 pub use delivery::{Delivery, DeliveryStatus};
 pub use monitor::{
-    ApiKeyLocation, Auth, CheckKind, DnsQuery, FieldError, HttpMethod, IcmpTarget, MAX_DEPENDS_ON,
-    MAX_PINGS, MonitorSpec, RecordType, SCHEME_LIST, SYSTEM_RESOLVER,
+    ApiKeyLocation, Auth, CheckKind, DnsQuery, Extract, FieldError, HttpMethod, IcmpTarget,
+    MAX_DEPENDS_ON, MAX_GRPC_SERVICE, MAX_PINGS, MAX_STEPS, MonitorSpec, RecordType, SCHEME_LIST,
+    SYSTEM_RESOLVER, StepSpec, grpc_service,
 };
-pub use probe::{AssertionResult, Outcome, ProbeResult, Timings};
+pub(crate) use probe::ProbeResultV1;
+pub use probe::{AssertionResult, Outcome, ProbeResult, StepResult, Timings};
 pub use rule::{
     BurnWindow, RuleCondition, RuleSpec, Severity, SloKind, StatusClass, SummarySegment,
     default_burn_windows, parse_summary,

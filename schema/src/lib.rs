@@ -52,11 +52,12 @@ pub use event::{
     API_KEY_PREFIX, AlertAck, AlertKind, AlertState, AlertTransition, AnomalyScores,
     ApiKeyLocation, ApiKeyRecord, ApiKeyUsage, AssertionResult, AuditAction, AuditEvent, Auth,
     BurnWindow, ChannelKind, ChannelSpec, CheckKind, Delivery, DeliveryStatus, DnsQuery, EmailTls,
-    Escalation, FieldError, HttpMethod, IcmpTarget, KeyRole, KeyScope, MATCHER_PATTERN, MAX_PINGS,
-    MaintenanceSchedule, MaintenanceSpec, MatchOp, Matcher, MonitorSpec, NotifyCommand, Outcome,
-    ProbeResult, RecordType, Redeliver, RouteSpec, RuleCondition, RuleSpec, SCHEME_LIST,
-    SYSTEM_RESOLVER, SecretRef, Severity, SilenceSpec, SilenceState, SketchData, SloKind,
-    StatusClass, SummarySegment, Timings, UsageRecorder, WindowSummary, api_key_id, reporter_name,
+    Escalation, Extract, FieldError, HttpMethod, IcmpTarget, KeyRole, KeyScope, MATCHER_PATTERN,
+    MAX_GRPC_SERVICE, MAX_PINGS, MAX_STEPS, MaintenanceSchedule, MaintenanceSpec, MatchOp, Matcher,
+    MonitorSpec, NotifyCommand, Outcome, ProbeResult, RecordType, Redeliver, RouteSpec,
+    RuleCondition, RuleSpec, SCHEME_LIST, SYSTEM_RESOLVER, SecretRef, Severity, SilenceSpec,
+    SilenceState, SketchData, SloKind, StatusClass, StepResult, StepSpec, SummarySegment, Timings,
+    UsageRecorder, WindowSummary, api_key_id, grpc_service, reporter_name,
 };
 pub use retention::Retention;
 pub use timestamp::Timestamp;

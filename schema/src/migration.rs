@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "audit",
         sql: include_str!("../ddl/008_audit.sql"),
     },
+    Migration {
+        version: 9,
+        name: "probe_steps",
+        sql: include_str!("../ddl/009_probe_steps.sql"),
+    },
 ];
 
 /// DDL of the table that records applied migrations (created before any migration runs).

@@ -438,6 +438,7 @@ fn probe(n: u64, monitor: &str, t_ms: i64, ok: bool) -> ProbeResult {
         response_size: Some(10),
         assertions: Vec::new(),
         tls_cert_expiry: None,
+        steps: Vec::new(),
     }
 }
 

@@ -19,22 +19,28 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::common::{TestDb, clickhouse, clickhouse_url, kafka_brokers, unique_name};
 
-const DEMO_MONITORS: [&str; 10] = [
+const DEMO_MONITORS: [&str; 13] = [
     "demo-degrading",
     "demo-dns",
     "demo-expiring-cert",
     "demo-fast",
     "demo-flaky",
+    "demo-grpc",
+    "demo-grpcs",
     "demo-icmp",
     "demo-slow",
+    "demo-steps",
     "demo-tcp",
     "demo-tls-handshake",
     "demo-websocket",
 ];
 
 /// The demo's monitors of kinds other than HTTP, each expected to pass every check.
-const DEMO_KINDS: [&str; 4] = [
+const DEMO_KINDS: [&str; 7] = [
     "demo-dns",
+    "demo-grpc",
+    "demo-grpcs",
+    "demo-steps",
     "demo-tcp",
     "demo-tls-handshake",
     "demo-websocket",
@@ -483,6 +489,35 @@ async fn demo_end_to_end() {
             up.logs()
         );
     }
+    // The multi-step monitor's checks, as the probe history shows them: both steps, in order.
+    let probes = api
+        .get("/api/v1/monitors/demo-steps/probes?from=now-1h&limit=1")
+        .await;
+    let probe = &probes["items"][0];
+    assert_eq!(probe["method"], "STEPS", "{probes}");
+    assert_eq!(probe["outcome"], "ok", "{probes}");
+    let steps: Vec<(&str, &str, u64)> = probe["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["outcome"].as_str().unwrap(),
+                s["status_code"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [("index", "ok", 200), ("first", "ok", 200)],
+        "{probes}"
+    );
+    assert_eq!(
+        probe["steps"][1]["assertions"][1]["actual"], "UP",
+        "{probes}"
+    );
+
     // The certificate expires in five days; its monitor asks for more than seven.
     assert_eq!(totals["demo-expiring-cert"].ok, 0, "{totals:?}");
     #[derive(Debug, clickhouse::Row, serde::Deserialize)]

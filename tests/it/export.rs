@@ -35,6 +35,7 @@ fn event(n: u64, t_ms: i64) -> ProbeResult {
         response_size: None,
         assertions: vec![],
         tls_cert_expiry: None,
+        steps: Vec::new(),
     }
 }
 

@@ -72,6 +72,7 @@ async fn probe_results_round_trip_through_the_broker() {
             response_size: Some(2),
             assertions: Vec::new(),
             tls_cert_expiry: None,
+            steps: Vec::new(),
         })
         .collect();
     for event in &events {

@@ -108,6 +108,7 @@ fn event(
         response_size: Some(100),
         assertions: vec![],
         tls_cert_expiry: None,
+        steps: Vec::new(),
     }
 }
 

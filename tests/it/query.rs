@@ -506,6 +506,7 @@ fn probe_row(monitor: &str, i: i64, base: i64) -> ProbeRow {
         assertion_passed: Vec::new(),
         assertion_actuals: Vec::new(),
         tls_cert_expiry: None,
+        steps: String::new(),
     }
 }
 
@@ -764,6 +765,7 @@ fn probe_event(n: u64, t_ms: i64, total_us: u64) -> vigil_schema::ProbeResult {
         response_size: Some(10),
         assertions: vec![],
         tls_cert_expiry: None,
+        steps: Vec::new(),
     }
 }
 

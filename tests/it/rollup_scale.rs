@@ -42,6 +42,7 @@ pub(crate) fn event(n: u64, series: u64, t_ms: i64, total_us: u64, ok: bool) -> 
         response_size: None,
         assertions: vec![],
         tls_cert_expiry: None,
+        steps: Vec::new(),
     }
 }
 

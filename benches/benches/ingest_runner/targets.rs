@@ -1,6 +1,7 @@
 //! Local targets for every check kind of the runner bench: HTTP (one JSON response per
 //! connection), a TCP echo, TLS (a generated certificate), DNS (UDP, every A query answered
-//! with 127.0.0.1), a WebSocket echo; ICMP goes to 127.0.0.1 itself.
+//! with 127.0.0.1), a WebSocket echo, gRPC health (tonic's service over axum's HTTP/2); ICMP goes
+//! to 127.0.0.1 itself.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub(crate) enum Kind {
     Dns,
     Ws,
     Icmp,
+    Grpc,
 }
 
 impl Kind {
@@ -29,6 +31,7 @@ impl Kind {
             "dns" => Kind::Dns,
             "ws" => Kind::Ws,
             "icmp" => Kind::Icmp,
+            "grpc" => Kind::Grpc,
             _ => return None,
         })
     }
@@ -41,6 +44,7 @@ pub(crate) struct Targets {
     pub(crate) tls: SocketAddr,
     pub(crate) dns: SocketAddr,
     pub(crate) ws: SocketAddr,
+    pub(crate) grpc: SocketAddr,
 }
 
 impl Targets {
@@ -51,16 +55,19 @@ impl Targets {
             tls: tls().await,
             dns: dns().await,
             ws: websocket().await,
+            grpc: grpc().await,
         }
     }
 
     /// The allow-list: exactly the targets, and 127.0.0.1 for ICMP (port 0).
     pub(crate) fn allow(&self) -> Vec<vigil_schema::AllowEntry> {
         let icmp = SocketAddr::from(([127, 0, 0, 1], 0));
-        [self.http, self.tcp, self.tls, self.dns, self.ws, icmp]
-            .into_iter()
-            .map(vigil_schema::AllowEntry::socket)
-            .collect()
+        [
+            self.http, self.tcp, self.tls, self.dns, self.ws, self.grpc, icmp,
+        ]
+        .into_iter()
+        .map(vigil_schema::AllowEntry::socket)
+        .collect()
     }
 
     /// The monitor fields (url, body, assertions) checking `kind`.
@@ -89,6 +96,10 @@ impl Targets {
             Kind::Icmp => serde_json::json!({
                 "url": "icmp://127.0.0.1?count=1",
                 "assertions": ["[BODY].loss == 0"],
+            }),
+            Kind::Grpc => serde_json::json!({
+                "url": format!("grpc://{}?service=bench.Svc", self.grpc),
+                "assertions": ["[BODY] == SERVING"],
             }),
         }
     }
@@ -216,6 +227,17 @@ async fn dns() -> SocketAddr {
             let _sent = socket.send_to(&reply, peer).await;
         }
     });
+    addr
+}
+
+async fn grpc() -> SocketAddr {
+    let (health, service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("bench.Svc", tonic_health::ServingStatus::Serving)
+        .await;
+    let app = axum::Router::new().route_service("/grpc.health.v1.Health/{*method}", service);
+    let (listener, addr) = listener().await;
+    tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }
 

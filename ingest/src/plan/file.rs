@@ -17,7 +17,7 @@ use vigil_schema::{
 };
 
 use crate::monitors::Spec;
-use crate::probe::condition::Condition;
+use crate::probe::condition::{Condition, Extractor};
 use crate::{Error, Result};
 
 /// The document a monitors file holds. A section the file does not have is `None`, and
@@ -83,6 +83,18 @@ pub fn parse_file(path: &str, text: &str) -> Result<MonitorsFile> {
             for (j, condition) in spec.assertions.iter().enumerate() {
                 if let Err(e) = Condition::parse(condition) {
                     problems.push(format!("{at}.assertions[{j}]: {e}"));
+                }
+            }
+            for (i, step) in spec.steps.iter().enumerate() {
+                for (j, condition) in step.assertions.iter().enumerate() {
+                    if let Err(e) = Condition::parse(condition) {
+                        problems.push(format!("{at}.steps[{i}].assertions[{j}]: {e}"));
+                    }
+                }
+                for (name, extract) in &step.extract {
+                    if let Err(e) = Extractor::compile(extract) {
+                        problems.push(format!("{at}.steps[{i}].extract.{name}: {e}"));
+                    }
                 }
             }
         },
@@ -334,7 +346,7 @@ monitors:
         assert_eq!(problems[0], "monitors[1].interval: must be ≥ 1s, got 0s");
         assert_eq!(
             problems[1],
-            "monitors[2].url: must start with http://, https://, tcp://, tls://, dns://, ws://, wss:// or icmp://, got \"ftp://a/\""
+            "monitors[2].url: must start with http://, https://, tcp://, tls://, dns://, ws://, wss://, icmp://, grpc:// or grpcs://, got \"ftp://a/\""
         );
         assert_eq!(
             problems[2],

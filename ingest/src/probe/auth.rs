@@ -60,7 +60,33 @@ impl References {
         text: &str,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<String, String> {
+        self.expand_full(text, lookup, None)
+    }
+
+    /// [`expand`](Self::expand) in a step of a multi-step check: `${steps.STEP.VALUE}` is what
+    /// `step` gives, in the same single pass (an expanded value is never read for references).
+    pub(crate) fn expand_in_step(
+        &self,
+        text: &str,
+        step: &StepLookup<'_>,
+    ) -> Result<String, String> {
+        self.expand_full(text, |name| std::env::var(name).ok(), Some(step))
+    }
+
+    fn expand_full(
+        &self,
+        text: &str,
+        lookup: impl Fn(&str) -> Option<String>,
+        step: Option<&StepLookup<'_>>,
+    ) -> Result<String, String> {
         egress::expand(text, |reference| match reference {
+            Reference::Step { step: name, value } => match step {
+                Some(resolve) => resolve(name, value),
+                None => Err(format!(
+                    "${{steps.{name}.{value}}} is only expanded in the steps of a multi-step \
+                     monitor"
+                )),
+            },
             Reference::Env(name) if self.env_allow.contains(name) => {
                 lookup(name).ok_or_else(|| format!("environment variable {name} is not set"))
             }
@@ -79,6 +105,9 @@ impl References {
         })
     }
 }
+
+/// Resolves `${steps.STEP.VALUE}` from (step, value).
+pub(crate) type StepLookup<'a> = dyn Fn(&str, &str) -> Result<String, String> + Sync + 'a;
 
 /// Whether `text` holds a reference (its value is then a secret).
 pub(crate) fn has_reference(text: &str) -> bool {

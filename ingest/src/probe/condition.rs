@@ -35,8 +35,10 @@ use std::time::Duration;
 use http::HeaderMap;
 use vigil_schema::AssertionResult;
 
+pub use self::extract::Extractor;
 use self::path::{PathStep, body_path, walk};
 
+mod extract;
 mod path;
 
 /// A parsed condition.
@@ -309,6 +311,17 @@ impl Condition {
         [&self.left, &self.right]
             .iter()
             .any(|o| matches!(o, Operand::Placeholder(_, Placeholder::DnsRcode)))
+    }
+
+    /// Whether this condition looks at `[BODY]` (a gRPC health check's serving status then
+    /// does not fail it by itself).
+    pub fn checks_body(&self) -> bool {
+        [&self.left, &self.right].iter().any(|o| {
+            matches!(
+                o,
+                Operand::Placeholder(_, Placeholder::Body(_) | Placeholder::BodyQuery(_))
+            )
+        })
     }
 
     /// Evaluates the condition.

@@ -58,6 +58,9 @@ pub struct Checker {
     agent: String,
     verifying: TlsConnector,
     insecure: TlsConnector,
+    /// The same two offering only HTTP/2 (ALPN `h2`), for gRPC.
+    verifying_h2: TlsConnector,
+    insecure_h2: TlsConnector,
     tokens: TokenCache,
     pub(super) egress: Egress,
     pub(super) references: References,
@@ -118,11 +121,11 @@ impl Phases {
 
 /// A completed exchange.
 #[derive(Debug)]
-struct Exchange {
-    status: u16,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    too_large: bool,
+pub(super) struct Exchange {
+    pub(super) status: u16,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Vec<u8>,
+    pub(super) too_large: bool,
 }
 
 /// A request ready to send (secrets expanded).
@@ -154,8 +157,10 @@ impl Checker {
             config,
             region,
             agent,
-            verifying: TlsConnector::from(Arc::new(tls_config(true))),
-            insecure: TlsConnector::from(Arc::new(tls_config(false))),
+            verifying: TlsConnector::from(Arc::new(tls_config(true, b"http/1.1"))),
+            insecure: TlsConnector::from(Arc::new(tls_config(false, b"http/1.1"))),
+            verifying_h2: TlsConnector::from(Arc::new(tls_config(true, b"h2"))),
+            insecure_h2: TlsConnector::from(Arc::new(tls_config(false, b"h2"))),
             tokens: TokenCache::default(),
             egress: Egress::default(),
             references: References::default(),
@@ -187,6 +192,11 @@ impl Checker {
         &self.region
     }
 
+    /// The agent results are stamped with.
+    pub(super) fn agent(&self) -> &str {
+        &self.agent
+    }
+
     /// Runs one check of `spec`, meant to start at `scheduled_at`.
     pub async fn check(
         &self,
@@ -194,6 +204,9 @@ impl Checker {
         assertions: &Assertions,
         scheduled_at: Timestamp,
     ) -> ProbeResult {
+        if !spec.steps.is_empty() {
+            return self.check_steps(spec, scheduled_at).await;
+        }
         let event_time = Timestamp::now();
         let start = Instant::now();
         let mut phases = Phases::default();
@@ -253,6 +266,7 @@ impl Checker {
             response_size: phases.size,
             assertions: results,
             tls_cert_expiry: phases.cert_expiry,
+            steps: Vec::new(),
         }
     }
 
@@ -263,7 +277,47 @@ impl Checker {
         start: Instant,
         phases: &mut Phases,
     ) -> Result<verdict::Verdict, Failure> {
-        let mut request = self.prepare(spec).await?;
+        let request = self.prepare(spec).await?;
+        let exchange = self.fetch(spec, request, phases).await?;
+        Ok(self.verdict(spec, assertions, start, phases, &exchange))
+    }
+
+    /// The verdict on an exchange: its assertions, or the body that was too large.
+    pub(super) fn verdict(
+        &self,
+        spec: &MonitorSpec,
+        assertions: &Assertions,
+        start: Instant,
+        phases: &Phases,
+        exchange: &Exchange,
+    ) -> verdict::Verdict {
+        if exchange.too_large {
+            return (
+                Outcome::BodyTooLarge,
+                Some(format!(
+                    "response body exceeds the {} byte limit",
+                    self.config.body_limit
+                )),
+                Vec::new(),
+            );
+        }
+        let response = Response::new(
+            Some(exchange.status),
+            start.elapsed(),
+            &exchange.headers,
+            &exchange.body,
+            phases.expires_in_ms(),
+        );
+        verdict::with_response(spec, assertions, &response, exchange.status)
+    }
+
+    /// Sends `request`, following redirects as `spec` allows; `phases` are the last hop's.
+    pub(super) async fn fetch(
+        &self,
+        spec: &MonitorSpec,
+        mut request: Prepared,
+        phases: &mut Phases,
+    ) -> Result<Exchange, Failure> {
         let mut hops = 0u8;
         let exchange = loop {
             *phases = Phases::default();
@@ -311,39 +365,38 @@ impl Checker {
                 _ => break exchange,
             }
         };
-        if exchange.too_large {
-            return Ok((
-                Outcome::BodyTooLarge,
-                Some(format!(
-                    "response body exceeds the {} byte limit",
-                    self.config.body_limit
-                )),
-                Vec::new(),
-            ));
-        }
-        let response = Response::new(
-            Some(exchange.status),
-            start.elapsed(),
-            &exchange.headers,
-            &exchange.body,
-            phases.expires_in_ms(),
-        );
-        Ok(verdict::with_response(
-            spec,
-            assertions,
-            &response,
-            exchange.status,
-        ))
+        Ok(exchange)
     }
 
     /// Expands secrets and applies authentication.
     pub(super) async fn prepare(&self, spec: &MonitorSpec) -> Result<Prepared, Failure> {
+        self.prepare_url(spec, &spec.url).await
+    }
+
+    /// [`Checker::prepare`] with `url` in place of the monitor's (a `grpc://` URL read as the
+    /// `http://` one it is carried over).
+    pub(super) async fn prepare_url(
+        &self,
+        spec: &MonitorSpec,
+        url: &str,
+    ) -> Result<Prepared, Failure> {
         let invalid = |m: String| Failure::new(Outcome::InvalidUrl, m);
         let refs = &self.references;
-        let expanded = refs
-            .expand(&spec.url)
-            .map_err(|e| invalid(format!("url: {e}")))?;
-        let mut url = Url::parse(&expanded).map_err(|e| invalid(format!("url: {e}")))?;
+        let expanded = refs.expand(url).map_err(|e| invalid(format!("url: {e}")))?;
+        let url = Url::parse(&expanded).map_err(|e| invalid(format!("url: {e}")))?;
+        self.prepare_with(spec, url, &|text| refs.expand(text))
+            .await
+    }
+
+    /// [`Checker::prepare`] for `url` (expanded already), the monitor's headers, body and
+    /// credentials expanded by `expand`.
+    pub(super) async fn prepare_with(
+        &self,
+        spec: &MonitorSpec,
+        mut url: Url,
+        expand: &(dyn Fn(&str) -> Result<String, String> + Sync),
+    ) -> Result<Prepared, Failure> {
+        let invalid = |m: String| Failure::new(Outcome::InvalidUrl, m);
         if !matches!(url.scheme(), "http" | "https" | "ws" | "wss") || url.host().is_none() {
             return Err(invalid(format!(
                 "url: only {SCHEME_LIST} URLs with a host are supported, got {}",
@@ -353,9 +406,7 @@ impl Checker {
         let mut headers = Vec::with_capacity(spec.headers.len() + 1);
         let mut secret_headers = Vec::new();
         for (name, value) in &spec.headers {
-            let expanded = refs
-                .expand(value)
-                .map_err(|e| invalid(format!("headers.{name}: {e}")))?;
+            let expanded = expand(value).map_err(|e| invalid(format!("headers.{name}: {e}")))?;
             let pair = header_pair(name, &expanded).map_err(invalid)?;
             if auth::has_reference(value) {
                 secret_headers.push(pair.0.clone());
@@ -364,15 +415,12 @@ impl Checker {
         }
         let body = match &spec.body {
             Some(body) => Some(Bytes::from(
-                refs.expand(body)
-                    .map_err(|e| invalid(format!("body: {e}")))?,
+                expand(body).map_err(|e| invalid(format!("body: {e}")))?,
             )),
             None => None,
         };
-        let expand = |field: &str, v: &str| {
-            refs.expand(v)
-                .map_err(|e| invalid(format!("auth.{field}: {e}")))
-        };
+        let expand =
+            |field: &str, v: &str| expand(v).map_err(|e| invalid(format!("auth.{field}: {e}")));
         match &spec.auth {
             Auth::None => {}
             Auth::Basic { username, password } => {
@@ -495,6 +543,37 @@ impl Checker {
         verify: bool,
         phases: &mut Phases,
     ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, Failure> {
+        let connector = if verify {
+            &self.verifying
+        } else {
+            &self.insecure
+        };
+        self.handshake_with(connector, url, tcp, phases).await
+    }
+
+    /// [`Checker::handshake`] offering only HTTP/2 (ALPN `h2`).
+    pub(super) async fn handshake_h2(
+        &self,
+        url: &Url,
+        tcp: tokio::net::TcpStream,
+        verify: bool,
+        phases: &mut Phases,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, Failure> {
+        let connector = if verify {
+            &self.verifying_h2
+        } else {
+            &self.insecure_h2
+        };
+        self.handshake_with(connector, url, tcp, phases).await
+    }
+
+    async fn handshake_with(
+        &self,
+        connector: &TlsConnector,
+        url: &Url,
+        tcp: tokio::net::TcpStream,
+        phases: &mut Phases,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, Failure> {
         let server_name = match url.host() {
             Some(url::Host::Ipv4(ip)) => ServerName::IpAddress(IpAddr::V4(ip).into()),
             Some(url::Host::Ipv6(ip)) => ServerName::IpAddress(IpAddr::V6(ip).into()),
@@ -504,11 +583,6 @@ impl Checker {
                 })?
             }
             None => return Err(Failure::new(Outcome::InvalidUrl, "url has no host")),
-        };
-        let connector = if verify {
-            &self.verifying
-        } else {
-            &self.insecure
         };
         let t = Instant::now();
         let tls = connector

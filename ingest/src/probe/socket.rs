@@ -15,6 +15,7 @@
 //!   is the first message received.
 //! - **DNS** (`dns://resolver/name?type=T`): see [`super::dns`].
 //! - **ICMP** (`icmp://host?count=N`): see [`super::icmp`].
+//! - **gRPC health** (`grpc://host:port?service=S`, `grpcs://…`): see [`super::grpc`].
 //!
 //! `[CONNECTED]` is true once the connection is up; `[IP]` is the address connected to.
 
@@ -39,7 +40,7 @@ use super::http::{Assertions, Checker, Failure, Phases};
 static NO_HEADERS: LazyLock<HeaderMap> = LazyLock::new(HeaderMap::new);
 
 /// What a connected check of a kind without a status or headers of its own observed.
-fn observed<'a>(
+pub(super) fn observed<'a>(
     start: Instant,
     body: &'a [u8],
     phases: &Phases,
@@ -118,6 +119,7 @@ impl Checker {
             CheckKind::WebSocket => self.websocket(spec, assertions, start, phases).await,
             CheckKind::Dns => self.dns(spec, assertions, start, phases).await,
             CheckKind::Icmp => self.icmp(spec, assertions, start, phases).await,
+            CheckKind::Grpc => self.grpc(spec, assertions, start, phases).await,
         }
     }
 

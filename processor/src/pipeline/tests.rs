@@ -54,6 +54,7 @@ pub(super) fn event(
         response_size: Some(10),
         assertions: vec![],
         tls_cert_expiry: None,
+        steps: Vec::new(),
     }
 }
 

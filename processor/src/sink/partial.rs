@@ -78,6 +78,7 @@ impl StoredProbe {
             response_size: None,
             assertions,
             tls_cert_expiry: self.cert_ms.map(Timestamp::from_millis),
+            steps: Vec::new(),
         };
         Ok(((self.mid, self.reg, self.start_ms), event))
     }

@@ -51,7 +51,9 @@ pub(crate) struct MonitorInput {
     tags: Vec<String>,
     /// What is checked; the scheme picks the kind: `http://`, `https://` (a request),
     /// `tcp://host:port`, `tls://host:port`, `dns://resolver/name?type=A` (`system` as the
-    /// resolver: the system's), `ws://`, `wss://`. May hold `${secret:NAME}` references.
+    /// resolver: the system's), `ws://`, `wss://`, `icmp://host`, `grpc://host:port`,
+    /// `grpcs://host:port` (`?service=NAME`: a gRPC health check). May hold `${secret:NAME}`
+    /// references.
     #[schema(example = "https://api.example.com/health")]
     url: String,
     /// HTTP method (default `GET`).
@@ -95,6 +97,56 @@ pub(crate) struct MonitorInput {
     /// Monitors this one depends on (ids, at most 32).
     #[serde(default)]
     depends_on: Vec<String>,
+    /// A multi-step check: these requests in order (at most 16), `url` their base, `headers`
+    /// and `auth` applied to each; the monitor's own `body` and `assertions` stay empty.
+    #[serde(default)]
+    #[schema(max_items = 16)]
+    steps: Vec<StepInput>,
+}
+
+/// One request of a multi-step monitor.
+#[derive(Debug, ToSchema)]
+#[schema(as = StepInput)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StepInput {
+    /// A slug unique within the monitor; later steps refer to it as `${steps.NAME.VALUE}`.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[a-z0-9][a-z0-9_-]*$")]
+    name: String,
+    /// HTTP method (default `GET`).
+    #[serde(default)]
+    method: MethodDoc,
+    /// An `http(s)://` URL, or a path (`/login`) resolved against the monitor's URL. May hold
+    /// `${secret:NAME}` and `${steps.STEP.VALUE}` references.
+    #[schema(example = "/login")]
+    url: String,
+    /// Request headers, over the monitor's; values may hold references.
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    /// Request body; may hold references.
+    #[serde(default)]
+    body: Option<String>,
+    /// Conditions on this step's response; empty means any status below 400.
+    #[serde(default)]
+    assertions: Vec<String>,
+    /// Values later steps may use as `${steps.NAME.KEY}`.
+    #[serde(default)]
+    extract: BTreeMap<String, ExtractDoc>,
+}
+
+/// Where an extracted value comes from.
+#[derive(Debug, ToSchema)]
+#[schema(as = Extract)]
+#[serde(untagged)]
+pub(crate) enum ExtractDoc {
+    /// A placeholder: `[BODY].token`, `$.items[0].id`, `[HEADER].location`, `[STATUS]`.
+    Placeholder(String),
+    /// The first capture group (or the match) of `regex` in the placeholder's value.
+    Regex {
+        /// The placeholder read.
+        from: String,
+        /// The regular expression.
+        regex: String,
+    },
 }
 
 /// HTTP methods a monitor may use.

@@ -35,7 +35,7 @@ impl Service {
             "SELECT toString(event_id) AS id, toString(monitor_id) AS mid, toString(region) AS reg, \
              toString(agent) AS ag, toUnixTimestamp64Milli(event_time) AS t_ms, \
              toString(method) AS meth, url, status_code, toString(outcome) AS oc, error, \
-             dns_us, connect_us, tls_us, ttfb_us, total_us, response_size \
+             dns_us, connect_us, tls_us, ttfb_us, total_us, response_size, steps \
              FROM probes FINAL WHERE monitor_id = ? \
              AND event_time >= fromUnixTimestamp64Milli(toInt64(?)) \
              AND event_time < fromUnixTimestamp64Milli(toInt64(?))",
@@ -124,6 +124,7 @@ struct ProbeRow {
     ttfb_us: Option<u64>,
     total_us: u64,
     response_size: Option<u64>,
+    steps: String,
 }
 
 impl From<ProbeRow> for Probe {
@@ -145,6 +146,10 @@ impl From<ProbeRow> for Probe {
             ttfb_us: r.ttfb_us,
             total_us: r.total_us,
             response_size: r.response_size,
+            // Written by the processor from the event's steps; '' for a check of one request.
+            steps: serde_json::from_str::<Vec<vigil_schema::StepResult>>(&r.steps)
+                .map(|steps| steps.iter().map(crate::model::ProbeStep::from).collect())
+                .unwrap_or_default(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! `${…}` references in monitor specs: `${secret:NAME}` names a stored secret, `${NAME}` an
 //! environment variable of the probe runner (expanded only when the operator allow-lists it),
-//! and `$${` writes a literal `${`. One parser serves write-time validation and probe-time
+//! `${steps.STEP.VALUE}` a value taken from an earlier step of a multi-step check, and `$${`
+//! writes a literal `${`. Expansion is one pass: what a reference expands to is never read
+//! again for references, so a value a server sent cannot name a secret. One parser serves write-time validation and probe-time
 //! expansion, so both always agree on what a spec references.
 
 use crate::event::is_secret_name;
@@ -12,6 +14,14 @@ pub enum Reference<'a> {
     Env(&'a str),
     /// `${secret:NAME}`: a stored secret.
     Secret(&'a str),
+    /// `${steps.STEP.VALUE}`: `VALUE` (an extracted name, `status`, `body`, `body.PATH` or
+    /// `header.NAME`) of the earlier step `STEP` of a multi-step check.
+    Step {
+        /// The step's name.
+        step: &'a str,
+        /// What of it.
+        value: &'a str,
+    },
 }
 
 /// Replaces every reference with what `resolve` gives for it; the first error (a syntax error,
@@ -74,6 +84,16 @@ fn parse(inner: &str) -> Result<Reference<'_>, String> {
             ))
         };
     }
+    if let Some(rest) = inner.strip_prefix("steps.") {
+        return match rest.split_once('.') {
+            Some((step, value)) if !step.is_empty() && !value.is_empty() => {
+                Ok(Reference::Step { step, value })
+            }
+            _ => Err(format!(
+                "invalid step reference ${{{inner}}} (${{steps.STEP.VALUE}})"
+            )),
+        };
+    }
     if is_env_name(inner) {
         Ok(Reference::Env(inner))
     } else {
@@ -95,6 +115,7 @@ mod tests {
             Reference::Env("HOST") => Ok("api.example.com".into()),
             Reference::Env(name) => Err(format!("{name} is not set")),
             Reference::Secret(name) => Ok(format!("<{name}>")),
+            Reference::Step { step, value } => Ok(format!("[{step}:{value}]")),
         }
     }
 
@@ -125,6 +146,26 @@ mod tests {
                 .unwrap_err()
                 .contains("secret name")
         );
+        assert_eq!(
+            expand("Bearer ${steps.login.body.token}", vars).unwrap(),
+            "Bearer [login:body.token]"
+        );
+        assert!(
+            expand("${steps.login}", vars)
+                .unwrap_err()
+                .contains("invalid step reference")
+        );
+    }
+
+    #[test]
+    fn expansion_is_one_pass() {
+        // A value that looks like a reference stays text.
+        let echo = |r: Reference<'_>| match r {
+            Reference::Step { .. } => Ok("${secret:db}".to_owned()),
+            Reference::Secret(_) => Err("read a secret".to_owned()),
+            Reference::Env(_) => Err("read the environment".to_owned()),
+        };
+        assert_eq!(expand("x=${steps.a.v}", echo).unwrap(), "x=${secret:db}");
     }
 
     #[test]

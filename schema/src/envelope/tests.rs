@@ -22,7 +22,51 @@ fn finite() -> impl Strategy<Value = f64> {
     -1e12f64..1e12
 }
 
+fn step() -> impl Strategy<Value = StepResult> {
+    (
+        (text(), text(), text(), option::of(100u16..600)),
+        prop::sample::select(Outcome::ALL.to_vec()),
+        option::of(text()),
+        (option::of(any::<u64>()), any::<u64>()),
+        option::of(any::<u64>()),
+        vec((text(), any::<bool>(), option::of(text())), 0..3),
+    )
+        .prop_map(
+            |((name, method, url, status), outcome, error, (connect, total), size, asserts)| {
+                StepResult {
+                    name,
+                    method,
+                    url,
+                    status_code: status,
+                    outcome,
+                    error,
+                    timings: Timings {
+                        connect_us: connect,
+                        total_us: total,
+                        ..Timings::default()
+                    },
+                    response_size: size,
+                    assertions: asserts
+                        .into_iter()
+                        .map(|(condition, passed, actual)| AssertionResult {
+                            condition,
+                            passed,
+                            actual,
+                        })
+                        .collect(),
+                }
+            },
+        )
+}
+
 fn probe() -> impl Strategy<Value = ProbeResult> {
+    (probe_without_steps(), vec(step(), 0..3)).prop_map(|(mut probe, steps)| {
+        probe.steps = steps;
+        probe
+    })
+}
+
+fn probe_without_steps() -> impl Strategy<Value = ProbeResult> {
     (
         (
             any::<u128>(),
@@ -90,9 +134,24 @@ fn probe() -> impl Strategy<Value = ProbeResult> {
                         })
                         .collect(),
                     tls_cert_expiry: cert,
+                    steps: Vec::new(),
                 }
             },
         )
+}
+
+proptest! {
+    /// A version 1 probe result (before `steps`) still decodes, with no steps.
+    #[test]
+    fn version_1_probe_results_decode(probe in probe_without_steps()) {
+        let current = encode(&probe).unwrap();
+        // Version 1 is the same layout without the trailing `steps` (an empty list: one 0).
+        prop_assert_eq!(current[2], 2);
+        prop_assert_eq!(current.last(), Some(&0));
+        let mut v1 = current[..current.len() - 1].to_vec();
+        v1[2] = 1;
+        prop_assert_eq!(decode::<ProbeResult>(&v1).unwrap(), probe);
+    }
 }
 
 fn auth() -> impl Strategy<Value = Auth> {
@@ -178,8 +237,41 @@ fn monitor() -> impl Strategy<Value = MonitorSpec> {
                 assertions,
                 enabled,
                 depends_on: Vec::new(),
+                steps: Vec::new(),
             }
         })
+        .prop_flat_map(|spec| {
+            vec(step_spec(), 0..3).prop_map(move |steps| MonitorSpec {
+                steps,
+                ..spec.clone()
+            })
+        })
+}
+
+fn step_spec() -> impl Strategy<Value = StepSpec> {
+    (
+        (text(), text(), btree_map(text(), text(), 0..2)),
+        (option::of(text()), vec(text(), 0..2)),
+        btree_map(
+            text(),
+            prop_oneof![
+                text().prop_map(Extract::Placeholder),
+                (text(), text()).prop_map(|(from, regex)| Extract::Regex { from, regex }),
+            ],
+            0..3,
+        ),
+    )
+        .prop_map(
+            |((name, url, headers), (body, assertions), extract)| StepSpec {
+                name,
+                method: HttpMethod::Post,
+                url,
+                headers,
+                body,
+                assertions,
+                extract,
+            },
+        )
 }
 
 fn window() -> impl Strategy<Value = WindowSummary> {

@@ -10,10 +10,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod kind;
+mod step;
 
 pub use kind::{
-    CheckKind, DnsQuery, IcmpTarget, MAX_PINGS, RecordType, SCHEME_LIST, SYSTEM_RESOLVER,
+    CheckKind, DnsQuery, IcmpTarget, MAX_GRPC_SERVICE, MAX_PINGS, RecordType, SCHEME_LIST,
+    SYSTEM_RESOLVER, grpc_service,
 };
+pub use step::{Extract, MAX_STEPS, StepSpec};
 
 /// Configuration of one monitor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +30,8 @@ pub struct MonitorSpec {
     #[serde(default)]
     pub tags: Vec<String>,
     /// What to check; the scheme picks the kind ([`CheckKind`]): `http(s)://` a request,
-    /// `tcp://host:port`, `tls://host:port`, `dns://resolver/name?type=T`, `ws(s)://`. It may hold `${secret:NAME}` references and `${NAME}` references to
+    /// `tcp://host:port`, `tls://host:port`, `dns://resolver/name?type=T`, `ws(s)://`,
+    /// `icmp://host`, `grpc(s)://host:port?service=S`. It may hold `${secret:NAME}` references and `${NAME}` references to
     /// environment variables the operator allow-lists (`[ingest] env-allow`); both are expanded
     /// at probe time, never stored expanded.
     pub url: String,
@@ -74,6 +78,10 @@ pub struct MonitorSpec {
     /// this monitor's alerts are not notified (their resolves still are).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// A multi-step check: these requests in order (see [`StepSpec`]), `url` their base and
+    /// `headers` and `auth` applied to each. Empty: the monitor checks `url` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepSpec>,
 }
 
 fn default_interval() -> Duration {
@@ -235,12 +243,12 @@ pub(crate) const MAX_VALUE: usize = 8 * 1024;
 pub(crate) const MAX_BODY: usize = 64 * 1024;
 
 /// The error for a string of `len` bytes longer than `max`.
-fn too_long(field: impl Into<String>, len: usize, max: usize) -> FieldError {
+pub(crate) fn too_long(field: impl Into<String>, len: usize, max: usize) -> FieldError {
     FieldError::new(field, format!("must be at most {max} bytes, got {len}"))
 }
 
 /// The error for a list of `len` items longer than `max`.
-fn too_many(field: impl Into<String>, len: usize, max: usize) -> FieldError {
+pub(crate) fn too_many(field: impl Into<String>, len: usize, max: usize) -> FieldError {
     FieldError::new(field, format!("must have at most {max} items, got {len}"))
 }
 
@@ -342,6 +350,21 @@ impl MonitorSpec {
         }
         if let Err(e) = self.auth.validate() {
             errors.push(e);
+        }
+        step::validate_steps(&self.steps, &self.url, &mut errors);
+        if !self.steps.is_empty() {
+            if self.body.is_some() {
+                errors.push(FieldError::new(
+                    "body",
+                    "a monitor with steps sends its steps' bodies; move it to a step",
+                ));
+            }
+            if !self.assertions.is_empty() {
+                errors.push(FieldError::new(
+                    "assertions",
+                    "a monitor with steps checks its steps' assertions; move them to a step",
+                ));
+            }
         }
         if self.depends_on.len() > MAX_DEPENDS_ON {
             errors.push(FieldError::new(
@@ -462,7 +485,7 @@ pub(crate) fn check_url(url: &str) -> Result<(), String> {
 }
 
 /// RFC 9110 `tchar`.
-fn is_token_byte(b: u8) -> bool {
+pub(crate) fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
@@ -503,7 +526,7 @@ mod tests {
         assert!(rendered[0].starts_with("id: must be 1–64 characters"));
         assert_eq!(
             rendered[1],
-            "url: must start with http://, https://, tcp://, tls://, dns://, ws://, wss:// or icmp://, got \"ftp://x\""
+            "url: must start with http://, https://, tcp://, tls://, dns://, ws://, wss://, icmp://, grpc:// or grpcs://, got \"ftp://x\""
         );
         assert_eq!(
             rendered[2],

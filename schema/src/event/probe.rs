@@ -39,6 +39,77 @@ pub struct ProbeResult {
     pub assertions: Vec<AssertionResult>,
     /// Expiry of the peer's leaf certificate, for HTTPS checks.
     pub tls_cert_expiry: Option<Timestamp>,
+    /// The steps of a multi-step check, in order, up to the first that failed; empty for a
+    /// single request. The check's own fields then sum their timings and sizes, list every
+    /// step's assertions (each prefixed with `STEP: `), and carry the first failure.
+    #[serde(default)]
+    pub steps: Vec<StepResult>,
+}
+
+/// One step of a multi-step check, as measured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepResult {
+    /// The step's name.
+    pub name: String,
+    /// HTTP method used.
+    pub method: String,
+    /// URL as configured (relative to the monitor's, references not expanded).
+    pub url: String,
+    /// HTTP status code, when a response was received.
+    pub status_code: Option<u16>,
+    /// Whether the step passed, or what failed.
+    pub outcome: Outcome,
+    /// Detail of the failure, if any.
+    pub error: Option<String>,
+    /// Timing breakdown in microseconds (`total_us` is the step's own).
+    pub timings: Timings,
+    /// Size of the response body in bytes, when read.
+    pub response_size: Option<u64>,
+    /// The step's assertions, in the order configured.
+    pub assertions: Vec<AssertionResult>,
+}
+
+/// [`ProbeResult`] as version 1 of its event wrote it (before multi-step checks).
+#[derive(Debug, Deserialize)]
+pub(crate) struct ProbeResultV1 {
+    event_id: Uuid,
+    monitor_id: String,
+    region: String,
+    agent: String,
+    scheduled_at: Timestamp,
+    event_time: Timestamp,
+    method: String,
+    url: String,
+    status_code: Option<u16>,
+    outcome: Outcome,
+    error: Option<String>,
+    timings: Timings,
+    response_size: Option<u64>,
+    assertions: Vec<AssertionResult>,
+    tls_cert_expiry: Option<Timestamp>,
+}
+
+impl From<ProbeResultV1> for ProbeResult {
+    fn from(v1: ProbeResultV1) -> Self {
+        Self {
+            event_id: v1.event_id,
+            monitor_id: v1.monitor_id,
+            region: v1.region,
+            agent: v1.agent,
+            scheduled_at: v1.scheduled_at,
+            event_time: v1.event_time,
+            method: v1.method,
+            url: v1.url,
+            status_code: v1.status_code,
+            outcome: v1.outcome,
+            error: v1.error,
+            timings: v1.timings,
+            response_size: v1.response_size,
+            assertions: v1.assertions,
+            tls_cert_expiry: v1.tls_cert_expiry,
+            steps: Vec::new(),
+        }
+    }
 }
 
 impl ProbeResult {

@@ -54,6 +54,7 @@ fn probe(n: u64, monitor: &str, region: &str, t_ms: i64) -> ProbeResult {
         response_size: Some(10),
         assertions: Vec::new(),
         tls_cert_expiry: None,
+        steps: Vec::new(),
     }
 }
 

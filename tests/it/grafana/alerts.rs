@@ -103,6 +103,7 @@ fn probes() -> Vec<ProbeResult> {
                 response_size: Some(100),
                 assertions: Vec::new(),
                 tls_cert_expiry: None,
+                steps: Vec::new(),
             });
         }
     }

@@ -12,8 +12,9 @@ pub(super) fn leaf_expiry(der: &CertificateDer<'_>) -> Option<Timestamp> {
     Some(Timestamp::from_millis(seconds.saturating_mul(1000)))
 }
 
-/// The client configuration: the webpki roots, or no verification (`tls_verify: false`).
-pub(super) fn tls_config(verify: bool) -> rustls::ClientConfig {
+/// The client configuration: the webpki roots, or no verification (`tls_verify: false`);
+/// `alpn` is the one protocol offered.
+pub(super) fn tls_config(verify: bool, alpn: &[u8]) -> rustls::ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
@@ -31,7 +32,7 @@ pub(super) fn tls_config(verify: bool) -> rustls::ClientConfig {
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
             .with_no_client_auth()
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     config
 }
 

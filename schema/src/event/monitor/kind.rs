@@ -8,6 +8,7 @@
 //! | `dns://resolver[:port]/name?type=A` | one DNS query (`resolver` = `system`: the system's resolver) |
 //! | `ws://…`, `wss://…` | a WebSocket handshake; with a `body`, the message sent and the first reply read |
 //! | `icmp://host[?count=N]` | N ICMP echo requests (3 unless given, at most 10): round trip and loss |
+//! | `grpc://host:port[?service=S]`, `grpcs://host[:port][?service=S]` | one `grpc.health.v1.Health/Check` call, over HTTP/2 in plaintext or TLS |
 
 use std::fmt;
 
@@ -26,10 +27,12 @@ pub enum CheckKind {
     WebSocket,
     /// `icmp://host?count=N`.
     Icmp,
+    /// `grpc://host:port?service=S`, `grpcs://host:port?service=S`.
+    Grpc,
 }
 
 /// The schemes, their kinds and default ports (`None`: the port must be given).
-const SCHEMES: [(&str, CheckKind, Option<u16>); 8] = [
+const SCHEMES: [(&str, CheckKind, Option<u16>); 10] = [
     ("http", CheckKind::Http, Some(80)),
     ("https", CheckKind::Http, Some(443)),
     ("tcp", CheckKind::Tcp, None),
@@ -38,10 +41,13 @@ const SCHEMES: [(&str, CheckKind, Option<u16>); 8] = [
     ("ws", CheckKind::WebSocket, Some(80)),
     ("wss", CheckKind::WebSocket, Some(443)),
     ("icmp", CheckKind::Icmp, Some(0)),
+    ("grpc", CheckKind::Grpc, None),
+    ("grpcs", CheckKind::Grpc, Some(443)),
 ];
 
 /// The URL schemes monitors accept, for messages.
-pub const SCHEME_LIST: &str = "http://, https://, tcp://, tls://, dns://, ws://, wss:// or icmp://";
+pub const SCHEME_LIST: &str =
+    "http://, https://, tcp://, tls://, dns://, ws://, wss://, icmp://, grpc:// or grpcs://";
 
 /// The host of a `dns://` URL that stands for the system's resolver.
 pub const SYSTEM_RESOLVER: &str = "system";
@@ -57,7 +63,7 @@ impl CheckKind {
             .ok_or_else(|| format!("must start with {SCHEME_LIST}, got {url:?}"))
     }
 
-    /// Its name: `http`, `tcp`, `tls`, `dns`, `websocket`.
+    /// Its name: `http`, `tcp`, `tls`, `dns`, `websocket`, `icmp`, `grpc`.
     pub fn as_str(self) -> &'static str {
         match self {
             CheckKind::Http => "http",
@@ -66,6 +72,7 @@ impl CheckKind {
             CheckKind::Dns => "dns",
             CheckKind::WebSocket => "websocket",
             CheckKind::Icmp => "icmp",
+            CheckKind::Grpc => "grpc",
         }
     }
 }
@@ -266,6 +273,35 @@ impl IcmpTarget {
     }
 }
 
+/// Longest service name a gRPC health check may ask about.
+pub const MAX_GRPC_SERVICE: usize = 256;
+
+/// The service a `grpc://` or `grpcs://` URL asks the health of: the `service` parameter, or
+/// the empty name (the server as a whole, as the health protocol defines it).
+pub fn grpc_service(url: &str) -> Result<String, String> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let mut service = String::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some((key, value)) if key.eq_ignore_ascii_case("service") => {
+                if value.len() > MAX_GRPC_SERVICE
+                    || !value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+                {
+                    return Err(format!(
+                        "names an invalid gRPC service {value:?} (letters, digits, `._-/`, at \
+                         most {MAX_GRPC_SERVICE} bytes)"
+                    ));
+                }
+                value.clone_into(&mut service);
+            }
+            _ => return Err(format!("has an unknown parameter {pair:?} (only service=)")),
+        }
+    }
+    Ok(service)
+}
+
 /// `host[:port]`, the host of an IPv6 literal without its brackets.
 fn split_port(authority: &str) -> Result<(&str, Option<u16>), String> {
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
@@ -289,7 +325,8 @@ fn split_port(authority: &str) -> Result<(&str, Option<u16>), String> {
 }
 
 /// Checks a monitor URL of any kind: its scheme, a host, no whitespace, an explicit port for
-/// `tcp://` and `tls://`, and a well-formed query for `dns://`.
+/// `tcp://`, `tls://` and `grpc://`, and a well-formed query for `dns://`, `icmp://` and
+/// `grpc(s)://`.
 pub(crate) fn check_monitor_url(url: &str) -> Result<CheckKind, String> {
     let (kind, scheme, default_port) = CheckKind::of(url)?;
     if url.chars().any(char::is_whitespace) {
@@ -307,7 +344,7 @@ pub(crate) fn check_monitor_url(url: &str) -> Result<CheckKind, String> {
         CheckKind::Icmp => {
             IcmpTarget::parse(url)?;
         }
-        CheckKind::Tcp | CheckKind::Tls => {
+        CheckKind::Tcp | CheckKind::Tls | CheckKind::Grpc => {
             if authority.contains('@') {
                 return Err(format!("a {scheme}:// url has no credentials, got {url:?}"));
             }
@@ -321,7 +358,15 @@ pub(crate) fn check_monitor_url(url: &str) -> Result<CheckKind, String> {
                 ));
             }
             let path = &rest[authority.len()..];
-            if !path.is_empty() && path != "/" {
+            if kind == CheckKind::Grpc {
+                let (path, _query) = path.split_once('?').unwrap_or((path, ""));
+                if !path.is_empty() && path != "/" || url.contains('#') {
+                    return Err(format!(
+                        "a {scheme}:// url is host:port[?service=NAME], without a path, got {url:?}"
+                    ));
+                }
+                grpc_service(url)?;
+            } else if !path.is_empty() && path != "/" {
                 return Err(format!(
                     "a {scheme}:// url is host:port only, without a path or query, got {url:?}"
                 ));
@@ -353,6 +398,9 @@ mod tests {
             ("wss://a.example:8443/socket", CheckKind::WebSocket),
             ("icmp://a.example", CheckKind::Icmp),
             ("icmp://[2001:db8::1]?count=10", CheckKind::Icmp),
+            ("grpc://a.example:50051", CheckKind::Grpc),
+            ("grpc://a.example:50051/?service=pkg.Svc", CheckKind::Grpc),
+            ("grpcs://a.example?service=x", CheckKind::Grpc),
         ] {
             assert_eq!(check_monitor_url(url), Ok(kind), "{url}");
         }
@@ -380,6 +428,14 @@ mod tests {
             ("icmp://a.example?count=0", "count must be 1 to 10"),
             ("icmp://a.example?ttl=3", "unknown parameter"),
             ("icmp://?count=2", "has no host"),
+            ("grpc://a.example", "needs a port"),
+            ("grpc://a.example:50051/pkg.Svc", "without a path"),
+            ("grpc://a.example:50051?svc=x", "unknown parameter"),
+            (
+                "grpc://a.example:50051?service=a%20b",
+                "invalid gRPC service",
+            ),
+            ("grpcs://u:p@a.example", "no credentials"),
         ] {
             let err = check_monitor_url(url).unwrap_err();
             assert!(err.contains(why), "{url}: {err}");
@@ -408,6 +464,11 @@ mod tests {
         assert_eq!(system.resolver, None);
         assert_eq!(system.port, 53);
         assert_eq!(system.record_type, RecordType::A);
+        assert_eq!(grpc_service("grpc://h:1"), Ok(String::new()));
+        assert_eq!(
+            grpc_service("grpcs://h?service=grpc.health.v1.Health"),
+            Ok("grpc.health.v1.Health".into())
+        );
         for (name, t) in RecordType::ALL {
             assert_eq!(RecordType::parse(name), Some(t));
             assert_eq!(t.as_str(), name);
