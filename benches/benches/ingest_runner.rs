@@ -5,12 +5,13 @@
 //! `VIGIL_BENCH_KINDS` (default `http`) lists the check kinds the monitors take in turn:
 //! `http`, `tcp` (send and read the echo), `tls` (handshake), `dns` (one A query over UDP), `ws`
 //! (upgrade, one message), `icmp` (one echo request to 127.0.0.1), `grpc` (one health check
-//! over a fresh HTTP/2 connection).
+//! over a fresh HTTP/2 connection), `steps` (two HTTP requests, the second using a value
+//! extracted from the first).
 //!
 //! ```sh
 //! cargo bench -p vigil-benches --bench ingest_runner
 //! VIGIL_BENCH_MONITORS=2000 VIGIL_BENCH_SECS=20 cargo bench -p vigil-benches --bench ingest_runner
-//! VIGIL_BENCH_MONITORS=10000 VIGIL_BENCH_KINDS=http,tcp,tls,dns,ws,icmp,grpc cargo bench -p vigil-benches --bench ingest_runner
+//! VIGIL_BENCH_MONITORS=10000 VIGIL_BENCH_KINDS=http,tcp,tls,dns,ws,icmp,grpc,steps cargo bench -p vigil-benches --bench ingest_runner
 //! ```
 //!
 //! Needs nothing running: results go to an in-memory sink. With `VIGIL_BENCH_KAFKA=1` they also

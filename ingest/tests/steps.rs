@@ -65,6 +65,14 @@ async fn server() -> SocketAddr {
     let app = axum::Router::new()
         .route("/login", post(login))
         .route("/me", get(me))
+        .route(
+            "/point",
+            get(
+                |Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                    Json(serde_json::json!({"to": q.get("to")}))
+                },
+            ),
+        )
         .route("/users/{id}/orders", get(orders))
         .route(
             "/slow",
@@ -96,7 +104,7 @@ fn spec(value: serde_json::Value) -> MonitorSpec {
     vigil_schema::validate_egress(
         &spec,
         &EgressPolicy {
-            allow: vec!["127.0.0.1".parse().unwrap()],
+            allow: vec!["127.0.0.1".parse().unwrap(), "localhost".parse().unwrap()],
             env_allow: Vec::new(),
         },
     )
@@ -229,6 +237,41 @@ async fn a_value_a_server_sent_is_never_expanded() {
         echoed.steps[1].assertions[0].actual.as_deref(),
         Some("${secret:BOT_PASSWORD}")
     );
+}
+
+#[tokio::test]
+async fn credentials_do_not_follow_an_origin_a_response_chose() {
+    let addr = server().await;
+    // Another origin for the same server: `localhost` instead of 127.0.0.1.
+    let elsewhere = format!("http://localhost:{}/me", addr.port());
+    let run = |second_url: String, expect: &str| {
+        spec(serde_json::json!({
+            "id": "o", "name": "O", "url": format!("http://{addr}/"), "timeout": "2s",
+            "auth": {"type": "bearer", "token": TOKEN},
+            "steps": [
+                {"name": "first", "url": format!("/point?to={elsewhere}"),
+                 "extract": {"to": "[BODY].to"}},
+                {"name": "second", "url": second_url, "assertions": [expect]},
+            ],
+        }))
+    };
+    // The response chose the origin: no credentials go there (`me` answers 401).
+    let r = check(&run("${steps.first.to}".into(), "[STATUS] == 401")).await;
+    assert_eq!(r.outcome, Outcome::Ok, "{:?}: {:?}", r.error, r.steps);
+    // The same origin, written in the step by the monitor's author: credentials go.
+    let r = check(&run(elsewhere.clone(), "[STATUS] == 200")).await;
+    assert_eq!(r.outcome, Outcome::Ok, "{:?}: {:?}", r.error, r.steps);
+    // A path from a response stays on the monitor's origin: credentials go.
+    let r = check(&spec(serde_json::json!({
+        "id": "o", "name": "O", "url": format!("http://{addr}/"), "timeout": "2s",
+        "auth": {"type": "bearer", "token": TOKEN},
+        "steps": [
+            {"name": "first", "url": "/point?to=/me", "extract": {"to": "[BODY].to"}},
+            {"name": "second", "url": "${steps.first.to}", "assertions": ["[STATUS] == 200"]},
+        ],
+    })))
+    .await;
+    assert_eq!(r.outcome, Outcome::Ok, "{:?}: {:?}", r.error, r.steps);
 }
 
 #[tokio::test]

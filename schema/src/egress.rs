@@ -306,7 +306,7 @@ pub fn validate_egress(spec: &MonitorSpec, policy: &EgressPolicy) -> Result<(), 
         check(field, check_references(text, policy, false));
     }
     for (i, step) in spec.steps.iter().enumerate() {
-        if step.url.contains("://") {
+        if crate::event::step_url_scheme(&step.url).is_some() {
             check(format!("steps[{i}].url"), check_url_host(&step.url, policy));
         }
         let mut texts = vec![(format!("steps[{i}].url"), step.url.as_str())];

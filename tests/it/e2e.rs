@@ -517,6 +517,24 @@ async fn demo_end_to_end() {
         probe["steps"][1]["assertions"][1]["actual"], "UP",
         "{probes}"
     );
+    let data = api
+        .graphql(
+            r#"{ probes(monitorId: "demo-steps", from: "now-1h", first: 1) {
+                   items { method steps { name outcome statusCode assertions { condition passed } } } }
+                 monitor(id: "demo-steps") { steps { name url assertions } } }"#,
+        )
+        .await;
+    let steps = &data["probes"]["items"][0]["steps"];
+    assert_eq!(steps[0]["name"], "index", "{data}");
+    assert_eq!(steps[1]["statusCode"], 200, "{data}");
+    assert_eq!(
+        steps[1]["assertions"][1]["condition"], "[BODY].status == UP",
+        "{data}"
+    );
+    assert_eq!(
+        data["monitor"]["steps"][1]["url"], "${steps.index.first}",
+        "{data}"
+    );
 
     // The certificate expires in five days; its monitor asks for more than seven.
     assert_eq!(totals["demo-expiring-cert"].ok, 0, "{totals:?}");

@@ -20,6 +20,7 @@ pub(crate) enum Kind {
     Ws,
     Icmp,
     Grpc,
+    Steps,
 }
 
 impl Kind {
@@ -32,6 +33,7 @@ impl Kind {
             "ws" => Kind::Ws,
             "icmp" => Kind::Icmp,
             "grpc" => Kind::Grpc,
+            "steps" => Kind::Steps,
             _ => return None,
         })
     }
@@ -96,6 +98,15 @@ impl Targets {
             Kind::Icmp => serde_json::json!({
                 "url": "icmp://127.0.0.1?count=1",
                 "assertions": ["[BODY].loss == 0"],
+            }),
+            Kind::Steps => serde_json::json!({
+                "url": format!("http://{}/", self.http),
+                "steps": [
+                    {"name": "first", "url": "/health", "assertions": ["[BODY].status == UP"],
+                     "extract": {"status": "[BODY].status"}},
+                    {"name": "second", "url": "/health?seen=${steps.first.status}",
+                     "assertions": ["[STATUS] == 200"]},
+                ],
             }),
             Kind::Grpc => serde_json::json!({
                 "url": format!("grpc://{}?service=bench.Svc", self.grpc),

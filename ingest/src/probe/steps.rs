@@ -7,6 +7,10 @@
 //!   `VALUE` is a name the step extracted, or `status`, `body`, `body.PATH`, `header.NAME`.
 //! - **Extraction**: after a step's assertions hold, each of its `extract` entries is read from
 //!   its response; one that does not resolve fails the step (outcome `assertion`), naming it.
+//! - **Credentials stay home**: a step whose origin comes from a value of an earlier step (not
+//!   the monitor's origin, nor one written in the step's URL) is sent without the monitor's
+//!   `auth`, `Authorization`/`Cookie` headers and headers holding a reference, as a redirect to
+//!   another origin would be: a response cannot steer credentials elsewhere.
 //! - **Failure**: the first failing step ends the check; its outcome is the check's, and the
 //!   error says which step (`step 2 "me": assertion failed: …`). The monitor's timeout covers
 //!   the whole flow; a step cut off by it is recorded with outcome `timeout`.
@@ -107,6 +111,29 @@ fn step_spec(spec: &MonitorSpec, step: &StepSpec) -> MonitorSpec {
         steps: Vec::new(),
         ..spec.clone()
     }
+}
+
+/// Whether `step_url` (as configured) names its origin itself: absolute, with no
+/// `${steps.…}` in its scheme and authority.
+fn names_its_origin(step_url: &str) -> bool {
+    let Some(scheme) = vigil_schema::step_url_scheme(step_url) else {
+        return false;
+    };
+    let rest = &step_url[scheme.len() + 3..];
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    !authority.contains("${steps.")
+}
+
+/// `spec` without what authenticates it: for a request to an origin a response chose.
+fn without_credentials(mut spec: MonitorSpec) -> MonitorSpec {
+    spec.auth = vigil_schema::Auth::None;
+    spec.headers.retain(|name, value| {
+        !["authorization", "proxy-authorization", "cookie"]
+            .iter()
+            .any(|c| name.eq_ignore_ascii_case(c))
+            && !super::auth::has_reference(value)
+    });
+    spec
 }
 
 fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
@@ -263,7 +290,13 @@ impl Checker {
             .map_err(|e| format!("url: {e}"))
             .and_then(|u| base.join(&u).map_err(|e| format!("url: {e}")))
         {
-            Ok(url) => self.prepare_with(&one, url, &expand).await,
+            Ok(url) if url.origin() == base.origin() || names_its_origin(&step.url) => {
+                self.prepare_with(&one, url, &expand).await
+            }
+            Ok(url) => {
+                self.prepare_with(&without_credentials(one.clone()), url, &expand)
+                    .await
+            }
             Err(message) => Err(Failure::new(Outcome::InvalidUrl, message)),
         };
         let exchange = match prepared {

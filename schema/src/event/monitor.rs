@@ -16,7 +16,7 @@ pub use kind::{
     CheckKind, DnsQuery, IcmpTarget, MAX_GRPC_SERVICE, MAX_PINGS, RecordType, SCHEME_LIST,
     SYSTEM_RESOLVER, grpc_service,
 };
-pub use step::{Extract, MAX_STEPS, StepSpec};
+pub use step::{Extract, MAX_STEPS, StepSpec, step_url_scheme};
 
 /// Configuration of one monitor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -93,6 +93,16 @@ fn check_extract_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The scheme of an absolute step URL (`https` in `https://…`); `None` for a relative one
+/// (`/users?next=https://…` included).
+pub fn step_url_scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once("://")?;
+    let mut bytes = scheme.bytes();
+    let valid = bytes.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    valid.then_some(scheme)
+}
+
 /// Whether `url` is a step's URL: absolute `http(s)://`, or a reference relative to the
 /// monitor's URL.
 fn check_step_url(url: &str) -> Result<(), String> {
@@ -102,13 +112,13 @@ fn check_step_url(url: &str) -> Result<(), String> {
     if url.chars().any(char::is_whitespace) {
         return Err(format!("must not contain whitespace, got {url:?}"));
     }
-    match url.split_once("://") {
-        Some((scheme, _))
+    match step_url_scheme(url) {
+        Some(scheme)
             if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
         {
             Ok(())
         }
-        Some((scheme, _)) => Err(format!(
+        Some(scheme) => Err(format!(
             "a step is an HTTP request: http:// or https://, or a path, got {scheme}://"
         )),
         None if url.starts_with("//") => Err(format!(
@@ -255,4 +265,25 @@ fn check_step_references(text: &str, earlier: &[StepSpec]) -> Result<(), String>
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_and_relative_step_urls() {
+        assert_eq!(step_url_scheme("https://a.example/x"), Some("https"));
+        assert_eq!(step_url_scheme("HTTP://a.example"), Some("HTTP"));
+        assert_eq!(step_url_scheme("/login?next=https://b.example/"), None);
+        assert_eq!(step_url_scheme("users/${steps.a.id}"), None);
+        assert_eq!(step_url_scheme("${steps.a.next}"), None);
+        assert!(check_step_url("/point?to=http://b.example/").is_ok());
+        assert!(check_step_url("ftp://a.example/").is_err());
+        assert!(check_step_url("//a.example/x").is_err());
+        assert!(check_step_url("").is_err());
+        assert_eq!(check_extract_name("token"), Ok(()));
+        assert!(check_extract_name("header").is_err());
+        assert!(check_extract_name("a.b").is_err());
+    }
 }
