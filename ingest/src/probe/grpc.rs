@@ -25,7 +25,7 @@ use vigil_schema::{MonitorSpec, Outcome};
 use super::condition::Condition;
 use super::egress::micros;
 use super::http::verdict::{Verdict, judge};
-use super::http::{Assertions, Checker, Failure, Phases, Prepared};
+use super::http::{AbortOnDrop, Assertions, Checker, Failure, Phases, Prepared};
 
 /// The serving status as `[BODY]` shows it.
 fn status_name(status: ServingStatus) -> &'static str {
@@ -34,15 +34,6 @@ fn status_name(status: ServingStatus) -> &'static str {
         ServingStatus::NotServing => "NOT_SERVING",
         ServingStatus::ServiceUnknown => "SERVICE_UNKNOWN",
         ServingStatus::Unknown => "UNKNOWN",
-    }
-}
-
-/// Aborts the HTTP/2 connection's task when the check is over (or cancelled by its timeout).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
@@ -115,6 +106,7 @@ impl Checker {
                 .map_err(|e| {
                     Failure::new(Outcome::Protocol, format!("http/2 handshake failed: {e}"))
                 })?;
+        // The connection's task ends with the check (or its timeout).
         let _driver = AbortOnDrop(tokio::spawn(async move {
             let _closed = connection.await;
         }));

@@ -14,8 +14,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
@@ -24,19 +23,18 @@ use tokio_rustls::TlsConnector;
 use url::Url;
 use uuid::Uuid;
 use vigil_schema::Timestamp;
-use vigil_schema::{
-    ApiKeyLocation, Auth, CheckKind, EgressPolicy, HttpMethod, MonitorSpec, Outcome, ProbeResult,
-    SCHEME_LIST, Timings,
-};
+use vigil_schema::{CheckKind, EgressPolicy, MonitorSpec, Outcome, ProbeResult, Timings};
 
-use super::auth::{self, References, TokenCache, TokenKey};
+use super::auth::{References, TokenCache};
 use super::condition::{Condition, ParseError, Response};
 use super::egress::{self, Egress, Refused, Resolver, micros};
 use crate::config::CheckerConfig;
 
+mod prepare;
 mod tls;
 pub(super) mod verdict;
 
+pub(super) use self::prepare::Prepared;
 use self::tls::{leaf_expiry, tls_config};
 
 /// A monitor's assertions, parsed once per spec.
@@ -126,20 +124,6 @@ pub(super) struct Exchange {
     pub(super) headers: HeaderMap,
     pub(super) body: Vec<u8>,
     pub(super) too_large: bool,
-}
-
-/// A request ready to send (secrets expanded).
-#[derive(Debug, Clone)]
-pub(super) struct Prepared {
-    method: http::Method,
-    pub(super) url: Url,
-    pub(super) headers: Vec<(HeaderName, HeaderValue)>,
-    pub(super) body: Option<Bytes>,
-    pub(super) tls_verify: bool,
-    /// Headers not sent on to another origin when following a redirect, besides
-    /// `Authorization`, `Proxy-Authorization` and `Cookie`: the API key header and every
-    /// header whose configured value holds a `${…}` reference.
-    secret_headers: Vec<HeaderName>,
 }
 
 /// Always dropped when a redirect leaves the origin.
@@ -368,158 +352,6 @@ impl Checker {
         Ok(exchange)
     }
 
-    /// Expands secrets and applies authentication.
-    pub(super) async fn prepare(&self, spec: &MonitorSpec) -> Result<Prepared, Failure> {
-        self.prepare_url(spec, &spec.url).await
-    }
-
-    /// [`Checker::prepare`] with `url` in place of the monitor's (a `grpc://` URL read as the
-    /// `http://` one it is carried over).
-    pub(super) async fn prepare_url(
-        &self,
-        spec: &MonitorSpec,
-        url: &str,
-    ) -> Result<Prepared, Failure> {
-        let invalid = |m: String| Failure::new(Outcome::InvalidUrl, m);
-        let refs = &self.references;
-        let expanded = refs.expand(url).map_err(|e| invalid(format!("url: {e}")))?;
-        let url = Url::parse(&expanded).map_err(|e| invalid(format!("url: {e}")))?;
-        self.prepare_with(spec, url, &|text| refs.expand(text))
-            .await
-    }
-
-    /// [`Checker::prepare`] for `url` (expanded already), the monitor's headers, body and
-    /// credentials expanded by `expand`.
-    pub(super) async fn prepare_with(
-        &self,
-        spec: &MonitorSpec,
-        mut url: Url,
-        expand: &(dyn Fn(&str) -> Result<String, String> + Sync),
-    ) -> Result<Prepared, Failure> {
-        let invalid = |m: String| Failure::new(Outcome::InvalidUrl, m);
-        if !matches!(url.scheme(), "http" | "https" | "ws" | "wss") || url.host().is_none() {
-            return Err(invalid(format!(
-                "url: only {SCHEME_LIST} URLs with a host are supported, got {}",
-                spec.url
-            )));
-        }
-        let mut headers = Vec::with_capacity(spec.headers.len() + 1);
-        let mut secret_headers = Vec::new();
-        for (name, value) in &spec.headers {
-            let expanded = expand(value).map_err(|e| invalid(format!("headers.{name}: {e}")))?;
-            let pair = header_pair(name, &expanded).map_err(invalid)?;
-            if auth::has_reference(value) {
-                secret_headers.push(pair.0.clone());
-            }
-            headers.push(pair);
-        }
-        let body = match &spec.body {
-            Some(body) => Some(Bytes::from(
-                expand(body).map_err(|e| invalid(format!("body: {e}")))?,
-            )),
-            None => None,
-        };
-        let expand =
-            |field: &str, v: &str| expand(v).map_err(|e| invalid(format!("auth.{field}: {e}")));
-        match &spec.auth {
-            Auth::None => {}
-            Auth::Basic { username, password } => {
-                let value = auth::basic(
-                    &expand("username", username)?,
-                    &expand("password", password)?,
-                );
-                headers.push(header_pair("authorization", &value).map_err(invalid)?);
-            }
-            Auth::Bearer { token } => {
-                let value = format!("Bearer {}", expand("token", token)?);
-                headers.push(header_pair("authorization", &value).map_err(invalid)?);
-            }
-            Auth::ApiKey {
-                name,
-                value,
-                location,
-            } => {
-                let value = expand("value", value)?;
-                match location {
-                    ApiKeyLocation::Header => {
-                        let pair = header_pair(name, &value).map_err(invalid)?;
-                        secret_headers.push(pair.0.clone());
-                        headers.push(pair);
-                    }
-                    ApiKeyLocation::Query => {
-                        url.query_pairs_mut().append_pair(name, &value);
-                    }
-                }
-            }
-            Auth::Oauth2ClientCredentials {
-                token_url,
-                client_id,
-                client_secret,
-                scopes,
-            } => {
-                let key = TokenKey {
-                    token_url: expand("token_url", token_url)?,
-                    client_id: expand("client_id", client_id)?,
-                    scopes: scopes.clone(),
-                };
-                let token = match self.tokens.get(&key, Instant::now()) {
-                    Some(token) => token,
-                    None => {
-                        let secret = expand("client_secret", client_secret)?;
-                        self.fetch_token(key, &secret).await?
-                    }
-                };
-                let value = format!("Bearer {token}");
-                headers.push(header_pair("authorization", &value).map_err(invalid)?);
-            }
-        }
-        Ok(Prepared {
-            method: method(spec.method),
-            url,
-            headers,
-            body,
-            tls_verify: spec.tls_verify,
-            secret_headers,
-        })
-    }
-
-    /// Client-credentials grant, over a fresh connection like any check.
-    async fn fetch_token(&self, key: TokenKey, secret: &str) -> Result<String, Failure> {
-        let in_token_request =
-            |f: Failure| Failure::new(f.outcome, format!("oauth2 token request: {}", f.message));
-        let url = Url::parse(&key.token_url)
-            .map_err(|e| Failure::new(Outcome::InvalidUrl, format!("auth.token_url: {e}")))?;
-        let body = auth::token_request_body(&key.client_id, secret, &key.scopes);
-        let request = Prepared {
-            method: http::Method::POST,
-            url,
-            headers: vec![
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/x-www-form-urlencoded"),
-                ),
-                (header::ACCEPT, HeaderValue::from_static("application/json")),
-            ],
-            body: Some(Bytes::from(body)),
-            tls_verify: true,
-            secret_headers: Vec::new(),
-        };
-        let mut phases = Phases::default();
-        let exchange = self
-            .exchange(&request, &mut phases)
-            .await
-            .map_err(in_token_request)?;
-        if !(200..300).contains(&exchange.status) {
-            return Err(Failure::new(
-                Outcome::HttpStatus,
-                format!("oauth2 token request: http status {}", exchange.status),
-            ));
-        }
-        self.tokens
-            .store(key, &exchange.body, Instant::now())
-            .map_err(|m| Failure::new(Outcome::Protocol, format!("oauth2 token request: {m}")))
-    }
-
     /// One request over one fresh connection, opened through the egress policy.
     async fn exchange(&self, request: &Prepared, phases: &mut Phases) -> Result<Exchange, Failure> {
         let url = &request.url;
@@ -679,30 +511,10 @@ impl Checker {
 
 /// Aborts the connection task when the exchange ends or is dropped.
 #[derive(Debug)]
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(super) struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-fn method(m: HttpMethod) -> http::Method {
-    match m {
-        HttpMethod::Get => http::Method::GET,
-        HttpMethod::Head => http::Method::HEAD,
-        HttpMethod::Post => http::Method::POST,
-        HttpMethod::Put => http::Method::PUT,
-        HttpMethod::Patch => http::Method::PATCH,
-        HttpMethod::Delete => http::Method::DELETE,
-        HttpMethod::Options => http::Method::OPTIONS,
-    }
-}
-
-fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
-    let name = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|e| format!("invalid header name {name:?}: {e}"))?;
-    let value = HeaderValue::from_str(value)
-        .map_err(|e| format!("invalid value for header {name}: {e}"))?;
-    Ok((name, value))
 }
