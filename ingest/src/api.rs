@@ -391,9 +391,6 @@ fn validate(event: &ProbeResult, now: Timestamp, skew: Duration) -> Result<(), S
             return long(field, value.len(), max);
         }
     }
-    // A multi-step check carries every step's assertions.
-    let most = MAX_ASSERTIONS * event.steps.len().max(1);
-    check_assertions("assertions", &event.assertions, most)?;
     if event.steps.len() > vigil_schema::MAX_STEPS {
         return Err(format!(
             "steps: must have at most {} items, got {}",
@@ -401,7 +398,17 @@ fn validate(event: &ProbeResult, now: Timestamp, skew: Duration) -> Result<(), S
             event.steps.len()
         ));
     }
+    // A multi-step check carries every step's assertions.
+    let most = MAX_ASSERTIONS * event.steps.len().max(1);
+    check_assertions("assertions", &event.assertions, most)?;
     for (i, step) in event.steps.iter().enumerate() {
+        if let Some(status) = step.status_code
+            && !(100..=599).contains(&status)
+        {
+            return Err(format!(
+                "steps[{i}].status_code: must be 100–599, got {status}"
+            ));
+        }
         for (field, value, max) in [
             ("name", step.name.as_str(), MAX_SHORT),
             ("method", step.method.as_str(), MAX_SHORT),

@@ -270,6 +270,15 @@ async fn failures() {
     .await;
     assert_ok(&r);
 
+    // Credentials go as metadata: an API key in the query is refused when written.
+    let query_key: MonitorSpec = serde_json::from_value(serde_json::json!({
+        "id": "g", "name": "G", "url": "grpcs://api.example.com",
+        "auth": {"type": "api_key", "name": "key", "value": "${secret:K}", "in": "query"},
+    }))
+    .unwrap();
+    let errors = query_key.validate().unwrap_err();
+    assert_eq!(errors[0].field, "auth.in", "{errors:?}");
+
     // The default policy: loopback is not a public address.
     let default = Checker::new(CheckerConfig::default(), "local".into(), "test".into());
     let r = check_with(

@@ -261,6 +261,27 @@ async fn credentials_do_not_follow_an_origin_a_response_chose() {
     // The same origin, written in the step by the monitor's author: credentials go.
     let r = check(&run(elsewhere.clone(), "[STATUS] == 200")).await;
     assert_eq!(r.outcome, Outcome::Ok, "{:?}: {:?}", r.error, r.steps);
+    // Nor do secrets in its body or URL: the step is refused instead.
+    let leaky = spec(serde_json::json!({
+        "id": "o", "name": "O", "url": format!("http://{addr}/"), "timeout": "2s",
+        "steps": [
+            {"name": "first", "url": format!("/point?to={elsewhere}"),
+             "extract": {"to": "[BODY].to"}},
+            {"name": "second", "method": "POST", "url": "${steps.first.to}",
+             "body": "password=${secret:BOT_PASSWORD}"},
+        ],
+    }));
+    let r = check(&leaky).await;
+    assert_eq!(r.outcome, Outcome::Blocked, "{:?}", r.error);
+    assert!(
+        r.error
+            .as_deref()
+            .unwrap()
+            .contains("body references a secret"),
+        "{:?}",
+        r.error
+    );
+    assert!(!r.error.as_deref().unwrap().contains("pw-secret"));
     // A path from a response stays on the monitor's origin: credentials go.
     let r = check(&spec(serde_json::json!({
         "id": "o", "name": "O", "url": format!("http://{addr}/"), "timeout": "2s",

@@ -385,7 +385,7 @@ pub struct ProbeStep {
     pub total_us: u64,
     /// Body size.
     pub response_size: Option<u64>,
-    /// Its conditions: whether each held and the value seen.
+    /// Its conditions: whether each held, and the value a failed one saw.
     pub assertions: Vec<ProbeAssertion>,
 }
 
@@ -396,7 +396,8 @@ pub struct ProbeAssertion {
     pub condition: String,
     /// Whether it held.
     pub passed: bool,
-    /// The value seen, when it resolved.
+    /// The value seen, for a condition that failed; a passing one does not show what it saw
+    /// (a step's response may hold a token).
     pub actual: Option<String>,
 }
 
@@ -421,7 +422,7 @@ impl From<&vigil_schema::StepResult> for ProbeStep {
                 .map(|a| ProbeAssertion {
                     condition: a.condition.clone(),
                     passed: a.passed,
-                    actual: a.actual.clone(),
+                    actual: a.actual.clone().filter(|_| !a.passed),
                 })
                 .collect(),
         }

@@ -45,7 +45,7 @@ pub use delivery::{Delivery, DeliveryStatus};
 pub use monitor::{
     ApiKeyLocation, Auth, CheckKind, DnsQuery, Extract, FieldError, HttpMethod, IcmpTarget,
     MAX_DEPENDS_ON, MAX_GRPC_SERVICE, MAX_PINGS, MAX_STEPS, MonitorSpec, RecordType, SCHEME_LIST,
-    SYSTEM_RESOLVER, StepSpec, grpc_service, step_url_scheme,
+    SYSTEM_RESOLVER, StepSpec, compile_regex, grpc_service, step_url_scheme,
 };
 pub(crate) use probe::ProbeResultV1;
 pub use probe::{AssertionResult, Outcome, ProbeResult, StepResult, Timings};

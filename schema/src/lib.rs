@@ -57,7 +57,8 @@ pub use event::{
     MonitorSpec, NotifyCommand, Outcome, ProbeResult, RecordType, Redeliver, RouteSpec,
     RuleCondition, RuleSpec, SCHEME_LIST, SYSTEM_RESOLVER, SecretRef, Severity, SilenceSpec,
     SilenceState, SketchData, SloKind, StatusClass, StepResult, StepSpec, SummarySegment, Timings,
-    UsageRecorder, WindowSummary, api_key_id, grpc_service, reporter_name, step_url_scheme,
+    UsageRecorder, WindowSummary, api_key_id, compile_regex, grpc_service, reporter_name,
+    step_url_scheme,
 };
 pub use retention::Retention;
 pub use timestamp::Timestamp;

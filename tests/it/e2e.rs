@@ -513,9 +513,12 @@ async fn demo_end_to_end() {
         [("index", "ok", 200), ("first", "ok", 200)],
         "{probes}"
     );
-    assert_eq!(
-        probe["steps"][1]["assertions"][1]["actual"], "UP",
-        "{probes}"
+    let held = &probe["steps"][1]["assertions"][1];
+    assert_eq!(held["condition"], "[BODY].status == UP", "{probes}");
+    assert_eq!(held["passed"], true, "{probes}");
+    assert!(
+        held["actual"].is_null(),
+        "a passing condition shows no value: {probes}"
     );
     let data = api
         .graphql(

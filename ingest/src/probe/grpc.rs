@@ -56,7 +56,9 @@ impl Checker {
         let prepared = self
             .prepare_url(spec, &format!("{carrier}://{rest}"))
             .await?;
-        let service = vigil_schema::grpc_service(prepared.url.as_str())
+        // From the URL as written (validated; a service name holds no reference), so nothing
+        // expanded can end up in an error.
+        let service = vigil_schema::grpc_service(&spec.url)
             .map_err(|e| Failure::new(Outcome::InvalidUrl, format!("url: {e}")))?;
         let tcp = self.egress.connect(&prepared.url, &mut phases.net).await?;
         let _ignored = tcp.set_nodelay(true);
@@ -120,7 +122,12 @@ impl Checker {
         let agent = HeaderValue::from_str(&self.config.user_agent).ok();
         let call = tower::service_fn(move |mut request: http::Request<tonic::body::Body>| {
             for (name, value) in &headers {
-                request.headers_mut().append(name.clone(), value.clone());
+                // The protocol's own headers stay the client's.
+                let reserved = matches!(name.as_str(), "content-type" | "te")
+                    || name.as_str().starts_with("grpc-");
+                if !reserved {
+                    request.headers_mut().append(name.clone(), value.clone());
+                }
             }
             if let Some(agent) = &agent {
                 request.headers_mut().insert(USER_AGENT, agent.clone());

@@ -52,11 +52,9 @@ struct Values(Vec<Taken>);
 impl Values {
     /// `${steps.STEP.VALUE}`.
     fn resolve(&self, step: &str, value: &str) -> Result<String, String> {
-        let taken = self
-            .0
-            .iter()
-            .find(|t| t.name == step)
-            .ok_or_else(|| format!("step {step:?} has not run before this one"))?;
+        let taken = self.0.iter().find(|t| t.name == step).ok_or_else(|| {
+            format!("step {step:?} did not run before this one, or got no response")
+        })?;
         if let Some(v) = taken.extracted.get(value) {
             return Ok(v.clone());
         }
@@ -94,6 +92,30 @@ struct Flow {
     phases: Phases,
 }
 
+/// For each step, whether a later step reads its raw response (`body`, `body.PATH`,
+/// `header.NAME`): only those responses are kept for the rest of the flow.
+fn raw_needed(steps: &[StepSpec]) -> Vec<bool> {
+    let mut needed = vec![false; steps.len()];
+    for later in steps {
+        let texts = std::iter::once(later.url.as_str())
+            .chain(later.body.as_deref())
+            .chain(later.headers.values().map(String::as_str));
+        for text in texts {
+            for r in vigil_schema::egress::references(text).unwrap_or_default() {
+                if let vigil_schema::egress::Reference::Step { step, value } = r
+                    && (value == "body"
+                        || value.starts_with("body.")
+                        || value.starts_with("header."))
+                    && let Some(i) = steps.iter().position(|s| s.name == step)
+                {
+                    needed[i] = true;
+                }
+            }
+        }
+    }
+    needed
+}
+
 /// The request of `step`: the monitor with the step's method, URL, body and assertions, and
 /// its headers over the monitor's.
 fn step_spec(spec: &MonitorSpec, step: &StepSpec) -> MonitorSpec {
@@ -122,6 +144,30 @@ fn names_its_origin(step_url: &str) -> bool {
     let rest = &step_url[scheme.len() + 3..];
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     !authority.contains("${steps.")
+}
+
+/// Why `step` may not go to an origin a response chose, if it may not: its URL, body or
+/// headers (those kept, see [`without_credentials`]) reference a secret or an environment
+/// variable, which would then reach that origin.
+fn secret_for_elsewhere(spec: &MonitorSpec) -> Option<String> {
+    let mut texts = vec![("url", spec.url.as_str())];
+    if let Some(body) = &spec.body {
+        texts.push(("body", body));
+    }
+    texts.extend(spec.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    texts.into_iter().find_map(|(field, text)| {
+        let found = vigil_schema::egress::references(text).ok()?;
+        found
+            .iter()
+            .any(|r| !matches!(r, vigil_schema::egress::Reference::Step { .. }))
+            .then(|| {
+                format!(
+                    "{field} references a secret, and this step's origin was chosen by a \
+                     response: secrets go only to the monitor's origin and origins written in a \
+                     step"
+                )
+            })
+    })
 }
 
 /// `spec` without what authenticates it: for a request to an origin a response chose.
@@ -166,19 +212,26 @@ impl Checker {
             let step = &spec.steps[i];
             let phases = std::mem::take(&mut flow.phases);
             cert_expiry = earliest(cert_expiry, phases.cert_expiry);
-            flow.results.push(step_result(
-                step,
-                &phases,
-                began,
-                (
-                    Outcome::Timeout,
-                    Some(format!(
-                        "no complete response within the monitor's {} (the whole flow)",
-                        humantime::format_duration(spec.timeout)
-                    )),
-                    Vec::new(),
+            let failure = Failure::new(
+                Outcome::Timeout,
+                format!(
+                    "no complete response within the monitor's {} (the whole flow)",
+                    humantime::format_duration(spec.timeout)
                 ),
-            ));
+            );
+            // Cut before a response: its conditions are still recorded, as for one request.
+            let verdict = if phases.status.is_none() {
+                verdict::without_response(
+                    &step_spec(spec, step),
+                    &Assertions::compile(&step.assertions),
+                    began.elapsed(),
+                    failure,
+                )
+            } else {
+                (failure.outcome, Some(failure.message), Vec::new())
+            };
+            flow.results
+                .push(step_result(step, &phases, began, verdict));
         }
         let total_us = micros(start.elapsed());
         let mut timings = Timings {
@@ -253,11 +306,12 @@ impl Checker {
                 return;
             }
         };
+        let raw = raw_needed(&spec.steps);
         for (i, step) in spec.steps.iter().enumerate() {
             let began = Instant::now();
             flow.running = Some((i, began));
             flow.phases = Phases::default();
-            let verdict = self.run_step(spec, step, &base, flow, began).await;
+            let verdict = self.run_step(spec, step, &base, flow, began, raw[i]).await;
             flow.running = None;
             let phases = std::mem::take(&mut flow.phases);
             *cert_expiry = earliest(*cert_expiry, phases.cert_expiry);
@@ -278,6 +332,7 @@ impl Checker {
         base: &Url,
         flow: &mut Flow,
         began: Instant,
+        keep_raw: bool,
     ) -> verdict::Verdict {
         let one = step_spec(spec, step);
         let assertions = Assertions::compile(&step.assertions);
@@ -294,8 +349,11 @@ impl Checker {
                 self.prepare_with(&one, url, &expand).await
             }
             Ok(url) => {
-                self.prepare_with(&without_credentials(one.clone()), url, &expand)
-                    .await
+                let bare = without_credentials(one.clone());
+                match secret_for_elsewhere(&bare) {
+                    Some(why) => Err(Failure::new(Outcome::Blocked, why)),
+                    None => self.prepare_with(&bare, url, &expand).await,
+                }
             }
             Err(message) => Err(Failure::new(Outcome::InvalidUrl, message)),
         };
@@ -342,11 +400,15 @@ impl Checker {
                 }
             }
         }
+        let (headers, body) = match keep_raw {
+            true => (exchange.headers, exchange.body),
+            false => (HeaderMap::new(), Vec::new()),
+        };
         flow.values.0.push(Taken {
             name: step.name.clone(),
             status: exchange.status,
-            headers: exchange.headers,
-            body: exchange.body,
+            headers,
+            body,
             extracted,
         });
         verdict

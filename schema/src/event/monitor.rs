@@ -16,7 +16,7 @@ pub use kind::{
     CheckKind, DnsQuery, IcmpTarget, MAX_GRPC_SERVICE, MAX_PINGS, RecordType, SCHEME_LIST,
     SYSTEM_RESOLVER, grpc_service,
 };
-pub use step::{Extract, MAX_STEPS, StepSpec, step_url_scheme};
+pub use step::{Extract, MAX_STEPS, StepSpec, compile_regex, step_url_scheme};
 
 /// Configuration of one monitor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -350,6 +350,17 @@ impl MonitorSpec {
         }
         if let Err(e) = self.auth.validate() {
             errors.push(e);
+        }
+        if let Auth::ApiKey {
+            location: ApiKeyLocation::Query,
+            ..
+        } = self.auth
+            && CheckKind::of(&self.url).is_ok_and(|(kind, ..)| kind == CheckKind::Grpc)
+        {
+            errors.push(FieldError::new(
+                "auth.in",
+                "a gRPC check sends credentials as request metadata: use `in: header`",
+            ));
         }
         step::validate_steps(&self.steps, &self.url, &mut errors);
         if !self.steps.is_empty() {

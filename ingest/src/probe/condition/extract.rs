@@ -20,9 +20,7 @@ impl Extractor {
         let (from, regex) = match extract {
             Extract::Placeholder(from) => (from, None),
             Extract::Regex { from, regex } => {
-                let compiled = regex::RegexBuilder::new(regex)
-                    .size_limit(1 << 20)
-                    .build()
+                let compiled = vigil_schema::compile_regex(regex)
                     .map_err(|e| ParseError(format!("invalid regex {regex:?}: {e}")))?;
                 (from, Some(compiled))
             }

@@ -19,6 +19,16 @@ use crate::egress::{Reference, references};
 /// Most steps one monitor may have.
 pub const MAX_STEPS: usize = 16;
 
+/// Longest extraction regex.
+pub(crate) const MAX_REGEX: usize = 1024;
+
+/// Compiles an extraction regex, its compiled size bounded.
+pub fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+}
+
 /// Names a step's `extract` may not take: they read the response itself.
 const RESERVED: [&str; 3] = ["status", "body", "header"];
 
@@ -111,6 +121,19 @@ fn check_step_url(url: &str) -> Result<(), String> {
     }
     if url.chars().any(char::is_whitespace) {
         return Err(format!("must not contain whitespace, got {url:?}"));
+    }
+    if url.contains('\\') {
+        return Err(format!(
+            "must not contain a backslash (URL parsers read it as a slash), got {url:?}"
+        ));
+    }
+    // `http:host/x` or `mailto:x`: a scheme without `//` is not a path either.
+    let first = url.split(['/', '?', '#']).next().unwrap_or_default();
+    if first.contains(':') && step_url_scheme(url).is_none() && !first.contains("${") {
+        return Err(format!(
+            "an absolute URL is http://host/… or https://host/…, a relative one a path, got \
+             {url:?}"
+        ));
     }
     match step_url_scheme(url) {
         Some(scheme)
@@ -213,6 +236,12 @@ pub(crate) fn validate_steps(steps: &[StepSpec], base: &str, errors: &mut Vec<Fi
                 errors.push(FieldError::new(field, "names no placeholder to read"));
             } else if extract.from().len() > MAX_VALUE {
                 errors.push(too_long(field, extract.from().len(), MAX_VALUE));
+            } else if let Extract::Regex { regex, .. } = extract {
+                if regex.len() > MAX_REGEX {
+                    errors.push(too_long(field, regex.len(), MAX_REGEX));
+                } else if let Err(e) = compile_regex(regex) {
+                    errors.push(FieldError::new(field, format!("invalid regex: {e}")));
+                }
             }
         }
         let mut texts = vec![(at("url"), step.url.as_str())];
@@ -281,6 +310,11 @@ mod tests {
         assert!(check_step_url("/point?to=http://b.example/").is_ok());
         assert!(check_step_url("ftp://a.example/").is_err());
         assert!(check_step_url("//a.example/x").is_err());
+        assert!(check_step_url("\\\\127.0.0.1/x").is_err());
+        assert!(check_step_url("/\\10.0.0.1/").is_err());
+        assert!(check_step_url("http:127.0.0.1/").is_err());
+        assert!(check_step_url("orders?at=12:00").is_ok());
+        assert!(check_step_url("${steps.a.next}").is_ok());
         assert!(check_step_url("").is_err());
         assert_eq!(check_extract_name("token"), Ok(()));
         assert!(check_extract_name("header").is_err());
