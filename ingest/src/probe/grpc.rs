@@ -27,6 +27,9 @@ use super::egress::micros;
 use super::http::verdict::{Verdict, judge};
 use super::http::{AbortOnDrop, Assertions, Checker, Failure, Phases, Prepared};
 
+/// Largest health-check answer read (the protocol's is a few bytes).
+const MAX_MESSAGE: usize = 64 * 1024;
+
 /// The serving status as `[BODY]` shows it.
 fn status_name(status: ServingStatus) -> &'static str {
     match status {
@@ -135,7 +138,9 @@ impl Checker {
             let mut sender = sender.clone();
             async move { sender.send_request(request).await }
         });
-        let mut client = HealthClient::with_origin(call, origin);
+        // A health answer is a few bytes: a larger message is refused rather than buffered.
+        let mut client =
+            HealthClient::with_origin(call, origin).max_decoding_message_size(MAX_MESSAGE);
         let answer = client
             .check(HealthCheckRequest {
                 service: service.to_owned(),
