@@ -25,7 +25,7 @@ use vigil_schema::{MonitorSpec, Outcome};
 use super::condition::Condition;
 use super::egress::micros;
 use super::http::verdict::{Verdict, judge};
-use super::http::{AbortOnDrop, Assertions, Checker, Failure, Phases, Prepared};
+use super::http::{AbortOnDrop, Alpn, Assertions, Checker, Failure, Phases, Prepared};
 
 /// Largest health-check answer read (the protocol's is a few bytes).
 const MAX_MESSAGE: usize = 64 * 1024;
@@ -63,12 +63,10 @@ impl Checker {
         // expanded can end up in an error.
         let service = vigil_schema::grpc_service(&spec.url)
             .map_err(|e| Failure::new(Outcome::InvalidUrl, format!("url: {e}")))?;
-        let tcp = self.egress.connect(&prepared.url, &mut phases.net).await?;
-        let _ignored = tcp.set_nodelay(true);
-        let ip = tcp.peer_addr().ok().map(|a| a.ip());
+        let (tcp, ip) = self.connect(&prepared.url, phases).await?;
         let status = if carrier == "https" {
             let tls = self
-                .handshake_h2(&prepared.url, tcp, prepared.tls_verify, phases)
+                .handshake(&prepared.url, tcp, prepared.tls_verify, Alpn::H2, phases)
                 .await?;
             self.health_check(tls, &prepared, &service, phases).await?
         } else {

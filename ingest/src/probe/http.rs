@@ -76,6 +76,15 @@ impl std::fmt::Debug for Checker {
     }
 }
 
+/// The one application protocol a TLS handshake offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Alpn {
+    /// `http/1.1`: HTTP checks, WebSocket upgrades, TLS checks.
+    Http1,
+    /// `h2`: gRPC.
+    H2,
+}
+
 /// A failed phase: the outcome kind and a message.
 #[derive(Debug)]
 pub(super) struct Failure {
@@ -110,6 +119,17 @@ pub(super) struct Phases {
 }
 
 impl Phases {
+    /// The phases as a result's timings, `total_us` the whole of what they measured.
+    pub(super) fn timings(&self, total_us: u64) -> Timings {
+        Timings {
+            dns_us: self.net.dns_us,
+            connect_us: self.net.connect_us,
+            tls_us: self.tls_us,
+            ttfb_us: self.ttfb_us,
+            total_us,
+        }
+    }
+
     /// Time until the peer certificate expires, from now (negative: expired).
     pub(super) fn expires_in_ms(&self) -> Option<i64> {
         self.cert_expiry
@@ -240,13 +260,7 @@ impl Checker {
             status_code: phases.status,
             outcome,
             error,
-            timings: Timings {
-                dns_us: phases.net.dns_us,
-                connect_us: phases.net.connect_us,
-                tls_us: phases.tls_us,
-                ttfb_us: phases.ttfb_us,
-                total_us,
-            },
+            timings: phases.timings(total_us),
             response_size: phases.size,
             assertions: results,
             tls_cert_expiry: phases.cert_expiry,
@@ -352,60 +366,50 @@ impl Checker {
         Ok(exchange)
     }
 
-    /// One request over one fresh connection, opened through the egress policy.
-    async fn exchange(&self, request: &Prepared, phases: &mut Phases) -> Result<Exchange, Failure> {
-        let url = &request.url;
+    /// A TCP connection to `url` through the egress policy (timed in `phases`), without
+    /// Nagle's delay, and the address it reached.
+    pub(super) async fn connect(
+        &self,
+        url: &Url,
+        phases: &mut Phases,
+    ) -> Result<(tokio::net::TcpStream, Option<IpAddr>), Failure> {
         let tcp = self.egress.connect(url, &mut phases.net).await?;
         // Nagle would delay the request line; errors here only cost latency.
         let _ignored = tcp.set_nodelay(true);
+        let ip = tcp.peer_addr().ok().map(|a| a.ip());
+        Ok((tcp, ip))
+    }
+
+    /// One request over one fresh connection, opened through the egress policy.
+    async fn exchange(&self, request: &Prepared, phases: &mut Phases) -> Result<Exchange, Failure> {
+        let url = &request.url;
+        let (tcp, _) = self.connect(url, phases).await?;
         if url.scheme() == "https" {
-            let tls = self.handshake(url, tcp, request.tls_verify, phases).await?;
+            let tls = self
+                .handshake(url, tcp, request.tls_verify, Alpn::Http1, phases)
+                .await?;
             self.send(tls, request, phases).await
         } else {
             self.send(tcp, request, phases).await
         }
     }
 
-    /// A TLS handshake over `tcp` with `url`'s host, verifying its certificate when `verify`;
-    /// times it and notes the leaf certificate's expiry in `phases`.
+    /// A TLS handshake over `tcp` with `url`'s host, offering `alpn`, verifying the
+    /// certificate when `verify`; times it and notes the leaf certificate's expiry in `phases`.
     pub(super) async fn handshake(
         &self,
         url: &Url,
         tcp: tokio::net::TcpStream,
         verify: bool,
+        alpn: Alpn,
         phases: &mut Phases,
     ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, Failure> {
-        let connector = if verify {
-            &self.verifying
-        } else {
-            &self.insecure
+        let connector = match (alpn, verify) {
+            (Alpn::Http1, true) => &self.verifying,
+            (Alpn::Http1, false) => &self.insecure,
+            (Alpn::H2, true) => &self.verifying_h2,
+            (Alpn::H2, false) => &self.insecure_h2,
         };
-        self.handshake_with(connector, url, tcp, phases).await
-    }
-
-    /// [`Checker::handshake`] offering only HTTP/2 (ALPN `h2`).
-    pub(super) async fn handshake_h2(
-        &self,
-        url: &Url,
-        tcp: tokio::net::TcpStream,
-        verify: bool,
-        phases: &mut Phases,
-    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, Failure> {
-        let connector = if verify {
-            &self.verifying_h2
-        } else {
-            &self.insecure_h2
-        };
-        self.handshake_with(connector, url, tcp, phases).await
-    }
-
-    async fn handshake_with(
-        &self,
-        connector: &TlsConnector,
-        url: &Url,
-        tcp: tokio::net::TcpStream,
-        phases: &mut Phases,
-    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, Failure> {
         let server_name = match url.host() {
             Some(url::Host::Ipv4(ip)) => ServerName::IpAddress(IpAddr::V4(ip).into()),
             Some(url::Host::Ipv6(ip)) => ServerName::IpAddress(IpAddr::V6(ip).into()),

@@ -34,7 +34,7 @@ use vigil_schema::{CheckKind, DnsQuery, IcmpTarget, MonitorSpec, Outcome, Timest
 use super::condition::{Condition, Response};
 use super::dns;
 use super::http::verdict::{Verdict, judge};
-use super::http::{Assertions, Checker, Failure, Phases};
+use super::http::{Alpn, Assertions, Checker, Failure, Phases};
 
 /// No headers: what a check of a kind without them shows `[HEADER]`.
 static NO_HEADERS: LazyLock<HeaderMap> = LazyLock::new(HeaderMap::new);
@@ -140,15 +140,15 @@ impl Checker {
             ),
             None => None,
         };
-        let tcp = self.egress.connect(&url, &mut phases.net).await?;
-        let _ignored = tcp.set_nodelay(true);
-        let ip = tcp.peer_addr().ok().map(|a| a.ip());
+        let (tcp, ip) = self.connect(&url, phases).await?;
         if kind == CheckKind::Tcp {
             let body = self.exchange_bytes(tcp, send.as_deref(), phases).await?;
             let response = observed(start, &body, phases, ip);
             return Ok(judge(spec, assertions, &response, None, |_| false));
         }
-        let tls = self.handshake(&url, tcp, spec.tls_verify, phases).await?;
+        let tls = self
+            .handshake(&url, tcp, spec.tls_verify, Alpn::Http1, phases)
+            .await?;
         let session = describe_session(tls.get_ref().1, spec.tls_verify);
         if send.is_some() {
             // Bytes sent over TLS: the reply is read like TCP's, but `[BODY]` stays the session.
@@ -196,12 +196,10 @@ impl Checker {
         phases: &mut Phases,
     ) -> Result<Verdict, Failure> {
         let prepared = self.prepare(spec).await?;
-        let tcp = self.egress.connect(&prepared.url, &mut phases.net).await?;
-        let _ignored = tcp.set_nodelay(true);
-        let ip = tcp.peer_addr().ok().map(|a| a.ip());
+        let (tcp, ip) = self.connect(&prepared.url, phases).await?;
         let (headers, body) = if prepared.url.scheme() == "wss" {
             let tls = self
-                .handshake(&prepared.url, tcp, prepared.tls_verify, phases)
+                .handshake(&prepared.url, tcp, prepared.tls_verify, Alpn::Http1, phases)
                 .await?;
             self.upgrade(tls, &prepared, phases).await?
         } else {

@@ -436,13 +436,7 @@ fn step_result(
         status_code: phases.status,
         outcome,
         error,
-        timings: Timings {
-            dns_us: phases.net.dns_us,
-            connect_us: phases.net.connect_us,
-            tls_us: phases.tls_us,
-            ttfb_us: phases.ttfb_us,
-            total_us: micros(began.elapsed()),
-        },
+        timings: phases.timings(micros(began.elapsed())),
         response_size: phases.size,
         assertions,
     }
