@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
+#[path = "support/check.rs"]
+mod support;
 #[path = "support/tls.rs"]
 mod tls;
 
@@ -17,8 +19,10 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tonic_health::ServingStatus;
 use vigil_ingest::config::CheckerConfig;
-use vigil_ingest::probe::{Assertions, Checker};
-use vigil_schema::{EgressPolicy, MonitorSpec, Outcome, ProbeResult, Timestamp};
+use vigil_ingest::probe::Checker;
+use vigil_schema::{MonitorSpec, Outcome, ProbeResult};
+
+use self::support::{assert_ok, check_with, loopback, spec};
 
 /// What the test server answers with.
 #[derive(Clone, Copy, PartialEq)]
@@ -88,36 +92,8 @@ async fn server(serve: Serve, tls: bool) -> SocketAddr {
     addr
 }
 
-fn spec(url: &str, extra: serde_json::Value) -> MonitorSpec {
-    let mut value = serde_json::json!({"id": "grpc", "name": "gRPC", "url": url, "timeout": "2s"});
-    if let (Some(obj), serde_json::Value::Object(extra)) = (value.as_object_mut(), extra) {
-        obj.extend(extra);
-    }
-    let spec: MonitorSpec = serde_json::from_value(value).unwrap();
-    spec.validate().unwrap();
-    spec
-}
-
-fn loopback() -> Checker {
-    let policy = EgressPolicy {
-        allow: vec!["127.0.0.1".parse().unwrap(), "localhost".parse().unwrap()],
-        env_allow: Vec::new(),
-    };
-    Checker::new(CheckerConfig::default(), "local".into(), "test".into()).with_policy(policy)
-}
-
-async fn check_with(checker: &Checker, spec: &MonitorSpec) -> ProbeResult {
-    let assertions = Assertions::compile(&spec.assertions);
-    checker.check(spec, &assertions, Timestamp::now()).await
-}
-
 async fn check(url: &str, extra: serde_json::Value) -> ProbeResult {
     check_with(&loopback(), &spec(url, extra)).await
-}
-
-fn assert_ok(r: &ProbeResult) {
-    assert_eq!(r.outcome, Outcome::Ok, "{:?}: {:?}", r.error, r.assertions);
-    assert!(r.assertions.iter().all(|a| a.passed), "{:?}", r.assertions);
 }
 
 #[tokio::test]

@@ -6,54 +6,19 @@
 
 #[path = "kinds/servers.rs"]
 mod servers;
+#[path = "support/check.rs"]
+mod support;
 #[path = "support/tls.rs"]
 mod tls;
 
 use vigil_ingest::config::CheckerConfig;
-use vigil_ingest::probe::{Assertions, Checker};
-use vigil_schema::{EgressPolicy, MonitorSpec, Outcome, ProbeResult, Timestamp};
+use vigil_ingest::probe::Checker;
+use vigil_schema::{EgressPolicy, MonitorSpec, Outcome, ProbeResult};
 
-fn spec(url: &str, extra: serde_json::Value) -> MonitorSpec {
-    let mut value = serde_json::json!({"id": "kind", "name": "Kind", "url": url, "timeout": "2s"});
-    if let (Some(obj), serde_json::Value::Object(extra)) = (value.as_object_mut(), extra) {
-        obj.extend(extra);
-    }
-    let spec: MonitorSpec = serde_json::from_value(value).unwrap();
-    spec.validate().unwrap();
-    spec
-}
-
-fn loopback() -> Checker {
-    let policy = EgressPolicy {
-        allow: vec!["127.0.0.1".parse().unwrap(), "localhost".parse().unwrap()],
-        env_allow: Vec::new(),
-    };
-    let config = CheckerConfig {
-        body_limit: 4096,
-        ..CheckerConfig::default()
-    };
-    Checker::new(config, "local".into(), "test".into()).with_policy(policy)
-}
-
-async fn check_with(checker: &Checker, spec: &MonitorSpec) -> ProbeResult {
-    let assertions = Assertions::compile(&spec.assertions);
-    let result = checker.check(spec, &assertions, Timestamp::now()).await;
-    assert_eq!(result.url, spec.url);
-    result
-}
+use self::support::{actual, assert_ok, check_with, loopback, spec};
 
 async fn check(spec: &MonitorSpec) -> ProbeResult {
     check_with(&loopback(), spec).await
-}
-
-/// Every assertion held, with the values each one saw.
-fn assert_ok(r: &ProbeResult) {
-    assert_eq!(r.outcome, Outcome::Ok, "{:?}: {:?}", r.error, r.assertions);
-    assert!(r.assertions.iter().all(|a| a.passed), "{:?}", r.assertions);
-}
-
-fn actual(r: &ProbeResult, i: usize) -> Option<&str> {
-    r.assertions[i].actual.as_deref()
 }
 
 #[tokio::test]
