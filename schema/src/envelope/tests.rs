@@ -22,6 +22,19 @@ fn finite() -> impl Strategy<Value = f64> {
     -1e12f64..1e12
 }
 
+fn assertions(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<AssertionResult>> {
+    vec(
+        (text(), any::<bool>(), option::of(text())).prop_map(|(condition, passed, actual)| {
+            AssertionResult {
+                condition,
+                passed,
+                actual,
+            }
+        }),
+        len,
+    )
+}
+
 fn step() -> impl Strategy<Value = StepResult> {
     (
         (text(), text(), text(), option::of(100u16..600)),
@@ -29,7 +42,7 @@ fn step() -> impl Strategy<Value = StepResult> {
         option::of(text()),
         (option::of(any::<u64>()), any::<u64>()),
         option::of(any::<u64>()),
-        vec((text(), any::<bool>(), option::of(text())), 0..3),
+        assertions(0..3),
     )
         .prop_map(
             |((name, method, url, status), outcome, error, (connect, total), size, asserts)| {
@@ -46,14 +59,7 @@ fn step() -> impl Strategy<Value = StepResult> {
                         ..Timings::default()
                     },
                     response_size: size,
-                    assertions: asserts
-                        .into_iter()
-                        .map(|(condition, passed, actual)| AssertionResult {
-                            condition,
-                            passed,
-                            actual,
-                        })
-                        .collect(),
+                    assertions: asserts,
                 }
             },
         )
@@ -90,7 +96,7 @@ fn probe_without_steps() -> impl Strategy<Value = ProbeResult> {
                 any::<u64>(),
             ),
             option::of(any::<u64>()),
-            vec((text(), any::<bool>(), option::of(text())), 0..4),
+            assertions(0..4),
             option::of(timestamp()),
         ),
     )
@@ -125,14 +131,7 @@ fn probe_without_steps() -> impl Strategy<Value = ProbeResult> {
                         total_us: total,
                     },
                     response_size: size,
-                    assertions: asserts
-                        .into_iter()
-                        .map(|(condition, passed, actual)| AssertionResult {
-                            condition,
-                            passed,
-                            actual,
-                        })
-                        .collect(),
+                    assertions: asserts,
                     tls_cert_expiry: cert,
                     steps: Vec::new(),
                 }
