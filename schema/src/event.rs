@@ -44,8 +44,9 @@ pub use command::{AlertAck, MAX_ACK_COMMENT, NotifyCommand, Redeliver};
 pub use delivery::{Delivery, DeliveryStatus};
 pub use monitor::{
     ApiKeyLocation, Auth, CheckKind, DnsQuery, Extract, FieldError, HttpMethod, IcmpTarget,
-    MAX_DEPENDS_ON, MAX_GRPC_SERVICE, MAX_PINGS, MAX_STEPS, MonitorSpec, RecordType, SCHEME_LIST,
-    SYSTEM_RESOLVER, StepSpec, compile_regex, grpc_service, step_url_scheme,
+    MAX_BODY_SCHEMA, MAX_DEPENDS_ON, MAX_GRPC_SERVICE, MAX_PINGS, MAX_STEPS, MonitorSpec,
+    RecordType, SCHEMA_CONDITION, SCHEME_LIST, SYSTEM_RESOLVER, StepSpec, compile_body_schema,
+    compile_regex, grpc_service, is_schema_condition, step_url_scheme,
 };
 pub(crate) use probe::ProbeResultV1;
 pub use probe::{AssertionResult, Outcome, ProbeResult, StepResult, Timings};

@@ -21,6 +21,9 @@
 //!   of its text; `has()` is whether the placeholder resolves.
 //! - No certificate: `[CERTIFICATE_EXPIRATION]` is 0.
 //!
+//! `[BODY] matches schema` validates the body, parsed as JSON, against the monitor's
+//! `body_schema` ([`Condition::bind_schema`]); a failure records the first violation.
+//!
 //! Where Vigil differs on purpose: a placeholder that does not resolve (no such JSON field or
 //! header, no response) fails every operator, where Gatus compares the text
 //! `… (INVALID)`; an unknown placeholder (`[STAUS]`), a condition without any placeholder, and an
@@ -37,9 +40,11 @@ use vigil_schema::AssertionResult;
 
 pub use self::extract::Extractor;
 use self::path::{PathStep, body_path, walk};
+use self::schema::SchemaMatch;
 
 mod extract;
 mod path;
+mod schema;
 
 /// A parsed condition.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +53,8 @@ pub struct Condition {
     left: Operand,
     op: Op,
     right: Operand,
+    /// `Some` for `[BODY] matches schema`.
+    schema: Option<SchemaMatch>,
 }
 
 /// One side of a condition.
@@ -104,6 +111,12 @@ impl fmt::Display for ParseError {
 }
 
 impl std::error::Error for ParseError {}
+
+impl ParseError {
+    pub(crate) fn new(message: String) -> Self {
+        Self(message)
+    }
+}
 
 /// What a check observed, for conditions to look at.
 #[derive(Debug)]
@@ -215,6 +228,15 @@ fn format_number(n: f64) -> String {
 impl Condition {
     /// Parses a condition.
     pub fn parse(text: &str) -> Result<Self, ParseError> {
+        if vigil_schema::is_schema_condition(text) {
+            return Ok(Self {
+                text: text.to_owned(),
+                left: Operand::Placeholder(Function::None, Placeholder::Body(Vec::new())),
+                op: Op::Eq,
+                right: Operand::Literal("schema".to_owned()),
+                schema: Some(SchemaMatch::default()),
+            });
+        }
         let err = |m: String| Err(ParseError(m));
         let (left, op, right) = split_operator(text).ok_or_else(|| {
             ParseError(format!(
@@ -282,7 +304,21 @@ impl Condition {
             left,
             op,
             right,
+            schema: None,
         })
+    }
+
+    /// Whether this is `[BODY] matches schema`, which needs [`Condition::bind_schema`].
+    pub fn needs_schema(&self) -> bool {
+        self.schema.is_some()
+    }
+
+    /// Gives `[BODY] matches schema` the monitor's compiled `body_schema`; other conditions
+    /// ignore it.
+    pub fn bind_schema(&mut self, validator: std::sync::Arc<jsonschema::Validator>) {
+        if let Some(schema) = &mut self.schema {
+            schema.bind(validator);
+        }
     }
 
     /// The condition as written.
@@ -326,6 +362,14 @@ impl Condition {
 
     /// Evaluates the condition.
     pub fn evaluate(&self, response: &Response<'_>) -> AssertionResult {
+        if let Some(schema) = &self.schema {
+            let (passed, actual) = schema.check(response.json(), response.connected);
+            return AssertionResult {
+                condition: self.text.clone(),
+                passed,
+                actual,
+            };
+        }
         let left = resolve(&self.left, response);
         let right = resolve(&self.right, response);
         // What is reported: the value of the first placeholder.

@@ -39,12 +39,38 @@ use self::tls::{leaf_expiry, tls_config};
 
 /// A monitor's assertions, parsed once per spec.
 #[derive(Debug, Clone)]
-pub struct Assertions(Vec<Result<Condition, ParseError>>);
+pub struct Assertions(pub(crate) Vec<Result<Condition, ParseError>>);
 
 impl Assertions {
     /// Parses every assertion; unparsable ones fail at each check with their reason.
     pub fn compile(conditions: &[String]) -> Self {
         Self(conditions.iter().map(|c| Condition::parse(c)).collect())
+    }
+
+    /// A monitor's assertions, `[BODY] matches schema` bound to its compiled `body_schema`
+    /// (compiled once here; without a valid schema that condition fails with the reason).
+    pub fn of(spec: &MonitorSpec) -> Self {
+        let mut assertions = Self::compile(&spec.assertions);
+        if !assertions.0.iter().flatten().any(Condition::needs_schema) {
+            return assertions;
+        }
+        let validator = match &spec.body_schema {
+            Some(schema) => vigil_schema::compile_body_schema(schema).map(Arc::new),
+            None => Err("needs the monitor's `body_schema`".to_owned()),
+        };
+        for condition in &mut assertions.0 {
+            let Ok(c) = condition else { continue };
+            if !c.needs_schema() {
+                continue;
+            }
+            match &validator {
+                Ok(v) => c.bind_schema(Arc::clone(v)),
+                Err(reason) => {
+                    *condition = Err(ParseError::new(format!("{}: {reason}", c.text())));
+                }
+            }
+        }
+        assertions
     }
 }
 

@@ -214,7 +214,7 @@ async fn monitor_loop<C: Check, S: Sink>(
     clock: Clock,
     stop: CancellationToken,
 ) {
-    let assertions = Assertions::compile(&spec.assertions);
+    let assertions = Assertions::of(&spec);
     let interval = interval_ms(spec.interval);
     let phase = phase_ms(&spec.id, spec.interval);
     let mut tick = next_tick(clock.now_ms(), interval, phase);

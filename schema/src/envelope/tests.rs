@@ -237,14 +237,34 @@ fn monitor() -> impl Strategy<Value = MonitorSpec> {
                 enabled,
                 depends_on: Vec::new(),
                 steps: Vec::new(),
+                body_schema: None,
             }
         })
         .prop_flat_map(|spec| {
-            vec(step_spec(), 0..3).prop_map(move |steps| MonitorSpec {
-                steps,
-                ..spec.clone()
-            })
+            (vec(step_spec(), 0..3), option::of(body_schema())).prop_map(
+                move |(steps, body_schema)| MonitorSpec {
+                    steps,
+                    body_schema,
+                    ..spec.clone()
+                },
+            )
         })
+}
+
+/// A small JSON Schema: an object whose required field has a type, maybe with a bound.
+fn body_schema() -> impl Strategy<Value = serde_json::Value> {
+    ("[a-z]{1,8}", 0usize..4, option::of(-1000i64..1000)).prop_map(|(field, ty, minimum)| {
+        let ty = ["string", "integer", "number", "boolean"][ty];
+        let mut property = serde_json::json!({ "type": ty });
+        if let Some(minimum) = minimum {
+            property["minimum"] = minimum.into();
+        }
+        serde_json::json!({
+            "type": "object",
+            "required": [field],
+            "properties": { field.clone(): property },
+        })
+    })
 }
 
 fn step_spec() -> impl Strategy<Value = StepSpec> {

@@ -9,8 +9,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod body_schema;
 mod kind;
 mod step;
+
+pub use body_schema::{
+    MAX_BODY_SCHEMA, SCHEMA_CONDITION, compile_body_schema, is_schema_condition,
+};
 
 pub use kind::{
     CheckKind, DnsQuery, IcmpTarget, MAX_GRPC_SERVICE, MAX_PINGS, RecordType, SCHEME_LIST,
@@ -82,6 +87,11 @@ pub struct MonitorSpec {
     /// `headers` and `auth` applied to each. Empty: the monitor checks `url` alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepSpec>,
+    /// The JSON Schema the response body must match where an assertion says
+    /// `[BODY] matches schema` (self-contained: `$ref`s point inside it; 2020-12 unless its
+    /// `$schema` names another draft).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_schema: Option<serde_json::Value>,
 }
 
 fn default_interval() -> Duration {
@@ -363,6 +373,7 @@ impl MonitorSpec {
             ));
         }
         step::validate_steps(&self.steps, &self.url, &mut errors);
+        body_schema::validate(self, &mut errors);
         if !self.steps.is_empty() {
             if self.body.is_some() {
                 errors.push(FieldError::new(

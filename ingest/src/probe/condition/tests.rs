@@ -321,3 +321,99 @@ fn numbers_in_every_notation() {
         assert_eq!(parse_duration_ms(text), None, "{text}");
     }
 }
+
+fn schema_check(schema: serde_json::Value, body: &str) -> (bool, Option<String>) {
+    let spec: vigil_schema::MonitorSpec = serde_json::from_value(serde_json::json!({
+        "id": "m", "name": "m", "url": "http://127.0.0.1/",
+        "assertions": ["[BODY] matches schema"],
+        "body_schema": schema,
+    }))
+    .unwrap();
+    let crate::probe::Assertions(conditions) = crate::probe::Assertions::of(&spec);
+    let condition = conditions[0].as_ref().unwrap();
+    let headers = HeaderMap::new();
+    let response = Response::new(
+        Some(200),
+        Duration::ZERO,
+        &headers,
+        body.as_bytes(),
+        None,
+    );
+    let result = condition.evaluate(&response);
+    (result.passed, result.actual)
+}
+
+#[test]
+fn body_matches_schema() {
+    let pets = serde_json::json!({
+        "type": "array",
+        "items": { "$ref": "#/$defs/pet" },
+        "$defs": {
+            "pet": {
+                "type": "object",
+                "required": ["id", "name"],
+                "properties": {
+                    "id": { "type": "integer", "format": "int64" },
+                    "name": { "type": "string" },
+                    "tag": { "type": ["string", "null"] },
+                },
+            },
+        },
+    });
+    assert_eq!(
+        schema_check(pets.clone(), r#"[{"id":1,"name":"rex","tag":null}]"#),
+        (true, Some("valid".into()))
+    );
+    assert_eq!(
+        schema_check(
+            pets.clone(),
+            r#"[{"id":1,"name":"rex"},{"id":"2","name":"tom"},{"id":3}]"#
+        ),
+        (
+            false,
+            Some(r#"/1/id: "2" is not of type "integer" (and 1 more)"#.into())
+        )
+    );
+    assert_eq!(
+        schema_check(pets.clone(), "<html>"),
+        (false, Some("body is not JSON".into()))
+    );
+    assert_eq!(
+        schema_check(pets, r#"{"id":1}"#),
+        (false, Some(r#"/: {"id":1} is not of type "array""#.into()))
+    );
+    // `format` is an annotation, as in 2020-12; a pattern is asserted.
+    let formatted = serde_json::json!({
+        "type": "object",
+        "properties": {
+            "at": { "type": "string", "format": "date-time" },
+            "sku": { "type": "string", "pattern": "^[A-Z]{3}-\\d+$" },
+        },
+    });
+    assert!(schema_check(formatted.clone(), r#"{"at":"yesterday","sku":"ABC-12"}"#).0);
+    assert!(!schema_check(formatted, r#"{"sku":"abc"}"#).0);
+}
+
+#[test]
+fn the_schema_condition_without_a_schema_fails_with_the_reason() {
+    let spec: vigil_schema::MonitorSpec = serde_json::from_value(serde_json::json!({
+        "id": "m", "name": "m", "url": "http://127.0.0.1/",
+        "assertions": ["[BODY] matches schema", "[STATUS] == 200"],
+    }))
+    .unwrap();
+    let crate::probe::Assertions(conditions) = crate::probe::Assertions::of(&spec);
+    assert_eq!(
+        conditions[0].as_ref().unwrap_err().to_string(),
+        "[BODY] matches schema: needs the monitor's `body_schema`"
+    );
+    assert!(conditions[1].is_ok());
+    // Parsed alone (as a monitors file is checked), it parses and fails unbound.
+    let unbound = Condition::parse("[BODY] matches schema").unwrap();
+    assert!(unbound.needs_schema() && unbound.checks_body());
+    with(|r| {
+        assert_eq!(
+            unbound.evaluate(r).actual.as_deref(),
+            Some("no body_schema to match")
+        );
+    });
+}

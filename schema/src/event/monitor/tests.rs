@@ -223,3 +223,72 @@ fn unknown_fields_are_rejected() {
         "{err}"
     );
 }
+
+#[test]
+fn body_schema_is_compiled_and_needed_by_its_assertion() {
+    let mut s = spec();
+    s.assertions = vec!["[body]  matches schema".into()];
+    let errors = s.validate().unwrap_err();
+    assert_eq!(
+        errors[0].to_string(),
+        "assertions[0]: `[BODY] matches schema` needs the monitor's `body_schema`"
+    );
+
+    s.body_schema = Some(serde_json::json!({ "type": "object", "minProperties": "two" }));
+    let errors = s.validate().unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].field, "body_schema");
+    assert!(
+        errors[0].reason.starts_with("is not a valid JSON Schema"),
+        "{}",
+        errors[0].reason
+    );
+
+    // A reference to another document is never fetched.
+    s.body_schema = Some(serde_json::json!({ "$ref": "https://example.com/schema.json" }));
+    assert_eq!(s.validate().unwrap_err()[0].field, "body_schema");
+    s.body_schema = Some(serde_json::json!("object"));
+    assert_eq!(
+        s.validate().unwrap_err()[0].reason,
+        "must be a JSON Schema: an object or a boolean"
+    );
+    s.body_schema = Some(serde_json::json!({
+        "type": "array",
+        "items": { "$ref": "#/$defs/pet" },
+        "$defs": { "pet": { "type": "object", "required": ["id"] } },
+    }));
+    assert_eq!(s.validate(), Ok(()));
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(json["body_schema"]["$defs"]["pet"]["required"][0], "id");
+    assert_eq!(serde_json::from_value::<MonitorSpec>(json).unwrap(), s);
+
+    let big = "x".repeat(MAX_BODY_SCHEMA);
+    s.body_schema = Some(serde_json::json!({ "description": big }));
+    assert!(
+        s.validate().unwrap_err()[0]
+            .to_string()
+            .starts_with("body_schema: must be at most 524288 bytes")
+    );
+}
+
+#[test]
+fn the_schema_condition_is_recognised_in_any_spacing_and_case() {
+    assert!(is_schema_condition("[BODY] matches schema"));
+    assert!(is_schema_condition("  [Body]\tmatches   schema "));
+    assert!(!is_schema_condition("[BODY] matches schemas"));
+    assert!(!is_schema_condition("[BODY].a matches schema"));
+    assert!(!is_schema_condition("[BODY] == schema"));
+}
+
+#[test]
+fn a_step_cannot_use_the_schema_condition() {
+    let s: MonitorSpec = serde_json::from_value(serde_json::json!({
+        "id": "flow", "name": "Flow", "url": "https://api.example.com",
+        "body_schema": { "type": "object" },
+        "steps": [{ "name": "a", "url": "/a", "assertions": ["[BODY] matches schema"] }],
+    }))
+    .unwrap();
+    let errors = s.validate().unwrap_err();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].field, "steps[0].assertions[0]");
+}
