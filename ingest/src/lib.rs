@@ -6,6 +6,7 @@
 //! - [`config`]: the service's configuration ([`Config`]) and the Kafka connection.
 //! - [`monitors`]: [`MonitorView`], the monitors as read from the compacted monitors topic (and
 //!   [`RuleView`], the alert rules, and the notification configuration, the same way).
+//! - [`import`]: monitors discovered from an OpenAPI document (`vigil import openapi`).
 //! - [`plan`]: monitors, alert rules, channels, routes, silences and maintenance windows as code
 //!   (`vigil apply`, `vigil export`).
 //! - [`probe`]: the HTTP checker, the egress policy, assertions, secrets, and the scheduler.
@@ -21,6 +22,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 mod hash;
+pub mod import;
 pub mod metric;
 pub mod monitors;
 pub mod plan;
