@@ -141,6 +141,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Monitors discovered from an API description (`vigil import openapi FILE|URL`).
+    Import {
+        #[command(subcommand)]
+        command: crate::import_cmd::ImportCommand,
+    },
     /// Anomaly detection tools.
     Anomaly {
         #[command(subcommand)]
@@ -240,6 +245,7 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             dry_run,
             prune,
         } => crate::ingest_cmd::apply(&config, &file, dry_run, prune).await,
+        Command::Import { command } => crate::import_cmd::run(&config, command).await,
         Command::Export { output } => crate::ingest_cmd::export(&config, output.as_ref()).await,
         Command::Ingest(args) => crate::ingest_cmd::ingest(&config, args).await,
         Command::Serve(args) => crate::serve_cmd::serve(&config, args).await,

@@ -110,12 +110,24 @@ pub(crate) async fn apply(
     let shown = file.display().to_string();
     let text = std::fs::read_to_string(file).with_context(|| format!("failed to read {shown}"))?;
     let desired = plan::parse_file(&shown, &text)?;
-    plan::check_egress(&shown, &desired, &config.ingest.egress_policy())?;
+    apply_file(config, &shown, &desired, dry_run, prune).await
+}
+
+/// Prints the plan of a validated monitors file (`shown` names it in errors) and, unless
+/// `dry_run`, applies it; its monitors are held to the `[ingest]` egress policy first.
+pub(crate) async fn apply_file(
+    config: &Config,
+    shown: &str,
+    desired: &MonitorsFile,
+    dry_run: bool,
+    prune: bool,
+) -> anyhow::Result<()> {
+    plan::check_egress(shown, desired, &config.ingest.egress_policy())?;
     let kafka = kafka(config);
-    let (monitors, rules) = current(&kafka, &desired).await?;
-    let notify = current_notify(&kafka, &desired).await?;
-    let plan = FilePlan::new(&desired, &monitors, &rules, prune)
-        .with_notify(&shown, &desired, &notify, prune)?;
+    let (monitors, rules) = current(&kafka, desired).await?;
+    let notify = current_notify(&kafka, desired).await?;
+    let plan = FilePlan::new(desired, &monitors, &rules, prune)
+        .with_notify(shown, desired, &notify, prune)?;
     print!("{plan}");
     if dry_run || plan.is_empty() {
         return Ok(());

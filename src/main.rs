@@ -8,6 +8,7 @@ mod anomaly;
 mod cli;
 mod config;
 mod demo;
+mod import_cmd;
 mod ingest_cmd;
 mod keys_cmd;
 mod migrate;
