@@ -139,8 +139,12 @@ const SAFE: [(&str, vigil_schema::HttpMethod); 2] = [
 
 /// Imports the document `text` (JSON or YAML).
 pub fn import_openapi(text: &str, options: &ImportOptions) -> Result<Import, ImportError> {
+    import_document(&Document::parse(text)?, options)
+}
+
+/// Imports a parsed document.
+pub fn import_document(doc: &Document, options: &ImportOptions) -> Result<Import, ImportError> {
     check_options(options)?;
-    let doc = Document::parse(text)?;
     let title = doc
         .get("/info/title")
         .and_then(Value::as_str)
@@ -158,7 +162,7 @@ pub fn import_openapi(text: &str, options: &ImportOptions) -> Result<Import, Imp
         excluded: 0,
         warnings: Vec::new(),
     };
-    let mut schemas = Schemas::new(&doc);
+    let mut schemas = Schemas::new(doc);
     let mut ids: HashMap<String, usize> = HashMap::new();
     let paths = doc.object("/paths")?;
     for (path, item) in paths {
@@ -170,12 +174,12 @@ pub fn import_openapi(text: &str, options: &ImportOptions) -> Result<Import, Imp
         for (key, method) in SAFE {
             let Some(raw) = item.get(key) else { continue };
             let at = format!("{item_at}/{key}");
-            let op = Operation::read(&doc, path, method, raw, item, &at)?;
+            let op = Operation::read(doc, path, method, raw, item, &at)?;
             if !op.selected(options) {
                 import.excluded += 1;
                 continue;
             }
-            match op.monitor(&doc, &mut schemas, options) {
+            match op.monitor(doc, &mut schemas, options) {
                 Ok((mut spec, warnings)) => {
                     let n = ids.entry(spec.id.clone()).or_insert(0);
                     *n += 1;

@@ -59,6 +59,7 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         ("DELETE", "/api/v1/rules/{id}") => Access::Role(Role::Editor),
         ("GET", "/api/v1/rules/{id}/budget") => Access::Role(Role::Viewer),
         ("POST", "/api/v1/rules/backtest") => Access::Role(Role::Editor),
+        ("POST", "/api/v1/import/openapi") => Access::Role(Role::Editor),
         ("GET", "/api/v1/channels") => Access::Role(Role::Viewer),
         ("POST", "/api/v1/channels") => Access::Role(Role::Editor),
         ("GET", "/api/v1/channels/{id}") => Access::Role(Role::Viewer),

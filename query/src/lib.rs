@@ -225,6 +225,12 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             put(rest::channels::update_routes),
         ),
         (
+            Method::POST,
+            "/api/v1/import/openapi",
+            post(rest::import::import_openapi)
+                .layer(DefaultBodyLimit::max(rest::import::MAX_IMPORT_BODY)),
+        ),
+        (
             Method::GET,
             "/api/v1/keys",
             get(rest::credentials::list_keys),

@@ -12,6 +12,7 @@ pub mod backtest;
 pub mod channel;
 pub mod credentials;
 pub mod delivery;
+pub mod import;
 pub(crate) mod monitor_input;
 pub mod rule;
 pub mod silence;
@@ -31,6 +32,7 @@ pub use credentials::{
     ApiKey, ApiKeyPage, ApiKeyScope, CreatedApiKey, NewApiKey, Secret, SecretPage, SecretValue,
 };
 pub use delivery::{AckInput, CommandAccepted, DeliveryAttempt, DeliveryPage};
+pub use import::{ImportPlan, OpenApiImport, PlannedUpdate, SkippedOperation};
 pub use rule::{Rule, RuleEvent, RulePage};
 pub use silence::{Maintenance, MaintenancePage, NewSilence, Silence, SilencePage};
 
@@ -80,6 +82,12 @@ pub struct Monitor {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(max_items = 16)]
     pub steps: Vec<MonitorStep>,
+    /// The JSON Schema the body must match where an assertion says `[BODY] matches schema`;
+    /// omitted when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[graphql(skip)]
+    #[schema(value_type = Option<Object>)]
+    pub body_schema: Option<serde_json::Value>,
 }
 
 /// One request of a multi-step monitor.
@@ -147,6 +155,7 @@ impl From<&MonitorSpec> for Monitor {
             enabled: spec.enabled,
             depends_on: spec.depends_on.clone(),
             steps: spec.steps.iter().map(MonitorStep::from).collect(),
+            body_schema: spec.body_schema.clone(),
         }
     }
 }

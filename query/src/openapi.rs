@@ -34,6 +34,7 @@ use exact::{OPEN_SCHEMAS, exact_objects, unsigned_integers};
         rest::rules::list_rules, rest::rules::create_rule, rest::rules::get_rule,
         rest::rules::update_rule, rest::rules::delete_rule, rest::rules::rule_budget,
         rest::backtest::backtest_rules,
+        rest::import::import_openapi,
         rest::channels::list_channels, rest::channels::create_channel,
         rest::channels::get_channel, rest::channels::update_channel,
         rest::channels::delete_channel, rest::channels::get_routes, rest::channels::update_routes,

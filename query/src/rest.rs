@@ -13,6 +13,7 @@ pub mod backtest;
 pub mod channels;
 pub mod credentials;
 pub mod deliveries;
+pub mod import;
 pub mod integrations;
 pub mod rules;
 pub mod silences;

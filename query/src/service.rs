@@ -20,6 +20,7 @@ pub mod budget;
 pub mod channels;
 pub mod credentials;
 pub mod deliveries;
+pub mod import;
 pub mod monitors;
 pub mod probes;
 pub mod rules;

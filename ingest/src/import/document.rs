@@ -49,6 +49,11 @@ impl Document {
                 .map_err(|e| ImportError::new("", format!("invalid YAML: {e}")))?;
             yaml_to_json(yaml, &mut String::new())?
         };
+        Self::from_value(root)
+    }
+
+    /// A document already parsed as JSON.
+    pub fn from_value(root: Value) -> Result<Self, ImportError> {
         let Value::Object(map) = &root else {
             return Err(ImportError::new("", "the document must be an object"));
         };

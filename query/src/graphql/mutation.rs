@@ -1,12 +1,12 @@
 //! GraphQL writes: monitor create, replace, delete, enable/disable, and alert rule create,
-//! replace, delete (each answers once the service's own view shows the write), and rule
-//! backtests (nothing is written).
+//! replace, delete (each answers once the service's own view shows the write), rule
+//! backtests (nothing is written), and OpenAPI imports.
 
 use async_graphql::{Context, Json, Object, Result};
 
 use crate::auth::Role;
 use crate::graphql::{Gql, authorized};
-use crate::model::{BacktestReport, Monitor, Rule};
+use crate::model::{BacktestReport, Monitor, OpenApiImport, Rule};
 
 /// Root of writes.
 #[derive(Debug, Default)]
@@ -90,5 +90,21 @@ impl MutationRoot {
     ) -> Result<BacktestReport> {
         let service = authorized(ctx, Role::Editor)?;
         service.backtest(input.0).await.gql()
+    }
+
+    /// Imports monitors from an OpenAPI 3.0/3.1 or Swagger 2.0 document: `input` is the REST
+    /// body of `POST /api/v1/import/openapi` (`{document, base_url, include_tags, exclude_tags,
+    /// include_paths, exclude_paths, params, secrets, id_prefix, tags, interval, timeout,
+    /// regions, apply}`). Answers the monitors, the skipped operations and the plan; with
+    /// `apply: true` writes the plan's creates and updates. A document larger than the GraphQL
+    /// body limit goes through the REST route. Codes: `INVALID_SPEC` (`fieldErrors` name
+    /// `document/<JSON pointer>` or the option), `BAD_REQUEST`.
+    async fn import_openapi(
+        &self,
+        ctx: &Context<'_>,
+        input: Json<serde_json::Value>,
+    ) -> Result<OpenApiImport> {
+        let service = authorized(ctx, Role::Editor)?;
+        service.import_openapi(input.0).await.gql()
     }
 }

@@ -102,6 +102,11 @@ pub(crate) struct MonitorInput {
     #[serde(default)]
     #[schema(max_items = 16)]
     steps: Vec<StepInput>,
+    /// The JSON Schema (2020-12 unless its `$schema` says otherwise; `$ref`s only inside it,
+    /// at most 512 KiB) the body must match where an assertion says `[BODY] matches schema`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    body_schema: Option<serde_json::Value>,
 }
 
 /// One request of a multi-step monitor.

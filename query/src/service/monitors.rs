@@ -169,7 +169,7 @@ impl Service {
         })
     }
 
-    async fn write(&self, spec: &MonitorSpec) -> Result<()> {
+    pub(super) async fn write(&self, spec: &MonitorSpec) -> Result<()> {
         let bytes = vigil_schema::encode(spec)?;
         self.produce(
             &self.inner.topics.monitors,
