@@ -12,6 +12,7 @@ use super::Monitor;
 
 /// What to import. Unknown fields are rejected.
 #[derive(Debug, Clone, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(
     dead_code,
     reason = "describes the request body in the OpenAPI document"
@@ -19,43 +20,70 @@ use super::Monitor;
 pub struct ImportInput {
     /// The OpenAPI 3.0/3.1 or Swagger 2.0 document: its text (JSON or YAML), or the JSON
     /// document itself. The server never fetches a URL for it.
-    #[schema(value_type = Object)]
-    document: serde_json::Value,
-    /// The API's base URL, instead of the document's servers.
+    document: DocumentDoc,
+    /// The API's base URL (`http://` or `https://`), instead of the document's servers.
+    #[serde(default)]
     #[schema(example = "https://api.example.com/v1")]
     base_url: Option<String>,
     /// Only operations with one of these tags.
+    #[serde(default)]
     #[schema(max_items = 100)]
     include_tags: Vec<String>,
     /// Not operations with any of these tags.
+    #[serde(default)]
     #[schema(max_items = 100)]
     exclude_tags: Vec<String>,
     /// Only operations whose path matches one of these globs (`/pets*`).
+    #[serde(default)]
     #[schema(max_items = 100)]
     include_paths: Vec<String>,
     /// Not operations whose path matches any of these globs.
+    #[serde(default)]
     #[schema(max_items = 100)]
     exclude_paths: Vec<String>,
-    /// Parameter values by name, for every operation with a parameter of that name.
+    /// Parameter values by name, for every operation with a parameter of that name (at most
+    /// 100).
+    #[serde(default)]
     params: BTreeMap<String, String>,
-    /// Secret names by security scheme (default: the scheme's name).
+    /// Secret names by security scheme (default: the scheme's name; at most 100).
+    #[serde(default)]
     secrets: BTreeMap<String, String>,
     /// Prefix of the monitors' ids.
+    #[serde(default)]
     id_prefix: Option<String>,
     /// Tags added to every monitor.
-    #[schema(max_items = 16)]
+    #[serde(default)]
+    #[schema(max_items = 100)]
     tags: Vec<String>,
-    /// Interval of every monitor (`30s`; default `1m`).
-    #[schema(example = "1m")]
+    /// Interval of every monitor (default `1m`).
+    #[serde(default)]
+    #[schema(schema_with = super::monitor_input::duration, example = "1m")]
     interval: Option<String>,
     /// Timeout of every monitor (default `10s`).
-    #[schema(example = "10s")]
+    #[serde(default)]
+    #[schema(schema_with = super::monitor_input::duration, example = "10s")]
     timeout: Option<String>,
     /// Regions every monitor runs in (default: every region).
+    #[serde(default)]
+    #[schema(max_items = 100)]
     regions: Vec<String>,
     /// Write the plan's creates and updates (editor role); nothing is deleted.
-    #[schema(default = false)]
+    #[serde(default)]
     apply: bool,
+}
+
+/// An OpenAPI document: its text, or the JSON document.
+#[derive(Debug, Clone, ToSchema)]
+#[serde(untagged)]
+#[allow(
+    dead_code,
+    reason = "describes the request body in the OpenAPI document"
+)]
+pub enum DocumentDoc {
+    /// The document's text, JSON or YAML.
+    Text(String),
+    /// The JSON document.
+    Json(BTreeMap<String, serde_json::Value>),
 }
 
 /// What an import made, and its plan against the current monitors.

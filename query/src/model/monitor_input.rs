@@ -22,7 +22,7 @@ fn tags() -> utoipa::openapi::Array {
         .build()
 }
 
-fn duration() -> utoipa::openapi::Object {
+pub(crate) fn duration() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::Type::String)
         .pattern(Some(crate::openapi::DURATION_PATTERN))
