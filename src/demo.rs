@@ -11,6 +11,8 @@
 //! - `/api/degrading`: like `fast`, except during minutes 0–4 and 30–34 of every hour (UTC),
 //!   when its median rises to 300 ms with a wider spread;
 //! - `/`: the list of endpoints;
+//! - `/openapi.json`: the description of all of the above (OpenAPI 3.1), for
+//!   `vigil import openapi`;
 //! - `grpc.health.v1.Health` over HTTP/2 on both ports: the server and [`GRPC_SERVICE`] report
 //!   `SERVING`.
 //!
@@ -40,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 pub(crate) mod dns;
+mod openapi;
 pub(crate) mod receiver;
 
 /// The demo monitors, with `{{demo}}`, `{{demo_tls}}` (URLs), `{{demo_addr}}`,
@@ -422,6 +425,10 @@ struct Index {
 fn router(behaviour: Arc<Behaviour>) -> Router {
     Router::new()
         .route("/", get(index))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
         .route("/api/{endpoint}", get(endpoint))
         .route("/ws", get(websocket))
         .with_state(behaviour)

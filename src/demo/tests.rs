@@ -222,3 +222,88 @@ async fn serves_its_endpoints_and_stops_on_cancel() {
         .unwrap()
         .unwrap();
 }
+
+/// The target describes itself: its OpenAPI document imports into monitors whose every
+/// assertion (status, content type, body against the schema) holds on its real responses, and
+/// a response that breaks the schema fails with the violation.
+#[tokio::test]
+async fn its_openapi_document_imports_into_monitors_that_pass() {
+    use vigil_ingest::config::CheckerConfig;
+    use vigil_ingest::import::{ImportOptions, import_openapi};
+    use vigil_ingest::probe::{Assertions, Checker};
+
+    let any = SocketAddr::from(([127, 0, 0, 1], 0));
+    let demo = Demo::bind(any, any, any).await.unwrap();
+    let target = demo.target.clone();
+    let token = CancellationToken::new();
+    let server = tokio::spawn(demo.serve(token.clone()));
+    let addr = target.http.trim_start_matches("http://");
+    let response = get(addr, "/openapi.json").await;
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let options = ImportOptions {
+        source_url: Some(format!("{}/openapi.json", target.http).parse().unwrap()),
+        ..ImportOptions::default()
+    };
+    let import = import_openapi(body, &options).unwrap();
+    assert!(import.skipped.is_empty(), "{:?}", import.skipped);
+    let urls: Vec<(&str, &str)> = import
+        .monitors
+        .iter()
+        .map(|m| (m.id.as_str(), m.url.as_str()))
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            ("listendpoints", format!("{}/", target.http).as_str()),
+            ("callendpoint", format!("{}/api/fast", target.http).as_str()),
+        ]
+    );
+    let policy = vigil_schema::EgressPolicy {
+        allow: vec!["127.0.0.1".parse().unwrap()],
+        env_allow: Vec::new(),
+    };
+    let checker = Checker::new(CheckerConfig::default(), "local".into(), "test".into())
+        .with_policy(policy);
+    for spec in &import.monitors {
+        let result = checker
+            .check(spec, &Assertions::of(spec), vigil_schema::Timestamp::now())
+            .await;
+        assert_eq!(result.outcome, vigil_schema::Outcome::Ok, "{result:?}");
+        let held: Vec<(&str, bool)> = result
+            .assertions
+            .iter()
+            .map(|a| (a.condition.as_str(), a.passed))
+            .collect();
+        assert_eq!(
+            held,
+            [
+                ("[STATUS] == 200", true),
+                ("[HEADER].content-type == pat(application/json*)", true),
+                ("[BODY] matches schema", true),
+            ],
+            "{result:?}"
+        );
+    }
+    // The same schema, held to a response it does not describe.
+    let mut strict = import.monitors[1].clone();
+    let schema = strict.body_schema.as_mut().unwrap();
+    schema["$defs"]["Reply"]["properties"]["latency_ms"]["maximum"] = serde_json::json!(-1);
+    let result = checker
+        .check(&strict, &Assertions::of(&strict), vigil_schema::Timestamp::now())
+        .await;
+    let schema_check = &result.assertions[2];
+    assert!(!schema_check.passed, "{result:?}");
+    let actual = schema_check.actual.as_deref().unwrap();
+    assert!(
+        actual.starts_with("/latency_ms: ") && actual.contains("is greater than the maximum of -1"),
+        "{actual}"
+    );
+
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+}
