@@ -134,7 +134,9 @@ async fn read(source: &str) -> anyhow::Result<(String, Option<url::Url>)> {
         return Ok((text, None));
     }
     if source.starts_with("http://") || source.starts_with("https://") {
-        let url: url::Url = source.parse().with_context(|| format!("invalid URL {source}"))?;
+        let url: url::Url = source
+            .parse()
+            .with_context(|| format!("invalid URL {source}"))?;
         return Ok((fetch(&url).await?, Some(url)));
     }
     let len = std::fs::metadata(source)
@@ -144,7 +146,8 @@ async fn read(source: &str) -> anyhow::Result<(String, Option<url::Url>)> {
         len <= MAX_DOCUMENT as u64,
         "{source} is {len} bytes; at most {MAX_DOCUMENT} are read"
     );
-    let text = std::fs::read_to_string(source).with_context(|| format!("failed to read {source}"))?;
+    let text =
+        std::fs::read_to_string(source).with_context(|| format!("failed to read {source}"))?;
     Ok((text, None))
 }
 

@@ -40,7 +40,7 @@ async fn check(spec: &MonitorSpec) -> ProbeResult {
 }
 
 async fn check_with(checker: &Checker, spec: &MonitorSpec) -> ProbeResult {
-    let assertions = Assertions::of(&spec);
+    let assertions = Assertions::of(spec);
     let result = checker.check(spec, &assertions, Timestamp::now()).await;
     assert_eq!(result.monitor_id, spec.id);
     assert_eq!(result.url, spec.url, "the url is reported as configured");

@@ -63,7 +63,7 @@ fn spec(url: &str, extra: serde_json::Value) -> MonitorSpec {
 }
 
 async fn check(checker: &Checker, spec: &MonitorSpec) -> ProbeResult {
-    let assertions = Assertions::of(&spec);
+    let assertions = Assertions::of(spec);
     checker.check(spec, &assertions, Timestamp::now()).await
 }
 

@@ -113,7 +113,7 @@ fn spec(value: serde_json::Value) -> MonitorSpec {
 }
 
 async fn check(spec: &MonitorSpec) -> ProbeResult {
-    let assertions = Assertions::of(&spec);
+    let assertions = Assertions::of(spec);
     checker().check(spec, &assertions, Timestamp::now()).await
 }
 

@@ -77,8 +77,7 @@ async fn import_plans_applies_and_names_problems() {
     assert_eq!(plan["monitors"][0]["id"], "listpets");
     assert_eq!(plan["monitors"][0]["url"], "http://127.0.0.1:8090/v1/pets");
     assert_eq!(
-        plan["monitors"][0]["body_schema"]["$ref"],
-        "#/$defs/Pets",
+        plan["monitors"][0]["body_schema"]["$ref"], "#/$defs/Pets",
         "{plan}"
     );
     assert_eq!(plan["skipped"][0]["operation"], "showPetById");
@@ -101,15 +100,27 @@ async fn import_plans_applies_and_names_problems() {
         applied["plan"]["create"],
         json!(["listpets", "showpetbyid"])
     );
-    let (status, stored) = call(&state, Method::GET, "/api/v1/monitors/showpetbyid", Value::Null).await;
+    let (status, stored) = call(
+        &state,
+        Method::GET,
+        "/api/v1/monitors/showpetbyid",
+        Value::Null,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{stored}");
     assert_eq!(stored["url"], "http://127.0.0.1:8090/v1/pets/1");
     assert_eq!(stored["assertions"][2], "[BODY] matches schema");
-    assert_eq!(stored["body_schema"]["$defs"]["Pet"]["required"], json!(["id", "name"]));
+    assert_eq!(
+        stored["body_schema"]["$defs"]["Pet"]["required"],
+        json!(["id", "name"])
+    );
 
     // Again: nothing to do; with another interval, updates naming the field.
     let (_, again) = import(&state, apply.clone()).await;
-    assert_eq!(again["plan"], json!({ "create": [], "update": [], "unchanged": 2 }));
+    assert_eq!(
+        again["plan"],
+        json!({ "create": [], "update": [], "unchanged": 2 })
+    );
     apply["interval"] = "30s".into();
     apply["apply"] = false.into();
     let (_, changed) = import(&state, apply).await;
@@ -125,7 +136,8 @@ async fn import_plans_applies_and_names_problems() {
     let query = "mutation($input: JSON!) { importOpenapi(input: $input) { \
                  format monitors { id } skipped { operation reason } plan { create } applied } }";
     let doc: Value = serde_json::from_str(PETSTORE_20).unwrap();
-    let input = json!({ "document": doc, "base_url": "http://127.0.0.1:8090/v1", "id_prefix": "v2-" });
+    let input =
+        json!({ "document": doc, "base_url": "http://127.0.0.1:8090/v1", "id_prefix": "v2-" });
     let (status, gql) = call(
         &state,
         Method::POST,
@@ -140,7 +152,10 @@ async fn import_plans_applies_and_names_problems() {
         result["monitors"],
         json!([{ "id": "v2-listpets" }, { "id": "v2-getinventory" }])
     );
-    assert_eq!(result["plan"]["create"], json!(["v2-getinventory", "v2-listpets"]));
+    assert_eq!(
+        result["plan"]["create"],
+        json!(["v2-getinventory", "v2-listpets"])
+    );
     assert_eq!(result["applied"], false);
 
     // Problems: the egress policy, the document's pointer, options, unknown fields.
@@ -151,7 +166,10 @@ async fn import_plans_applies_and_names_problems() {
     let broken = json!({ "document": { "openapi": "3.0.3", "paths": { "/a": { "get": {} } } }, "base_url": "http://127.0.0.1:8090" });
     let (status, err) = import(&state, broken).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
-    assert_eq!(err["errors"][0]["field"], "document/paths/~1a/get/responses");
+    assert_eq!(
+        err["errors"][0]["field"],
+        "document/paths/~1a/get/responses"
+    );
     assert_eq!(err["errors"][0]["reason"], "is missing");
     let bad = json!({ "document": 7, "interval": "often", "base_url": "ftp://x" });
     let (status, err) = import(&state, bad).await;
@@ -165,7 +183,13 @@ async fn import_plans_applies_and_names_problems() {
     assert_eq!(fields, ["interval", "document", "base_url"]);
     let (status, err) = import(&state, json!({ "document": "{}", "aply": true })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
-    assert!(err["detail"].as_str().unwrap().contains("unknown field `aply`"), "{err}");
+    assert!(
+        err["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `aply`"),
+        "{err}"
+    );
 }
 
 /// The served document describes the body the route reads: the document as text or JSON,

@@ -53,12 +53,12 @@ pub use event::{
     ApiKeyLocation, ApiKeyRecord, ApiKeyUsage, AssertionResult, AuditAction, AuditEvent, Auth,
     BurnWindow, ChannelKind, ChannelSpec, CheckKind, Delivery, DeliveryStatus, DnsQuery, EmailTls,
     Escalation, Extract, FieldError, HttpMethod, IcmpTarget, KeyRole, KeyScope, MATCHER_PATTERN,
-    MAX_BODY_SCHEMA, MAX_GRPC_SERVICE, MAX_PINGS, MAX_STEPS, MaintenanceSchedule, MaintenanceSpec, MatchOp, Matcher,
-    MonitorSpec, NotifyCommand, Outcome, ProbeResult, RecordType, Redeliver, RouteSpec,
-    RuleCondition, RuleSpec, SCHEMA_CONDITION, SCHEME_LIST, SYSTEM_RESOLVER, SecretRef, Severity, SilenceSpec,
-    SilenceState, SketchData, SloKind, StatusClass, StepResult, StepSpec, SummarySegment, Timings,
-    UsageRecorder, WindowSummary, api_key_id, compile_body_schema, compile_regex, grpc_service,
-    is_schema_condition, reporter_name, step_url_scheme,
+    MAX_BODY_SCHEMA, MAX_GRPC_SERVICE, MAX_PINGS, MAX_STEPS, MaintenanceSchedule, MaintenanceSpec,
+    MatchOp, Matcher, MonitorSpec, NotifyCommand, Outcome, ProbeResult, RecordType, Redeliver,
+    RouteSpec, RuleCondition, RuleSpec, SCHEMA_CONDITION, SCHEME_LIST, SYSTEM_RESOLVER, SecretRef,
+    Severity, SilenceSpec, SilenceState, SketchData, SloKind, StatusClass, StepResult, StepSpec,
+    SummarySegment, Timings, UsageRecorder, WindowSummary, api_key_id, compile_body_schema,
+    compile_regex, grpc_service, is_schema_condition, reporter_name, step_url_scheme,
 };
 pub use retention::Retention;
 pub use timestamp::Timestamp;

@@ -263,8 +263,8 @@ async fn its_openapi_document_imports_into_monitors_that_pass() {
         allow: vec!["127.0.0.1".parse().unwrap()],
         env_allow: Vec::new(),
     };
-    let checker = Checker::new(CheckerConfig::default(), "local".into(), "test".into())
-        .with_policy(policy);
+    let checker =
+        Checker::new(CheckerConfig::default(), "local".into(), "test".into()).with_policy(policy);
     for spec in &import.monitors {
         let result = checker
             .check(spec, &Assertions::of(spec), vigil_schema::Timestamp::now())
@@ -290,7 +290,11 @@ async fn its_openapi_document_imports_into_monitors_that_pass() {
     let schema = strict.body_schema.as_mut().unwrap();
     schema["$defs"]["Reply"]["properties"]["latency_ms"]["maximum"] = serde_json::json!(-1);
     let result = checker
-        .check(&strict, &Assertions::of(&strict), vigil_schema::Timestamp::now())
+        .check(
+            &strict,
+            &Assertions::of(&strict),
+            vigil_schema::Timestamp::now(),
+        )
         .await;
     let schema_check = &result.assertions[2];
     assert!(!schema_check.passed, "{result:?}");

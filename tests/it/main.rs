@@ -26,6 +26,7 @@ mod migrations;
 mod monitors_table;
 mod notify;
 mod notify_commands;
+mod openapi_import;
 mod oracle;
 mod processor;
 mod query;

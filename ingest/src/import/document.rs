@@ -37,12 +37,22 @@ impl Document {
         if text.len() > MAX_DOCUMENT {
             return Err(ImportError::new(
                 "",
-                format!("the document is {} bytes; at most {MAX_DOCUMENT} are read", text.len()),
+                format!(
+                    "the document is {} bytes; at most {MAX_DOCUMENT} are read",
+                    text.len()
+                ),
             ));
         }
         let root = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| {
-                ImportError::new("", format!("invalid JSON at line {}, column {}: {e}", e.line(), e.column()))
+                ImportError::new(
+                    "",
+                    format!(
+                        "invalid JSON at line {}, column {}: {e}",
+                        e.line(),
+                        e.column()
+                    ),
+                )
             })?
         } else {
             let yaml: serde_norway::Value = serde_norway::from_str(text)
@@ -130,7 +140,10 @@ impl Document {
             })?;
             pointer = target;
         }
-        Err(ImportError::new(at, "`$ref`s refer to each other in a loop"))
+        Err(ImportError::new(
+            at,
+            "`$ref`s refer to each other in a loop",
+        ))
     }
 }
 
@@ -150,7 +163,10 @@ pub(super) fn local_pointer(reference: &Value, at: &str) -> Result<String, Impor
         ));
     };
     if !fragment.is_empty() && !fragment.starts_with('/') {
-        return Err(ImportError::new(at, format!("{text:?} is not a JSON pointer")));
+        return Err(ImportError::new(
+            at,
+            format!("{text:?} is not a JSON pointer"),
+        ));
     }
     // A fragment is URI-encoded (`#/paths/~1pets%7Bid%7D`).
     Ok(percent_decode(fragment))

@@ -175,7 +175,12 @@ impl<'d> Operation<'d> {
         }
         let name = self.display_name();
         let mut tags: Vec<String> = Vec::new();
-        for tag in self.tags.iter().map(|t| slug(t)).chain(options.tags.clone()) {
+        for tag in self
+            .tags
+            .iter()
+            .map(|t| slug(t))
+            .chain(options.tags.clone())
+        {
             if !tag.is_empty() && !tags.contains(&tag) && tags.len() < 32 {
                 tags.push(tag);
             }
@@ -193,8 +198,12 @@ impl<'d> Operation<'d> {
             headers,
             body: None,
             auth,
-            interval: options.interval.unwrap_or(std::time::Duration::from_secs(60)),
-            timeout: options.timeout.unwrap_or(std::time::Duration::from_secs(10)),
+            interval: options
+                .interval
+                .unwrap_or(std::time::Duration::from_secs(60)),
+            timeout: options
+                .timeout
+                .unwrap_or(std::time::Duration::from_secs(10)),
             regions: options.regions.clone(),
             follow_redirects: !success.redirect,
             allow_insecure_redirects: false,
@@ -226,7 +235,10 @@ impl<'d> Operation<'d> {
         let mut headers = BTreeMap::new();
         let mut cookies = Vec::new();
         for p in &self.params {
-            let given = options.params.get(&p.name).map(|v| Value::String(v.clone()));
+            let given = options
+                .params
+                .get(&p.name)
+                .map(|v| Value::String(v.clone()));
             let value = match (given, &p.example) {
                 (Some(v), _) => v,
                 (None, Some(v)) if p.required => v.clone(),
@@ -314,7 +326,11 @@ impl<'d> Operation<'d> {
         let (status, code, redirect) = if !ok.is_empty() {
             (status_assertion(&ok), Some(ok[0].to_string()), false)
         } else if responses.contains_key("2XX") || responses.contains_key("2xx") {
-            let key = if responses.contains_key("2XX") { "2XX" } else { "2xx" };
+            let key = if responses.contains_key("2XX") {
+                "2XX"
+            } else {
+                "2xx"
+            };
             (
                 vec!["[STATUS] >= 200".into(), "[STATUS] <= 299".into()],
                 Some(key.to_owned()),

@@ -128,7 +128,8 @@ impl<'d> Schemas<'d> {
         let mut refs = Vec::new();
         let schema = self.convert(value, pointer, &mut refs)?;
         let name = self.name_of(pointer);
-        self.defs.insert(pointer.to_owned(), Def { name, schema, refs });
+        self.defs
+            .insert(pointer.to_owned(), Def { name, schema, refs });
         Ok(())
     }
 
@@ -149,7 +150,11 @@ impl<'d> Schemas<'d> {
                 }
             })
             .collect();
-        let base = if base.is_empty() { "schema".into() } else { base };
+        let base = if base.is_empty() {
+            "schema".into()
+        } else {
+            base
+        };
         let mut name = base.clone();
         let mut n = 2;
         while !self.taken.insert(name.clone()) {
@@ -173,9 +178,7 @@ impl<'d> Schemas<'d> {
         };
         let legacy = self.doc.version != Version::OpenApi31;
         let nullable = legacy
-            && [map.get("nullable"), map.get("x-nullable")]
-                .iter()
-                .any(|v| *v == Some(&Value::Bool(true)));
+            && [map.get("nullable"), map.get("x-nullable")].contains(&Some(&Value::Bool(true)));
         if let Some(reference) = map.get("$ref") {
             let pointer = local_pointer(reference, at)?;
             if self.doc.get(&pointer).is_none() {

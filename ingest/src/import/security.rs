@@ -44,13 +44,15 @@ pub(super) fn base_url(
             (doc.get("/servers"), "/servers".to_owned()),
         ];
         let found = declared.into_iter().find_map(|(servers, servers_at)| {
-            match servers.and_then(Value::as_array).and_then(|s| s.first()) {
-                Some(first) => Some((first, format!("{servers_at}/0"))),
-                None => None,
-            }
+            servers
+                .and_then(Value::as_array)
+                .and_then(|s| s.first())
+                .map(|first| (first, format!("{servers_at}/0")))
         });
         match found {
-            Some((server, server_at)) => (server_url(server, &server_at)?, format!("{server_at}/url")),
+            Some((server, server_at)) => {
+                (server_url(server, &server_at)?, format!("{server_at}/url"))
+            }
             // No servers: OpenAPI's default is `/`, relative to the document.
             None => ("/".to_owned(), "/servers".to_owned()),
         }
@@ -222,7 +224,10 @@ fn requirement(
             ("apiKey", _) => {
                 let key = field("name");
                 if key.is_empty() {
-                    return Err(ImportError::new(format!("{def_at}/name"), "must be a string"));
+                    return Err(ImportError::new(
+                        format!("{def_at}/name"),
+                        "must be a string",
+                    ));
                 }
                 match field("in") {
                     "header" if auth != Auth::None => {
@@ -258,7 +263,12 @@ fn requirement(
                     client_secret: reference(&secret, "-client-secret"),
                     scopes: scopes
                         .as_array()
-                        .map(|s| s.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                        .map(|s| {
+                            s.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_owned)
+                                .collect()
+                        })
                         .unwrap_or_default(),
                 },
                 None => {

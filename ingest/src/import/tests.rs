@@ -450,11 +450,18 @@ fn malformed_documents_name_the_json_pointer() {
     ];
     for (doc, pointer, message) in cases {
         let e = error(doc);
-        assert_eq!((e.pointer.as_str(), e.message.as_str()), (pointer, message), "{doc}");
+        assert_eq!(
+            (e.pointer.as_str(), e.message.as_str()),
+            (pointer, message),
+            "{doc}"
+        );
     }
     let e = error("{\"openapi\": \"3.0.0\",\n  \"paths\": {,}}");
     assert_eq!(e.pointer, "");
-    assert!(e.message.starts_with("invalid JSON at line 2, column 13"), "{e}");
+    assert!(
+        e.message.starts_with("invalid JSON at line 2, column 13"),
+        "{e}"
+    );
     let e = error("openapi: 3.0.0\npaths: [\n");
     assert!(e.message.starts_with("invalid YAML"), "{e}");
 }

@@ -33,7 +33,7 @@ pub(crate) fn loopback() -> Checker {
 
 /// One check of `spec`, its result naming the URL as written.
 pub(crate) async fn check_with(checker: &Checker, spec: &MonitorSpec) -> ProbeResult {
-    let assertions = Assertions::of(&spec);
+    let assertions = Assertions::of(spec);
     let result = checker.check(spec, &assertions, Timestamp::now()).await;
     assert_eq!(result.url, spec.url);
     result

@@ -39,5 +39,9 @@ pub async fn import_openapi(
     body: Bytes,
 ) -> Result<Json<OpenApiImport>> {
     caller.require(Role::Editor)?;
-    state.service.import_openapi(parse_json(&body)?).await.map(Json)
+    state
+        .service
+        .import_openapi(parse_json(&body)?)
+        .await
+        .map(Json)
 }

@@ -332,13 +332,7 @@ fn schema_check(schema: serde_json::Value, body: &str) -> (bool, Option<String>)
     let crate::probe::Assertions(conditions) = crate::probe::Assertions::of(&spec);
     let condition = conditions[0].as_ref().unwrap();
     let headers = HeaderMap::new();
-    let response = Response::new(
-        Some(200),
-        Duration::ZERO,
-        &headers,
-        body.as_bytes(),
-        None,
-    );
+    let response = Response::new(Some(200), Duration::ZERO, &headers, body.as_bytes(), None);
     let result = condition.evaluate(&response);
     (result.passed, result.actual)
 }
