@@ -507,6 +507,10 @@ fn render_banner(b: &Banner) -> String {
             line(format!(
                 "    curl -fsS -H {auth} '{http}/api/v1/alerts/active'"
             ));
+            line(format!(
+                "    vigil import openapi {}/openapi.json",
+                demo.http
+            ));
         }
         None => {
             line(format!(
@@ -561,6 +565,7 @@ Vigil {} is up.
   Try:
     curl -fsS -H 'Authorization: Bearer vigil-0123456789abcdef' 'http://127.0.0.1:8080/api/v1/monitors/demo-slow/summary?from=now-15m'
     curl -fsS -H 'Authorization: Bearer vigil-0123456789abcdef' 'http://127.0.0.1:8080/api/v1/alerts/active'
+    vigil import openapi http://127.0.0.1:8090/openapi.json
 Press Ctrl-C to stop.
 ",
             env!("CARGO_PKG_VERSION")

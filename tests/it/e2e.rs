@@ -257,6 +257,9 @@ impl Api {
     }
 }
 
+/// What importing the demo target's OpenAPI document creates.
+const IMPORTED_MONITORS: [&str; 2] = ["api-callendpoint", "api-listendpoints"];
+
 fn parse_ms(rfc3339: &str) -> i64 {
     let t = time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
         .unwrap();
@@ -339,6 +342,41 @@ async fn demo_end_to_end() {
         .collect();
     ids.sort();
     assert_eq!(ids, DEMO_MONITORS);
+
+    // The demo target describes itself; importing its document adds monitors of its API.
+    let document = api
+        .http
+        .get(format!("{demo_http}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let imported: Value = api
+        .http
+        .post(format!("{}/api/v1/import/openapi", api.base))
+        .bearer_auth(&api.key)
+        .json(&json!({
+            "document": document,
+            "base_url": demo_http,
+            "id_prefix": "api-",
+            "interval": "2s",
+            "tags": ["imported"],
+            "apply": true,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(imported["applied"], true, "{imported}");
+    assert_eq!(
+        imported["plan"]["create"],
+        json!(IMPORTED_MONITORS),
+        "{imported}"
+    );
 
     // A subscriber connected now receives the next window of the fast endpoint.
     let mut request = format!("ws://{}/graphql/ws", up.query)
@@ -489,6 +527,29 @@ async fn demo_end_to_end() {
             up.logs()
         );
     }
+    // The imported monitors pass: status, content type, and the body against its schema.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = totals(&database).await;
+        let passing = IMPORTED_MONITORS
+            .iter()
+            .all(|m| t.get(*m).is_some_and(|x| x.checks >= 3));
+        if passing {
+            for m in IMPORTED_MONITORS {
+                assert_eq!(t[m].ok, t[m].checks, "{m}: {:?}\n{}", t[m], up.logs());
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "{t:?}\n{}", up.logs());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let monitor = api.get("/api/v1/monitors/api-callendpoint").await;
+    assert_eq!(monitor["url"], format!("{demo_http}/api/fast"), "{monitor}");
+    assert_eq!(
+        monitor["assertions"][2], "[BODY] matches schema",
+        "{monitor}"
+    );
+
     // The multi-step monitor's checks, as the probe history shows them: both steps, in order.
     let probes = api
         .get("/api/v1/monitors/demo-steps/probes?from=now-1h&limit=1")
