@@ -22,7 +22,7 @@ mod operation;
 mod schema;
 mod security;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -31,6 +31,8 @@ use serde_json::Value;
 use vigil_schema::MonitorSpec;
 
 pub use document::{Document, MAX_DOCUMENT, Version};
+pub use schema::MAX_SCHEMA_BYTES;
+pub use security::DEFAULT_SECRET_PREFIX;
 
 use self::operation::{Operation, Skip};
 use self::schema::Schemas;
@@ -163,7 +165,7 @@ pub fn import_document(doc: &Document, options: &ImportOptions) -> Result<Import
         warnings: Vec::new(),
     };
     let mut schemas = Schemas::new(doc);
-    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut used: HashSet<String> = HashSet::new();
     let paths = doc.object("/paths")?;
     for (path, item) in paths {
         let item_at = format!("/paths/{}", document::escape(path));
@@ -181,10 +183,10 @@ pub fn import_document(doc: &Document, options: &ImportOptions) -> Result<Import
             }
             match op.monitor(doc, &mut schemas, options) {
                 Ok((mut spec, warnings)) => {
-                    let n = ids.entry(spec.id.clone()).or_insert(0);
-                    *n += 1;
-                    if *n > 1 {
-                        spec.id = operation::unique_id(&spec.id, *n);
+                    let (base, mut n) = (spec.id.clone(), 2);
+                    while !used.insert(spec.id.clone()) {
+                        spec.id = operation::unique_id(&base, n);
+                        n += 1;
                     }
                     import.warnings.extend(warnings);
                     import.monitors.push(spec);

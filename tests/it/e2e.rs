@@ -530,7 +530,7 @@ async fn demo_end_to_end() {
     // The imported monitors pass: status, content type, and the body against its schema.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let t = totals(&database).await;
+        let t = crate::e2e::totals(&database).await;
         let passing = IMPORTED_MONITORS
             .iter()
             .all(|m| t.get(*m).is_some_and(|x| x.checks >= 3));

@@ -1,6 +1,10 @@
 //! An OpenAPI document as read: JSON or YAML text as one JSON value, its version, and local
 //! `$ref`s resolved by JSON pointer. Every problem names the JSON pointer where it is.
 
+use std::cell::Cell;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::ImportError;
@@ -55,9 +59,10 @@ impl Document {
                 )
             })?
         } else {
-            let yaml: serde_norway::Value = serde_norway::from_str(text)
-                .map_err(|e| ImportError::new("", format!("invalid YAML: {e}")))?;
-            yaml_to_json(yaml, &mut String::new())?
+            let left = Cell::new(yaml_budget(text.len()));
+            Budgeted { left: &left }
+                .deserialize(serde_norway::Deserializer::from_str(text))
+                .map_err(|e| ImportError::new("", format!("invalid YAML: {e}")))?
         };
         Self::from_value(root)
     }
@@ -206,58 +211,116 @@ fn version_string(v: &Value) -> Option<String> {
     }
 }
 
-/// YAML as JSON: keys as text (YAML's unquoted `200:` is a number), tags dropped.
-fn yaml_to_json(yaml: serde_norway::Value, at: &mut String) -> Result<Value, ImportError> {
-    use serde_norway::Value as Y;
-    Ok(match yaml {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                n.as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map_or(Value::Null, Value::Number)
+/// Most values a YAML document of `len` bytes may read as: an alias repeats what its anchor
+/// holds, so a small document could otherwise expand without bound.
+fn yaml_budget(len: usize) -> usize {
+    len.saturating_mul(4).saturating_add(10_000)
+}
+
+/// YAML read straight into JSON, counting every value against a budget: keys as text (YAML's
+/// unquoted `200:` is a number), standard tags resolved, others refused.
+struct Budgeted<'a> {
+    left: &'a Cell<usize>,
+}
+
+impl Budgeted<'_> {
+    fn count<E: de::Error>(&self) -> Result<(), E> {
+        match self.left.get().checked_sub(1) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
             }
+            None => Err(E::custom(
+                "the document expands to too many values (YAML aliases repeat what they point to)",
+            )),
         }
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
-                let len = at.len();
-                at.push_str(&format!("/{i}"));
-                out.push(yaml_to_json(item, at)?);
-                at.truncate(len);
-            }
-            Value::Array(out)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Budgeted<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Budgeted<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        self.count()?;
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        self.count()?;
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        self.count()?;
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        self.count()?;
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        self.count()?;
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        self.count()?;
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        self.count()?;
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.count()?;
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Budgeted { left: self.left })? {
+            items.push(item);
         }
-        Y::Mapping(entries) => {
-            let mut out = Map::with_capacity(entries.len());
-            for (key, value) in entries {
-                let key = match key {
-                    Y::String(s) => s,
-                    Y::Number(n) => n.to_string(),
-                    Y::Bool(b) => b.to_string(),
-                    Y::Null => "null".to_owned(),
-                    _ => {
-                        return Err(ImportError::new(
-                            at.clone(),
-                            "has a key that is not a string, number or boolean",
-                        ));
-                    }
-                };
-                let len = at.len();
-                at.push('/');
-                at.push_str(&escape(&key));
-                let value = yaml_to_json(value, at)?;
-                at.truncate(len);
-                out.insert(key, value);
-            }
-            Value::Object(out)
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.count()?;
+        let mut out = Map::new();
+        while let Some(key) = map.next_key_seed(Budgeted { left: self.left })? {
+            let key = match key {
+                Value::String(s) => s,
+                Value::Number(_) | Value::Bool(_) => key.to_string(),
+                Value::Null => "null".to_owned(),
+                _ => {
+                    return Err(de::Error::custom(
+                        "a key that is not a string, number or boolean",
+                    ));
+                }
+            };
+            let value = map.next_value_seed(Budgeted { left: self.left })?;
+            out.insert(key, value);
         }
-        Y::Tagged(tagged) => yaml_to_json(tagged.value, at)?,
-    })
+        Ok(Value::Object(out))
+    }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use vigil_schema::{HttpMethod, MAX_BODY_SCHEMA, MonitorSpec, SCHEMA_CONDITION};
+use vigil_schema::{HttpMethod, MonitorSpec, SCHEMA_CONDITION};
 
 use super::document::{Document, Version, escape};
 use super::schema::Schemas;
@@ -155,22 +155,15 @@ impl<'d> Operation<'d> {
             assertions.push(format!("[HEADER].content-type == pat({prefix}*)"));
         }
         if let (HttpMethod::Get, Some((schema, at))) = (self.method, success.schema) {
-            let bundled = schemas.bundle(schema, &at)?;
-            let len = serde_json::to_vec(&bundled).map_or(usize::MAX, |v| v.len());
-            if len > MAX_BODY_SCHEMA {
-                warnings.push(format!(
-                    "{}: the response schema is {len} bytes as JSON Schema (at most \
-                     {MAX_BODY_SCHEMA}); the body is not validated",
+            match schemas.body_schema(schema, &at) {
+                Ok(bundled) => {
+                    assertions.push(SCHEMA_CONDITION.into());
+                    body_schema = Some(bundled);
+                }
+                Err(reason) => warnings.push(format!(
+                    "{}: {reason}; the body is not validated",
                     self.display_name()
-                ));
-            } else if let Err(reason) = vigil_schema::compile_body_schema(&bundled) {
-                warnings.push(format!(
-                    "{}: the response schema at {at} {reason}; the body is not validated",
-                    self.display_name()
-                ));
-            } else {
-                assertions.push(SCHEMA_CONDITION.into());
-                body_schema = Some(bundled);
+                )),
             }
         }
         let name = self.display_name();
@@ -185,9 +178,11 @@ impl<'d> Operation<'d> {
                 tags.push(tag);
             }
         }
+        // An operationId without a letter or digit of a-z, 0-9 names nothing: the method and
+        // path do.
         let id_source = match &self.operation_id {
-            Some(id) => id.clone(),
-            None => format!("{}-{}", self.method.as_str().to_lowercase(), self.path),
+            Some(id) if !slug(id).is_empty() => id.clone(),
+            _ => format!("{}-{}", self.method.as_str().to_lowercase(), self.path),
         };
         let spec = MonitorSpec {
             id: fit(&slug(&format!("{}{id_source}", options.id_prefix))),
@@ -230,6 +225,7 @@ impl<'d> Operation<'d> {
         doc: &Document,
         options: &ImportOptions,
     ) -> Result<(String, BTreeMap<String, String>), Skip> {
+        let base = security::base_url(doc, self.raw, self.item, &self.at, options)?;
         let mut path = self.path.to_owned();
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         let mut headers = BTreeMap::new();
@@ -252,6 +248,19 @@ impl<'d> Operation<'d> {
                 // Optional, and not asked for.
                 (None, _) => continue,
             };
+            // A value the document wrote, not the user: `${…}` in it would be read as a
+            // reference (to a secret) by the probe. Query and path values are percent-encoded.
+            let written = !options.params.contains_key(&p.name);
+            if written
+                && matches!(p.location.as_str(), "header" | "cookie")
+                && value.to_string().contains("${")
+            {
+                return Err(Skip::Because(format!(
+                    "the example of {} parameter `{}` holds `${{`, which a monitor would read as \
+                     a reference; give it a value (--param {}=VALUE)",
+                    p.location, p.name, p.name
+                )));
+            }
             let values = render(&value).ok_or_else(|| {
                 Skip::Because(format!(
                     "{} parameter `{}` takes an object, which is not imported; give it a value",
@@ -294,7 +303,6 @@ impl<'d> Operation<'d> {
         if !cookies.is_empty() {
             headers.insert("Cookie".into(), cookies.join("; "));
         }
-        let base = security::base_url(doc, self.raw, self.item, &self.at, options)?;
         let mut url = format!("{}{path}", base.trim_end_matches('/'));
         let query = query.finish();
         if !query.is_empty() {
@@ -315,6 +323,7 @@ impl<'d> Operation<'d> {
         let explicit = |range: std::ops::RangeInclusive<u16>| {
             let mut codes: Vec<u16> = responses
                 .keys()
+                .filter(|k| k.len() == 3 && k.bytes().all(|b| b.is_ascii_digit()))
                 .filter_map(|k| k.parse().ok())
                 .filter(|c| range.contains(c))
                 .collect();

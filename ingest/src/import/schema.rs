@@ -20,6 +20,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
+use vigil_schema::MAX_BODY_SCHEMA;
+
 use super::ImportError;
 use super::document::{Document, Version, escape, local_pointer};
 
@@ -72,12 +74,23 @@ struct Def {
     refs: Vec<String>,
 }
 
-/// The converter, with its cache of converted definitions.
+/// Most bytes of body schemas (as JSON) one import embeds in its monitors, all together; past
+/// it, monitors are made without one (and a warning), so a small document whose operations
+/// share a huge schema cannot make an import copy and compile it without end.
+pub const MAX_SCHEMA_BYTES: usize = 32 * 1024 * 1024;
+
+/// The converter, with its cache of converted definitions and of finished body schemas.
 pub(super) struct Schemas<'d> {
     doc: &'d Document,
     defs: HashMap<String, Def>,
     names: HashMap<String, String>,
     taken: HashSet<String>,
+    /// Body schemas by what they are (the definition a lone `$ref` names, or their place),
+    /// with their size, or why there is none.
+    bodies: HashMap<String, Result<(Value, usize), String>>,
+    /// Bytes of body schemas handed out so far, and the most there may be.
+    spent: usize,
+    budget: usize,
 }
 
 impl<'d> Schemas<'d> {
@@ -87,11 +100,61 @@ impl<'d> Schemas<'d> {
             defs: HashMap::new(),
             names: HashMap::new(),
             taken: HashSet::new(),
+            bodies: HashMap::new(),
+            spent: 0,
+            budget: MAX_SCHEMA_BYTES,
         }
     }
 
+    /// The same with another budget of body schema bytes.
+    #[cfg(test)]
+    pub(super) fn with_budget(doc: &'d Document, budget: usize) -> Self {
+        Self {
+            budget,
+            ..Self::new(doc)
+        }
+    }
+
+    /// The `body_schema` of a response schema found at `at`: bundled, at most
+    /// [`MAX_BODY_SCHEMA`] bytes, compiled once, within the import's [`MAX_SCHEMA_BYTES`]; or
+    /// why there is none (naming the JSON pointer of a reference that does not resolve).
+    pub(super) fn body_schema(&mut self, schema: &Value, at: &str) -> Result<Value, String> {
+        let key = match (schema.get("$ref"), schema.as_object().map(Map::len)) {
+            (Some(Value::String(r)), Some(1)) => format!("ref {r}"),
+            _ => format!("at {at}"),
+        };
+        if !self.bodies.contains_key(&key) {
+            let made = match self.bundle(schema, at) {
+                Ok(bundled) => {
+                    let len = serde_json::to_vec(&bundled).map_or(usize::MAX, |v| v.len());
+                    if len > MAX_BODY_SCHEMA {
+                        Err(format!(
+                            "the response schema at {at} is {len} bytes as JSON Schema (at most \
+                             {MAX_BODY_SCHEMA})"
+                        ))
+                    } else {
+                        vigil_schema::compile_body_schema(&bundled)
+                            .map(|_| (bundled, len))
+                            .map_err(|reason| format!("the response schema at {at} {reason}"))
+                    }
+                }
+                Err(e) => Err(format!("the response schema does not convert: {e}")),
+            };
+            self.bodies.insert(key.clone(), made);
+        }
+        let (bundled, len) = self.bodies[&key].clone()?;
+        if self.spent + len > self.budget {
+            return Err(format!(
+                "the import's body schemas reached their limit of {} bytes",
+                self.budget
+            ));
+        }
+        self.spent += len;
+        Ok(bundled)
+    }
+
     /// The schema found at `at`, with every definition it reaches under `$defs`.
-    pub(super) fn bundle(&mut self, schema: &Value, at: &str) -> Result<Value, ImportError> {
+    fn bundle(&mut self, schema: &Value, at: &str) -> Result<Value, ImportError> {
         let mut refs = Vec::new();
         let root = self.convert(schema, at, &mut refs)?;
         let mut seen = HashSet::new();
@@ -263,6 +326,18 @@ impl<'d> Schemas<'d> {
             out.insert(key.clone(), converted);
         }
         if legacy {
+            // OpenAPI 3.0: a write-only property is required in requests only.
+            let write_only: Vec<&String> = match map.get("properties") {
+                Some(Value::Object(properties)) => properties
+                    .iter()
+                    .filter(|(_, p)| p.get("writeOnly") == Some(&Value::Bool(true)))
+                    .map(|(name, _)| name)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if let Some(Value::Array(required)) = out.get_mut("required") {
+                required.retain(|r| !write_only.iter().any(|w| r.as_str() == Some(w.as_str())));
+            }
             for (exclusive, bound) in [
                 ("exclusiveMinimum", "minimum"),
                 ("exclusiveMaximum", "maximum"),

@@ -1,6 +1,7 @@
 //! Where an operation is served (`servers`, or `host` and `basePath` in Swagger 2.0) and how it
 //! authenticates: its security requirement, each scheme bound to a named secret
-//! (`${secret:NAME}`), so no credential is ever written into a monitor.
+//! (`${secret:NAME}`), so no credential is ever written into a monitor. A scheme's secret is
+//! named `openapi-SCHEME` unless the options name another (`S` below).
 //!
 //! | scheme | monitor |
 //! |---|---|
@@ -77,6 +78,15 @@ pub(super) fn base_url(
             )));
         }
     };
+    if resolved.as_str().contains("${") {
+        return Err(Skip::Invalid(ImportError::new(
+            url_at,
+            format!(
+                "the server URL {url:?} holds `${{`, which a monitor would read as a reference; \
+                 give a base URL"
+            ),
+        )));
+    }
     if !matches!(resolved.scheme(), "http" | "https") {
         return Err(Skip::Invalid(ImportError::new(
             url_at,
@@ -202,6 +212,9 @@ fn requirement(
         "/components/securitySchemes".to_owned()
     };
     let mut auth = Auth::None;
+    // API keys in headers are decided last: the credential slot goes to a scheme that needs
+    // it, whatever the order of names, and they become headers.
+    let mut header_keys: Vec<(String, String)> = Vec::new();
     for (name, scopes) in schemes {
         let def_at = format!("{definitions}/{}", escape(name));
         let Some(def) = doc.get(&def_at) else {
@@ -230,18 +243,14 @@ fn requirement(
                     ));
                 }
                 match field("in") {
-                    "header" if auth != Auth::None => {
-                        headers.insert(key.to_owned(), reference(&secret, ""));
+                    "header" => {
+                        header_keys.push((key.to_owned(), reference(&secret, "")));
                         continue;
                     }
-                    "header" | "query" => Auth::ApiKey {
+                    "query" => Auth::ApiKey {
                         name: key.to_owned(),
                         value: reference(&secret, ""),
-                        location: if field("in") == "query" {
-                            ApiKeyLocation::Query
-                        } else {
-                            ApiKeyLocation::Header
-                        },
+                        location: ApiKeyLocation::Query,
                     },
                     "cookie" => {
                         let cookie = format!("{key}={}", reference(&secret, ""));
@@ -257,6 +266,12 @@ fn requirement(
                 }
             }
             ("oauth2", _) => match client_credentials_url(doc, def) {
+                Some(token_url) if token_url.contains("${") => {
+                    return Ok(Err(format!(
+                        "the token URL of {name:?} holds `${{`, which a monitor would read as a \
+                         reference"
+                    )));
+                }
                 Some(token_url) => Auth::Oauth2ClientCredentials {
                     token_url: token_url.to_owned(),
                     client_id: reference(&secret, "-client-id"),
@@ -291,6 +306,17 @@ fn requirement(
         }
         auth = this;
     }
+    let mut header_keys = header_keys.into_iter();
+    if auth == Auth::None
+        && let Some((name, value)) = header_keys.next()
+    {
+        auth = Auth::ApiKey {
+            name,
+            value,
+            location: ApiKeyLocation::Header,
+        };
+    }
+    headers.extend(header_keys);
     Ok(Ok(auth))
 }
 
@@ -303,8 +329,9 @@ fn client_credentials_url<'a>(doc: &Document, def: &'a Value) -> Option<&'a str>
     def.pointer("/flows/clientCredentials/tokenUrl")?.as_str()
 }
 
-/// The secret a scheme is bound to: the name given in the options, or the scheme's own name
-/// made a valid secret name.
+/// The secret a scheme is bound to: the name given in the options, or `openapi-` and the
+/// scheme's name made a valid secret name. A document names its schemes, so without the prefix
+/// it could bind a monitor that calls its own server to any stored secret.
 fn secret_name(scheme: &str, options: &ImportOptions) -> String {
     if let Some(name) = options.secrets.get(scheme) {
         return name.clone();
@@ -318,10 +345,13 @@ fn secret_name(scheme: &str, options: &ImportOptions) -> String {
                 '-'
             }
         })
-        .take(48)
+        .take(40)
         .collect();
-    if name.is_empty() { "api".into() } else { name }
+    format!("{DEFAULT_SECRET_PREFIX}{name}")
 }
+
+/// What a scheme's default secret name starts with.
+pub const DEFAULT_SECRET_PREFIX: &str = "openapi-";
 
 fn reference(secret: &str, suffix: &str) -> String {
     format!("${{secret:{secret}{suffix}}}")

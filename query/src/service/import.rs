@@ -18,8 +18,6 @@ use crate::{Error, Result};
 
 /// Most entries of each list or map option.
 const MAX_OPTIONS: usize = 100;
-/// Most bytes of response schemas one import answers with.
-const MAX_SCHEMAS: usize = 32 * 1024 * 1024;
 /// Monitor writes in flight while applying.
 const CONCURRENT_WRITES: usize = 16;
 
@@ -73,21 +71,6 @@ impl Service {
         .await
         .map_err(|e| Error::Unavailable(format!("the import stopped: {e}")))?
         .map_err(|e| invalid(format!("document{}", e.pointer), e.message))?;
-        let schemas: usize = imported
-            .monitors
-            .iter()
-            .filter_map(|m| m.body_schema.as_ref())
-            .map(|s| serde_json::to_vec(s).map_or(0, |v| v.len()))
-            .sum();
-        if schemas > MAX_SCHEMAS {
-            return Err(invalid(
-                "document".into(),
-                format!(
-                    "its response schemas come to {schemas} bytes (at most {MAX_SCHEMAS}); narrow \
-                     the import with include or exclude options"
-                ),
-            ));
-        }
         let current = self.inner.view.all();
         let plan = Plan::new(&current, &imported.monitors, false);
         let mut writes: Vec<&MonitorSpec> = Vec::new();
