@@ -13,6 +13,8 @@
 //! * Normalised score: `100 (S - S_null) / (S_perfect - S_null)` with `S_null = -fn * windows`
 //!   and `S_perfect = tp * windows`.
 
+pub mod cv;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -199,6 +201,21 @@ pub fn normalise(raw: f64, windows: usize, profile: &Profile) -> f64 {
         f64::NAN
     } else {
         100.0 * (raw - null) / (perfect - null)
+    }
+}
+
+/// Scores every file at a given threshold (one chosen elsewhere, e.g. on other files).
+pub fn score_at(files: &[FileScores<'_>], profile: &Profile, threshold: f64) -> CorpusResult {
+    let results: Vec<FileResult> = files
+        .iter()
+        .map(|f| score_file(f.scores, &label_rows(f, profile), threshold, profile))
+        .collect();
+    let raw: f64 = results.iter().map(|r| r.raw).sum();
+    let windows: usize = results.iter().map(|r| r.windows).sum();
+    CorpusResult {
+        threshold,
+        normalised: normalise(raw, windows, profile),
+        files: results,
     }
 }
 
