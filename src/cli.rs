@@ -187,9 +187,15 @@ pub(crate) enum AnomalyCommand {
         /// Input CSV (`-` for stdin).
         #[arg(long, short = 'i')]
         input: PathBuf,
-        /// Add a fourth column with the detector's reason.
+        /// Add a column with the detector's reason.
         #[arg(long)]
         reasons: bool,
+        /// Add columns saying why: the view that found the point most unusual (`feature`),
+        /// what it expected (`expected`), `value - expected` (`error`), and the probability of a
+        /// point at least this unusual under the series' history (`probability`; the score is
+        /// `-log10(probability) / 4`, clamped to [0, 1]). Empty during the warm-up.
+        #[arg(long)]
+        explain: bool,
     },
 }
 
@@ -235,8 +241,13 @@ pub(crate) async fn run(command: Command, config: Config) -> anyhow::Result<()> 
             crate::rules_cmd::run(&config, args).await
         }
         Command::Anomaly {
-            command: AnomalyCommand::Score { input, reasons },
-        } => crate::anomaly::score(&input, reasons),
+            command:
+                AnomalyCommand::Score {
+                    input,
+                    reasons,
+                    explain,
+                },
+        } => crate::anomaly::score(&input, reasons, explain),
         Command::Silence { command } => crate::silence_cmd::run(&config, command).await,
         Command::Keys { command } => crate::keys_cmd::run(&config, command).await,
         Command::Secrets { command } => crate::secrets_cmd::run(&config, command).await,

@@ -103,6 +103,25 @@ pub struct Score {
     pub score: f64,
     /// Short human-readable explanation (empty when nothing stands out).
     pub reason: String,
+    /// What the detector expected and how unlikely the value was (`None` during warm-up).
+    pub explanation: Option<Explanation>,
+}
+
+/// Why a point scored what it did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Explanation {
+    /// The view that found the point most surprising: `spike`, `shift`, `season` or `range`.
+    pub feature: &'static str,
+    /// What that view expected: the baseline (spike, shift), the usual value at this time of
+    /// day (season), the nearest bound of the values seen so far (range).
+    pub expected: f64,
+    /// `value - expected`.
+    pub error: f64,
+    /// The probability, under the series' own history, of a point at least this unusual in that
+    /// view, corrected for the four views looked at: the score is
+    /// `-log10(probability) / cap`, clamped to `[0, 1]` (with `cap` 4, score 0.9 is a
+    /// probability of about 2.5e-4 per point, 0.99 about 1.1e-4).
+    pub probability: f64,
 }
 
 /// Exponentially-weighted mean and mean absolute deviation.
@@ -276,6 +295,17 @@ enum Feature {
     Range = 3,
 }
 
+impl Feature {
+    fn name(self) -> &'static str {
+        match self {
+            Feature::Spike => "spike",
+            Feature::Shift => "shift",
+            Feature::Season => "season",
+            Feature::Range => "range",
+        }
+    }
+}
+
 const FEATURES: [Feature; 4] = [
     Feature::Spike,
     Feature::Shift,
@@ -415,6 +445,17 @@ impl Detector {
         self.season_count[bucket] = count.saturating_add(1);
     }
 
+    /// What `feature` expected of the point (before learning it).
+    fn expected(&self, feature: Feature, bucket: usize, value: f64) -> f64 {
+        match feature {
+            Feature::Spike | Feature::Shift => self.baseline.mean,
+            Feature::Season => self.season[bucket].mean,
+            Feature::Range if value > self.highest => self.highest,
+            Feature::Range if value < self.lowest => self.lowest,
+            Feature::Range => value,
+        }
+    }
+
     fn explain(&self, feature: Feature, bucket: usize, value: f64) -> String {
         let base = self.baseline.mean;
         let dev = self.baseline.dev + self.epsilon();
@@ -457,6 +498,7 @@ impl Detector {
             return Score {
                 score: 0.0,
                 reason: "non-finite value ignored".to_owned(),
+                explanation: None,
             };
         }
         let bucket = self.bucket(timestamp_secs);
@@ -464,6 +506,7 @@ impl Detector {
         self.seen += 1;
 
         let mut score = 0.0;
+        let mut corrected = 0.0;
         let mut winner = None;
         if self.seen > self.shared.cfg.warmup {
             let mut surprise = [0.0; 4];
@@ -484,11 +527,25 @@ impl Detector {
                 }
             }
             best -= (FEATURES.len() as f64).log10();
+            corrected = best.max(0.0);
             score = (best / self.shared.cfg.cap).clamp(0.0, 1.0);
         }
         let reason = match winner {
             Some(f) if score > 0.0 => self.explain(f, bucket, value),
             _ => String::new(),
+        };
+        let explanation = match (winner, self.seen > self.shared.cfg.warmup) {
+            (_, false) => None,
+            (winner, true) => {
+                let feature = winner.unwrap_or(Feature::Spike);
+                let expected = self.expected(feature, bucket, value);
+                Some(Explanation {
+                    feature: feature.name(),
+                    expected,
+                    error: value - expected,
+                    probability: 10f64.powf(-corrected),
+                })
+            }
         };
 
         if self.seen > self.shared.cfg.stat_warmup {
@@ -503,95 +560,19 @@ impl Detector {
             return Score {
                 score: 0.0,
                 reason: String::new(),
+                explanation,
             };
         }
         if score >= self.shared.cfg.fire && score > 0.0 {
             self.since_alert = 0;
         }
-        Score { score, reason }
+        Score {
+            score,
+            reason,
+            explanation,
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use proptest::prelude::Just;
-
-    use super::*;
-
-    fn series(n: usize, f: impl Fn(usize) -> f64) -> Vec<Score> {
-        let mut d = Detector::new(Config::default());
-        (0..n).map(|i| d.update(i as i64 * 300, f(i))).collect()
-    }
-
-    #[test]
-    fn deterministic_and_bounded() {
-        let f = |i: usize| ((i as f64) * 0.3).sin() + if i == 3000 { 9.0 } else { 0.0 };
-        let a = series(4000, f);
-        let b = series(4000, f);
-        assert_eq!(a, b);
-        assert!(a.iter().all(|s| (0.0..=1.0).contains(&s.score)));
-        assert!(a[3000].score > 0.9, "spike scored {}", a[3000].score);
-        assert!(!a[3000].reason.is_empty());
-    }
-
-    #[test]
-    fn flat_line_that_moves() {
-        let s = series(2000, |i| if i < 1500 { 5.0 } else { 6.0 });
-        assert!(s[1500].score >= 0.99, "jump scored {}", s[1500].score);
-        assert!(s[1400].score == 0.0);
-    }
-
-    proptest::proptest! {
-        /// The sparse histogram answers as the full grid of bins does, summed naively.
-        #[test]
-        fn sparse_tails_equal_a_dense_grid(
-            values in proptest::collection::vec(
-                proptest::prop_oneof![Just(0.0), 1e-9f64..1e9], 1..400),
-            probes in proptest::collection::vec(0.0f64..2e9, 1..20),
-        ) {
-            let cfg = Config::default();
-            let shape = TailShape::new(&cfg);
-            let mut sparse = TailHistogram::new();
-            let mut dense = vec![0.0f64; cfg.num_bins()];
-            let (mut gain, mut total, mut max_seen) = (1.0f64, 0.0f64, 0.0f64);
-            for &v in &values {
-                sparse.add(&shape, v);
-                gain /= cfg.hist_decay;
-                dense[shape.bin(v)] += gain;
-                total += gain;
-                max_seen = (max_seen * cfg.hist_decay).max(v);
-            }
-            for &r in &probes {
-                let b = shape.bin(r);
-                let above: f64 = dense[b + 1..].iter().sum::<f64>() + 0.5 * dense[b];
-                let mut p = (above + gain) / (total + gain);
-                if r > max_seen && max_seen > 0.0 {
-                    p *= (max_seen / r).powf(cfg.beyond_exponent);
-                } else if r > 0.0 && max_seen <= 0.0 {
-                    p *= FIRST_MOVE_FACTOR;
-                }
-                let want = -p.log10();
-                let got = sparse.surprise(&shape, r);
-                proptest::prop_assert!((got - want).abs() <= 1e-9 * want.abs().max(1.0), "{got} vs {want}");
-            }
-            proptest::prop_assert!(sparse.bins.len() <= values.len());
-        }
-    }
-
-    #[test]
-    fn a_detector_holds_a_few_kib() {
-        let mut d = Detector::new(Config::default());
-        for i in 0..5_000 {
-            d.update(i * 60, 100_000.0 + 5_000.0 * ((i as f64) * 0.1).sin());
-        }
-        // The full grid held 4 × 645 f64 = 20 KiB.
-        assert!(d.heap_bytes() < 6_144, "{} bytes", d.heap_bytes());
-    }
-
-    #[test]
-    fn non_finite_is_ignored() {
-        let mut d = Detector::new(Config::default());
-        assert_eq!(d.update(0, f64::NAN).score, 0.0);
-        assert_eq!(d.points_seen(), 0);
-    }
-}
+mod tests;
