@@ -193,7 +193,8 @@ pub(crate) enum AnomalyCommand {
         /// Add columns saying why: the view that found the point most unusual (`feature`),
         /// what it expected (`expected`), `value - expected` (`error`), and the probability of a
         /// point at least this unusual under the series' history (`probability`; the score is
-        /// `-log10(probability) / 4`, clamped to [0, 1]). Empty during the warm-up.
+        /// `-log10(probability) / 4`, clamped to [0, 1]). Empty during the warm-up and the rest
+        /// after an alert.
         #[arg(long)]
         explain: bool,
     },

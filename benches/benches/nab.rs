@@ -177,24 +177,27 @@ fn cross_validate(corpus: &[nab::Series], timestamps: &[Vec<i64>]) {
         grid.len()
     );
     println!(
-        "{:<20} {:>9} {:>9}  {:<28} folds",
-        "profile", "in-sample", "cross-val", "best in-sample"
+        "{:<20} {:>9} {:>9} {:>9}  {:<28} folds",
+        "profile", "in-sample", "cross-val", "default", "best in-sample"
     );
     for profile in &PROFILES {
         let Some((best, result)) = cv::in_sample(&candidates, profile) else {
             continue;
         };
         let validated = cv::leave_one_category_out(&candidates, &categories, profile);
+        // The default alone: only its threshold is chosen on the other categories.
+        let default = cv::leave_one_category_out(&candidates[..1], &categories, profile);
         let folds: Vec<String> = validated
             .folds
             .iter()
             .map(|f| format!("{} {:.1} ({})", f.held_out, f.normalised, f.chosen))
             .collect();
         println!(
-            "{:<20} {:>9.2} {:>9.2}  {:<28} {}",
+            "{:<20} {:>9.2} {:>9.2} {:>9.2}  {:<28} {}",
             profile.name,
             result.normalised,
             validated.normalised,
+            default.normalised,
             best.name,
             folds.join(", ")
         );

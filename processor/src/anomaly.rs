@@ -62,7 +62,8 @@ pub struct Config {
     pub season_buckets: usize,
     /// Exponential rate inside a mature season bucket.
     pub season_rate: f64,
-    /// Samples a bucket needs before the seasonal feature uses it.
+    /// Samples a bucket needs before the seasonal feature uses it (counts stop at 255, so
+    /// larger values act as 255).
     pub season_min: u32,
 }
 
@@ -103,7 +104,8 @@ pub struct Score {
     pub score: f64,
     /// Short human-readable explanation (empty when nothing stands out).
     pub reason: String,
-    /// What the detector expected and how unlikely the value was (`None` during warm-up).
+    /// What the detector expected and how unlikely the value was (`None` during the warm-up
+    /// and the rest after an alert, when the score is 0 whatever the value).
     pub explanation: Option<Explanation>,
 }
 
@@ -537,10 +539,13 @@ impl Detector {
                 surprise[f as usize] =
                     self.tails[f as usize].surprise(&self.shared.shape, raw[f as usize]);
             }
+            // A regular daily peak is not a spike: the season caps it (and is then the view
+            // the point is explained by).
+            let mut capped = false;
             if self.season_mature(bucket) {
-                let s = Feature::Season as usize;
-                surprise[Feature::Spike as usize] =
-                    surprise[Feature::Spike as usize].min(surprise[s]);
+                let (spike, season) = (Feature::Spike as usize, Feature::Season as usize);
+                capped = surprise[spike] > surprise[season];
+                surprise[spike] = surprise[spike].min(surprise[season]);
             }
             let mut best = 0.0;
             for f in FEATURES {
@@ -548,6 +553,9 @@ impl Detector {
                     best = surprise[f as usize];
                     winner = Some(f);
                 }
+            }
+            if capped && winner == Some(Feature::Spike) {
+                winner = Some(Feature::Season);
             }
             best -= (FEATURES.len() as f64).log10();
             corrected = best.max(0.0);
@@ -583,7 +591,7 @@ impl Detector {
             return Score {
                 score: 0.0,
                 reason: String::new(),
-                explanation,
+                explanation: None,
             };
         }
         if score >= self.shared.cfg.fire && score > 0.0 {
