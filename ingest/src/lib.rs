@@ -21,6 +21,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+mod glob;
 mod hash;
 pub mod import;
 pub mod metric;

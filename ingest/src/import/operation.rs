@@ -8,7 +8,8 @@ use vigil_schema::{HttpMethod, MonitorSpec, SCHEMA_CONDITION};
 
 use super::document::{Document, Version, escape};
 use super::schema::Schemas;
-use super::{ImportError, ImportOptions, glob, security};
+use super::{ImportError, ImportOptions, security};
+use crate::glob::glob;
 
 /// Why an operation gets no monitor.
 #[derive(Debug)]
