@@ -174,27 +174,9 @@ pub(super) fn local_pointer(reference: &Value, at: &str) -> Result<String, Impor
         ));
     }
     // A fragment is URI-encoded (`#/paths/~1pets%7Bid%7D`).
-    Ok(percent_decode(fragment))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
-                i += 3;
-            }
-            (b, ..) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    Ok(percent_encoding::percent_decode_str(fragment)
+        .decode_utf8_lossy()
+        .into_owned())
 }
 
 /// Escapes a key for a JSON pointer (`/pets/{id}` → `~1pets~1{id}`).

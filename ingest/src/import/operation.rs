@@ -270,7 +270,10 @@ impl<'d> Operation<'d> {
             })?;
             match p.location.as_str() {
                 "path" => {
-                    let encoded: Vec<String> = values.iter().map(|v| encode_segment(v)).collect();
+                    let encoded: Vec<String> = values
+                        .iter()
+                        .map(|v| percent_encoding::utf8_percent_encode(v, SEGMENT).to_string())
+                        .collect();
                     path = path.replace(&format!("{{{}}}", p.name), &encoded.join(","));
                 }
                 "query" => {
@@ -508,18 +511,12 @@ fn render(value: &Value) -> Option<Vec<String>> {
     }
 }
 
-/// Percent-encodes a path segment (RFC 3986 unreserved characters stay).
-fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// What a path segment's value keeps as is: RFC 3986's unreserved characters.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// A slug for ids and tags: lower case, runs of other characters as `-`.
 pub(super) fn slug(text: &str) -> String {
