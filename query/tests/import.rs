@@ -5,72 +5,48 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-use std::time::Duration;
+#[path = "notify/harness.rs"]
+#[allow(dead_code, reason = "a shared harness; not every helper is used here")]
+mod harness;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode};
+use harness::{EDITOR, Harness, harness_with};
 use rdkafka::mocking::MockCluster;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
-use vigil_query::{AppState, Config, router};
 use vigil_schema::EgressPolicy;
 
 const PETSTORE_30: &str = include_str!("../../ingest/tests/fixtures/openapi/petstore-3.0.yaml");
 const PETSTORE_20: &str = include_str!("../../ingest/tests/fixtures/openapi/petstore-2.0.json");
 
-async fn call(state: &AppState, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let response = router(state.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+/// A call by an editor; a `null` body sends none.
+async fn call(h: &Harness, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
+    let body = (!body.is_null()).then_some(body);
+    let (status, _, value) = harness::call(h, method, uri, Some(EDITOR), body).await;
+    (status, value)
 }
 
-async fn import(state: &AppState, body: Value) -> (StatusCode, Value) {
-    call(state, Method::POST, "/api/v1/import/openapi", body).await
+async fn import(h: &Harness, body: Value) -> (StatusCode, Value) {
+    call(h, Method::POST, "/api/v1/import/openapi", body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_plans_applies_and_names_problems() {
     let cluster = MockCluster::new(1).unwrap();
-    let mut config = Config::default();
-    config.kafka.brokers = cluster.bootstrap_servers();
-    config.kafka.topic_prefix = "t".into();
-    config.kafka.request_timeout = Duration::from_secs(5);
-    config.clickhouse.url = "http://127.0.0.1:9".into();
-    config.egress = EgressPolicy {
-        allow: vec!["127.0.0.1:8090".parse().unwrap()],
-        env_allow: Vec::new(),
-    };
-    for topic in config.topics().specs() {
-        cluster
-            .create_topic(&topic.name, topic.partitions, 1)
-            .unwrap();
-    }
-    let token = CancellationToken::new();
-    let _stop = token.clone().drop_guard();
-    let service = vigil_query::connect(&config, &token).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !service.view().is_caught_up() {
-        assert!(std::time::Instant::now() < deadline, "view never caught up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let state = AppState::new(service, config, None);
+    let h = harness_with(
+        &cluster,
+        |config| {
+            config.egress = EgressPolicy {
+                allow: vec!["127.0.0.1:8090".parse().unwrap()],
+                env_allow: Vec::new(),
+            };
+        },
+        None,
+    )
+    .await;
 
     // The plan alone writes nothing.
     let body = json!({ "document": PETSTORE_30, "base_url": "http://127.0.0.1:8090/v1" });
-    let (status, plan) = import(&state, body.clone()).await;
+    let (status, plan) = import(&h, body.clone()).await;
     assert_eq!(status, StatusCode::OK, "{plan}");
     assert_eq!(plan["title"], "Swagger Petstore");
     assert_eq!(plan["format"], "OpenAPI 3.0.0");
@@ -86,27 +62,21 @@ async fn import_plans_applies_and_names_problems() {
         json!({ "create": ["listpets"], "update": [], "unchanged": 0 })
     );
     assert_eq!(plan["applied"], false);
-    let (_, list) = call(&state, Method::GET, "/api/v1/monitors", Value::Null).await;
+    let (_, list) = call(&h, Method::GET, "/api/v1/monitors", Value::Null).await;
     assert_eq!(list["items"], json!([]));
 
     // Applied: the monitor exists as planned.
     let mut apply = body.clone();
     apply["apply"] = true.into();
     apply["params"] = json!({ "petId": "1" });
-    let (status, applied) = import(&state, apply.clone()).await;
+    let (status, applied) = import(&h, apply.clone()).await;
     assert_eq!(status, StatusCode::OK, "{applied}");
     assert_eq!(applied["applied"], true);
     assert_eq!(
         applied["plan"]["create"],
         json!(["listpets", "showpetbyid"])
     );
-    let (status, stored) = call(
-        &state,
-        Method::GET,
-        "/api/v1/monitors/showpetbyid",
-        Value::Null,
-    )
-    .await;
+    let (status, stored) = call(&h, Method::GET, "/api/v1/monitors/showpetbyid", Value::Null).await;
     assert_eq!(status, StatusCode::OK, "{stored}");
     assert_eq!(stored["url"], "http://127.0.0.1:8090/v1/pets/1");
     assert_eq!(stored["assertions"][2], "[BODY] matches schema");
@@ -116,14 +86,14 @@ async fn import_plans_applies_and_names_problems() {
     );
 
     // Again: nothing to do; with another interval, updates naming the field.
-    let (_, again) = import(&state, apply.clone()).await;
+    let (_, again) = import(&h, apply.clone()).await;
     assert_eq!(
         again["plan"],
         json!({ "create": [], "update": [], "unchanged": 2 })
     );
     apply["interval"] = "30s".into();
     apply["apply"] = false.into();
-    let (_, changed) = import(&state, apply).await;
+    let (_, changed) = import(&h, apply).await;
     assert_eq!(
         changed["plan"]["update"],
         json!([
@@ -139,7 +109,7 @@ async fn import_plans_applies_and_names_problems() {
     let input =
         json!({ "document": doc, "base_url": "http://127.0.0.1:8090/v1", "id_prefix": "v2-" });
     let (status, gql) = call(
-        &state,
+        &h,
         Method::POST,
         "/graphql",
         json!({ "query": query, "variables": { "input": input } }),
@@ -160,11 +130,11 @@ async fn import_plans_applies_and_names_problems() {
 
     // Problems: the egress policy, the document's pointer, options, unknown fields.
     let outside = json!({ "document": PETSTORE_30, "base_url": "http://10.0.0.1/", "apply": true });
-    let (status, err) = import(&state, outside).await;
+    let (status, err) = import(&h, outside).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     assert_eq!(err["errors"][0]["field"], "monitors.listpets.url");
     let broken = json!({ "document": { "openapi": "3.0.3", "paths": { "/a": { "get": {} } } }, "base_url": "http://127.0.0.1:8090" });
-    let (status, err) = import(&state, broken).await;
+    let (status, err) = import(&h, broken).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     assert_eq!(
         err["errors"][0]["field"],
@@ -172,7 +142,7 @@ async fn import_plans_applies_and_names_problems() {
     );
     assert_eq!(err["errors"][0]["reason"], "is missing");
     let bad = json!({ "document": 7, "interval": "often", "base_url": "ftp://x" });
-    let (status, err) = import(&state, bad).await;
+    let (status, err) = import(&h, bad).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     let fields: Vec<&str> = err["errors"]
         .as_array()
@@ -181,7 +151,7 @@ async fn import_plans_applies_and_names_problems() {
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["interval", "document", "base_url"]);
-    let (status, err) = import(&state, json!({ "document": "{}", "aply": true })).await;
+    let (status, err) = import(&h, json!({ "document": "{}", "aply": true })).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
     assert!(
         err["detail"]
