@@ -215,12 +215,7 @@ async fn serves_its_endpoints_and_stops_on_cancel() {
     }
     assert_eq!(failures, 1);
 
-    token.cancel();
-    tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    stop(token, server).await;
 }
 
 /// The target describes itself: its OpenAPI document imports into monitors whose every
@@ -304,6 +299,11 @@ async fn its_openapi_document_imports_into_monitors_that_pass() {
         "{actual}"
     );
 
+    stop(token, server).await;
+}
+
+/// Cancels a served demo target and waits for it to stop cleanly.
+async fn stop(token: CancellationToken, server: tokio::task::JoinHandle<anyhow::Result<()>>) {
     token.cancel();
     tokio::time::timeout(Duration::from_secs(10), server)
         .await

@@ -240,18 +240,21 @@ impl Api {
         response.json().await.unwrap()
     }
 
-    async fn graphql(&self, query: &str) -> Value {
-        let response: Value = self
+    async fn post(&self, path: &str, body: &Value) -> Value {
+        let response = self
             .http
-            .post(format!("{}/graphql", self.base))
+            .post(format!("{}{path}", self.base))
             .bearer_auth(&self.key)
-            .json(&json!({ "query": query }))
+            .json(body)
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
+        assert_eq!(response.status(), 200, "POST {path}");
+        response.json().await.unwrap()
+    }
+
+    async fn graphql(&self, query: &str) -> Value {
+        let response = self.post("/graphql", &json!({ "query": query })).await;
         assert!(response.get("errors").is_none(), "{query}: {response}");
         response["data"].clone()
     }
@@ -353,24 +356,15 @@ async fn demo_end_to_end() {
         .text()
         .await
         .unwrap();
-    let imported: Value = api
-        .http
-        .post(format!("{}/api/v1/import/openapi", api.base))
-        .bearer_auth(&api.key)
-        .json(&json!({
-            "document": document,
-            "base_url": demo_http,
-            "id_prefix": "api-",
-            "interval": "2s",
-            "tags": ["imported"],
-            "apply": true,
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json!({
+        "document": document,
+        "base_url": demo_http,
+        "id_prefix": "api-",
+        "interval": "2s",
+        "tags": ["imported"],
+        "apply": true,
+    });
+    let imported = api.post("/api/v1/import/openapi", &body).await;
     assert_eq!(imported["applied"], true, "{imported}");
     assert_eq!(
         imported["plan"]["create"],
