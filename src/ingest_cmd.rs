@@ -1,5 +1,6 @@
 //! `vigil apply`, `vigil export` and `vigil ingest`: monitors, alert rules and the
-//! notification configuration (channels, routes, silences, maintenance windows) as code, and
+//! notification configuration (channels, routes, silences, maintenance windows) and status
+//! pages as code, and
 //! the ingest service (probe runner plus ingestion API).
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,9 @@ use rdkafka::types::RDKafkaErrorCode;
 use tokio_util::sync::CancellationToken;
 use vigil_ingest::plan::{self, FilePlan, MonitorsFile, NotifyCurrent};
 use vigil_ingest::{KafkaConnection, Spec, SpecView};
-use vigil_schema::{ChannelSpec, MaintenanceSpec, MonitorSpec, RouteSpec, RuleSpec, SilenceSpec};
+use vigil_schema::{
+    ChannelSpec, MaintenanceSpec, MonitorSpec, RouteSpec, RuleSpec, SilenceSpec, StatusPageSpec,
+};
 
 use crate::config::Config;
 
@@ -164,11 +167,12 @@ pub(crate) async fn current_notify(
     let token = CancellationToken::new();
     let routing = file.channels.is_some() || file.routes.is_some();
     let suppressing = file.silences.is_some() || file.maintenance.is_some();
-    let (channels, routes, silences, maintenance) = tokio::join!(
+    let (channels, routes, silences, maintenance, status_pages) = tokio::join!(
         snapshot::<ChannelSpec>(routing, kafka, &token),
         snapshot::<RouteSpec>(routing, kafka, &token),
         snapshot::<SilenceSpec>(suppressing, kafka, &token),
         snapshot::<MaintenanceSpec>(suppressing, kafka, &token),
+        snapshot::<StatusPageSpec>(file.status_pages.is_some(), kafka, &token),
     );
     token.cancel();
     Ok(NotifyCurrent {
@@ -176,11 +180,12 @@ pub(crate) async fn current_notify(
         routes: routes?.into_iter().next(),
         silences: silences?,
         maintenance: maintenance?,
+        status_pages: status_pages?,
     })
 }
 
-/// `vigil export [-o FILE]`: every monitor, alert rule, channel, silence and maintenance
-/// window and the routing tree, as a monitors file (secrets as their `${secret:NAME}`
+/// `vigil export [-o FILE]`: every monitor, alert rule, channel, silence, maintenance window and
+/// status page and the routing tree, as a monitors file (secrets as their `${secret:NAME}`
 /// references).
 pub(crate) async fn export(config: &Config, output: Option<&PathBuf>) -> anyhow::Result<()> {
     let kafka = kafka(config);
@@ -189,6 +194,7 @@ pub(crate) async fn export(config: &Config, output: Option<&PathBuf>) -> anyhow:
         alerts: Some(Vec::new()),
         channels: Some(Vec::new()),
         silences: Some(Vec::new()),
+        status_pages: Some(Vec::new()),
         ..MonitorsFile::default()
     };
     let (monitors, rules) = current(&kafka, &everything).await?;

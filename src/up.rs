@@ -469,6 +469,14 @@ fn render_banner(b: &Banner) -> String {
     line(String::new());
     line(format!("Vigil {} is up.", env!("CARGO_PKG_VERSION")));
     line(format!(
+        "  Dashboard       {http}/ui/  (sign in with the API key below)"
+    ));
+    if b.demo.is_some() {
+        line(format!(
+            "  Status page     {http}/status/demo  (public, no key)"
+        ));
+    }
+    line(format!(
         "  REST API docs   {http}/docs  (OpenAPI: {http}/api/v1/openapi.json)"
     ));
     line(format!(
@@ -554,6 +562,8 @@ mod tests {
         let expected = format!(
             "
 Vigil {} is up.
+  Dashboard       http://127.0.0.1:8080/ui/  (sign in with the API key below)
+  Status page     http://127.0.0.1:8080/status/demo  (public, no key)
   REST API docs   http://127.0.0.1:8080/docs  (OpenAPI: http://127.0.0.1:8080/api/v1/openapi.json)
   GraphQL         http://127.0.0.1:8080/graphql  (subscriptions: ws://127.0.0.1:8080/graphql/ws)
   Ingestion API   http://127.0.0.1:8081/v1/events

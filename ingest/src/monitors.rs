@@ -119,6 +119,18 @@ impl Spec for MaintenanceSpec {
     }
 }
 
+impl Spec for vigil_schema::StatusPageSpec {
+    const NOUN: &'static str = "status page";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn topic(topics: &TopicNames) -> &str {
+        &topics.status_pages
+    }
+}
+
 impl Spec for vigil_schema::vault::SealedSecret {
     const NOUN: &'static str = "secret";
 
@@ -161,6 +173,8 @@ pub type RouteView = SpecView<RouteSpec>;
 pub type SilenceView = SpecView<SilenceSpec>;
 /// The maintenance windows, from the silences topic.
 pub type MaintenanceView = SpecView<MaintenanceSpec>;
+/// The status pages, from the status pages topic.
+pub type StatusPageView = SpecView<vigil_schema::StatusPageSpec>;
 
 impl<S> Clone for SpecView<S> {
     fn clone(&self) -> Self {

@@ -293,7 +293,7 @@ impl FilePlan {
     }
 
     /// Writes the changes section by section (monitors, rules, channels, the routing tree,
-    /// silences, maintenance windows) and waits for Kafka to acknowledge each one.
+    /// silences, maintenance windows, status pages) and waits for Kafka to acknowledge each one.
     pub async fn apply(&self, kafka: &KafkaConnection, timeout: Duration) -> Result<()> {
         let producer = producer(kafka, timeout)?;
         if let Some(plan) = &self.monitors {
@@ -312,6 +312,9 @@ impl FilePlan {
             plan.send(&producer, kafka).await?;
         }
         if let Some(plan) = &self.notify.maintenance {
+            plan.send(&producer, kafka).await?;
+        }
+        if let Some(plan) = &self.notify.status_pages {
             plan.send(&producer, kafka).await?;
         }
         Ok(())

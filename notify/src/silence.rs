@@ -102,6 +102,36 @@ impl Schedule {
         }
     }
 
+    /// The window in force at `at`, else the next one to start after it, as (start, end) in
+    /// unix ms; `None` when no window ends after `at`.
+    pub fn next_window(&self, at: Timestamp) -> Option<(i64, i64)> {
+        match self {
+            Schedule::OneOff { starts_at, ends_at } => {
+                (at < *ends_at).then(|| (starts_at.as_millis(), ends_at.as_millis()))
+            }
+            Schedule::Recurring {
+                cron,
+                duration,
+                time_zone,
+            } => {
+                let local = DateTime::<Utc>::from_timestamp_millis(at.as_millis())?
+                    .with_timezone(time_zone);
+                let length = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+                if let Ok(start) = cron.find_previous_occurrence(&local, true) {
+                    let end = start.timestamp_millis().saturating_add(length);
+                    if at.as_millis() < end {
+                        return Some((start.timestamp_millis(), end));
+                    }
+                }
+                let start = cron.find_next_occurrence(&local, false).ok()?;
+                Some((
+                    start.timestamp_millis(),
+                    start.timestamp_millis().saturating_add(length),
+                ))
+            }
+        }
+    }
+
     /// Whether the window is in force at `at`.
     pub fn is_active(&self, at: Timestamp) -> bool {
         match self {

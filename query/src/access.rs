@@ -36,6 +36,7 @@ pub fn access(method: &Method, path: &str) -> Option<Access> {
         ("POST", "/api/v1/monitors") => Access::Role(Role::Editor),
         ("GET", "/api/v1/monitors/{id}") => Access::Role(Role::Viewer),
         ("PUT", "/api/v1/monitors/{id}") => Access::Role(Role::Editor),
+        ("PATCH", "/api/v1/monitors/{id}") => Access::Role(Role::Editor),
         ("DELETE", "/api/v1/monitors/{id}") => Access::Role(Role::Editor),
         ("POST", "/api/v1/monitors/{id}/enable") => Access::Role(Role::Editor),
         ("POST", "/api/v1/monitors/{id}/disable") => Access::Role(Role::Editor),

@@ -54,6 +54,7 @@ pub mod rest;
 pub mod service;
 pub mod state;
 pub mod view;
+pub(crate) mod web;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,7 +85,7 @@ pub use state::AppState;
 
 /// Every route of the router: method, path, handler. The OpenAPI test checks each is documented.
 pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
-    use routing::{delete, get, post, put};
+    use routing::{delete, get, patch, post, put};
     vec![
         (Method::GET, "/api/v1/monitors", get(rest::list_monitors)),
         (Method::POST, "/api/v1/monitors", post(rest::create_monitor)),
@@ -93,6 +94,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
             Method::PUT,
             "/api/v1/monitors/{id}",
             put(rest::update_monitor),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/monitors/{id}",
+            patch(rest::patch_monitor),
         ),
         (
             Method::DELETE,
@@ -364,7 +370,8 @@ pub fn router(state: AppState) -> Router {
         .option_layer(cors)
         .layer(CompressionLayer::new())
         .layer(DefaultBodyLimit::max(state.config.http.max_body_bytes));
-    app.fallback(ops::not_found)
+    app.merge(web::router())
+        .fallback(ops::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             rest::audit::scope_layer,
@@ -398,7 +405,13 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(allow)
-            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
             .allow_headers([
                 axum::http::header::AUTHORIZATION,
                 axum::http::header::CONTENT_TYPE,

@@ -359,6 +359,9 @@ pub struct Probe {
     pub total_us: u64,
     /// Body size.
     pub response_size: Option<u64>,
+    /// Every condition of a check of one request, with whether it held and the value observed
+    /// (a multi-step check records its conditions on its steps).
+    pub assertions: Vec<ProbeAssertion>,
     /// The steps of a multi-step check, in order, up to the first that failed; omitted for a
     /// check of one request.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -410,6 +413,16 @@ pub struct ProbeAssertion {
     pub actual: Option<String>,
 }
 
+impl From<&vigil_schema::AssertionResult> for ProbeAssertion {
+    fn from(a: &vigil_schema::AssertionResult) -> Self {
+        Self {
+            condition: a.condition.clone(),
+            passed: a.passed,
+            actual: a.actual.clone(),
+        }
+    }
+}
+
 impl From<&vigil_schema::StepResult> for ProbeStep {
     fn from(s: &vigil_schema::StepResult) -> Self {
         Self {
@@ -425,15 +438,7 @@ impl From<&vigil_schema::StepResult> for ProbeStep {
             ttfb_us: s.timings.ttfb_us,
             total_us: s.timings.total_us,
             response_size: s.response_size,
-            assertions: s
-                .assertions
-                .iter()
-                .map(|a| ProbeAssertion {
-                    condition: a.condition.clone(),
-                    passed: a.passed,
-                    actual: a.actual.clone().filter(|_| !a.passed),
-                })
-                .collect(),
+            assertions: s.assertions.iter().map(ProbeAssertion::from).collect(),
         }
     }
 }
@@ -457,6 +462,7 @@ impl From<&vigil_schema::ProbeResult> for Probe {
             ttfb_us: p.timings.ttfb_us,
             total_us: p.timings.total_us,
             response_size: p.response_size,
+            assertions: p.assertions.iter().map(ProbeAssertion::from).collect(),
             steps: p.steps.iter().map(ProbeStep::from).collect(),
         }
     }

@@ -2,7 +2,6 @@
 //! DTOs' `ToSchema` derives) and the `/docs` page, which loads a renderer from a CDN in the
 //! browser, so nothing is downloaded at build time.
 
-use axum::response::Html;
 use utoipa::openapi::path::{Operation, Parameter, ParameterIn, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
@@ -23,7 +22,7 @@ use exact::{OPEN_SCHEMAS, exact_objects, unsigned_integers};
         windows, raw probes, alerts (and acknowledgements) and summaries. Errors are RFC 9457 problem \
         documents with a stable `type`."),
     paths(
-        rest::list_monitors, rest::create_monitor, rest::get_monitor, rest::update_monitor,
+        rest::list_monitors, rest::create_monitor, rest::get_monitor, rest::update_monitor, rest::patch_monitor,
         rest::delete_monitor, rest::enable_monitor, rest::disable_monitor,
         rest::monitor_history, rest::history, rest::summary, rest::probes,
         rest::alerts::alerts, rest::alerts::active_alerts, rest::alerts::acknowledge_alert,
@@ -359,26 +358,6 @@ pub fn document_for(limits: &crate::config::LimitsConfig) -> utoipa::openapi::Op
     }
     doc
 }
-
-/// `GET /docs`: an interactive reference rendered in the browser from the document.
-pub(crate) async fn docs_page() -> Html<&'static str> {
-    Html(DOCS_HTML)
-}
-
-const DOCS_HTML: &str = r#"<!doctype html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <title>Vigil query API</title>
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-</head>
-<body>
-  <noscript>The raw OpenAPI document is at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</noscript>
-  <script id="api-reference" data-url="/api/v1/openapi.json"></script>
-  <script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script>
-</body>
-</html>
-"#;
 
 #[cfg(test)]
 mod tests {

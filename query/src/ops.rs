@@ -60,29 +60,26 @@ pub async fn openapi_json(
     axum::Json(crate::openapi::served(&state.config.limits))
 }
 
-/// Interactive API reference.
+/// Interactive API reference (Swagger UI at `/docs/`, served from the binary).
 #[utoipa::path(get, path = "/docs", tag = "operations",
-    responses((status = 200, description = "HTML page", body = String, content_type = "text/html")))]
+    responses((status = 308, description = "To the reference at `/docs/`")))]
 pub async fn docs() -> impl IntoResponse {
-    crate::openapi::docs_page().await
+    axum::response::Redirect::permanent("/docs/")
 }
 
-/// GraphiQL, the in-browser GraphQL IDE.
+/// GraphiQL, the in-browser GraphQL IDE (served from the binary).
 #[utoipa::path(get, path = "/graphql", tag = "graphql",
     responses(
         (status = 200, description = "GraphiQL page", body = String, content_type = "text/html"),
+        (status = 304, description = "The page the client has is current"),
         (status = 404, description = "GraphiQL is disabled", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn graphql_get(State(state): State<AppState>) -> Response {
+pub async fn graphql_get(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     if state.config.graphql.graphiql {
-        axum::response::Html(
-            async_graphql::http::GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .title("Vigil GraphQL")
-                .finish(),
-        )
-        .into_response()
+        crate::web::graphiql(&headers)
     } else {
         Error::NotFound {
             kind: "page",

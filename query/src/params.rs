@@ -247,17 +247,34 @@ pub fn status_filter(value: &str) -> Result<StatusFilter> {
 }
 
 /// Parses an outcome name (`ok`, `timeout`, …).
-pub fn outcome(value: &str) -> Result<Outcome> {
+pub fn outcome(value: &str) -> Result<OutcomeFilter> {
+    let value = value.trim();
+    if value == "failed" {
+        return Ok(OutcomeFilter::Failed);
+    }
     Outcome::ALL
         .into_iter()
-        .find(|o| o.as_str() == value.trim())
+        .find(|o| o.as_str() == value)
+        .map(OutcomeFilter::Is)
         .ok_or_else(|| {
             let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
             Error::bad_parameter(
                 "outcome",
-                format!("expected one of {}, got {value:?}", names.join(", ")),
+                format!(
+                    "expected one of {} or failed (every outcome but ok), got {value:?}",
+                    names.join(", ")
+                ),
             )
         })
+}
+
+/// Which checks an outcome filter keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeFilter {
+    /// Those with this outcome.
+    Is(Outcome),
+    /// Those whose outcome is not `ok`.
+    Failed,
 }
 
 /// Parses an alert severity filter (`info`, `warning`, `critical`).
@@ -401,7 +418,11 @@ mod tests {
         assert_eq!(status_filter("5xx").unwrap(), StatusFilter::Class(5));
         assert_eq!(status_filter("503").unwrap(), StatusFilter::Exact(503));
         assert!(status_filter("6xx").is_err() && status_filter("abc").is_err());
-        assert_eq!(outcome("timeout").unwrap(), Outcome::Timeout);
+        assert_eq!(
+            outcome("timeout").unwrap(),
+            OutcomeFilter::Is(Outcome::Timeout)
+        );
+        assert_eq!(outcome(" failed ").unwrap(), OutcomeFilter::Failed);
         assert!(outcome("slow").is_err());
         let c = encode_cursor(&["b", "a-1"]);
         assert_eq!(decode_cursor(&c, 2).unwrap(), ["b", "a-1"]);

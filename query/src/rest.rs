@@ -230,6 +230,35 @@ pub async fn update_monitor(
         .map(Json)
 }
 
+/// Change some fields of a monitor: a JSON merge patch (RFC 7396), where the fields given
+/// replace the stored ones, `null` removes one, and the rest of the spec is kept.
+#[utoipa::path(patch, path = "/api/v1/monitors/{id}", tag = "monitors",
+    request_body(content = serde_json::Value, content_type = "application/merge-patch+json",
+        description = "The fields to change, as in a monitor spec"),
+    params(("id" = String, Path, description = "Monitor id")),
+    responses(
+        (status = 200, description = "Changed", body = Monitor),
+        (status = 400, description = "Body is not a JSON object", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs the editor role", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such monitor", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The patched spec is invalid", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn patch_monitor(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Monitor>> {
+    caller.require(Role::Editor)?;
+    state
+        .service
+        .patch_monitor(&id, &parse_json(&body)?)
+        .await
+        .map(Json)
+}
+
 /// Delete a monitor.
 #[utoipa::path(delete, path = "/api/v1/monitors/{id}", tag = "monitors",
     params(("id" = String, Path, description = "Monitor id")),
@@ -486,9 +515,10 @@ pub struct ProbeParams {
     from: Option<String>,
     /// End, exclusive (default: now).
     to: Option<String>,
-    /// Only this outcome (`ok`, `timeout`, `http_status`, …).
+    /// Only this outcome (`ok`, `timeout`, `http_status`, …), or `failed`: every outcome but
+    /// `ok`.
     #[param(
-        pattern = "^(ok|dns|connect|tls|timeout|http_status|assertion|body_too_large|invalid_url|protocol|blocked)$"
+        pattern = "^(ok|dns|connect|tls|timeout|http_status|assertion|body_too_large|invalid_url|protocol|blocked|failed)$"
     )]
     outcome: Option<String>,
     /// Only this status code (`503`) or class (`5xx`).

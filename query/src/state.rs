@@ -37,6 +37,8 @@ pub struct AppState {
     pub rate_limits: Arc<vigil_schema::ratelimit::RateLimits>,
     /// Requests in flight, capped by `http.max-in-flight`.
     pub in_flight: crate::overload::InFlight,
+    /// Status pages as last rendered.
+    pub(crate) status_pages: Arc<crate::web::status::PageCache>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -69,6 +71,7 @@ impl AppState {
             idempotency: Arc::default(),
             rate_limits,
             in_flight,
+            status_pages: Arc::default(),
         }
     }
 

@@ -133,6 +133,14 @@ impl Spec for MaintenanceSpec {
     }
 }
 
+impl Spec for vigil_schema::StatusPageSpec {
+    const NOUN: &'static str = "status page";
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 /// Latest spec of every id on one topic.
 #[derive(Debug)]
 pub struct SpecView<S> {

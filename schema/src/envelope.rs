@@ -67,6 +67,8 @@ pub enum EventKind {
     ApiKey = 14,
     /// [`ApiKeyUsage`](crate::ApiKeyUsage).
     ApiKeyUsage = 15,
+    /// [`StatusPageSpec`](crate::StatusPageSpec).
+    StatusPageSpec = 16,
 }
 
 impl EventKind {
@@ -88,6 +90,7 @@ impl EventKind {
             EventKind::SealedSecret => "sealed secret",
             EventKind::ApiKey => "api key",
             EventKind::ApiKeyUsage => "api key usage",
+            EventKind::StatusPageSpec => "status page spec",
         }
     }
 }
@@ -199,6 +202,12 @@ impl Event for Delivery {
 
 impl Event for MaintenanceSpec {
     const KIND: EventKind = EventKind::MaintenanceSpec;
+    const VERSION: u8 = 1;
+    const CODEC: Codec = Codec::Json;
+}
+
+impl Event for crate::StatusPageSpec {
+    const KIND: EventKind = EventKind::StatusPageSpec;
     const VERSION: u8 = 1;
     const CODEC: Codec = Codec::Json;
 }

@@ -16,6 +16,7 @@
 //! - [`ApiKeyRecord`] (`vigil.api-keys`, compacted): an API key created through the API or CLI.
 //! - [`SealedSecret`](crate::vault::SealedSecret) (`vigil.secrets`, compacted): a named secret,
 //!   encrypted.
+//! - [`StatusPageSpec`] (`vigil.status-pages`, compacted): a public status page.
 
 mod alert;
 mod apikey;
@@ -27,6 +28,7 @@ mod monitor;
 mod probe;
 mod rule;
 mod silence;
+mod status_page;
 mod window;
 
 pub use alert::{AlertKind, AlertState, AlertTransition};
@@ -56,5 +58,9 @@ pub use rule::{
 };
 pub use silence::{
     MaintenanceSchedule, MaintenanceSpec, SilenceSpec, SilenceState, WINDOW_RANGE_MS,
+};
+pub use status_page::{
+    MAX_STATUS_COMPONENTS, MAX_STATUS_GROUPS, MAX_STATUS_NAME, MAX_STATUS_TEXT, StatusComponent,
+    StatusGroup, StatusPageSpec, is_status_page_id,
 };
 pub use window::{AnomalyScores, SketchData, WindowSummary};

@@ -56,9 +56,10 @@ pub use event::{
     MAX_BODY_SCHEMA, MAX_GRPC_SERVICE, MAX_PINGS, MAX_STEPS, MaintenanceSchedule, MaintenanceSpec,
     MatchOp, Matcher, MonitorSpec, NotifyCommand, Outcome, ProbeResult, RecordType, Redeliver,
     RouteSpec, RuleCondition, RuleSpec, SCHEMA_CONDITION, SCHEME_LIST, SYSTEM_RESOLVER, SecretRef,
-    Severity, SilenceSpec, SilenceState, SketchData, SloKind, StatusClass, StepResult, StepSpec,
-    SummarySegment, Timings, UsageRecorder, WindowSummary, api_key_id, compile_body_schema,
-    compile_regex, grpc_service, is_schema_condition, reporter_name, step_url_scheme,
+    Severity, SilenceSpec, SilenceState, SketchData, SloKind, StatusClass, StatusComponent,
+    StatusGroup, StatusPageSpec, StepResult, StepSpec, SummarySegment, Timings, UsageRecorder,
+    WindowSummary, api_key_id, compile_body_schema, compile_regex, grpc_service,
+    is_schema_condition, is_status_page_id, reporter_name, step_url_scheme,
 };
 pub use retention::Retention;
 pub use timestamp::Timestamp;

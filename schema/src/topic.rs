@@ -51,6 +51,9 @@ pub const API_KEY_USAGE: &str = "vigil.api-key-usage";
 /// position at that commit (written before the offset is committed), so a restart resumes
 /// exactly there on brokers that do not keep commit metadata.
 pub const PROCESSOR_POSITIONS: &str = "vigil.processor-positions";
+/// Public status pages ([`StatusPageSpec`](crate::StatusPageSpec)), compacted: key = the page's
+/// id, tombstone = deleted.
+pub const STATUS_PAGES: &str = "vigil.status-pages";
 /// Undecodable or unprocessable events: the raw bytes plus a `vigil-reason` header.
 pub const DEADLETTER: &str = "vigil.deadletter";
 
@@ -99,6 +102,8 @@ pub struct TopicNames {
     pub api_key_usage: String,
     /// See [`PROCESSOR_POSITIONS`].
     pub processor_positions: String,
+    /// See [`STATUS_PAGES`].
+    pub status_pages: String,
 }
 
 impl Default for TopicNames {
@@ -129,6 +134,7 @@ impl TopicNames {
             api_keys: format!("{prefix}.api-keys"),
             api_key_usage: format!("{prefix}.api-key-usage"),
             processor_positions: format!("{prefix}.processor-positions"),
+            status_pages: format!("{prefix}.status-pages"),
         }
     }
 
@@ -170,6 +176,7 @@ impl TopicNames {
             TopicSpec::compacted(&self.api_keys, 1),
             TopicSpec::compacted(&self.api_key_usage, 1),
             TopicSpec::compacted(&self.processor_positions, 1),
+            TopicSpec::compacted(&self.status_pages, 1),
         ]
     }
 }
@@ -245,6 +252,7 @@ mod tests {
                 API_KEYS,
                 API_KEY_USAGE,
                 PROCESSOR_POSITIONS,
+                STATUS_PAGES,
             ]
         );
         for compacted in [7, 8, 10, 11] {

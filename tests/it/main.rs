@@ -34,3 +34,4 @@ mod rollup_scale;
 mod schemathesis;
 mod secrets;
 mod seeding;
+mod web;

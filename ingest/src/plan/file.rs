@@ -13,7 +13,7 @@ use serde_norway::Value;
 use serde_norway::with::singleton_map_recursive;
 use vigil_schema::{
     ChannelSpec, EgressPolicy, FieldError, MaintenanceSpec, MonitorSpec, RouteSpec, RuleCondition,
-    RuleSpec, SilenceSpec,
+    RuleSpec, SilenceSpec, StatusPageSpec,
 };
 
 use crate::monitors::Spec;
@@ -36,16 +36,19 @@ pub struct MonitorsFile {
     pub silences: Option<Vec<SilenceSpec>>,
     /// The maintenance windows, in file order.
     pub maintenance: Option<Vec<MaintenanceSpec>>,
+    /// The public status pages, in file order.
+    pub status_pages: Option<Vec<StatusPageSpec>>,
 }
 
 /// The top-level keys of a monitors file.
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "monitors",
     "alerts",
     "channels",
     "routes",
     "silences",
     "maintenance",
+    "status_pages",
 ];
 
 /// Parses and validates a monitors file. `path` only names the file in errors.
@@ -66,7 +69,7 @@ pub fn parse_file(path: &str, text: &str) -> Result<MonitorsFile> {
             if !key.as_str().is_some_and(|k| SECTIONS.contains(&k)) {
                 return Err(invalid(vec![format!(
                     "{}: unknown top-level key, expected `monitors`, `alerts`, `channels`, \
-                     `routes`, `silences` or `maintenance`",
+                     `routes`, `silences`, `maintenance` or `status_pages`",
                     key.as_str().unwrap_or("<non-string key>")
                 )]));
             }
@@ -115,6 +118,7 @@ pub fn parse_file(path: &str, text: &str) -> Result<MonitorsFile> {
             routes: notify.routes,
             silences: notify.silences,
             maintenance: notify.maintenance,
+            status_pages: notify.status_pages,
         })
     } else {
         Err(invalid(problems))
@@ -374,7 +378,7 @@ monitors:
             problems_of("monitors: []\nalert: []"),
             [
                 "alert: unknown top-level key, expected `monitors`, `alerts`, `channels`, \
-                 `routes`, `silences` or `maintenance`"
+                 `routes`, `silences`, `maintenance` or `status_pages`"
             ]
         );
         assert_eq!(

@@ -1,5 +1,6 @@
 //! The notification sections of a monitors file: `channels:` (a list of channels), `routes:`
-//! (the root of the routing tree), `silences:` and `maintenance:` (lists), parsed and checked
+//! (the root of the routing tree), `silences:`, `maintenance:` and `status_pages:` (lists), parsed
+//! and checked
 //! with the notification stage's own checks ([`vigil_notify::check`]: templates, e-mail
 //! addresses, regular expressions, cron expressions and time zones), planned against their
 //! topics and written back by `vigil export`.
@@ -19,7 +20,9 @@ use serde::Serialize;
 use serde_norway::Value;
 use serde_norway::with::singleton_map_recursive;
 use vigil_notify::check;
-use vigil_schema::{ChannelKind, ChannelSpec, MaintenanceSpec, RouteSpec, SilenceSpec};
+use vigil_schema::{
+    ChannelKind, ChannelSpec, MaintenanceSpec, RouteSpec, SilenceSpec, StatusPageSpec,
+};
 
 use super::file::{MonitorsFile, check as push_errors, section};
 use super::{Change, Plan};
@@ -31,6 +34,7 @@ pub(super) struct Sections {
     pub(super) routes: Option<RouteSpec>,
     pub(super) silences: Option<Vec<SilenceSpec>>,
     pub(super) maintenance: Option<Vec<MaintenanceSpec>>,
+    pub(super) status_pages: Option<Vec<StatusPageSpec>>,
 }
 
 type Decoded<S> = Result<S, (Option<&'static str>, serde_norway::Error)>;
@@ -112,11 +116,19 @@ pub(super) fn parse(document: &Value, problems: &mut Vec<String>) -> Sections {
             }
         }
     }
+    let status_pages = section(
+        document,
+        "status_pages",
+        problems,
+        |item| serde_norway::from_value(item).map_err(|e| (None, e)),
+        |spec: &StatusPageSpec, at, problems| push_errors(spec.validate(), at, problems),
+    );
     Sections {
         channels,
         routes,
         silences,
         maintenance,
+        status_pages,
     }
 }
 
@@ -131,6 +143,8 @@ pub struct NotifyCurrent {
     pub silences: Vec<Arc<SilenceSpec>>,
     /// Every maintenance window.
     pub maintenance: Vec<Arc<MaintenanceSpec>>,
+    /// Every status page.
+    pub status_pages: Vec<Arc<StatusPageSpec>>,
 }
 
 /// What `apply` would do to the notification topics, one plan per section the file has.
@@ -144,6 +158,8 @@ pub struct NotifyPlan {
     pub silences: Option<Plan<SilenceSpec>>,
     /// The maintenance windows, when the file has a `maintenance:` section.
     pub maintenance: Option<Plan<MaintenanceSpec>>,
+    /// The status pages, when the file has a `status_pages:` section.
+    pub status_pages: Option<Plan<StatusPageSpec>>,
 }
 
 impl NotifyPlan {
@@ -171,6 +187,10 @@ impl NotifyPlan {
                 .maintenance
                 .as_ref()
                 .map(|m| Plan::new(&current.maintenance, m, prune)),
+            status_pages: file
+                .status_pages
+                .as_ref()
+                .map(|p| Plan::new(&current.status_pages, p, prune)),
         };
         let mut problems = plan.check_receivers(file, current);
         problems.extend(shared_ids(file, current));
@@ -225,6 +245,7 @@ impl NotifyPlan {
             + self.routes.as_ref().map_or(0, |p| p.changes.len())
             + self.silences.as_ref().map_or(0, |p| p.changes.len())
             + self.maintenance.as_ref().map_or(0, |p| p.changes.len())
+            + self.status_pages.as_ref().map_or(0, |p| p.changes.len())
     }
 
     /// Whether the notification sections change nothing.
@@ -271,6 +292,7 @@ pub(super) struct Export<'a> {
     silences: Vec<&'a SilenceSpec>,
     #[serde(serialize_with = "singleton_map_recursive::serialize")]
     maintenance: Vec<&'a MaintenanceSpec>,
+    status_pages: Vec<&'a StatusPageSpec>,
 }
 
 impl<'a> Export<'a> {
@@ -285,6 +307,7 @@ impl<'a> Export<'a> {
             routes: current.routes.as_deref(),
             silences: sorted(&current.silences, |s| &s.id),
             maintenance: sorted(&current.maintenance, |m| &m.id),
+            status_pages: sorted(&current.status_pages, |p| &p.id),
         }
     }
 }

@@ -87,6 +87,10 @@ impl FilePlan {
                     true,
                 ),
             ),
+            section(
+                &n.status_pages,
+                ("status pages", "status page(s)", "status page ", true),
+            ),
         ]
         .into_iter()
         .flatten()

@@ -35,6 +35,19 @@ impl MutationRoot {
         service.update_monitor(&id, spec.0).await.gql()
     }
 
+    /// Changes the fields of monitor `id` that `patch` names, a JSON merge patch (RFC 7396:
+    /// `null` removes a field); the rest of the spec is kept. Codes: `NOT_FOUND`, `BAD_REQUEST`,
+    /// `INVALID_SPEC`.
+    async fn patch_monitor(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        patch: Json<serde_json::Value>,
+    ) -> Result<Monitor> {
+        let service = authorized(ctx, Role::Editor)?;
+        service.patch_monitor(&id, &patch.0).await.gql()
+    }
+
     /// Deletes monitor `id`; true when done. Code: `NOT_FOUND`.
     async fn delete_monitor(&self, ctx: &Context<'_>, id: String) -> Result<bool> {
         let service = authorized(ctx, Role::Editor)?;

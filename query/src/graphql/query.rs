@@ -158,7 +158,8 @@ impl QueryRoot {
             .gql()
     }
 
-    /// Raw checks, newest first; `status` is a code (`503`) or class (`5xx`).
+    /// Raw checks, newest first, with their condition results; `outcome` is one outcome or
+    /// `failed` (every outcome but `ok`); `status` is a code (`503`) or class (`5xx`).
     #[allow(clippy::too_many_arguments, reason = "mirrors the REST parameters")]
     async fn probes(
         &self,

@@ -25,7 +25,8 @@ use crate::view::{Spec, SpecView};
 use crate::{Error, Result};
 
 /// The notification configuration views: channels, the routing tree, silences and
-/// maintenance windows (the last two read from the one silences topic).
+/// maintenance windows (the last two read from the one silences topic); and the status pages,
+/// which show the maintenance windows.
 #[derive(Debug)]
 pub struct NotifyViews {
     /// Channels by id.
@@ -36,6 +37,8 @@ pub struct NotifyViews {
     pub silences: Arc<SpecView<SilenceSpec>>,
     /// Maintenance windows by id.
     pub maintenance: Arc<SpecView<MaintenanceSpec>>,
+    /// Status pages by id.
+    pub status_pages: Arc<SpecView<vigil_schema::StatusPageSpec>>,
     started: AtomicBool,
 }
 
@@ -54,11 +57,12 @@ impl NotifyViews {
             routes: SpecView::new(broadcast::channel(16).0),
             silences: SpecView::new(broadcast::channel(16).0),
             maintenance: SpecView::new(broadcast::channel(16).0),
+            status_pages: SpecView::new(broadcast::channel(16).0),
             started: AtomicBool::new(false),
         }
     }
 
-    /// Starts following the channels, routes and silences topics; the tasks stop when `token`
+    /// Starts following the channels, routes, silences and status pages topics; the tasks stop when `token`
     /// is cancelled.
     pub async fn start(
         &self,
@@ -79,6 +83,9 @@ impl NotifyViews {
         self.maintenance
             .start(client, &topics.silences, timeout, token.child_token())
             .await?;
+        self.status_pages
+            .start(client, &topics.status_pages, timeout, token.child_token())
+            .await?;
         self.started.store(true, Ordering::Release);
         Ok(())
     }
@@ -89,6 +96,7 @@ impl NotifyViews {
             && self.routes.is_caught_up()
             && self.silences.is_caught_up()
             && self.maintenance.is_caught_up()
+            && self.status_pages.is_caught_up()
     }
 
     /// Why the views are not ready, once started; `None` when they are (or were never

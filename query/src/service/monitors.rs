@@ -147,6 +147,22 @@ impl Service {
         Ok(Monitor::from(&spec))
     }
 
+    /// Applies a JSON merge patch (RFC 7396) to monitor `id`'s spec: the fields it names
+    /// replace the stored ones (`null` removes a field, back to its default), the rest is kept,
+    /// so a client that was never shown a secret does not write it back. The result is
+    /// validated like a whole spec; the id cannot change.
+    pub async fn patch_monitor(&self, id: &str, patch: &serde_json::Value) -> Result<Monitor> {
+        if !patch.is_object() {
+            return Err(Error::BadBody(
+                "a merge patch must be a JSON object of the fields to change".into(),
+            ));
+        }
+        let stored = self.spec(id)?;
+        let mut value = serde_json::to_value(stored.as_ref())?;
+        json_patch::merge(&mut value, patch);
+        self.update_monitor(id, value).await
+    }
+
     /// Enables or disables monitor `id`.
     pub async fn set_enabled(&self, id: &str, enabled: bool) -> Result<Monitor> {
         let mut spec = MonitorSpec::clone(self.spec(id)?.as_ref());
@@ -186,8 +202,15 @@ impl Service {
 /// Parses a monitor spec from JSON and validates it: a body of the wrong shape is a 400, a
 /// spec that fails validation a 422 naming every field.
 pub fn parse_spec(value: serde_json::Value) -> Result<MonitorSpec> {
-    let spec: MonitorSpec =
-        serde_json::from_value(value).map_err(|e| Error::BadBody(e.to_string()))?;
+    // The error names the field it is about (`interval: invalid value …`).
+    let spec: MonitorSpec = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            Error::BadBody(e.into_inner().to_string())
+        } else {
+            Error::BadBody(format!("{path}: {}", e.into_inner()))
+        }
+    })?;
     spec.validate().map_err(|errors| Error::InvalidSpec {
         kind: "monitor",
         errors,

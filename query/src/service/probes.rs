@@ -1,11 +1,12 @@
-//! Raw probe results of one monitor from the `probes` table, newest first, filtered by outcome,
+//! Raw probe results of one monitor from the `probes` table (with their condition results),
+//! newest first, filtered by outcome (one, or every failure),
 //! status and region, paginated by a cursor of (event time, event id).
 
 use serde::Deserialize;
 
 use crate::Result;
-use crate::model::{Probe, ProbePage, rfc3339};
-use crate::params::{self, StatusFilter, TimeRange};
+use crate::model::{Probe, ProbeAssertion, ProbePage, rfc3339};
+use crate::params::{self, OutcomeFilter, StatusFilter, TimeRange};
 use crate::service::Service;
 
 /// A raw-probe request, already parsed.
@@ -15,8 +16,8 @@ pub struct ProbeQuery {
     pub monitor_id: String,
     /// The range.
     pub range: TimeRange,
-    /// Only this outcome.
-    pub outcome: Option<vigil_schema::Outcome>,
+    /// Only this outcome, or only failures.
+    pub outcome: Option<OutcomeFilter>,
     /// Only these statuses.
     pub status: Option<StatusFilter>,
     /// Only this region.
@@ -35,13 +36,16 @@ impl Service {
             "SELECT toString(event_id) AS id, toString(monitor_id) AS mid, toString(region) AS reg, \
              toString(agent) AS ag, toUnixTimestamp64Milli(event_time) AS t_ms, \
              toString(method) AS meth, url, status_code, toString(outcome) AS oc, error, \
-             dns_us, connect_us, tls_us, ttfb_us, total_us, response_size, steps \
+             dns_us, connect_us, tls_us, ttfb_us, total_us, response_size, \
+             assertion_conditions, assertion_passed, assertion_actuals, steps \
              FROM probes FINAL WHERE monitor_id = ? \
              AND event_time >= fromUnixTimestamp64Milli(toInt64(?)) \
              AND event_time < fromUnixTimestamp64Milli(toInt64(?))",
         );
-        if q.outcome.is_some() {
-            sql.push_str(" AND outcome = ?");
+        match q.outcome {
+            Some(OutcomeFilter::Is(_)) => sql.push_str(" AND outcome = ?"),
+            Some(OutcomeFilter::Failed) => sql.push_str(" AND outcome != 'ok'"),
+            None => {}
         }
         match q.status {
             Some(StatusFilter::Exact(_)) => sql.push_str(" AND status_code = ?"),
@@ -76,7 +80,7 @@ impl Service {
             .bind(q.monitor_id.as_str())
             .bind(q.range.from.as_millis())
             .bind(q.range.to.as_millis());
-        if let Some(outcome) = q.outcome {
+        if let Some(OutcomeFilter::Is(outcome)) = q.outcome {
             query = query.bind(outcome.as_str());
         }
         match q.status {
@@ -124,6 +128,9 @@ struct ProbeRow {
     ttfb_us: Option<u64>,
     total_us: u64,
     response_size: Option<u64>,
+    assertion_conditions: Vec<String>,
+    assertion_passed: Vec<bool>,
+    assertion_actuals: Vec<Option<String>>,
     steps: String,
 }
 
@@ -146,6 +153,17 @@ impl From<ProbeRow> for Probe {
             ttfb_us: r.ttfb_us,
             total_us: r.total_us,
             response_size: r.response_size,
+            assertions: r
+                .assertion_conditions
+                .into_iter()
+                .zip(r.assertion_passed)
+                .zip(r.assertion_actuals)
+                .map(|((condition, passed), actual)| ProbeAssertion {
+                    condition,
+                    passed,
+                    actual,
+                })
+                .collect(),
             // Written by the processor from the event's steps; '' for a check of one request.
             steps: serde_json::from_str::<Vec<vigil_schema::StepResult>>(&r.steps)
                 .map(|steps| steps.iter().map(crate::model::ProbeStep::from).collect())

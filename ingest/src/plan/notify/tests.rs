@@ -58,6 +58,13 @@ maintenance:
     matchers: ["region=eu-west"]
     schedule:
       one_off: { starts_at: 2026-05-01T00:00:00Z, ends_at: 2026-05-01T04:00:00Z }
+status_pages:
+  - id: public
+    title: Acme status
+    groups:
+      - name: Shop
+        components:
+          - { monitor: checkout, name: Checkout }
 "#;
 
 fn problems_of(text: &str) -> Vec<String> {
@@ -77,6 +84,7 @@ fn current_of(file: &MonitorsFile) -> NotifyCurrent {
         routes: file.routes.clone().map(Arc::new),
         silences: arcs(file.silences.as_deref().unwrap_or_default()),
         maintenance: arcs(file.maintenance.as_deref().unwrap_or_default()),
+        status_pages: arcs(file.status_pages.as_deref().unwrap_or_default()),
     }
 }
 
@@ -133,6 +141,11 @@ maintenance:
   - id: both
     matchers: ["monitor=db"]
     schedule: { recurring: { cron: "0 25 * * *", duration: 1h, time_zone: Mars/Olympus } }
+status_pages:
+  - id: Public Page
+    title: Acme
+    groups: [{ name: API, components: [{ monitor: api, name: "" }] }]
+  - { id: p2, title: x, groups: [], url: "https://internal" }
 "#;
     let problems = problems_of(text);
     let fields: Vec<&str> = problems
@@ -154,6 +167,9 @@ maintenance:
             "maintenance[0].schedule.recurring.cron",
             "maintenance[0].schedule.recurring.time_zone",
             "maintenance[0].id",
+            "status_pages[0].id",
+            "status_pages[0].groups[0].components[0].name",
+            "status_pages[1]",
         ],
         "{problems:#?}"
     );
@@ -208,7 +224,8 @@ fn plans_each_section_and_names_routes_alone() {
          Plan: channels 0 to create, 1 to update, 0 to delete, 3 unchanged; \
          routes 0 to create, 1 to update, 0 to delete, 0 unchanged; \
          silences 1 to create, 0 to update, 0 to delete, 0 unchanged; \
-         maintenance windows 0 to create, 0 to update, 0 to delete, 2 unchanged.\n"
+         maintenance windows 0 to create, 0 to update, 0 to delete, 2 unchanged; \
+         status pages 0 to create, 0 to update, 0 to delete, 1 unchanged.\n"
     );
     let pruned = FilePlan::default()
         .with_notify("m.yaml", &file, &current, true)
@@ -234,8 +251,8 @@ fn plans_each_section_and_names_routes_alone() {
         .unwrap();
     assert_eq!(
         same.to_string(),
-        "No changes. 4 channel(s), 1 routing tree(s), 1 silence(s) and 2 maintenance \
-         window(s) up to date.\n"
+        "No changes. 4 channel(s), 1 routing tree(s), 1 silence(s), 2 maintenance \
+         window(s) and 1 status page(s) up to date.\n"
     );
     let fresh = FilePlan::default()
         .with_notify("m.yaml", &file, &NotifyCurrent::default(), false)
@@ -346,11 +363,12 @@ fn export_writes_every_section_back() {
     let mut windows = file.maintenance.unwrap();
     windows.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(back.maintenance, Some(windows));
+    assert_eq!(back.status_pages, file.status_pages);
     // Without a routing tree, `routes:` is left out (and apply then leaves it alone).
     let empty = super::super::export_all(&[], &[], &NotifyCurrent::default()).unwrap();
     assert_eq!(
         empty,
-        "monitors: []\nalerts: []\nchannels: []\nsilences: []\nmaintenance: []\n"
+        "monitors: []\nalerts: []\nchannels: []\nsilences: []\nmaintenance: []\nstatus_pages: []\n"
     );
 }
 
@@ -399,6 +417,10 @@ async fn applied_sections_read_back_from_their_topics() {
             .await
             .unwrap()
             .snapshot(),
+        status_pages: load_specs::<vigil_schema::StatusPageSpec>(&kafka, wait, token.child_token())
+            .await
+            .unwrap()
+            .snapshot(),
     };
     token.cancel();
     // Silences and maintenance windows share a topic; each view holds only its own kind.
@@ -406,9 +428,10 @@ async fn applied_sections_read_back_from_their_topics() {
         (
             current.channels.len(),
             current.silences.len(),
-            current.maintenance.len()
+            current.maintenance.len(),
+            current.status_pages.len()
         ),
-        (4, 1, 2)
+        (4, 1, 2, 1)
     );
     assert_eq!(current.routes.as_deref(), file.routes.as_ref());
     let again = FilePlan::default()

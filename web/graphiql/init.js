@@ -1,0 +1,40 @@
+// Starts GraphiQL on /graphql, with subscriptions over /graphql/ws. The API key goes in the
+// Headers tab as {"Authorization": "Bearer <key>"}; when the person is signed in to the
+// dashboard in this tab, its key is filled in. Subscriptions send the same header in
+// `connection_init`.
+(function () {
+  "use strict";
+  document.documentElement.style.height = "100%";
+  document.body.style.height = "100%";
+  document.body.style.margin = "0";
+  var root = document.getElementById("graphiql");
+  root.style.height = "100%";
+  var dashboardKey = sessionStorage.getItem("vigil-api-key");
+  function headers() {
+    try {
+      return JSON.parse(localStorage.getItem("graphiql:headers") || "{}") || {};
+    } catch (e) {
+      return {};
+    }
+  }
+  var scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  var fetcher = GraphiQL.createFetcher({
+    url: "/graphql",
+    subscriptionUrl: scheme + "//" + location.host + "/graphql/ws",
+    wsConnectionParams: function () {
+      var h = headers();
+      var auth = h.Authorization || h.authorization;
+      if (!auth && dashboardKey) auth = "Bearer " + dashboardKey;
+      return auth ? { authorization: auth } : {};
+    },
+  });
+  ReactDOM.createRoot(root).render(
+    React.createElement(GraphiQL, {
+      fetcher: fetcher,
+      defaultEditorToolsVisibility: true,
+      defaultHeaders: dashboardKey
+        ? JSON.stringify({ Authorization: "Bearer " + dashboardKey }, null, 2)
+        : '{\n  "Authorization": "Bearer <your API key>"\n}',
+    })
+  );
+})();
