@@ -65,21 +65,26 @@ function charts(points) {
 }
 
 function statusMix(points) {
-  const mix = new Map([["ok", 0], ["HTTP 4xx", 0], ["HTTP 5xx", 0]]);
-  for (const p of points) {
-    mix.set("ok", mix.get("ok") + p.okCount);
-    mix.set("HTTP 4xx", mix.get("HTTP 4xx") + p.status4xx);
-    mix.set("HTTP 5xx", mix.get("HTTP 5xx") + p.status5xx);
-    for (const e of p.errors) mix.set(e.kind, (mix.get(e.kind) || 0) + e.count);
-  }
   const total = points.reduce((n, p) => n + p.count, 0);
-  return h("table", { class: "mix" },
-    h("caption", {}, "Status mix"),
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Result"),
-      h("th", { scope: "col" }, "Checks"), h("th", { scope: "col" }, "Share"))),
-    h("tbody", {}, [...mix].map(([kind, n]) => h("tr", {},
-      h("th", { scope: "row" }, kind), h("td", { class: "num" }, n),
-      h("td", { class: "num" }, total > 0 ? percent(n / total) : "–")))));
+  const outcomes = new Map([["ok", 0]]);
+  let c4 = 0;
+  let c5 = 0;
+  for (const p of points) {
+    outcomes.set("ok", outcomes.get("ok") + p.okCount);
+    for (const e of p.errors) outcomes.set(e.kind, (outcomes.get(e.kind) || 0) + e.count);
+    c4 += p.status4xx;
+    c5 += p.status5xx;
+  }
+  const rows = (entries) => entries.map(([kind, n]) => h("tr", {},
+    h("th", { scope: "row" }, kind), h("td", { class: "num" }, n),
+    h("td", { class: "num" }, total > 0 ? percent(n / total) : "–")));
+  const head = (title) => h("thead", {}, h("tr", {}, h("th", { scope: "col" }, title),
+    h("th", { scope: "col" }, "Checks"), h("th", { scope: "col" }, "Share")));
+  return h("div", { class: "mixes" },
+    h("table", { class: "mix" }, h("caption", {}, "Outcomes"), head("Outcome"),
+      h("tbody", {}, rows([...outcomes]))),
+    h("table", { class: "mix" }, h("caption", {}, "HTTP status"), head("Status"),
+      h("tbody", {}, rows([["4xx", c4], ["5xx", c5], ["other or none", total - c4 - c5]]))));
 }
 
 function conditions(list) {

@@ -32,7 +32,8 @@ export function rangePicker(onChange) {
  */
 export function stateOf({ enabled, firing, regions }) {
   if (!enabled) return ["paused", "Paused"];
-  if (firing.some((a) => a.severity === "critical")) return ["down", "Down"];
+  // GraphQL enums arrive upper-case (CRITICAL), subscriptions' alerts likewise.
+  if (firing.some((a) => String(a.severity).toLowerCase() === "critical")) return ["down", "Down"];
   const latest = Object.values(regions);
   if (firing.length > 0) return ["degraded", "Degraded"];
   if (latest.length === 0) return ["unknown", "No data"];

@@ -18,7 +18,7 @@
     }
   }
   var scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  var fetcher = GraphiQL.createFetcher({
+  var send = GraphiQL.createFetcher({
     url: "/graphql",
     subscriptionUrl: scheme + "//" + location.host + "/graphql/ws",
     wsConnectionParams: function () {
@@ -28,6 +28,17 @@
       return auth ? { authorization: auth } : {};
     },
   });
+  // Without a key every request is refused: say what to do instead of sending it.
+  function fetcher(params, options) {
+    var h = (options && options.headers) || headers();
+    var auth = h.Authorization || h.authorization || "";
+    if (!auth || auth.indexOf("<") >= 0) {
+      return Promise.resolve({
+        errors: [{ message: 'Add your API key in the Headers tab: {"Authorization": "Bearer <key>"}' }],
+      });
+    }
+    return send(params, options);
+  }
   ReactDOM.createRoot(root).render(
     React.createElement(GraphiQL, {
       fetcher: fetcher,

@@ -103,3 +103,14 @@ fn the_headline_is_the_worst_state() {
     }
     assert!(render::page(&d).contains("All systems operational"));
 }
+
+#[test]
+fn one_hour_of_response_times_is_a_level_line() {
+    let mut d = data();
+    d.groups[0].components[0].response = vec![(NOW, 50_000.0)];
+    assert!(
+        render::page(&d).contains(r#"<polyline points="0,4.0 540,4.0">"#),
+        "{}",
+        render::page(&d)
+    );
+}

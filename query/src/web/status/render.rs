@@ -131,18 +131,17 @@ fn response_chart(c: &Component) -> Markup {
         .max(1.0);
     let (t0, t1) = (c.response[0].0, c.response[c.response.len() - 1].0);
     let span = (t1 - t0).max(1) as f64;
-    let points: Vec<String> = c
-        .response
-        .iter()
-        .map(|(t, v)| {
-            let x = if t1 == t0 {
-                W / 2.0
-            } else {
-                (t - t0) as f64 / span * W
-            };
-            format!("{x:.1},{:.1}", H - v / max * (H - 4.0))
-        })
-        .collect();
+    let y = |v: f64| H - v / max * (H - 4.0);
+    let points: Vec<String> = if c.response.len() == 1 {
+        // One hour so far: a level line at its value.
+        let v = y(c.response[0].1);
+        vec![format!("0,{v:.1}"), format!("{W},{v:.1}")]
+    } else {
+        c.response
+            .iter()
+            .map(|(t, v)| format!("{:.1},{:.1}", (t - t0) as f64 / span * W, y(*v)))
+            .collect()
+    };
     let last = c.response[c.response.len() - 1].1;
     let text = format!(
         "{}: p95 response time over the last 24 hours, latest {:.0} ms, highest {:.0} ms",
