@@ -414,11 +414,12 @@ pub struct ProbeAssertion {
 }
 
 impl From<&vigil_schema::AssertionResult> for ProbeAssertion {
+    /// Without the value a passing condition saw.
     fn from(a: &vigil_schema::AssertionResult) -> Self {
         Self {
             condition: a.condition.clone(),
             passed: a.passed,
-            actual: a.actual.clone(),
+            actual: a.actual.clone().filter(|_| !a.passed),
         }
     }
 }

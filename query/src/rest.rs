@@ -233,7 +233,7 @@ pub async fn update_monitor(
 /// Change some fields of a monitor: a JSON merge patch (RFC 7396), where the fields given
 /// replace the stored ones, `null` removes one, and the rest of the spec is kept.
 #[utoipa::path(patch, path = "/api/v1/monitors/{id}", tag = "monitors",
-    request_body(content = serde_json::Value, content_type = "application/merge-patch+json",
+    request_body(content = Object, content_type = "application/merge-patch+json",
         description = "The fields to change, as in a monitor spec"),
     params(("id" = String, Path, description = "Monitor id")),
     responses(
@@ -242,7 +242,7 @@ pub async fn update_monitor(
         (status = 401, description = "Missing or unknown API key", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs the editor role", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such monitor", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The patched spec is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The patched spec is invalid (each problem names its field)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn patch_monitor(

@@ -575,6 +575,16 @@ async fn demo_end_to_end() {
         held["actual"].is_null(),
         "a passing condition shows no value: {probes}"
     );
+    let passing: Vec<&Value> = probe["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["passed"] == true)
+        .collect();
+    assert!(
+        !passing.is_empty() && passing.iter().all(|a| a["actual"].is_null()),
+        "the check's own conditions show no value when they pass: {probes}"
+    );
     let data = api
         .graphql(
             r#"{ probes(monitorId: "demo-steps", from: "now-1h", first: 1) {

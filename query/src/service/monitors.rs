@@ -160,6 +160,18 @@ impl Service {
         let stored = self.spec(id)?;
         let mut value = serde_json::to_value(stored.as_ref())?;
         json_patch::merge(&mut value, patch);
+        // The patch is well-formed whatever it holds: a spec it makes undecodable is invalid
+        // (422, naming the field), not a malformed request.
+        if let Err(e) = serde_path_to_error::deserialize::<_, MonitorSpec>(value.clone()) {
+            let field = e.path().to_string();
+            return Err(Error::InvalidSpec {
+                kind: "monitor",
+                errors: vec![FieldError {
+                    field: if field == "." { String::new() } else { field },
+                    reason: e.into_inner().to_string(),
+                }],
+            });
+        }
         self.update_monitor(id, value).await
     }
 

@@ -158,10 +158,11 @@ impl From<ProbeRow> for Probe {
                 .into_iter()
                 .zip(r.assertion_passed)
                 .zip(r.assertion_actuals)
+                // A passing condition does not show what it saw (a response may hold a token).
                 .map(|((condition, passed), actual)| ProbeAssertion {
                     condition,
                     passed,
-                    actual,
+                    actual: actual.filter(|_| !passed),
                 })
                 .collect(),
             // Written by the processor from the event's steps; '' for a check of one request.
