@@ -92,10 +92,10 @@ pub(crate) enum Command {
     /// Print the effective configuration (defaults < file < environment < flags) as TOML.
     Config,
     /// Validate a monitors file and write the difference to the monitors, rules, channels,
-    /// routes and silences topics (prints the plan first).
+    /// routes, silences and status pages topics (prints the plan first).
     Apply {
         /// The monitors file (`monitors:`, `alerts:`, `channels:`, `routes:`, `silences:`,
-        /// `maintenance:`; any of them).
+        /// `maintenance:`, `status_pages:`; any of them).
         #[arg(long, short = 'f')]
         file: PathBuf,
         /// Print the plan without writing anything.

@@ -44,8 +44,8 @@ pub use monitors::{
 pub use producer::{ProbeProducer, ProbeSink};
 
 /// Creates the topics the service uses (the secrets and API keys it reads included), and the
-/// configuration topics `vigil apply` writes (rules, channels, routes, silences), if they are
-/// missing.
+/// configuration topics `vigil apply` writes (rules, channels, routes, silences, status pages),
+/// if they are missing.
 pub async fn ensure_topics(kafka: &KafkaConnection, replication_factor: i32) -> Result<()> {
     let admin: AdminClient<DefaultClientContext> = kafka.client_config().create()?;
     let specs: Vec<_> = kafka
@@ -60,6 +60,7 @@ pub async fn ensure_topics(kafka: &KafkaConnection, replication_factor: i32) -> 
                 &kafka.topics.channels,
                 &kafka.topics.routes,
                 &kafka.topics.silences,
+                &kafka.topics.status_pages,
                 &kafka.topics.secrets,
                 &kafka.topics.api_keys,
                 &kafka.topics.api_key_usage,

@@ -7,7 +7,13 @@ const KEY = "vigil-api-key";
 export const session = {
   key: () => sessionStorage.getItem(KEY),
   signIn: (key) => sessionStorage.setItem(KEY, key),
-  signOut: () => sessionStorage.removeItem(KEY),
+  signOut: () => {
+    sessionStorage.removeItem(KEY);
+    // Anything an older GraphiQL kept (its history held request headers).
+    for (const k of Object.keys(localStorage)) {
+      if (k.startsWith("graphiql:")) localStorage.removeItem(k);
+    }
+  },
 };
 
 /** An error the API returned: its message, and its `code` extension when there is one. */
@@ -96,9 +102,17 @@ export class Live {
           break;
       }
     };
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       this.ready = false;
       if (this.closed) return;
+      if (event.code === 4401 || event.code === 4403) {
+        // The key was refused (revoked or expired): back to sign-in, no retries.
+        this.closed = true;
+        this.onStatus("signed out");
+        session.signOut();
+        window.dispatchEvent(new HashChangeEvent("hashchange"));
+        return;
+      }
       this.onStatus("reconnecting");
       setTimeout(() => this.connect(), this.backoff);
       this.backoff = Math.min(this.backoff * 2, 15000);

@@ -5,7 +5,8 @@
 import { ApiError, gql } from "./gql.js";
 import { h, micros, notice, percent, when } from "./dom.js";
 import { lineChart } from "./chart.js";
-import { badge, chosenRange, rangePicker, stateOf } from "./overview.js";
+import { applyTransition, badge, chosenRange, firingMap, rangePicker, stateOf }
+  from "./overview.js";
 
 const POINT = `start count okCount availability status4xx status5xx errors { kind count }
   p50Us p95Us p99Us dnsMeanUs connectMeanUs tlsMeanUs ttfbMeanUs anomalyScore`;
@@ -159,7 +160,7 @@ export async function monitorPage(id, live) {
   const points = data.history.points;
   const state = {
     enabled: m.enabled,
-    firing: data.activeAlerts.items.filter((a) => a.state === "firing"),
+    firing: firingMap(data.activeAlerts.items),
     regions: data.latest.points.length > 0 ? { "*": data.latest.points.at(-1).availability } : {},
   };
   const stateCell = h("span", { id: "monitor-state" }, badge(stateOf(state)));
@@ -236,9 +237,9 @@ export async function monitorPage(id, live) {
       failedList.prepend(failedCheck(p));
     }),
     live.subscribe(`subscription($id: String) {
-        alertChanged(monitorId: $id) { severity to } }`, { id }, (d) => {
+        alertChanged(monitorId: $id) { ruleId region severity to } }`, { id }, (d) => {
       const a = d.alertChanged;
-      state.firing = a.to === "firing" ? [...state.firing, a] : [];
+      applyTransition(state.firing, a);
       stateCell.replaceChildren(badge(stateOf(state)));
     }),
   ];

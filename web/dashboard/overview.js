@@ -26,12 +26,26 @@ export function rangePicker(onChange) {
   return h("label", { class: "range" }, "Range ", select);
 }
 
+/** The alerts firing now, by rule and region, from `activeAlerts` items. */
+export function firingMap(items) {
+  return new Map(items.filter((a) => a.state === "firing")
+    .map((a) => [`${a.ruleId}/${a.region || ""}`, a]));
+}
+
+/** Applies an `alertChanged` transition to a map from `firingMap`. */
+export function applyTransition(firing, a) {
+  const key = `${a.ruleId}/${a.region || ""}`;
+  if (a.to === "firing") firing.set(key, a);
+  else firing.delete(key);
+}
+
 /**
  * A monitor's state from what is known now: paused, an alert firing, or the availability of
  * its latest window per region.
  */
-export function stateOf({ enabled, firing, regions }) {
+export function stateOf({ enabled, firing: byKey, regions }) {
   if (!enabled) return ["paused", "Paused"];
+  const firing = [...byKey.values()];
   // GraphQL enums arrive upper-case (CRITICAL), subscriptions' alerts likewise.
   if (firing.some((a) => String(a.severity).toLowerCase() === "critical")) return ["down", "Down"];
   const latest = Object.values(regions);
@@ -52,17 +66,18 @@ async function load(after) {
   const range = chosenRange();
   const page = await gql(`query($after: String) {
       monitors(first: ${PAGE}, after: $after) {
-        items { id name tags enabled interval } nextCursor }
-      activeAlerts(first: 500) { items { monitorId severity state } } }`, { after });
+        items { id name tags enabled interval } nextCursor } }`, { after });
   const monitors = page.monitors.items;
-  if (monitors.length === 0) return { monitors, next: null, rows: [], alerts: [] };
+  if (monitors.length === 0) return { monitors, next: null, rows: [] };
   const fields = monitors.map((_, i) => `
       h${i}: history(monitorId: $m${i}, from: $from, resolution: "auto") {
         points { start p95Us } }
       s${i}: summary(monitorId: $m${i}, from: $from) {
         overall { count uptimePercent p50Us p95Us p99Us } }
       r${i}: history(monitorId: $m${i}, from: "now-5m", resolution: "1m") {
-        points { start availability } }`).join("");
+        points { start availability } }
+      a${i}: activeAlerts(monitorId: $m${i}, first: 100) {
+        items { ruleId region severity state } }`).join("");
   const vars = monitors.map((_, i) => `$m${i}: String!`).join(", ");
   const variables = { from: `now-${range}` };
   monitors.forEach((m, i) => { variables[`m${i}`] = m.id; });
@@ -72,8 +87,9 @@ async function load(after) {
     points: data[`h${i}`].points.filter((p) => p.p95Us !== null).map(point),
     overall: data[`s${i}`].overall,
     latest: data[`r${i}`].points.at(-1),
+    firing: firingMap(data[`a${i}`].items),
   }));
-  return { monitors, next: page.monitors.nextCursor, rows, alerts: page.activeAlerts.items };
+  return { monitors, next: page.monitors.nextCursor, rows };
 }
 
 export async function overview(live) {
@@ -86,17 +102,16 @@ export async function overview(live) {
   const rows = new Map();
 
   const render = async () => {
-    const { rows: data, next, alerts } = await load(cursor);
+    const { rows: data, next } = await load(cursor);
     rows.clear();
     body.replaceChildren();
     if (data.length === 0) {
       body.append(h("tr", {}, h("td", { colspan: 7 }, "No monitors yet.")));
     }
     for (const row of data) {
-      const firing = alerts.filter((a) => a.monitorId === row.monitor.id && a.state === "firing");
       const regions = {};
       if (row.latest) regions["*"] = row.latest.availability;
-      const state = { enabled: row.monitor.enabled, firing, regions };
+      const state = { enabled: row.monitor.enabled, firing: row.firing, regions };
       const cells = {
         state: h("td", {}, badge(stateOf(state))),
         chart: h("td", { class: "spark" }),
@@ -164,11 +179,11 @@ export async function overview(live) {
     }
   }));
   unsubscribe.push(live.subscribe(`subscription {
-      alertChanged { monitorId severity to } }`, {}, (data) => {
+      alertChanged { monitorId ruleId region severity to } }`, {}, (data) => {
     const a = data.alertChanged;
     const entry = rows.get(a.monitorId);
     if (!entry) return;
-    entry.state.firing = a.to === "firing" ? [...entry.state.firing, a] : [];
+    applyTransition(entry.state.firing, a);
     entry.draw();
   }));
 

@@ -10,9 +10,19 @@
   var root = document.getElementById("graphiql");
   root.style.height = "100%";
   var dashboardKey = sessionStorage.getItem("vigil-api-key");
+  // GraphiQL keeps its tabs, history and headers here, in memory only: its history records the
+  // headers of every query run, and the key must not outlive the tab.
+  var memory = new Map();
+  var storage = {
+    getItem: function (k) { return memory.has(k) ? memory.get(k) : null; },
+    setItem: function (k, v) { memory.set(k, String(v)); },
+    removeItem: function (k) { memory.delete(k); },
+    clear: function () { memory.clear(); },
+    get length() { return memory.size; },
+  };
   function headers() {
     try {
-      return JSON.parse(localStorage.getItem("graphiql:headers") || "{}") || {};
+      return JSON.parse(storage.getItem("graphiql:headers") || "{}") || {};
     } catch (e) {
       return {};
     }
@@ -42,6 +52,7 @@
   ReactDOM.createRoot(root).render(
     React.createElement(GraphiQL, {
       fetcher: fetcher,
+      storage: storage,
       defaultEditorToolsVisibility: true,
       defaultHeaders: dashboardKey
         ? JSON.stringify({ Authorization: "Bearer " + dashboardKey }, null, 2)

@@ -4,7 +4,8 @@
 //! Only the names the spec gives reach the page: no monitor id, URL, header, error text or
 //! alert message. Each page is rendered at most once per [`FRESH`] and kept in memory, served
 //! with a strong ETag (304 on `If-None-Match`) and `Cache-Control: public`, so a burst of
-//! visitors costs one set of queries. Every statement is bounded by the spec's limits (at most
+//! visitors costs one set of queries. While a page renders, or after a render failed or took
+//! over 10 seconds, visitors get its last render (a 503 page when there is none yet). Every statement is bounded by the spec's limits (at most
 //! [`vigil_schema::MAX_STATUS_COMPONENTS`] monitors), never by the data.
 //!
 //! - **Current state** of a component: under maintenance when a window covers it now; a major
@@ -15,8 +16,8 @@
 //! - **Response time**: hourly p95 over the last 24 hours (regions weighted by checks).
 //! - **Incidents**: the firing periods of alerts on the page's monitors over 90 days, periods of
 //!   one component that overlap merged, the worst severity kept.
-//! - **Maintenance**: windows whose `monitor` matchers select a component's monitor, in force
-//!   now or starting within 14 days.
+//! - **Maintenance**: windows whose matchers are all on `monitor` and select a component's
+//!   monitor, in force now or starting within 14 days, shown without their name.
 
 pub(crate) mod data;
 pub(crate) mod render;
@@ -26,8 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 
 use crate::state::AppState;
 use crate::web::assets::{cached, etag_of};
@@ -38,11 +39,19 @@ pub(crate) const FRESH: Duration = Duration::from_secs(15);
 /// What browsers and caches may do with a page.
 const CACHE: &str = "public, max-age=15, stale-while-revalidate=30";
 
+/// How long one render may take; past it the page is unavailable (or its last render is
+/// served) and the next visitor after [`FRESH`] tries again.
+const RENDER_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Rendered pages by id.
 #[derive(Debug, Default)]
 pub(crate) struct PageCache {
     pages: Mutex<HashMap<String, Rendered>>,
-    /// One render at a time: concurrent first visitors wait for it instead of all querying.
+    /// When the last render of a page failed, so visitors do not retry it more than once per
+    /// [`FRESH`].
+    failed: Mutex<HashMap<String, Instant>>,
+    /// One render at a time: while it runs, visitors get the last render (or wait for it when
+    /// there is none), so a burst of anonymous visitors costs one set of queries.
     rendering: tokio::sync::Mutex<()>,
 }
 
@@ -53,13 +62,13 @@ struct Rendered {
     etag: Arc<str>,
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl PageCache {
-    fn fresh(&self, id: &str) -> Option<Rendered> {
-        let pages = self
-            .pages
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        pages.get(id).filter(|r| r.at.elapsed() < FRESH).cloned()
+    fn last(&self, id: &str) -> Option<Rendered> {
+        lock(&self.pages).get(id).cloned()
     }
 
     fn store(&self, id: &str, html: String) -> Rendered {
@@ -68,13 +77,20 @@ impl PageCache {
             etag: etag_of(html.as_bytes()).into(),
             html: html.into(),
         };
-        let mut pages = self
-            .pages
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // Bounded by the number of pages configured: ids come from the view, not the request.
-        pages.insert(id.to_owned(), rendered.clone());
+        lock(&self.pages).insert(id.to_owned(), rendered.clone());
+        lock(&self.failed).remove(id);
         rendered
+    }
+
+    fn failed_recently(&self, id: &str) -> bool {
+        lock(&self.failed)
+            .get(id)
+            .is_some_and(|at| at.elapsed() < FRESH)
+    }
+
+    fn fail(&self, id: &str) {
+        lock(&self.failed).insert(id.to_owned(), Instant::now());
     }
 }
 
@@ -84,45 +100,73 @@ pub(crate) async fn page(
     Path(id): Path<String>,
     request: HeaderMap,
 ) -> Response {
-    let service = &state.service;
-    let Some(spec) = service.notify_views().status_pages.get(&id) else {
+    let Some(spec) = state.service.notify_views().status_pages.get(&id) else {
         return (
             StatusCode::NOT_FOUND,
-            [(axum::http::header::CACHE_CONTROL, "no-store")],
-            axum::response::Html(render::not_found()),
+            [(header::CACHE_CONTROL, "no-store")],
+            Html(render::not_found()),
         )
             .into_response();
     };
     let cache = &state.status_pages;
-    let rendered = match cache.fresh(&id) {
-        Some(r) => r,
-        None => {
-            let _one = cache.rendering.lock().await;
-            match cache.fresh(&id) {
-                Some(r) => r,
-                None => match data::load(service, &spec).await {
-                    Ok(data) => cache.store(&id, render::page(&data)),
-                    Err(e) => {
-                        tracing::warn!(page = %id, error = %e, "status page could not be built");
-                        return (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            [
-                                (axum::http::header::CACHE_CONTROL, "no-store"),
-                                (axum::http::header::RETRY_AFTER, "15"),
-                            ],
-                            axum::response::Html(render::unavailable(&spec.title)),
-                        )
-                            .into_response();
-                    }
-                },
-            }
-        }
+    let serve = |r: &Rendered| {
+        cached(
+            &request,
+            "text/html; charset=utf-8",
+            r.html.to_string(),
+            &r.etag,
+            CACHE,
+        )
     };
-    cached(
-        &request,
-        "text/html; charset=utf-8",
-        rendered.html.to_string(),
-        &rendered.etag,
-        CACHE,
-    )
+    let last = cache.last(&id);
+    if let Some(r) = last.as_ref().filter(|r| r.at.elapsed() < FRESH) {
+        return serve(r);
+    }
+    let title = spec.title.clone();
+    let unavailable = || {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::RETRY_AFTER, "15"),
+            ],
+            Html(render::unavailable(&title)),
+        )
+            .into_response()
+    };
+    let _rendering = match &last {
+        // Someone is rendering it: the last render will do meanwhile.
+        Some(stale) => match cache.rendering.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => return serve(stale),
+        },
+        None => match tokio::time::timeout(RENDER_TIMEOUT, cache.rendering.lock()).await {
+            Ok(guard) => guard,
+            Err(_) => return unavailable(),
+        },
+    };
+    if let Some(r) = cache.last(&id).filter(|r| r.at.elapsed() < FRESH) {
+        return serve(&r);
+    }
+    if cache.failed_recently(&id) {
+        return last.as_ref().map_or_else(unavailable, serve);
+    }
+    // In a task of its own, so a visitor who leaves does not cancel the render.
+    let service = state.service.clone();
+    let task = tokio::spawn(async move {
+        tokio::time::timeout(RENDER_TIMEOUT, data::load(&service, &spec)).await
+    });
+    match task.await {
+        Ok(Ok(Ok(data))) => serve(&cache.store(&id, render::page(&data))),
+        outcome => {
+            let why = match outcome {
+                Ok(Ok(Err(e))) => e.to_string(),
+                Ok(Err(_)) => format!("took over {RENDER_TIMEOUT:?}"),
+                _ => "the render task failed".to_owned(),
+            };
+            tracing::warn!(page = %id, error = %why, "status page could not be built");
+            cache.fail(&id);
+            last.as_ref().map_or_else(unavailable, serve)
+        }
+    }
 }

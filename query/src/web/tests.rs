@@ -51,7 +51,6 @@ fn data() -> PageData {
             resolved_ms: Some(NOW - 3_600_000),
         }],
         maintenance: vec![Maintenance {
-            name: "Database upgrade".into(),
             components: vec!["Website".into()],
             monitors: vec!["web-monitor".into()],
             starts_ms: NOW + 86_400_000,
@@ -81,7 +80,7 @@ fn the_page_shows_states_bars_incidents_and_maintenance() {
         "No response times in the last 24 hours.",
         "API &lt;v2&gt;: Outage",
         "(30 min)",
-        "Database upgrade",
+        "<h3>Scheduled maintenance</h3>",
         "Scheduled from <time datetime=\"2025-12-04T14:00:00Z\">",
         "Affects: Website",
     ] {

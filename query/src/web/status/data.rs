@@ -75,11 +75,10 @@ pub(crate) struct Incident {
     pub resolved_ms: Option<i64>,
 }
 
-/// A maintenance window concerning the page.
+/// A maintenance window concerning the page. Its name and id are not shown: they are written
+/// for the operators, and the page shows only what its spec names.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Maintenance {
-    /// The window's name (or its id when unnamed).
-    pub name: String,
     /// The public names of the components it covers.
     pub components: Vec<String>,
     /// Their monitors.
@@ -135,9 +134,17 @@ struct HourRow {
 struct TransitionRow {
     series: String,
     mid: String,
+    from_state: String,
     to_state: String,
     severity: String,
     at_ms: i64,
+}
+
+/// The latest transition of a series that is firing now.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct FiringRow {
+    mid: String,
+    severity: String,
 }
 
 /// Reads what `spec` shows.
@@ -186,21 +193,38 @@ pub(crate) async fn load(service: &Service, spec: &Arc<StatusPageSpec>) -> Resul
         .bind(&ids)
         .bind((now_ms.div_euclid(HOUR_MS) - 23) * HOUR_MS)
         .fetch_all::<HourRow>();
+    // Of transitions at the same instant (a hold ending, then a new firing), the one back to
+    // `ok` comes first, as the processor wrote them.
     let transitions = ch
         .query(
-            "SELECT * FROM ( \
+            "SELECT series, mid, from_state, to_state, severity, at_ms FROM ( \
              SELECT concat(rule_id, '/', monitor_id, '/', region) AS series, \
-             toString(monitor_id) AS mid, toString(to_state) AS to_state, \
-             toString(severity) AS severity, toUnixTimestamp64Milli(at) AS at_ms \
+             toString(monitor_id) AS mid, toString(from_state) AS from_state, \
+             toString(to_state) AS to_state, toString(severity) AS severity, \
+             toUnixTimestamp64Milli(at) AS at_ms, transition_id AS tid \
              FROM alerts FINAL \
              WHERE monitor_id IN ? AND at >= fromUnixTimestamp64Milli(toInt64(?)) \
-             ORDER BY at DESC LIMIT ?) ORDER BY at_ms",
+             ORDER BY at DESC, tid DESC LIMIT ?) \
+             ORDER BY at_ms, to_state != 'ok', tid",
         )
         .bind(&ids)
         .bind(days_from)
         .bind(MAX_TRANSITIONS)
         .fetch_all::<TransitionRow>();
-    let (days, latest, hours, transitions) = tokio::try_join!(days, latest, hours, transitions)?;
+    // What fires now, from each series' latest transition whenever it was (not bounded by
+    // the range or the cap above).
+    let firing = ch
+        .query(
+            "SELECT toString(monitor_id) AS mid, toString(latest.2) AS severity FROM ( \
+             SELECT monitor_id, argMax((to_state, severity), (at, transition_id)) AS latest \
+             FROM alerts FINAL WHERE monitor_id IN ? \
+             GROUP BY rule_id, monitor_id, region) \
+             WHERE latest.1 = 'firing'",
+        )
+        .bind(&ids)
+        .fetch_all::<FiringRow>();
+    let (days, latest, hours, transitions, firing) =
+        tokio::try_join!(days, latest, hours, transitions, firing)?;
     let maintenance = maintenance(service, spec, now_ms);
     Ok(assemble(
         spec,
@@ -210,6 +234,7 @@ pub(crate) async fn load(service: &Service, spec: &Arc<StatusPageSpec>) -> Resul
             latest,
             hours,
             transitions,
+            firing,
         },
         maintenance,
     ))
@@ -220,6 +245,7 @@ struct Rows {
     latest: Vec<LatestRow>,
     hours: Vec<HourRow>,
     transitions: Vec<TransitionRow>,
+    firing: Vec<FiringRow>,
 }
 
 fn assemble(
@@ -230,6 +256,8 @@ fn assemble(
 ) -> PageData {
     let today = now_ms.div_euclid(DAY_MS) * DAY_MS;
     let first_day = today - (DAYS - 1) * DAY_MS;
+    // When the newest transitions filled the cap, what came before them is unknown.
+    let capped = rows.transitions.len() as u64 >= MAX_TRANSITIONS;
     let mut days: HashMap<&str, BTreeMap<i64, (u64, u64)>> = HashMap::new();
     for r in &rows.days {
         let e = days.entry(&r.mid).or_default().entry(r.day_ms).or_default();
@@ -244,13 +272,15 @@ fn assemble(
     for r in &rows.hours {
         hours.entry(&r.mid).or_default().push((r.hour_ms, r.p95));
     }
-    let firing = firing_now(&rows.transitions);
-    let names: HashMap<&str, &str> = spec
-        .groups
-        .iter()
-        .flat_map(|g| &g.components)
-        .map(|c| (c.monitor.as_str(), c.name.as_str()))
-        .collect();
+    let mut firing: HashMap<&str, Vec<String>> = HashMap::new();
+    for f in &rows.firing {
+        firing.entry(&f.mid).or_default().push(f.severity.clone());
+    }
+    // A monitor may appear under several names.
+    let mut names: HashMap<&str, Vec<&str>> = HashMap::new();
+    for c in spec.groups.iter().flat_map(|g| &g.components) {
+        names.entry(&c.monitor).or_default().push(&c.name);
+    }
     let in_maintenance: Vec<&str> = maintenance
         .iter()
         .filter(|m| m.starts_ms <= now_ms && now_ms < m.ends_ms)
@@ -290,7 +320,7 @@ fn assemble(
                         state,
                         days: bars,
                         uptime: (n > 0).then(|| ok as f64 / n as f64),
-                        response: hours.remove(c.monitor.as_str()).unwrap_or_default(),
+                        response: hours.get(c.monitor.as_str()).cloned().unwrap_or_default(),
                     }
                 })
                 .collect(),
@@ -300,7 +330,7 @@ fn assemble(
         spec: Arc::clone(spec),
         now_ms,
         groups,
-        incidents: incidents(&rows.transitions, &names, first_day),
+        incidents: incidents(&rows.transitions, &names, first_day, capped),
         maintenance,
     }
 }
@@ -326,19 +356,6 @@ fn state_of(latest: Option<&[f64]>, firing: Option<&[String]>) -> State {
     }
 }
 
-/// The severities of the series firing at the end of `transitions` (in time order), by monitor.
-fn firing_now(transitions: &[TransitionRow]) -> HashMap<&str, Vec<String>> {
-    let mut last: HashMap<&str, &TransitionRow> = HashMap::new();
-    for t in transitions {
-        last.insert(&t.series, t);
-    }
-    let mut out: HashMap<&str, Vec<String>> = HashMap::new();
-    for t in last.values().filter(|t| t.to_state == "firing") {
-        out.entry(&t.mid).or_default().push(t.severity.clone());
-    }
-    out
-}
-
 const fn rank(severity: &str) -> u8 {
     match severity.as_bytes() {
         b"critical" => 3,
@@ -347,14 +364,21 @@ const fn rank(severity: &str) -> u8 {
     }
 }
 
-/// Firing periods per series (from `firing` to the next transition out of it; a series first
-/// seen leaving `firing` fired since `from_ms`), merged per component where they overlap,
-/// newest first.
+/// Firing periods per series (from `firing` to the next transition out of it), merged per
+/// component where they overlap, newest first. A series whose first transition in range leaves
+/// `firing` fired since the range began (`from_ms`), or, when the transitions were cut at
+/// [`MAX_TRANSITIONS`], since the oldest transition kept.
 fn incidents(
     transitions: &[TransitionRow],
-    names: &HashMap<&str, &str>,
+    names: &HashMap<&str, Vec<&str>>,
     from_ms: i64,
+    capped: bool,
 ) -> Vec<Incident> {
+    let since = if capped {
+        transitions.first().map_or(from_ms, |t| t.at_ms)
+    } else {
+        from_ms
+    };
     let mut open: HashMap<&str, (i64, &str)> = HashMap::new();
     let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut periods: Vec<(&str, i64, Option<i64>, &str)> = Vec::new();
@@ -364,8 +388,8 @@ fn incidents(
             open.entry(&t.series).or_insert((t.at_ms, &t.severity));
         } else if let Some((start, severity)) = open.remove(t.series.as_str()) {
             periods.push((&t.mid, start, Some(t.at_ms), severity));
-        } else if first && t.to_state == "ok" {
-            periods.push((&t.mid, from_ms, Some(t.at_ms), &t.severity));
+        } else if first && t.from_state == "firing" {
+            periods.push((&t.mid, since, Some(t.at_ms), &t.severity));
         }
     }
     for t in transitions.iter().rev() {
@@ -391,13 +415,17 @@ fn incidents(
     }
     let mut out: Vec<Incident> = merged
         .into_iter()
-        .filter_map(|(mid, started_ms, resolved_ms, severity)| {
-            Some(Incident {
-                component: (*names.get(mid)?).to_owned(),
-                severity: severity.to_owned(),
-                started_ms,
-                resolved_ms,
-            })
+        .flat_map(|(mid, started_ms, resolved_ms, severity)| {
+            names
+                .get(mid)
+                .into_iter()
+                .flatten()
+                .map(move |name| Incident {
+                    component: (*name).to_owned(),
+                    severity: severity.to_owned(),
+                    started_ms,
+                    resolved_ms,
+                })
         })
         .collect();
     out.sort_by_key(|i| std::cmp::Reverse(i.started_ms));
@@ -405,22 +433,18 @@ fn incidents(
     out
 }
 
-/// Maintenance windows concerning the page: those whose matchers on the `monitor` label (and
-/// they must have one) select a component's monitor, in force now or starting within
+/// Maintenance windows concerning the page: those whose matchers are all on the `monitor` label
+/// and select a component's monitor, in force now or starting within
 /// [`AHEAD_MS`], soonest first.
 fn maintenance(service: &Service, spec: &StatusPageSpec, now_ms: i64) -> Vec<Maintenance> {
     let mut out = Vec::new();
     for window in service.notify_views().maintenance.all() {
-        let on_monitor: Vec<vigil_schema::Matcher> = window
-            .matchers
-            .iter()
-            .filter(|m| m.label == "monitor")
-            .cloned()
-            .collect();
-        if on_monitor.is_empty() {
+        // A window that also selects by region, rule or label covers only part of a component:
+        // it does not put the whole component under maintenance.
+        if window.matchers.is_empty() || window.matchers.iter().any(|m| m.label != "monitor") {
             continue;
         }
-        let Ok(matchers) = MatcherSet::compile(&on_monitor) else {
+        let Ok(matchers) = MatcherSet::compile(&window.matchers) else {
             continue;
         };
         let covered: Vec<&vigil_schema::StatusComponent> = spec
@@ -447,11 +471,6 @@ fn maintenance(service: &Service, spec: &StatusPageSpec, now_ms: i64) -> Vec<Mai
             && starts_ms < now_ms + AHEAD_MS
         {
             out.push(Maintenance {
-                name: if window.name.is_empty() {
-                    window.id.clone()
-                } else {
-                    window.name.clone()
-                },
                 components,
                 monitors,
                 starts_ms,

@@ -12,7 +12,6 @@ const DAY_MS: i64 = 86_400_000;
 
 fn head(title: &str) -> Markup {
     html! {
-        (DOCTYPE)
         meta charset="utf-8";
         meta name="viewport" content="width=device-width, initial-scale=1";
         title { (title) }
@@ -200,7 +199,7 @@ fn incident(i: &Incident, now_ms: i64) -> Markup {
 fn maintenance(m: &Maintenance, now_ms: i64) -> Markup {
     html! {
         li {
-            h3 { (m.name) }
+            h3 { "Scheduled maintenance" }
             p {
                 @if m.starts_ms <= now_ms { "In progress, until " } @else { "Scheduled from " time datetime=(iso(m.starts_ms)) { (shown(m.starts_ms)) } " to " }
                 time datetime=(iso(m.ends_ms)) { (shown(m.ends_ms)) } "."
@@ -218,6 +217,7 @@ pub(crate) fn page(data: &PageData) -> String {
     let first_day = today - (DAYS - 1) * DAY_MS;
     let spec = &data.spec;
     html! {
+        (DOCTYPE)
         html lang="en" {
             head { (head(&format!("{} status", spec.title))) }
             body {
@@ -270,6 +270,7 @@ pub(crate) fn page(data: &PageData) -> String {
 /// The answer for an unknown page.
 pub(crate) fn not_found() -> String {
     html! {
+        (DOCTYPE)
         html lang="en" {
             head { (head("Status page not found")) }
             body { main { h1 { "Status page not found" } p { "There is no status page at this address." } } }
@@ -281,6 +282,7 @@ pub(crate) fn not_found() -> String {
 /// The answer while the data cannot be read.
 pub(crate) fn unavailable(title: &str) -> String {
     html! {
+        (DOCTYPE)
         html lang="en" {
             head { (head(&format!("{title} status"))) }
             body { main {

@@ -1,17 +1,18 @@
 use super::*;
 
-fn t(series: &str, mid: &str, to: &str, severity: &str, at_ms: i64) -> TransitionRow {
+fn t(series: &str, mid: &str, from: &str, to: &str, severity: &str, at_ms: i64) -> TransitionRow {
     TransitionRow {
         series: series.into(),
         mid: mid.into(),
+        from_state: from.into(),
         to_state: to.into(),
         severity: severity.into(),
         at_ms,
     }
 }
 
-fn names() -> HashMap<&'static str, &'static str> {
-    [("api", "Public API"), ("web", "Website")]
+fn names() -> HashMap<&'static str, Vec<&'static str>> {
+    [("api", vec!["Public API"]), ("web", vec!["Website"])]
         .into_iter()
         .collect()
 }
@@ -33,13 +34,13 @@ fn incident(
 #[test]
 fn firing_periods_become_incidents_newest_first() {
     let rows = [
-        t("slow/api/", "api", "pending", "warning", 100),
-        t("slow/api/", "api", "firing", "warning", 200),
-        t("slow/api/", "api", "ok", "warning", 500),
-        t("down/web/", "web", "firing", "critical", 1_000),
+        t("slow/api/", "api", "ok", "pending", "warning", 100),
+        t("slow/api/", "api", "pending", "firing", "warning", 200),
+        t("slow/api/", "api", "firing", "ok", "warning", 500),
+        t("down/web/", "web", "ok", "firing", "critical", 1_000),
     ];
     assert_eq!(
-        incidents(&rows, &names(), 0),
+        incidents(&rows, &names(), 0, false),
         [
             incident("Website", "critical", 1_000, None),
             incident("Public API", "warning", 200, Some(500)),
@@ -50,16 +51,16 @@ fn firing_periods_become_incidents_newest_first() {
 #[test]
 fn overlapping_periods_of_one_component_merge_with_the_worst_severity() {
     let rows = [
-        t("slow/api/eu", "api", "firing", "warning", 100),
-        t("down/api/", "api", "firing", "critical", 150),
-        t("slow/api/eu", "api", "ok", "warning", 300),
-        t("down/api/", "api", "ok", "critical", 400),
+        t("slow/api/eu", "api", "pending", "firing", "warning", 100),
+        t("down/api/", "api", "ok", "firing", "critical", 150),
+        t("slow/api/eu", "api", "firing", "ok", "warning", 300),
+        t("down/api/", "api", "firing", "ok", "critical", 400),
         // Apart from the first: its own incident.
-        t("slow/api/eu", "api", "firing", "warning", 900),
-        t("slow/api/eu", "api", "ok", "warning", 950),
+        t("slow/api/eu", "api", "ok", "firing", "warning", 900),
+        t("slow/api/eu", "api", "firing", "ok", "warning", 950),
     ];
     assert_eq!(
-        incidents(&rows, &names(), 0),
+        incidents(&rows, &names(), 0, false),
         [
             incident("Public API", "warning", 900, Some(950)),
             incident("Public API", "critical", 100, Some(400)),
@@ -68,24 +69,54 @@ fn overlapping_periods_of_one_component_merge_with_the_worst_severity() {
 }
 
 #[test]
-fn a_resolve_without_its_firing_started_before_the_range() {
-    let rows = [t("slow/api/", "api", "ok", "warning", 300)];
+fn a_resolve_without_its_firing_started_before_the_range_or_the_cut() {
+    let rows = [
+        t("x/web/", "web", "ok", "pending", "warning", 250),
+        t("slow/api/", "api", "firing", "ok", "warning", 300),
+    ];
     assert_eq!(
-        incidents(&rows, &names(), 10),
+        incidents(&rows, &names(), 10, false),
         [incident("Public API", "warning", 10, Some(300))]
+    );
+    // Cut at the cap: it fired at least since the oldest transition kept.
+    assert_eq!(
+        incidents(&rows, &names(), 10, true),
+        [incident("Public API", "warning", 250, Some(300))]
     );
 }
 
 #[test]
-fn monitors_not_on_the_page_never_show() {
-    let rows = [t(
-        "x/secret-monitor/",
-        "secret-monitor",
-        "firing",
-        "critical",
-        1,
-    )];
-    assert_eq!(incidents(&rows, &names(), 0), []);
+fn a_pending_alert_that_never_fired_is_no_incident() {
+    let rows = [
+        t("slow/api/", "api", "pending", "ok", "warning", 300),
+        t("slow/api/", "api", "ok", "pending", "warning", 400),
+        t("slow/api/", "api", "pending", "ok", "warning", 500),
+    ];
+    assert_eq!(incidents(&rows, &names(), 0, false), []);
+}
+
+#[test]
+fn a_monitor_under_two_names_shows_under_both_and_others_never() {
+    let mut names = names();
+    names.insert("api", vec!["Public API", "Checkout"]);
+    let rows = [
+        t(
+            "x/secret-monitor/",
+            "secret-monitor",
+            "ok",
+            "firing",
+            "critical",
+            1,
+        ),
+        t("down/api/", "api", "ok", "firing", "critical", 5),
+    ];
+    assert_eq!(
+        incidents(&rows, &names, 0, false),
+        [
+            incident("Public API", "critical", 5, None),
+            incident("Checkout", "critical", 5, None),
+        ]
+    );
 }
 
 #[test]
@@ -100,16 +131,4 @@ fn state_follows_alerts_then_the_latest_windows() {
     assert_eq!(state_of(Some(&[1.0]), Some(&warning)), State::Degraded);
     assert_eq!(state_of(Some(&[1.0]), Some(&critical)), State::Outage);
     assert_eq!(state_of(None, Some(&warning)), State::Degraded);
-}
-
-#[test]
-fn firing_now_is_the_last_transition_of_each_series() {
-    let rows = [
-        t("a/api/", "api", "firing", "critical", 1),
-        t("a/api/", "api", "ok", "critical", 2),
-        t("b/api/", "api", "firing", "warning", 3),
-    ];
-    let now = firing_now(&rows);
-    assert_eq!(now["api"], ["warning"]);
-    assert!(!now.contains_key("web"));
 }
